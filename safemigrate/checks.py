@@ -1,0 +1,127 @@
+"""System checks for the ``SAFEMIGRATE`` setting.
+
+Every check id is declared once in :data:`CHECK_IDS` (a test asserts that ids
+are unique and that every id used here is declared), each with a hint that
+says what to write instead.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from safemigrate.conf import AUTO_RESTORE_CHOICES, BACKUP_CHOICES, DEFAULTS
+from safemigrate.conf import safemigrate_settings as conf
+
+CHECK_IDS: tuple[tuple[str, str], ...] = (
+    ("safemigrate.E001", "SAFEMIGRATE is not a dict"),
+    ("safemigrate.E002", "BACKUP is not one of auto, never, always"),
+    ("safemigrate.E003", "KEEP is not a positive integer"),
+    ("safemigrate.E004", "LOCK_TIMEOUT is not a non-negative number"),
+    ("safemigrate.E005", "AUTO_RESTORE is not one of auto, always, never"),
+    ("safemigrate.E006", "DUMP_COMMANDS is not a dict of vendor to command"),
+    ("safemigrate.E007", "BACKUP_DIR is not a path"),
+    ("safemigrate.W001", "SAFEMIGRATE has an unknown key"),
+)
+
+_TITLES = dict(CHECK_IDS)
+
+
+def _message(check_id: str, msg: str, hint: str) -> CheckMessage:
+    assert check_id in _TITLES, check_id
+    cls = Error if ".E" in check_id else Warning
+    return cls(msg, hint=hint, id=check_id)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@register(Tags.compatibility)
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    from django.conf import settings
+
+    raw = getattr(settings, "SAFEMIGRATE", {})
+    if not isinstance(raw, dict):
+        return [
+            _message(
+                "safemigrate.E001",
+                f"SAFEMIGRATE must be a dict, not {type(raw).__name__}.",
+                'Write SAFEMIGRATE = {"BACKUP": "auto", ...} in your settings.',
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for key in sorted(set(raw) - set(DEFAULTS)):
+        messages.append(
+            _message(
+                "safemigrate.W001",
+                f"SAFEMIGRATE has an unknown key {key!r}; it is ignored.",
+                "Known keys: " + ", ".join(DEFAULTS) + ".",
+            )
+        )
+    if conf.BACKUP not in BACKUP_CHOICES:
+        messages.append(
+            _message(
+                "safemigrate.E002",
+                f"SAFEMIGRATE['BACKUP'] is {conf.BACKUP!r}.",
+                "Use 'auto' (before every non-empty plan), 'always' or 'never'.",
+            )
+        )
+    keep = conf.KEEP
+    if not (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1):
+        messages.append(
+            _message(
+                "safemigrate.E003",
+                f"SAFEMIGRATE['KEEP'] is {keep!r}.",
+                "Use a whole number of backups to keep per database, at least 1.",
+            )
+        )
+    timeout = conf.LOCK_TIMEOUT
+    if not (_is_number(timeout) and timeout >= 0):
+        messages.append(
+            _message(
+                "safemigrate.E004",
+                f"SAFEMIGRATE['LOCK_TIMEOUT'] is {timeout!r}.",
+                "Use the number of seconds to wait for another run's lock, e.g. 60.",
+            )
+        )
+    if conf.AUTO_RESTORE not in AUTO_RESTORE_CHOICES:
+        messages.append(
+            _message(
+                "safemigrate.E005",
+                f"SAFEMIGRATE['AUTO_RESTORE'] is {conf.AUTO_RESTORE!r}.",
+                "Use 'auto' (restore when a failed migration left DDL that the "
+                "database could not roll back), 'always' or 'never'.",
+            )
+        )
+    commands = conf.DUMP_COMMANDS
+    if not (
+        isinstance(commands, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in commands.items())
+    ):
+        messages.append(
+            _message(
+                "safemigrate.E006",
+                f"SAFEMIGRATE['DUMP_COMMANDS'] is {commands!r}.",
+                "Map a vendor to a client binary, e.g. "
+                '{"postgresql": "/usr/lib/postgresql/16/bin/pg_dump"}.',
+            )
+        )
+    backup_dir = raw.get("BACKUP_DIR")
+    if backup_dir is not None and not isinstance(backup_dir, str | bytes) and not (
+        hasattr(backup_dir, "__fspath__")
+    ):
+        messages.append(
+            _message(
+                "safemigrate.E007",
+                f"SAFEMIGRATE['BACKUP_DIR'] is {backup_dir!r}.",
+                'Use a path, e.g. BASE_DIR / "backups".',
+            )
+        )
+    return messages

@@ -1,0 +1,85 @@
+"""Errors of safemigrate, one class per exit code of the design contract.
+
+Every class is a :class:`~django.core.management.CommandError`, so a command
+that raises one prints the message on stderr and exits with the class's code,
+and ``call_command`` callers can read ``exc.returncode``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.core.management import CommandError
+
+
+class SafemigrateError(CommandError):
+    """Base class: usage or configuration error; nothing was changed (exit 1)."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("returncode", self.exit_code)
+        super().__init__(*args, **kwargs)
+
+
+class UsageError(SafemigrateError):
+    """Bad input (unknown app, migration, alias...); nothing was changed."""
+
+    exit_code = 1
+
+
+class CheckFailed(SafemigrateError):
+    """``--check`` found pending migrations, drift or a failed gate."""
+
+    exit_code = 2
+
+
+class LockTimeout(SafemigrateError):
+    """Another run held the migration lock for longer than the lock timeout."""
+
+    exit_code = 3
+
+
+class VerificationRefused(SafemigrateError):
+    """A verification refused the action (fake, reconcile, restore checksum)."""
+
+    exit_code = 4
+
+
+class BackupFailed(SafemigrateError):
+    """The pre-migration backup failed, was empty or did not verify."""
+
+    exit_code = 5
+
+
+class MigrationFailed(SafemigrateError):
+    """A migration failed; the database is back in its state before the run."""
+
+    exit_code = 6
+
+
+class RestoreFailed(SafemigrateError):
+    """A migration failed and the database could not be restored."""
+
+    exit_code = 7
+
+
+class RestoreRequired(SafemigrateError):
+    """The rollback needs a restore but ``--strategy unapply`` was asked for."""
+
+    exit_code = 8
+
+
+EXIT_CODES: dict[int, type[SafemigrateError]] = {
+    cls.exit_code: cls
+    for cls in (
+        UsageError,
+        CheckFailed,
+        LockTimeout,
+        VerificationRefused,
+        BackupFailed,
+        MigrationFailed,
+        RestoreFailed,
+        RestoreRequired,
+    )
+}

@@ -1,0 +1,111 @@
+"""Writing the ledger (:class:`~safemigrate.models.MigrationRun`) of a database.
+
+The ledger table lives in the database being migrated, like
+``django_migrations``. It must work on a first deploy, before safemigrate's
+own migration has run: :func:`ensure_table` creates it from the model when it
+is missing, and that migration creates it only when it is missing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import django
+from django.db import DatabaseError, connections, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.utils import timezone
+
+import safemigrate
+from safemigrate.models import MigrationRun, Outcome
+
+def create_table_if_missing(
+    model: type[models.Model], schema_editor: BaseDatabaseSchemaEditor
+) -> None:
+    """Create ``model``'s table unless the database already has it."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+    if model._meta.db_table not in tables:
+        schema_editor.create_model(model)
+
+
+def ensure_table(alias: str) -> None:
+    """Make sure the ledger table exists on database ``alias``."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if MigrationRun._meta.db_table in connection.introspection.table_names(cursor):
+            return
+    with connection.schema_editor() as editor:
+        create_table_if_missing(MigrationRun, editor)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry, no env var: the ledger still works
+        return ""
+
+
+def start_run(
+    alias: str,
+    *,
+    command: str,
+    direction: str,
+    plan: Sequence[dict[str, Any]],
+    applied_before: Sequence[str],
+    fake: bool = False,
+    argv: Sequence[str] | None = None,
+) -> MigrationRun:
+    """Write the row of a run that starts now (outcome ``running``)."""
+    ensure_table(alias)
+    return MigrationRun.objects.using(alias).create(
+        alias=alias,
+        vendor=connections[alias].vendor,
+        command=command,
+        user=_user(),
+        host=socket.gethostname(),
+        argv=list(sys.argv if argv is None else argv),
+        direction=direction,
+        fake=fake,
+        plan=list(plan),
+        applied_before=list(applied_before),
+        started_at=timezone.now(),
+        django_version=django.get_version(),
+        safemigrate_version=safemigrate.__version__,
+    )
+
+
+def format_error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).strip()
+
+
+def finish_run(
+    run: MigrationRun,
+    outcome: Outcome,
+    *,
+    executed: Sequence[dict[str, Any]] = (),
+    error: str = "",
+    **fields: Any,
+) -> list[str]:
+    """Record how ``run`` ended; return warnings instead of raising.
+
+    The run's outcome must never hide the error that ended it: if the ledger
+    itself cannot be written (the server went away), the caller reports that
+    as a warning next to the real error.
+    """
+    run.outcome = outcome
+    run.executed = list(executed)
+    run.error = error
+    run.finished_at = timezone.now()
+    for name, value in fields.items():
+        setattr(run, name, value)
+    try:
+        run.save(using=run.alias)
+    except DatabaseError as exc:
+        return [f"Could not record the end of run {run.pk} in the ledger: {exc}"]
+    return []

@@ -1,0 +1,74 @@
+"""What every safemigrate command shares: --format, exit codes, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import DEFAULT_DB_ALIAS
+
+from safemigrate.render import to_json
+
+
+class SafemigrateCommandMixin:
+    """Mixed into every command of safemigrate.
+
+    Usage errors from argparse exit 1 (the contract's "usage error") instead
+    of argparse's own 2, which means "check failed" here.
+    """
+
+    stdout: Any
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser: CommandParser = super().create_parser(  # type: ignore[misc]
+            prog_name, subcommand, **kwargs
+        )
+        django_error = parser.error
+
+        def error(message: str) -> NoReturn:
+            if parser.called_from_command_line:
+                parser.print_usage(sys.stderr)
+                parser.exit(1, f"{parser.prog}: error: {message}\n")
+            django_error(message)  # raises CommandError (exit 1)
+            raise AssertionError("unreachable")
+
+        parser.error = error  # type: ignore[method-assign]
+        return parser
+
+    @staticmethod
+    def add_format_argument(parser: argparse.ArgumentParser, *choices: str) -> None:
+        parser.add_argument(
+            "--format",
+            choices=("text", "json", *choices),
+            default="text",
+            help="Output format; json prints exactly one JSON document on stdout.",
+        )
+
+    @staticmethod
+    def add_database_argument(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help='Nominates a database. Defaults to the "default" database.',
+        )
+
+    def invocation(self, options: dict[str, Any]) -> list[str]:
+        """The command line of this run, for the ledger."""
+        if getattr(self, "_called_from_command_line", False):
+            return list(sys.argv)
+        name = type(self).__module__.rsplit(".", 1)[-1]
+        words = ["call_command", name]
+        for key, value in sorted(options.items()):
+            if key in ("stdout", "stderr", "skip_checks") or value in (None, False):
+                continue
+            words.append(f"{key}={value}")
+        return words
+
+    def write_json(self, document: Any) -> None:
+        self.stdout.write(to_json(document))
+
+
+class SafemigrateCommand(SafemigrateCommandMixin, BaseCommand):
+    pass

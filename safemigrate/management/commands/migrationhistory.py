@@ -1,0 +1,126 @@
+"""``manage.py migrationhistory``: the ledger of safemigrate runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+from django.db import connections
+
+from safemigrate.exceptions import UsageError
+from safemigrate.management.base import SafemigrateCommand
+from safemigrate.models import MigrationRun, Outcome
+from safemigrate.planning import check_alias
+from safemigrate.render import run_document, table
+
+
+class Command(SafemigrateCommand):
+    help = "Show the ledger: safemigrate runs with time, user, host, plan and outcome."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        self.add_database_argument(parser)
+        self.add_format_argument(parser)
+        parser.add_argument(
+            "--limit", type=int, default=20, help="Show at most this many runs (20)."
+        )
+        parser.add_argument(
+            "--outcome",
+            choices=[choice.value for choice in Outcome],
+            help="Only runs that ended this way.",
+        )
+        parser.add_argument("--run", type=int, metavar="ID", help="Show one run in full.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        alias = options["database"]
+        check_alias(alias)
+        if options["limit"] < 1:
+            raise UsageError("--limit must be at least 1.")
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            has_ledger = MigrationRun._meta.db_table in connection.introspection.table_names(
+                cursor
+            )
+        runs = MigrationRun.objects.using(alias).filter(alias=alias)
+        if options["run"] is not None:
+            run = runs.filter(pk=options["run"]).first() if has_ledger else None
+            if run is None:
+                raise UsageError(
+                    f"No run {options['run']} in the ledger of database '{alias}'. "
+                    "'manage.py migrationhistory' lists the recorded runs."
+                )
+            self._show_one(run, options["format"])
+            return
+        if options["outcome"]:
+            runs = runs.filter(outcome=options["outcome"])
+        selected = list(runs[: options["limit"]]) if has_ledger else []
+        if options["format"] == "json":
+            self.write_json({"database": alias, "runs": [run_document(r) for r in selected]})
+            return
+        if not selected:
+            self.stdout.write(f"No safemigrate runs recorded on database '{alias}' yet.")
+            return
+        rows = [["ID", "STARTED", "USER@HOST", "DIRECTION", "MIGRATIONS", "DURATION", "OUTCOME"]]
+        for run in selected:
+            count = len(run.executed) if run.executed else len(run.plan)
+            rows.append(
+                [
+                    str(run.pk),
+                    run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{run.user or '?'}@{run.host or '?'}",
+                    run.direction,
+                    str(count),
+                    f"{run.duration:.2f}s" if run.duration is not None else "-",
+                    run.get_outcome_display(),
+                ]
+            )
+        lines = table(rows)
+        self.stdout.write(self.style.MIGRATE_HEADING(lines[0]))
+        for line in lines[1:]:
+            self.stdout.write(line)
+
+    def _show_one(self, run: MigrationRun, fmt: str) -> None:
+        if fmt == "json":
+            self.write_json(run_document(run))
+            return
+        doc = run_document(run)
+        style = self.style
+        self.stdout.write(style.MIGRATE_HEADING(f"Run {run.pk} on database '{run.alias}':"))
+        for label, key in [
+            ("Command", "argv"),
+            ("User", "user"),
+            ("Host", "host"),
+            ("Started", "started_at"),
+            ("Finished", "finished_at"),
+            ("Duration", "duration"),
+            ("Direction", "direction"),
+            ("Outcome", "outcome"),
+            ("Backup", "backup_id"),
+            ("Django", "django_version"),
+        ]:
+            value = doc[key]
+            if key == "argv":
+                value = " ".join(value)
+            elif key == "duration" and value is not None:
+                value = f"{value:.3f}s"
+            self.stdout.write(f"  {label}: {value if value not in (None, '') else '-'}")
+        if run.backup_note:
+            self.stdout.write(f"  Backup note: {run.backup_note}")
+        self.stdout.write(style.MIGRATE_LABEL("  Plan:"))
+        for step in run.plan or []:
+            arrow = "unapply" if step["backwards"] else "apply"
+            self.stdout.write(f"    {arrow} {step['app']}.{step['name']}")
+        if not run.plan:
+            self.stdout.write("    (nothing to do)")
+        if run.executed:
+            self.stdout.write(style.MIGRATE_LABEL("  Executed:"))
+            for item in run.executed:
+                fake = " (faked)" if item.get("fake") else ""
+                self.stdout.write(
+                    f"    {item['action']} {item['app']}.{item['name']}{fake} "
+                    f"in {item['seconds']:.3f}s"
+                )
+        if run.error:
+            self.stdout.write(style.ERROR("  Error:"))
+            for line in run.error.splitlines():
+                self.stdout.write("    " + line)

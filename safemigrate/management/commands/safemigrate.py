@@ -1,0 +1,165 @@
+"""``manage.py safemigrate``: a drop-in for ``migrate`` in deployment scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from typing import Any
+
+from django.core.management.base import CommandParser, OutputWrapper
+from django.core.management.commands import migrate
+
+from safemigrate import runner
+from safemigrate.exceptions import CheckFailed, UsageError
+from safemigrate.management.base import SafemigrateCommandMixin
+from safemigrate.planning import Plan, TargetSpec, build_plan, check_alias
+from safemigrate.render import run_document
+
+
+class Command(SafemigrateCommandMixin, migrate.Command):
+    help = (
+        "Apply migrations like 'migrate', with a lock per database, the run "
+        "recorded in the ledger, and exit codes for deployment scripts."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        # migrate limits --database to argparse choices, which exits 2 with a
+        # generic message; an undefined alias is a usage error (exit 1) here.
+        for action in parser._actions:
+            if action.dest == "database":
+                action.choices = None
+        parser.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Seconds to wait for another run's lock (default: "
+            "SAFEMIGRATE['LOCK_TIMEOUT'], 60); exit 3 when it runs out.",
+        )
+        self.add_format_argument(parser)
+
+    def get_check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
+        check_alias(options["database"])
+        return super().get_check_kwargs(options)  # type: ignore[no-any-return]
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        alias = options["database"]
+        check_alias(alias)
+        spec = TargetSpec(options["app_label"], options["migration_name"])
+        as_json = options["format"] == "json"
+        if options["plan"] or options["check_unapplied"]:
+            if options["prune"]:
+                raise UsageError(
+                    "--prune deletes django_migrations rows, so it cannot be "
+                    "combined with --plan or --check, which never write."
+                )
+            self._read_only(alias, spec, args, options, as_json)
+            return
+
+        request = runner.RunRequest(
+            alias=alias,
+            spec=spec,
+            fake=options["fake"] or options["fake_initial"],
+            run_syncdb=options["run_syncdb"],
+            prune=options["prune"],
+            lock_timeout=options["lock_timeout"],
+            argv=self.invocation(options),
+        )
+        log = io.StringIO()
+
+        def execute(plan: Plan, journal: runner.Journal) -> None:
+            with runner.django_migrate_uses(plan.executor, journal):
+                if as_json:
+                    self._quietly(log, super(Command, self).handle, *args, **options)
+                else:
+                    super(Command, self).handle(*args, **options)
+
+        try:
+            result = runner.run(request, execute)
+        except BaseException as exc:
+            if as_json:
+                self._write_failure(alias, exc, log)
+            raise
+        if as_json:
+            document = run_document(result.run)
+            document["seconds"] = round(result.seconds, 6)
+            document["log"] = log.getvalue().splitlines()
+            self.write_json(document)
+        elif self.verbosity >= 1:
+            what = "nothing to do" if result.outcome == "noop" else result.outcome
+            self.stdout.write(
+                self.style.MIGRATE_HEADING("Ledger:")
+                + f" run {result.run.pk} recorded ({what}, {result.seconds:.2f}s)."
+            )
+
+    def _quietly(self, log: io.StringIO, call: Any, *args: Any, **options: Any) -> None:
+        """Run ``call`` with everything it prints going to ``log``."""
+        stdout = self.stdout
+        self.stdout = OutputWrapper(log)
+        try:
+            with contextlib.redirect_stdout(log):
+                call(*args, **options)
+        finally:
+            self.stdout = stdout
+
+    def _write_failure(self, alias: str, exc: BaseException, log: io.StringIO) -> None:
+        run = getattr(exc, "run", None)
+        document: dict[str, Any] = run_document(run) if run is not None else {}
+        document.update(
+            {
+                "database": alias,
+                "outcome": document.get("outcome", "error"),
+                "exit_code": getattr(exc, "returncode", 1),
+                "message": str(exc),
+                "log": log.getvalue().splitlines(),
+            }
+        )
+        self.write_json(document)
+
+    def _read_only(
+        self,
+        alias: str,
+        spec: TargetSpec,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+        as_json: bool,
+    ) -> None:
+        """``--plan`` and ``--check``: compute, show, never write (no lock, no ledger)."""
+        started = time.monotonic()
+        plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
+        pending = [step.label for step in plan.steps]
+        if as_json:
+            self.write_json(
+                {
+                    "database": alias,
+                    "direction": plan.direction,
+                    "plan": [
+                        {
+                            **step.as_json(),
+                            "operations": [
+                                {"description": text, "irreversible": is_error}
+                                for text, is_error in (
+                                    self.describe_operation(op, step.backwards)
+                                    for op in step.migration.operations
+                                )
+                            ],
+                        }
+                        for step in plan.steps
+                    ],
+                    "outcome": "pending" if pending else "clean",
+                    "seconds": round(time.monotonic() - started, 6),
+                }
+            )
+        elif options["plan"]:
+            with runner.django_migrate_uses(plan.executor, runner.Journal()):
+                super().handle(*args, **{**options, "check_unapplied": False})
+        if options["check_unapplied"] and pending:
+            raise CheckFailed(
+                f"{len(pending)} migration{'s' if len(pending) != 1 else ''} "
+                f"to {'unapply' if plan.direction == 'backwards' else 'apply'} on "
+                f"database '{alias}': {', '.join(pending)}. Run 'manage.py "
+                "safemigrate' to apply them."
+            )

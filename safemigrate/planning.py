@@ -1,0 +1,221 @@
+"""Targets -> plan: target resolution written once, with errors that say what to do.
+
+Every command that takes ``[app_label] [migration_name]`` resolves them here,
+so an unknown app, an unknown or ambiguous migration name and an undefined
+database alias give the same one-line error (exit 1) everywhere, before
+anything is locked, backed up or written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from django.apps import apps
+from django.db import connections
+from django.db.migrations.exceptions import (
+    AmbiguityError,
+    InconsistentMigrationHistory,
+)
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.migration import Migration
+
+from safemigrate.exceptions import UsageError
+
+Key = tuple[str, str]
+Target = tuple[str, str | None]
+DirectionName = Literal["forwards", "backwards", "none"]
+
+
+def check_alias(alias: str) -> None:
+    """Raise a UsageError naming the defined aliases if ``alias`` is undefined."""
+    if alias not in connections.settings:
+        defined = ", ".join(sorted(connections.settings)) or "(none)"
+        raise UsageError(
+            f"Database alias '{alias}' is not defined in settings.DATABASES "
+            f"(defined: {defined}). Pass one of those with --database."
+        )
+
+
+def _names(items: Iterable[str]) -> str:
+    return ", ".join(sorted(items)) or "(none)"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What the user asked for: ``[app_label] [migration_name]``."""
+
+    app_label: str | None = None
+    migration_name: str | None = None
+
+
+@dataclass
+class Resolution:
+    targets: list[Target]
+    #: True when the user named no migration: every leaf of the app(s).
+    app_labels_only: bool
+
+
+def resolve_targets(
+    loader: MigrationLoader, spec: TargetSpec, *, run_syncdb: bool = False
+) -> Resolution:
+    """Resolve ``spec`` to migration targets exactly as ``migrate`` does.
+
+    Squashed migrations resolve as Django resolves them: a partially applied
+    squash is not in the graph, so its last replaced migration is the target.
+    """
+    app_label = spec.app_label
+    if app_label is None:
+        if spec.migration_name is not None:
+            raise UsageError("A migration name needs an app label before it.")
+        return Resolution(targets=loader.graph.leaf_nodes(), app_labels_only=True)
+    try:
+        apps.get_app_config(app_label)
+    except LookupError:
+        raise UsageError(
+            f"No installed app with label '{app_label}'. Apps with migrations: "
+            f"{_names(loader.migrated_apps)}."
+        ) from None
+    if run_syncdb:
+        if app_label in loader.migrated_apps:
+            raise UsageError(
+                f"Can't use --run-syncdb with app '{app_label}' as it has "
+                "migrations. Drop --run-syncdb to apply its migrations."
+            )
+    elif app_label not in loader.migrated_apps:
+        raise UsageError(
+            f"App '{app_label}' does not have migrations. Create them with "
+            f"'manage.py makemigrations {app_label}', or pass --run-syncdb."
+        )
+    if spec.migration_name is None:
+        leaves = [key for key in loader.graph.leaf_nodes() if key[0] == app_label]
+        return Resolution(targets=leaves, app_labels_only=True)
+    if spec.migration_name == "zero":
+        return Resolution(targets=[(app_label, None)], app_labels_only=False)
+    return Resolution(
+        targets=[resolve_migration(loader, app_label, spec.migration_name)],
+        app_labels_only=False,
+    )
+
+
+def resolve_migration(loader: MigrationLoader, app_label: str, name: str) -> Key:
+    """The key of the migration of ``app_label`` named ``name`` or a unique prefix."""
+    available = sorted(n for a, n in loader.disk_migrations if a == app_label)
+    try:
+        migration = loader.get_migration_by_prefix(app_label, name)
+    except AmbiguityError:
+        matches = [n for n in available if n.startswith(name)]
+        raise UsageError(
+            f"More than one migration matches '{name}' in app '{app_label}': "
+            f"{', '.join(matches)}. Please be more specific."
+        ) from None
+    except KeyError:
+        raise UsageError(
+            f"Cannot find a migration matching '{name}' from app '{app_label}'. "
+            f"Its migrations: {_names(available)} (or 'zero' to unapply all)."
+        ) from None
+    key: Key = (app_label, migration.name)
+    if key not in loader.graph.nodes and key in loader.replacements:
+        key = loader.replacements[key].replaces[-1]
+    return key
+
+
+def check_conflicts(loader: MigrationLoader) -> None:
+    conflicts = loader.detect_conflicts()
+    if conflicts:
+        detail = "; ".join(
+            f"{', '.join(names)} in {app}" for app, names in sorted(conflicts.items())
+        )
+        raise UsageError(
+            "Conflicting migrations detected; multiple leaf nodes in the "
+            f"migration graph: ({detail}). To fix them run "
+            "'python manage.py makemigrations --merge'."
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration of a plan."""
+
+    migration: Migration
+    backwards: bool
+
+    @property
+    def key(self) -> Key:
+        return (self.migration.app_label, self.migration.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.migration.app_label}.{self.migration.name}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "app": self.migration.app_label,
+            "name": self.migration.name,
+            "backwards": self.backwards,
+        }
+
+
+@dataclass
+class Plan:
+    executor: MigrationExecutor
+    resolution: Resolution
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def loader(self) -> MigrationLoader:
+        return self.executor.loader
+
+    @property
+    def django_plan(self) -> list[tuple[Migration, bool]]:
+        return [(step.migration, step.backwards) for step in self.steps]
+
+    @property
+    def direction(self) -> DirectionName:
+        if not self.steps:
+            return "none"
+        return "backwards" if self.steps[0].backwards else "forwards"
+
+    def applied_keys(self) -> list[str]:
+        return sorted(f"{a}.{n}" for a, n in self.loader.applied_migrations)
+
+
+def build_plan(
+    alias: str,
+    spec: TargetSpec,
+    *,
+    run_syncdb: bool = False,
+    executor: MigrationExecutor | None = None,
+) -> Plan:
+    """Load the graph of database ``alias`` and compute the plan for ``spec``.
+
+    Raises UsageError for bad targets, conflicts, an inconsistent history and
+    plans that mix forwards and backwards steps (Django would fail midway).
+    """
+    check_alias(alias)
+    if executor is None:
+        executor = MigrationExecutor(connections[alias])
+    loader = executor.loader
+    try:
+        loader.check_consistent_history(connections[alias])
+    except InconsistentMigrationHistory as exc:
+        raise UsageError(
+            f"{exc} Database '{alias}' records a migration as applied without "
+            "its dependency: record the dependency (see 'manage.py reconcile') "
+            "or unapply the dependent migration first."
+        ) from exc
+    check_conflicts(loader)
+    resolution = resolve_targets(loader, spec, run_syncdb=run_syncdb)
+    steps = [
+        Step(migration, backwards)
+        for migration, backwards in executor.migration_plan(resolution.targets)
+    ]
+    if len({step.backwards for step in steps}) > 1:
+        raise UsageError(
+            "The plan mixes forwards and backwards migrations ("
+            + ", ".join(("-" if s.backwards else "+") + s.label for s in steps)
+            + "), which Django cannot run. Migrate in two steps."
+        )
+    return Plan(executor=executor, resolution=resolution, steps=steps)
