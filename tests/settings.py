@@ -10,7 +10,7 @@ from pathlib import Path
 from testproject.settings import *  # noqa: F403
 from testproject.settings import INSTALLED_APPS
 
-INSTALLED_APPS = [app for app in INSTALLED_APPS]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.scenarioapp"]
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="safemigrate-tests-"))
 

@@ -111,5 +111,8 @@ class Migration(migrations.Migration):
             ],
             database_operations=[],
         ),
-        migrations.RunPython(create_ledger_table, migrations.RunPython.noop),
+        # DDL: never inside a transaction on databases that cannot roll it back
+        migrations.RunPython(
+            create_ledger_table, migrations.RunPython.noop, atomic=False
+        ),
     ]
