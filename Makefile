@@ -1,0 +1,62 @@
+# Quickstart:
+#   make demo   set up .venv and run safemigrate on the bundled testproject (SQLite)
+#   make test   set up .venv and run the whole suite on SQLite, PostgreSQL and
+#               MariaDB, then the tox matrix (Django 5.2, 6.0, 6.1) on SQLite
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DB := $(CURDIR)/testproject/db.sqlite3
+DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB) PYTHONPATH=$(CURDIR)
+MANAGE := $(DEMO_ENV) $(BIN)/python testproject/manage.py
+# Python 3.12/3.13 for tox come from pyenv when it is there
+PYENV_VERSIONS := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.(11|12|13)\.[0-9]+$$' | sort -t. -k2,2n -u | tr '\n' ':' | sed 's/:$$//')
+TOX_ENV := $(if $(PYENV_VERSIONS),PYENV_VERSION=$(PYENV_VERSIONS) PATH=$(HOME)/.pyenv/shims:$$PATH,)
+TOX_FLAGS := $(if $(filter true 1 yes,$(CI)),--skip-missing-interpreters=false,)
+
+.PHONY: demo test test-backends test-matrix lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[postgres,test]'
+	@# mysqlclient compiles against libmariadb-dev; without it the MariaDB
+	@# tests are skipped with the reason (and fail under CI=true).
+	$(BIN)/python -m pip install -q -e '.[mysql]' || \
+	  echo "warning: mysqlclient did not install (apt-get install libmariadb-dev pkg-config)"
+	touch $@
+
+demo: $(STAMP)
+	rm -f $(DEMO_DB) $(DEMO_DB).safemigrate-lock
+	@echo "== safemigrate --plan (nothing is written)"
+	$(MANAGE) safemigrate --plan
+	@echo "== safemigrate: lock, apply, record"
+	$(MANAGE) safemigrate
+	@echo "== safemigrate again: nothing to do"
+	$(MANAGE) safemigrate
+	@echo "== a backward run: catalog back to 0001"
+	$(MANAGE) safemigrate catalog 0001
+	$(MANAGE) safemigrate
+	@echo "== safemigrate --check: exit 0, nothing pending"
+	$(MANAGE) safemigrate --check
+	@echo "== migrationhistory"
+	$(MANAGE) migrationhistory
+
+test: $(STAMP) test-backends test-matrix
+
+test-backends: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-matrix: $(STAMP)
+	SAFEMIGRATE_TEST_BACKENDS=sqlite $(TOX_ENV) $(BIN)/tox run $(TOX_FLAGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check safemigrate tests bench testproject
+	$(BIN)/ruff format --check safemigrate tests bench testproject
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .tox $(DEMO_DB) $(DEMO_DB).safemigrate-lock testproject/backups
