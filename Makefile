@@ -8,11 +8,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DB := $(CURDIR)/testproject/db.sqlite3
-DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB) PYTHONPATH=$(CURDIR)
+DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB)
 MANAGE := $(DEMO_ENV) $(BIN)/python testproject/manage.py
-# Python 3.12/3.13 for tox come from pyenv when it is there
-PYENV_VERSIONS := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.(11|12|13)\.[0-9]+$$' | sort -t. -k2,2n -u | tr '\n' ':' | sed 's/:$$//')
-TOX_ENV := $(if $(PYENV_VERSIONS),PYENV_VERSION=$(PYENV_VERSIONS) PATH=$(HOME)/.pyenv/shims:$$PATH,)
+# Python 3.12/3.13 for tox: the newest pyenv install of each, when pyenv is there
+PYENV_BINS := $(shell command -v pyenv >/dev/null 2>&1 && for m in 12 13; do \
+  v=$$(pyenv versions --bare 2>/dev/null | grep -E "^3\.$$m\.[0-9]+$$" | sort -V | tail -1); \
+  [ -n "$$v" ] && printf '%s:' "$$(pyenv root)/versions/$$v/bin"; done)
+TOX_ENV := $(if $(PYENV_BINS),PATH=$(PYENV_BINS)$$PATH,)
 TOX_FLAGS := $(if $(filter true 1 yes,$(CI)),--skip-missing-interpreters=false,)
 
 .PHONY: demo test test-backends test-matrix lint venv clean
@@ -56,7 +58,7 @@ test-matrix: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check safemigrate tests bench testproject
 	$(BIN)/ruff format --check safemigrate tests bench testproject
-	$(BIN)/mypy
+	PYTHONPATH=testproject:. $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .tox $(DEMO_DB) $(DEMO_DB).safemigrate-lock testproject/backups

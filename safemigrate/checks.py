@@ -114,8 +114,10 @@ def check_settings(
             )
         )
     backup_dir = raw.get("BACKUP_DIR")
-    if backup_dir is not None and not isinstance(backup_dir, str | bytes) and not (
-        hasattr(backup_dir, "__fspath__")
+    if (
+        backup_dir is not None
+        and not isinstance(backup_dir, str | bytes)
+        and not (hasattr(backup_dir, "__fspath__"))
     ):
         messages.append(
             _message(

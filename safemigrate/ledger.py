@@ -23,6 +23,7 @@ from django.utils import timezone
 import safemigrate
 from safemigrate.models import MigrationRun, Outcome
 
+
 def create_table_if_missing(
     model: type[models.Model], schema_editor: BaseDatabaseSchemaEditor
 ) -> None:

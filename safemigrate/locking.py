@@ -14,10 +14,11 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from safemigrate.exceptions import LockTimeout, UsageError
 
@@ -71,28 +72,30 @@ def _database_lock(alias: str, timeout: float) -> Iterator[None]:
                     cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
                     return bool(cursor.fetchone()[0])
 
-                release_sql, release_args = "SELECT pg_advisory_unlock(%s)", [key]
-            else:  # mysql: GET_LOCK waits server-side, wakes up when released
+                def release() -> None:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
-                def acquire() -> bool:
-                    cursor.execute("SELECT GET_LOCK(%s, %s)", [name, timeout])
-                    return cursor.fetchone()[0] == 1
+                got = _poll(acquire, timeout)
+            else:  # mysql: GET_LOCK waits server-side and wakes up on release
+                cursor.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
+                got = cursor.fetchone()[0] == 1
 
-                release_sql, release_args = "SELECT RELEASE_LOCK(%s)", [name]
-            got = acquire() if connection.vendor == "mysql" else _poll(acquire, timeout)
+                def release() -> None:
+                    cursor.execute("SELECT RELEASE_LOCK(%s)", [name])
+
             if not got:
                 raise _timeout_error(alias, timeout, "")
             try:
                 yield
             finally:
-                cursor.execute(release_sql, release_args)
+                release()
     finally:
         connection.close()
 
 
 def sqlite_lock_path(connection: BaseDatabaseWrapper) -> Path | None:
     """The lock file beside a SQLite database file, None for in-memory ones."""
-    if connection.is_in_memory_db():
+    if cast(SQLiteWrapper, connection).is_in_memory_db():
         return None
     return Path(f"{connection.settings_dict['NAME']}.safemigrate-lock")
 

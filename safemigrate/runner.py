@@ -34,7 +34,7 @@ ProgressCallback = Callable[..., None]
 @dataclass(frozen=True)
 class RunRequest:
     alias: str
-    spec: TargetSpec = TargetSpec()
+    spec: TargetSpec = field(default_factory=TargetSpec)
     fake: bool = False
     run_syncdb: bool = False
     prune: bool = False
@@ -58,7 +58,9 @@ class Journal:
         self._started = 0.0
 
     def wrap(self, callback: ProgressCallback | None) -> ProgressCallback:
-        def progress(action: str, migration: Migration | None = None, fake: bool = False) -> None:
+        def progress(
+            action: str, migration: Migration | None = None, fake: bool = False
+        ) -> None:
             self.record(action, migration, fake)
             if callback is not None:
                 callback(action, migration, fake)
@@ -83,7 +85,9 @@ class Journal:
 
 
 @contextlib.contextmanager
-def django_migrate_uses(executor: MigrationExecutor, journal: Journal) -> Iterator[None]:
+def django_migrate_uses(
+    executor: MigrationExecutor, journal: Journal
+) -> Iterator[None]:
     """Make Django's ``migrate`` command run with ``executor``.
 
     ``migrate`` builds its executor from a module-level name and offers no
@@ -92,16 +96,18 @@ def django_migrate_uses(executor: MigrationExecutor, journal: Journal) -> Iterat
     twice. The name is put back afterwards, so ``migrate`` itself is untouched.
     """
 
-    def factory(connection: Any, progress_callback: ProgressCallback | None = None) -> MigrationExecutor:
+    def factory(
+        connection: Any, progress_callback: ProgressCallback | None = None
+    ) -> MigrationExecutor:
         executor.progress_callback = journal.wrap(progress_callback)
         return executor
 
-    original = django_migrate.MigrationExecutor
-    django_migrate.MigrationExecutor = factory  # type: ignore[misc,assignment]
+    original = django_migrate.MigrationExecutor  # type: ignore[attr-defined]
+    django_migrate.MigrationExecutor = factory  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        django_migrate.MigrationExecutor = original  # type: ignore[misc]
+        django_migrate.MigrationExecutor = original  # type: ignore[attr-defined]
 
 
 def rolled_back_cleanly(migration: Migration, alias: str) -> bool:
@@ -162,25 +168,37 @@ def run(request: RunRequest, execute: Execute) -> RunResult:
         return RunResult(run_row, plan, journal, time.monotonic() - started, warnings)
 
 
-def _failed(run_row: MigrationRun, plan: Plan, journal: Journal, exc: BaseException) -> BaseException:
+def _failed(
+    run_row: MigrationRun, plan: Plan, journal: Journal, exc: BaseException
+) -> BaseException:
     """Record a failed run and return the exception to raise in its place."""
     failed = journal.current
     error = ledger.format_error(exc)
     if isinstance(exc, KeyboardInterrupt | SystemExit):
-        _warn(ledger.finish_run(run_row, Outcome.INTERRUPTED, executed=journal.executed, error=error))
+        _warn(
+            ledger.finish_run(
+                run_row, Outcome.INTERRUPTED, executed=journal.executed, error=error
+            )
+        )
         return exc
     if failed is None and not journal.executed and isinstance(exc, CommandError):
         # Refused before any migration ran: the database is as it was.
-        _warn(ledger.finish_run(run_row, Outcome.FAILED, executed=journal.executed, error=error))
+        _warn(
+            ledger.finish_run(
+                run_row, Outcome.FAILED, executed=journal.executed, error=error
+            )
+        )
         return exc
     alias = run_row.alias
-    still_applied = [
-        f"{item['app']}.{item['name']}" for item in journal.executed
-    ]
+    still_applied = [f"{item['app']}.{item['name']}" for item in journal.executed]
     what = f"Migration {failed.app_label}.{failed.name}" if failed else "The run"
     reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
     if failed is None or rolled_back_cleanly(failed, alias):
-        _warn(ledger.finish_run(run_row, Outcome.FAILED, executed=journal.executed, error=error))
+        _warn(
+            ledger.finish_run(
+                run_row, Outcome.FAILED, executed=journal.executed, error=error
+            )
+        )
         if failed is not None:
             reason += " The database rolled the migration back."
         if still_applied:

@@ -86,7 +86,9 @@ class Database:
         env.update(extra)
         return env
 
-    def manage(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+    def manage(
+        self, *args: str, timeout: float = 300, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``testproject/manage.py`` against this database in a subprocess."""
         return subprocess.run(
             [sys.executable, str(TESTPROJECT / "manage.py"), *args],
@@ -111,7 +113,9 @@ class Database:
             return []
         return [
             (app, name)
-            for app, name in self.query("SELECT app, name FROM django_migrations ORDER BY id")
+            for app, name in self.query(
+                "SELECT app, name FROM django_migrations ORDER BY id"
+            )
         ]
 
     def schema(self) -> dict[str, Any]:

@@ -28,7 +28,9 @@ def snapshot(connection: Any) -> dict[str, Any]:
                     key: (sorted(value) if key == "columns" and value else value)
                     for key, value in details.items()
                 }
-                for name, details in introspection.get_constraints(cursor, table).items()
+                for name, details in introspection.get_constraints(
+                    cursor, table
+                ).items()
             }
             result[table] = {"columns": columns, "constraints": constraints}
     return result

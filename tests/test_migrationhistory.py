@@ -32,12 +32,23 @@ def test_lists_runs_newest_first(database: Database, settings: Any) -> None:
     call_command("safemigrate", verbosity=0)
     lines = run().splitlines()
     assert lines[0].split() == [
-        "ID", "STARTED", "USER@HOST", "DIRECTION", "MIGRATIONS", "DURATION", "OUTCOME"
+        "ID",
+        "STARTED",
+        "USER@HOST",
+        "DIRECTION",
+        "MIGRATIONS",
+        "DURATION",
+        "OUTCOME",
     ]
     rows = [line.split() for line in lines[1:]]
     assert [row[0] for row in rows] == ["4", "3", "2", "1"]
     assert [row[4] for row in rows] == ["none", "forwards", "backwards", "forwards"]
-    assert [row[5] for row in rows] == ["0", "2", "2", str(len(database.migration_rows()))]
+    assert [row[5] for row in rows] == [
+        "0",
+        "2",
+        "2",
+        str(len(database.migration_rows())),
+    ]
     assert rows[0][-3:] == ["nothing", "to", "do"]
     assert rows[1][-1] == "success"
 
@@ -59,5 +70,7 @@ def test_lists_runs_newest_first(database: Database, settings: Any) -> None:
 
 def test_unknown_run_is_a_usage_error(database: Database) -> None:
     call_command("safemigrate", verbosity=0)
-    with pytest.raises(UsageError, match="No run 99 in the ledger of database 'default'"):
+    with pytest.raises(
+        UsageError, match="No run 99 in the ledger of database 'default'"
+    ):
         run(run=99)

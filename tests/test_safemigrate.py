@@ -16,7 +16,12 @@ from django.core.management.commands import migrate as django_migrate
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models.signals import post_migrate, pre_migrate
 
-from safemigrate.exceptions import CheckFailed, MigrationFailed, RestoreFailed, UsageError
+from safemigrate.exceptions import (
+    CheckFailed,
+    MigrationFailed,
+    RestoreFailed,
+    UsageError,
+)
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun
 from tests.conftest import TESTPROJECT, Database
@@ -206,15 +211,27 @@ def test_json_is_one_document(database: Database) -> None:
     ("args", "options", "expected"),
     [
         (("nosuchapp",), {}, "No installed app with label 'nosuchapp'. Apps with"),
-        (("catalog", "0009"), {}, "Cannot find a migration matching '0009' from app "
-         "'catalog'. Its migrations: 0001_initial, 0002_default_category, "
-         "0003_delete_legacyprice"),
-        (("accounts", "000"), {}, "More than one migration matches '000' in app "
-         "'accounts': 0001_initial, 0002_userprofile_has_profile_picture, "
-         "0003_set_has_profile_picture, 0004_remove_userprofile_nickname. "
-         "Please be more specific."),
-        ((), {"database": "nosuchdb"}, "Database alias 'nosuchdb' is not defined in "
-         "settings.DATABASES (defined: default)"),
+        (
+            ("catalog", "0009"),
+            {},
+            "Cannot find a migration matching '0009' from app "
+            "'catalog'. Its migrations: 0001_initial, 0002_default_category, "
+            "0003_delete_legacyprice",
+        ),
+        (
+            ("accounts", "000"),
+            {},
+            "More than one migration matches '000' in app "
+            "'accounts': 0001_initial, 0002_userprofile_has_profile_picture, "
+            "0003_set_has_profile_picture, 0004_remove_userprofile_nickname. "
+            "Please be more specific.",
+        ),
+        (
+            (),
+            {"database": "nosuchdb"},
+            "Database alias 'nosuchdb' is not defined in "
+            "settings.DATABASES (defined: default)",
+        ),
     ],
 )
 def test_bad_input_is_a_usage_error_and_changes_nothing(

@@ -21,7 +21,9 @@ class SafemigrateCommandMixin:
 
     stdout: Any
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> CommandParser:
         parser: CommandParser = super().create_parser(  # type: ignore[misc]
             prog_name, subcommand, **kwargs
         )

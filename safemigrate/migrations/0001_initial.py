@@ -14,7 +14,9 @@ from safemigrate.ledger import create_table_if_missing
 
 def create_ledger_table(apps, schema_editor):
     """Create the ledger table unless a first safemigrate run already did."""
-    create_table_if_missing(apps.get_model("safemigrate", "MigrationRun"), schema_editor)
+    create_table_if_missing(
+        apps.get_model("safemigrate", "MigrationRun"), schema_editor
+    )
 
 
 class Migration(migrations.Migration):
@@ -43,8 +45,14 @@ class Migration(migrations.Migration):
                             "command",
                             models.CharField(default="safemigrate", max_length=50),
                         ),
-                        ("user", models.CharField(blank=True, default="", max_length=150)),
-                        ("host", models.CharField(blank=True, default="", max_length=255)),
+                        (
+                            "user",
+                            models.CharField(blank=True, default="", max_length=150),
+                        ),
+                        (
+                            "host",
+                            models.CharField(blank=True, default="", max_length=255),
+                        ),
                         ("argv", models.JSONField(default=list)),
                         (
                             "direction",

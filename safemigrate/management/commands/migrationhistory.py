@@ -29,7 +29,9 @@ class Command(SafemigrateCommand):
             choices=[choice.value for choice in Outcome],
             help="Only runs that ended this way.",
         )
-        parser.add_argument("--run", type=int, metavar="ID", help="Show one run in full.")
+        parser.add_argument(
+            "--run", type=int, metavar="ID", help="Show one run in full."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         alias = options["database"]
@@ -38,8 +40,9 @@ class Command(SafemigrateCommand):
             raise UsageError("--limit must be at least 1.")
         connection = connections[alias]
         with connection.cursor() as cursor:
-            has_ledger = MigrationRun._meta.db_table in connection.introspection.table_names(
-                cursor
+            has_ledger = (
+                MigrationRun._meta.db_table
+                in connection.introspection.table_names(cursor)
             )
         runs = MigrationRun.objects.using(alias).filter(alias=alias)
         if options["run"] is not None:
@@ -55,12 +58,26 @@ class Command(SafemigrateCommand):
             runs = runs.filter(outcome=options["outcome"])
         selected = list(runs[: options["limit"]]) if has_ledger else []
         if options["format"] == "json":
-            self.write_json({"database": alias, "runs": [run_document(r) for r in selected]})
+            self.write_json(
+                {"database": alias, "runs": [run_document(r) for r in selected]}
+            )
             return
         if not selected:
-            self.stdout.write(f"No safemigrate runs recorded on database '{alias}' yet.")
+            self.stdout.write(
+                f"No safemigrate runs recorded on database '{alias}' yet."
+            )
             return
-        rows = [["ID", "STARTED", "USER@HOST", "DIRECTION", "MIGRATIONS", "DURATION", "OUTCOME"]]
+        rows = [
+            [
+                "ID",
+                "STARTED",
+                "USER@HOST",
+                "DIRECTION",
+                "MIGRATIONS",
+                "DURATION",
+                "OUTCOME",
+            ]
+        ]
         for run in selected:
             count = len(run.executed) if run.executed else len(run.plan)
             rows.append(
@@ -85,7 +102,9 @@ class Command(SafemigrateCommand):
             return
         doc = run_document(run)
         style = self.style
-        self.stdout.write(style.MIGRATE_HEADING(f"Run {run.pk} on database '{run.alias}':"))
+        self.stdout.write(
+            style.MIGRATE_HEADING(f"Run {run.pk} on database '{run.alias}':")
+        )
         for label, key in [
             ("Command", "argv"),
             ("User", "user"),

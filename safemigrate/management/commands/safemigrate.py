@@ -40,9 +40,9 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         )
         self.add_format_argument(parser)
 
-    def get_check_kwargs(self, options: dict[str, Any]) -> dict[str, Any]:
-        check_alias(options["database"])
-        return super().get_check_kwargs(options)  # type: ignore[no-any-return]
+    def get_check_kwargs(self, options: Any) -> Any:
+        check_alias(options["database"])  # before the checks look the alias up
+        return super().get_check_kwargs(options)
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
@@ -127,7 +127,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         options: dict[str, Any],
         as_json: bool,
     ) -> None:
-        """``--plan`` and ``--check``: compute, show, never write (no lock, no ledger)."""
+        """``--plan`` and ``--check``: show the plan; no lock, no ledger, no write."""
         started = time.monotonic()
         plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
         pending = [step.label for step in plan.steps]

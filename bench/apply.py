@@ -1,0 +1,97 @@
+"""Benchmark: ``safemigrate`` vs ``migrate`` applying everything to an empty database.
+
+    python bench/apply.py [--backends sqlite,postgresql,mysql] [--runs 5] [--quick]
+
+Generates a project (300 migrations in 10 apps) and, for every run of each
+tool, creates a fresh empty scratch database, times the whole ``python
+manage.py migrate`` / ``safemigrate`` subprocess that applies all migrations,
+and drops the database. The tools alternate; one untimed ``migrate`` per
+backend warms up caches first. Prints a table of medians and
+safemigrate/migrate ratios against the target (<= 1.05). Always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import common
+import genproject
+from common import TOOLS, CommandFailed, Row, ScratchDatabases, log
+
+TARGET = 1.05
+DEFAULT_RUNS = 5
+
+
+def apply_once(
+    backend: str, project: Path, dbs: ScratchDatabases, tool: str, migrations: int
+) -> float:
+    db = dbs.create(backend)
+    try:
+        timed = common.run_manage(project, db.url, tool)
+    finally:
+        dbs.drop(db)
+    applied = timed.stdout.count("  Applying ")
+    if applied < migrations:
+        raise CommandFailed(
+            f"{tool} applied {applied} migrations, expected at least {migrations}:\n"
+            + timed.stdout[-2000:]
+        )
+    return timed.seconds
+
+
+def bench_backend(
+    backend: str, project: Path, dbs: ScratchDatabases, runs: int, migrations: int
+) -> list[Row]:
+    log(f"[{backend}] warm-up migrate")
+    apply_once(backend, project, dbs, "migrate", migrations)
+    times: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+    for i in range(runs):
+        for tool in TOOLS if i % 2 == 0 else TOOLS[::-1]:
+            times[tool].append(apply_once(backend, project, dbs, tool, migrations))
+            log(f"[{backend}] run {i + 1}/{runs} {tool}: {times[tool][-1]:.3f}s")
+    for tool in TOOLS:
+        log(f"[{backend}] {tool}: {common.describe_runs(times[tool])}")
+    return common.compare(backend, "", times, TARGET)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common.add_common_arguments(parser, runs=DEFAULT_RUNS)
+    args = parser.parse_args(argv)
+    runs, migrations = common.resolve_sizes(args)
+    rows: list[Row] = []
+    with common.workdir(args.keep, "apply") as work:
+        project = genproject.generate(
+            work / "project", apps=args.apps, migrations=migrations
+        )
+        log(
+            f"project {project.path}: {len(project.apps)} apps, "
+            f"{project.migrations} migrations; {runs} runs per tool"
+        )
+        with ScratchDatabases(work, "apply") as dbs:
+            for backend in args.backends:
+                problem = common.check_backend(backend)
+                if problem is not None:
+                    rows.append(Row(backend, "(server unreachable)", None))
+                    log(f"[{backend}] skipped: {problem}")
+                    continue
+                try:
+                    rows += bench_backend(
+                        backend, project.path, dbs, runs, project.migrations
+                    )
+                except Exception as exc:
+                    log(f"[{backend}] failed: {exc}")
+                    rows.append(Row(backend, f"({type(exc).__name__})", None))
+    print(
+        f"\nApply all from empty, migrate vs safemigrate: {project.migrations} "
+        f"migrations in {len(project.apps)} apps, fresh database per run, "
+        f"median of {runs} runs each (wall clock of the subprocess)"
+    )
+    print(common.format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,554 @@
+"""Helpers shared by the benchmarks: scratch databases, timed manage.py runs, tables.
+
+Scratch databases are named ``smbench_<purpose>_<pid>_<n>`` and dropped by
+:class:`ScratchDatabases` when its ``with`` block ends. The servers are found
+through environment variables (defaults match the CI/dev containers):
+
+    SMBENCH_PG_URL      postgres://root@127.0.0.1:5432/postgres
+    SMBENCH_MYSQL_URL   mysql://root@127.0.0.1:3306/mysql
+
+Commands run as ``python manage.py ...`` in the generated project with
+``DATABASE_URL`` set and the repository root first on ``PYTHONPATH``, so the
+safemigrate under test is the checkout this file lives in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO_ROOT / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+PYTHON = sys.executable
+PREFIX = "smbench_"
+
+PG_ADMIN_URL = os.environ.get(
+    "SMBENCH_PG_URL", "postgres://root@127.0.0.1:5432/postgres"
+)
+MYSQL_ADMIN_URL = os.environ.get(
+    "SMBENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/mysql"
+)
+
+BACKENDS = ("sqlite", "postgresql", "mysql")
+_ALIASES = {
+    "sqlite3": "sqlite",
+    "postgres": "postgresql",
+    "pg": "postgresql",
+    "mariadb": "mysql",
+}
+TOOLS = ("migrate", "safemigrate")
+
+
+class CommandFailed(RuntimeError):
+    """A timed manage.py command exited non-zero."""
+
+
+# ---------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------
+
+
+def parse_backends(value: str) -> list[str]:
+    """``"sqlite,postgres"`` -> ``["sqlite", "postgresql"]`` (argparse type)."""
+    names = []
+    for raw in value.split(","):
+        name = _ALIASES.get(raw.strip().lower(), raw.strip().lower())
+        if name not in BACKENDS:
+            raise argparse.ArgumentTypeError(
+                f"unknown backend {raw!r}; choose from {', '.join(BACKENDS)}"
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def add_common_arguments(
+    parser: argparse.ArgumentParser, *, runs: int, quick_runs: int = 2
+) -> None:
+    parser.add_argument(
+        "--backends",
+        type=parse_backends,
+        default=["sqlite", "postgresql"],
+        help="comma-separated: sqlite, postgresql, mysql (default: sqlite,postgresql)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=None, help=f"runs per tool (default {runs})"
+    )
+    parser.add_argument("--apps", type=int, default=10)
+    parser.add_argument(
+        "--migrations", type=int, default=None, help="total migrations (default 300)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {quick_runs} runs, 100 migrations",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the generated project (its path is printed)",
+    )
+    parser.set_defaults(_default_runs=runs, _quick_runs=quick_runs)
+
+
+def resolve_sizes(args: argparse.Namespace) -> tuple[int, int]:
+    """(runs, migrations) after --quick and explicit overrides."""
+    runs = args.runs or (args._quick_runs if args.quick else args._default_runs)
+    migrations = args.migrations or (100 if args.quick else 300)
+    return runs, migrations
+
+
+# ---------------------------------------------------------------------------
+# Scratch databases
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScratchDatabase:
+    backend: str
+    name: str
+    url: str
+    path: Path | None = None  # SQLite only
+
+
+def _server(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port,
+        "user": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "dbname": unquote(parts.path.lstrip("/")),
+    }
+
+
+def _database_url(admin_url: str, scheme: str, name: str) -> str:
+    parts = urlsplit(admin_url)
+    return f"{scheme}://{parts.netloc}/{name}"
+
+
+def _check_name(name: str) -> None:
+    if not name.startswith(PREFIX) or not name.replace("_", "").isalnum():
+        raise ValueError(f"scratch database names look like {PREFIX}x_1: {name!r}")
+
+
+@contextlib.contextmanager
+def _pg_admin() -> Iterator[Any]:
+    import psycopg2
+
+    server = _server(PG_ADMIN_URL)
+    conn = psycopg2.connect(
+        host=server["host"],
+        port=server["port"] or 5432,
+        user=server["user"],
+        password=server["password"],
+        dbname=server["dbname"] or "postgres",
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cursor:
+            yield cursor
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _mysql_admin() -> Iterator[Any]:
+    import MySQLdb
+
+    server = _server(MYSQL_ADMIN_URL)
+    conn = MySQLdb.connect(
+        host=server["host"],
+        port=server["port"] or 3306,
+        user=server["user"],
+        password=server["password"],
+    )
+    try:
+        cursor = conn.cursor()
+        yield cursor
+        cursor.close()
+    finally:
+        conn.close()
+
+
+def create_database(backend: str, name: str, workdir: Path) -> ScratchDatabase:
+    """Create an empty database ``name`` (dropping a leftover one first)."""
+    _check_name(name)
+    if backend == "sqlite":
+        path = workdir / f"{name}.sqlite3"
+        _remove_sqlite(path)
+        return ScratchDatabase(backend, name, f"sqlite:///{path}", path)
+    if backend == "postgresql":
+        with _pg_admin() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        return ScratchDatabase(
+            backend, name, _database_url(PG_ADMIN_URL, "postgres", name)
+        )
+    if backend == "mysql":
+        with _mysql_admin() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cursor.execute(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
+                "COLLATE utf8mb4_unicode_ci"
+            )
+        return ScratchDatabase(
+            backend, name, _database_url(MYSQL_ADMIN_URL, "mysql", name)
+        )
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal", ".safemigrate-lock"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").unlink()
+
+
+def drop_database(db: ScratchDatabase) -> None:
+    _check_name(db.name)
+    if db.backend == "sqlite":
+        assert db.path is not None
+        _remove_sqlite(db.path)
+    elif db.backend == "postgresql":
+        with _pg_admin() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+    elif db.backend == "mysql":
+        with _mysql_admin() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{db.name}`")
+
+
+class ScratchDatabases:
+    """Creates scratch databases and drops every one of them on exit."""
+
+    def __init__(self, workdir: Path, purpose: str) -> None:
+        self.workdir = workdir
+        self.purpose = purpose
+        self.counter = 0
+        self.live: dict[str, ScratchDatabase] = {}
+
+    def __enter__(self) -> ScratchDatabases:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.drop_all()
+
+    def create(self, backend: str) -> ScratchDatabase:
+        self.counter += 1
+        name = f"{PREFIX}{self.purpose}_{os.getpid()}_{self.counter}"
+        db = create_database(backend, name, self.workdir)
+        self.live[name] = db
+        return db
+
+    def drop(self, db: ScratchDatabase) -> None:
+        drop_database(db)
+        self.live.pop(db.name, None)
+
+    def drop_all(self) -> None:
+        for db in list(self.live.values()):
+            try:
+                self.drop(db)
+            except Exception as exc:  # report, keep dropping the others
+                print(f"warning: could not drop {db.name}: {exc}", file=sys.stderr)
+
+
+def check_backend(backend: str) -> str | None:
+    """None when ``backend``'s server answers, else why not."""
+    try:
+        if backend == "postgresql":
+            with _pg_admin() as cursor:
+                cursor.execute("SELECT 1")
+        elif backend == "mysql":
+            with _mysql_admin() as cursor:
+                cursor.execute("SELECT 1")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).strip()}"
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Projects and commands
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def workdir(keep: bool, label: str) -> Iterator[Path]:
+    """A temporary directory (removed afterwards unless ``keep``)."""
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{label}_"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def manage_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    pythonpath = [str(REPO_ROOT)]
+    if os.environ.get("PYTHONPATH"):
+        pythonpath.append(os.environ["PYTHONPATH"])
+    env.update(
+        {
+            "DATABASE_URL": url,
+            "PYTHONPATH": os.pathsep.join(pythonpath),
+            "DJANGO_SETTINGS_MODULE": "benchproject.settings",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    stdout: str
+    stderr: str
+
+
+def run_manage(
+    project: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> Timed:
+    """Run ``python manage.py *args``; time the whole subprocess (wall clock)."""
+    command = [PYTHON, "manage.py", *args]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        command,
+        cwd=project,
+        env=manage_env(url, env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise CommandFailed(
+            f"manage.py {' '.join(args)} exited {proc.returncode} on {url}:\n"
+            + (proc.stdout + proc.stderr)[-4000:]
+        )
+    return Timed(seconds, proc.stdout, proc.stderr)
+
+
+#: Run in the project directory by :func:`time_in_process`: sets Django up
+#: once, then times ``call_command`` of each tool, alternating, after warm-up.
+#: Connections are closed before every call (outside the timing) so each call
+#: connects as a fresh process would; checks run as they do from the shell.
+IN_PROCESS_SCRIPT = r"""
+import cProfile, io, json, sys, time
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import connections
+
+tools, runs, warmup, profile_dir = sys.argv[1].split(","), int(sys.argv[2]), \
+    int(sys.argv[3]), sys.argv[4]
+times = {tool: [] for tool in tools}
+profiles = {tool: cProfile.Profile() for tool in tools}
+for i in range(warmup + runs):
+    for tool in tools if i % 2 == 0 else tools[::-1]:
+        connections.close_all()
+        out = io.StringIO()
+        profile = profiles[tool] if profile_dir and i >= warmup else None
+        started = time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        call_command(tool, stdout=out, stderr=out, skip_checks=False)
+        if profile is not None:
+            profile.disable()
+        seconds = time.perf_counter() - started
+        if i >= warmup:
+            times[tool].append(seconds)
+if profile_dir:
+    for tool, profile in profiles.items():
+        profile.dump_stats(f"{profile_dir}/{tool}.prof")
+print("SMBENCH" + json.dumps(times))
+"""
+
+
+def time_in_process(
+    project: Path,
+    url: str,
+    tools: Sequence[str],
+    runs: int,
+    *,
+    warmup: int = 1,
+    profile_dir: Path | None = None,
+) -> dict[str, list[float]]:
+    """Seconds of each ``call_command(tool)`` run in one Django process.
+
+    With ``profile_dir``, the timed calls also run under cProfile (which
+    inflates the times) and ``<profile_dir>/<tool>.prof`` is written.
+    """
+    proc = subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            IN_PROCESS_SCRIPT,
+            ",".join(tools),
+            str(runs),
+            str(warmup),
+            str(profile_dir or ""),
+        ],
+        cwd=project,
+        env=manage_env(url),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    marker = [line for line in proc.stdout.splitlines() if line.startswith("SMBENCH")]
+    if proc.returncode != 0 or not marker:
+        raise CommandFailed(
+            f"in-process timing exited {proc.returncode} on {url}:\n"
+            + (proc.stdout + proc.stderr)[-4000:]
+        )
+    result: dict[str, list[float]] = json.loads(marker[-1][len("SMBENCH") :])
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Statistics and the table
+# ---------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+@dataclass
+class Row:
+    backend: str
+    tool: str
+    median: float | None
+    ratio: float | None = None
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.median is None:
+            return "ERROR"
+        if self.ratio is None or self.target is None:
+            return ""
+        return "PASS" if self.ratio <= self.target else "FAIL"
+
+
+def compare(
+    backend: str,
+    label: str,
+    times: dict[str, list[float]],
+    target: float,
+    baseline: str = "migrate",
+) -> list[Row]:
+    """A row per tool; the non-baseline tools get ratio and verdict."""
+    rows = []
+    base = median(times[baseline])
+    for tool, values in times.items():
+        name = f"{tool} ({label})" if label else tool
+        if tool == baseline:
+            rows.append(Row(backend, name, base))
+        else:
+            rows.append(
+                Row(backend, name, median(values), median(values) / base, target)
+            )
+    return rows
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    header = ("backend", "tool", "median s", "ratio", "target", "result")
+    cells = [header]
+    for row in rows:
+        cells.append(
+            (
+                row.backend,
+                row.tool,
+                "-" if row.median is None else f"{row.median:.3f}",
+                "" if row.ratio is None else f"{row.ratio:.3f}",
+                ""
+                if row.target is None or row.ratio is None
+                else f"<= {row.target:.2f}",
+                row.verdict + (f" {row.note}" if row.note else ""),
+            )
+        )
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header) - 1)]
+    lines = []
+    for n, line in enumerate(cells):
+        left = [f"{c:<{w}}" if i < 2 else f"{c:>{w}}" for i, (c, w) in
+                enumerate(zip(line[:-1], widths, strict=True))]  # fmt: skip
+        lines.append("  ".join([*left, line[-1]]).rstrip())
+        if n == 0:
+            lines.append("-" * max(len(x) for x in lines))
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout is just the table."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def describe_runs(values: Sequence[float]) -> str:
+    return " ".join(f"{v:.3f}" for v in values)
+
+
+def profile_diff(baseline: Path, candidate: Path, top: int = 15) -> str:
+    """Where ``candidate`` spends time that ``baseline`` does not.
+
+    Both are cProfile dumps of the same number of calls. Two lists: the
+    functions of safemigrate itself by cumulative time (its wrapper around
+    ``migrate``), and the other functions called more often in ``candidate``,
+    by the extra cumulative time (work done twice, extra queries, ...).
+    """
+    import pstats
+
+    Key = tuple[str, int, str]
+
+    def load(path: Path) -> dict[Key, tuple[int, float, float]]:
+        stats: dict[Any, Any] = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+        return {key: (nc, tt, ct) for key, (_, nc, tt, ct, _) in stats.items()}
+
+    def where(key: Key) -> str:
+        filename, line, func = key
+        for marker in ("site-packages/", str(REPO_ROOT) + "/"):
+            if marker in filename:
+                filename = filename.split(marker, 1)[1]
+        return f"{filename}:{line}({func})"
+
+    base, cand = load(baseline), load(candidate)
+    own = sorted(
+        (key for key in cand if key[0].startswith(str(REPO_ROOT / "safemigrate"))),
+        key=lambda k: cand[k][2],
+        reverse=True,
+    )
+    lines = ["safemigrate's own functions:", f"{'calls':>8} {'cum s':>8}  function"]
+    lines += [f"{cand[k][0]:8d} {cand[k][2]:8.4f}  {where(k)}" for k in own[:top]]
+    extra = []
+    for key, (c_nc, _, c_ct) in cand.items():
+        b_nc, _, b_ct = base.get(key, (0, 0.0, 0.0))
+        if c_nc > b_nc and key not in own:
+            extra.append((c_ct - b_ct, c_nc - b_nc, key))
+    extra.sort(reverse=True)
+    lines += [
+        "other functions called more often than in migrate:",
+        f"{'+calls':>8} {'+cum s':>8}  function",
+    ]
+    lines += [f"{d_nc:8d} {d_ct:8.4f}  {where(k)}" for d_ct, d_nc, k in extra[:top]]
+    return "\n".join(lines)
