@@ -578,18 +578,18 @@ class Generator:
     def later(self, app: AppState, number: int) -> None:
         previous = app.migrations[-1].name
         deps: set[str] = set()
-        # Every app from app01 on gets a cross-app foreign key a third of the
-        # way into its history, whatever the dice say.
+        # Every app from app01 on gets a cross-app foreign key early in its
+        # history (one of migrations 0002-0006), whatever the dice say.
         forced_fk = app.index >= 1 and number == max(2, app.index % 5 + 2)
         if not forced_fk and self.rng.random() < 0.08:
             data = self.data_migration(app)
             if data is not None:
-                functions, operations, fragment = data
+                functions, data_ops, fragment = data
                 app.migrations.append(
                     Migration(
                         f"{number:04d}_{fragment}"[:60],
                         [f'("{app.label}", "{previous}")'],
-                        operations,
+                        data_ops,
                         functions,
                     )
                 )

@@ -193,6 +193,8 @@ def _failed(
     still_applied = [f"{item['app']}.{item['name']}" for item in journal.executed]
     what = f"Migration {failed.app_label}.{failed.name}" if failed else "The run"
     reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
+    reason = reason.rstrip()
+    reason += "" if reason.endswith(".") else "."
     if failed is None or rolled_back_cleanly(failed, alias):
         _warn(
             ledger.finish_run(

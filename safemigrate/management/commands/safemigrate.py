@@ -157,9 +157,12 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             with runner.django_migrate_uses(plan.executor, runner.Journal()):
                 super().handle(*args, **{**options, "check_unapplied": False})
         if options["check_unapplied"] and pending:
+            shown = ", ".join(pending[:10])
+            if len(pending) > 10:
+                shown += f" and {len(pending) - 10} more"
             raise CheckFailed(
                 f"{len(pending)} migration{'s' if len(pending) != 1 else ''} "
                 f"to {'unapply' if plan.direction == 'backwards' else 'apply'} on "
-                f"database '{alias}': {', '.join(pending)}. Run 'manage.py "
-                "safemigrate' to apply them."
+                f"database '{alias}': {shown}. 'manage.py safemigrate --plan' "
+                "shows them all."
             )
