@@ -195,6 +195,14 @@ def _failed(
     reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
     reason = reason.rstrip()
     reason += "" if reason.endswith(".") else "."
+    if still_applied:
+        earlier = (
+            " Migrations done earlier in this run stay done: "
+            + ", ".join(still_applied)
+            + f". Run {run_row.pk} in the ledger records them."
+        )
+    else:
+        earlier = " Nothing else of this run was applied."
     if failed is None or rolled_back_cleanly(failed, alias):
         _warn(
             ledger.finish_run(
@@ -203,16 +211,7 @@ def _failed(
         )
         if failed is not None:
             reason += " The database rolled the migration back."
-        if still_applied:
-            reason += (
-                " Migrations done earlier in this run stay done: "
-                + ", ".join(still_applied)
-                + f". Run {run_row.pk} in the ledger records them."
-            )
-        else:
-            reason += " Nothing of this run remains applied."
-        return MigrationFailed(reason)
-    assert failed is not None
+        return MigrationFailed(reason + earlier)
     _warn(
         ledger.finish_run(
             run_row, Outcome.RESTORE_FAILED, executed=journal.executed, error=error
@@ -226,7 +225,7 @@ def _failed(
     return RestoreFailed(
         f"{reason} The database could not undo the migration ({why}), so part "
         "of it may be applied, and no backup of this run exists to restore. "
-        "Inspect the schema before running again."
+        f"Inspect the schema before running again.{earlier}"
     )
 
 
