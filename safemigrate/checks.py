@@ -26,6 +26,7 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("safemigrate.E006", "DUMP_COMMANDS is not a dict of vendor to command"),
     ("safemigrate.E007", "BACKUP_DIR is not a path"),
     ("safemigrate.W001", "SAFEMIGRATE has an unknown key"),
+    ("safemigrate.W002", "a backup client binary is missing"),
 )
 
 _TITLES = dict(CHECK_IDS)
@@ -126,4 +127,44 @@ def check_settings(
                 'Use a path, e.g. BASE_DIR / "backups".',
             )
         )
+    return messages
+
+
+@register(Tags.compatibility)
+def check_backup_tools(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report missing dump/restore binaries before a deploy needs them."""
+    from django.db import connections
+
+    from safemigrate.backup.base import BackupError, backend_class
+
+    if conf.BACKUP == "never":
+        return []
+    messages: list[CheckMessage] = []
+    for alias in connections:
+        connection = connections[alias]
+        try:
+            backend = backend_class(connection.vendor)(connection)
+        except BackupError as exc:
+            messages.append(
+                _message(
+                    "safemigrate.W002",
+                    f"Database '{alias}': {exc}",
+                    "Pass --no-backup, or set SAFEMIGRATE['BACKUP'] = 'never'.",
+                )
+            )
+            continue
+        for tool in backend.missing_tools():
+            messages.append(
+                _message(
+                    "safemigrate.W002",
+                    f"Database '{alias}' ({connection.vendor}): {tool} is not "
+                    "installed or not on PATH, so safemigrate cannot back it up "
+                    "or restore it.",
+                    f"Install the {connection.vendor} client tools, or set "
+                    f"SAFEMIGRATE['DUMP_COMMANDS'] = {{'{connection.vendor}': "
+                    "'/path/to/dump-binary'}.",
+                )
+            )
     return messages

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import django
+from django.core.management.color import no_style
 from django.db import DatabaseError, connections, models
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
@@ -110,3 +111,31 @@ def finish_run(
     except DatabaseError as exc:
         return [f"Could not record the end of run {run.pk} in the ledger: {exc}"]
     return []
+
+
+def snapshot(alias: str) -> list[dict[str, Any]]:
+    """Every ledger row of ``alias``, to carry the history across a restore."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if MigrationRun._meta.db_table not in connection.introspection.table_names(
+            cursor
+        ):
+            return []
+    return list(MigrationRun.objects.using(alias).values())
+
+
+def replay(alias: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` back after a restore replaced the ledger table's content.
+
+    A restore rolls the database back, but the ledger is history: runs made
+    after the backup was taken must stay recorded.
+    """
+    ensure_table(alias)
+    for row in rows:
+        MigrationRun(**row).save(using=alias)
+    connection = connections[alias]
+    statements = connection.ops.sequence_reset_sql(no_style(), [MigrationRun])
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)

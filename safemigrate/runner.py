@@ -1,4 +1,4 @@
-"""One ``safemigrate`` run: lock -> plan -> execute -> record -> report failure.
+"""One ``safemigrate`` run: lock -> plan -> backup -> execute -> record -> restore.
 
 The execution itself is Django's own ``migrate`` code, handed the executor
 whose plan was computed here under the lock (see :func:`django_migrate_uses`),
@@ -22,8 +22,16 @@ from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RunPython
 
 from safemigrate import ledger
+from safemigrate.backup.base import BackupError, Progress
+from safemigrate.backup.catalog import create_backup, prune, restore_backup
+from safemigrate.backup.storage import Manifest, get_store
 from safemigrate.conf import safemigrate_settings as conf
-from safemigrate.exceptions import MigrationFailed, RestoreFailed
+from safemigrate.exceptions import (
+    BackupFailed,
+    MigrationFailed,
+    RestoreFailed,
+    SafemigrateError,
+)
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun, Outcome
 from safemigrate.planning import Plan, TargetSpec, build_plan
@@ -38,6 +46,7 @@ class RunRequest:
     fake: bool = False
     run_syncdb: bool = False
     prune: bool = False
+    no_backup: bool = False
     lock_timeout: float | None = None
     argv: list[str] | None = None
     command: str = "safemigrate"
@@ -126,6 +135,7 @@ class RunResult:
     journal: Journal
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    backup: Manifest | None = None
 
     @property
     def outcome(self) -> str:
@@ -133,10 +143,39 @@ class RunResult:
 
 
 Execute = Callable[[Plan, Journal], None]
+Say = Callable[[str, str], None]
+"""Reports progress to the user: ``say(style, text)``, style a ``self.style`` name."""
 
 
-def run(request: RunRequest, execute: Execute) -> RunResult:
-    """Take the lock, plan, record the run, call ``execute``, record the end."""
+def _quiet(style: str, text: str) -> None:
+    pass
+
+
+def backup_decision(request: RunRequest, plan: Plan) -> tuple[bool, str]:
+    """Whether this run takes a backup, and the note the ledger keeps if not."""
+    has_work = bool(plan.steps) or request.run_syncdb or request.prune
+    if request.no_backup:
+        return False, "skipped: --no-backup"
+    if conf.BACKUP == "never":
+        return False, "skipped: SAFEMIGRATE['BACKUP'] is 'never'"
+    if conf.BACKUP == "auto" and not has_work:
+        return False, ""
+    return True, ""
+
+
+def run(
+    request: RunRequest,
+    execute: Execute,
+    *,
+    say: Say = _quiet,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Lock, plan, record, back up, call ``execute``, record the end.
+
+    A failed backup stops the run before anything is applied (exit 5). A
+    failed migration is reported by :func:`_failed`, which restores the
+    pre-run backup when the database could not roll the failure back.
+    """
     alias = request.alias
     with migration_lock(alias, request.timeout):
         started = time.monotonic()
@@ -151,10 +190,12 @@ def run(request: RunRequest, execute: Execute) -> RunResult:
             argv=request.argv,
         )
         journal = Journal()
+        backup: Manifest | None = None
         try:
+            backup = _backup(request, plan, run_row, say, progress)
             execute(plan, journal)
         except BaseException as exc:
-            error = _failed(run_row, plan, journal, exc)
+            error = _failed(run_row, journal, exc, backup, say)
             error.run = run_row  # type: ignore[attr-defined]  # for --format json
             if error is exc:
                 raise
@@ -165,68 +206,184 @@ def run(request: RunRequest, execute: Execute) -> RunResult:
             Outcome.SUCCESS if did_work else Outcome.NOOP,
             executed=journal.executed,
         )
-        return RunResult(run_row, plan, journal, time.monotonic() - started, warnings)
+        if backup is not None:
+            warnings += _apply_retention(alias, say)
+        return RunResult(
+            run_row, plan, journal, time.monotonic() - started, warnings, backup
+        )
+
+
+def _backup(
+    request: RunRequest,
+    plan: Plan,
+    run_row: MigrationRun,
+    say: Say,
+    progress: Progress | None,
+) -> Manifest | None:
+    wanted, note = backup_decision(request, plan)
+    if not wanted:
+        if note:
+            run_row.backup_note = note
+            run_row.save(using=run_row.alias, update_fields=["backup_note"])
+            say("NOTICE", f"No backup: {note.removeprefix('skipped: ')}.")
+        return None
+    say("MIGRATE_HEADING", "Backing up database:")
+    try:
+        manifest = create_backup(
+            request.alias,
+            reason="pre-migrate",
+            run_id=run_row.pk,
+            plan=run_row.plan,
+            applied_before=run_row.applied_before,
+            progress=progress,
+        )
+    except Exception as exc:  # fail closed: whatever broke, nothing is applied
+        detail = (
+            str(exc) if isinstance(exc, BackupError) else f"{type(exc).__name__}: {exc}"
+        )
+        raise BackupFailed(
+            f"The backup of database '{request.alias}' failed, so nothing was "
+            f"applied: {detail.rstrip('.')}. Fix the cause, or pass --no-backup "
+            "to migrate without one (the ledger records that)."
+        ) from exc
+    say(
+        "MIGRATE_LABEL",
+        f"  {manifest.id}... "
+        + f"OK ({_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s)",
+    )
+    run_row.backup_id = manifest.id
+    run_row.backup_note = f"taken: {get_store().location(manifest)}"
+    run_row.save(using=run_row.alias, update_fields=["backup_id", "backup_note"])
+    return manifest
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _apply_retention(alias: str, say: Say) -> list[str]:
+    try:
+        removed = prune(alias, int(conf.KEEP))
+    except (OSError, BackupError) as exc:
+        return [f"Could not apply the retention of backups (KEEP): {exc}"]
+    if removed:
+        say(
+            "MIGRATE_LABEL",
+            f"Removed {len(removed)} old backup{'s' if len(removed) > 1 else ''} "
+            f"of database '{alias}' (KEEP={conf.KEEP}).",
+        )
+    return []
 
 
 def _failed(
-    run_row: MigrationRun, plan: Plan, journal: Journal, exc: BaseException
+    run_row: MigrationRun,
+    journal: Journal,
+    exc: BaseException,
+    backup: Manifest | None,
+    say: Say,
 ) -> BaseException:
-    """Record a failed run and return the exception to raise in its place."""
+    """Record a failed run, restore when needed; return the exception to raise.
+
+    The database is *consistent* when the failure left nothing half-done:
+    the failed migration was rolled back by the database (or no migration
+    was running). ``AUTO_RESTORE`` decides when the pre-run backup is
+    restored: ``auto`` when the database is not consistent, ``always`` when
+    anything of this run was applied, ``never`` not at all.
+    """
     failed = journal.current
     error = ledger.format_error(exc)
-    if isinstance(exc, KeyboardInterrupt | SystemExit):
+
+    def finish(outcome: Outcome, **fields: Any) -> None:
         _warn(
             ledger.finish_run(
-                run_row, Outcome.INTERRUPTED, executed=journal.executed, error=error
+                run_row, outcome, executed=journal.executed, error=error, **fields
             )
         )
+
+    if isinstance(exc, BackupFailed):
+        finish(Outcome.FAILED, backup_note=f"failed: {exc.__cause__}"[:200])
+        return exc
+    if isinstance(exc, KeyboardInterrupt | SystemExit) and failed is None:
+        finish(Outcome.INTERRUPTED)
         return exc
     if failed is None and not journal.executed and isinstance(exc, CommandError):
-        # Refused before any migration ran: the database is as it was.
-        _warn(
-            ledger.finish_run(
-                run_row, Outcome.FAILED, executed=journal.executed, error=error
-            )
-        )
+        finish(Outcome.FAILED)  # refused before anything ran: nothing changed
         return exc
     alias = run_row.alias
-    still_applied = [f"{item['app']}.{item['name']}" for item in journal.executed]
     what = f"Migration {failed.app_label}.{failed.name}" if failed else "The run"
     reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
     reason = reason.rstrip()
     reason += "" if reason.endswith(".") else "."
-    if still_applied:
-        earlier = (
-            " Migrations done earlier in this run stay done: "
-            + ", ".join(still_applied)
-            + f". Run {run_row.pk} in the ledger records them."
-        )
+    done = [f"{item['app']}.{item['name']}" for item in journal.executed]
+    consistent = failed is None or rolled_back_cleanly(failed, alias)
+    policy = conf.AUTO_RESTORE
+    if consistent:
+        cause = "The database rolled the migration back." if failed else ""
     else:
-        earlier = " Nothing else of this run was applied."
-    if failed is None or rolled_back_cleanly(failed, alias):
-        _warn(
-            ledger.finish_run(
-                run_row, Outcome.FAILED, executed=journal.executed, error=error
+        cause = _why_not_rolled_back(failed, alias)
+    restore = (policy == "auto" and not consistent) or (
+        policy == "always" and not (consistent and not done)
+    )
+    if not restore:
+        if consistent:
+            finish(Outcome.FAILED)
+            earlier = (
+                f" Migrations done earlier in this run stay done: {', '.join(done)}."
+                f" Run {run_row.pk} in the ledger records them."
+                if done
+                else " Nothing else of this run was applied."
             )
+            return MigrationFailed(f"{reason} {cause}{earlier}".replace("  ", " "))
+        finish(Outcome.RESTORE_FAILED)
+        if backup is None:
+            return RestoreFailed(
+                f"{reason} {cause} Part of it may be applied, and no backup of "
+                "this run exists to restore. Inspect the schema before running "
+                "again."
+            )
+        return RestoreFailed(
+            f"{reason} {cause} Part of it may be applied; AUTO_RESTORE is "
+            f"'{policy}', so the database was not restored. To go back to the "
+            f"state before the run: manage.py migrationbackups restore {backup.id} "
+            f"--database {alias}"
         )
-        if failed is not None:
-            reason += " The database rolled the migration back."
-        return MigrationFailed(reason + earlier)
-    _warn(
-        ledger.finish_run(
-            run_row, Outcome.RESTORE_FAILED, executed=journal.executed, error=error
+    if backup is None:
+        finish(Outcome.RESTORE_FAILED)
+        return RestoreFailed(
+            f"{reason} {cause} No backup of this run exists to restore "
+            f"({run_row.backup_note or 'none was taken'}). Inspect the schema "
+            "before running again."
         )
+    say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
+    try:
+        restore_backup(alias, backup)
+    except (BackupError, SafemigrateError) as restore_error:
+        finish(Outcome.RESTORE_FAILED)
+        return RestoreFailed(
+            f"{reason} {cause} Restoring backup {backup.id} failed too: "
+            f"{restore_error} The database may be half-migrated. Restore it with: "
+            f"manage.py migrationbackups restore {backup.id} --database {alias} "
+            f"(file: {get_store().location(backup)})"
+        )
+    say("MIGRATE_LABEL", f"  {backup.id}... " + "OK")
+    finish(Outcome.RESTORED)
+    return MigrationFailed(
+        f"{reason} {cause} The database was restored from backup {backup.id} "
+        "to its state before the run."
     )
-    why = (
-        "it is not atomic"
-        if not failed.atomic
-        else f"{connections[alias].vendor} cannot roll back DDL"
-    )
-    return RestoreFailed(
-        f"{reason} The database could not undo the migration ({why}), so part "
-        "of it may be applied, and no backup of this run exists to restore. "
-        f"Inspect the schema before running again.{earlier}"
-    )
+
+
+def _why_not_rolled_back(failed: Migration | None, alias: str) -> str:
+    assert failed is not None
+    if not failed.atomic:
+        return "The database could not roll it back (the migration is not atomic)."
+    vendor = connections[alias].vendor
+    return f"The database could not roll it back ({vendor} cannot roll back DDL)."
 
 
 def _warn(messages: list[str]) -> None:

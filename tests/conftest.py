@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ class Database:
     vendor: str
     name: str
     alias: str = "default"
-    _previous: dict[str, Any] = field(default_factory=dict)
+    backup_dir: Path | None = None
 
     @property
     def server(self) -> backends.Server:
@@ -67,7 +67,10 @@ class Database:
     def activate(self) -> None:
         """Point Django's ``alias`` connection at this database."""
         configured = connections.configure_settings(
-            {self.alias: self.server.settings(self.name)}
+            {
+                "default": dict(connections.settings["default"]),
+                self.alias: self.server.settings(self.name),
+            }
         )[self.alias]
         current = connections.settings.setdefault(self.alias, {})
         current.clear()
@@ -83,6 +86,8 @@ class Database:
             DJANGO_SETTINGS_MODULE="testproject.settings",
             PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTPROJECT)]),
         )
+        if self.backup_dir is not None:
+            env["SAFEMIGRATE_BACKUP_DIR"] = str(self.backup_dir)
         env.update(extra)
         return env
 
@@ -122,9 +127,17 @@ class Database:
         return snapshot(self.connection)
 
 
+@pytest.fixture(autouse=True)
+def backup_dir(tmp_path: Path, settings: Any) -> Path:
+    """Each test keeps its backups in its own directory."""
+    path = tmp_path / "backups"
+    settings.SAFEMIGRATE = {**getattr(settings, "SAFEMIGRATE", {}), "BACKUP_DIR": path}
+    return path
+
+
 @pytest.fixture
 def make_database(
-    vendor: str, tmp_path: Path, django_db_blocker: Any
+    vendor: str, tmp_path: Path, django_db_blocker: Any, backup_dir: Path
 ) -> Iterator[Callable[..., Database]]:
     """Create fresh databases on ``vendor``'s server; drop them afterwards."""
     reason = backends.unavailable(vendor)
@@ -140,7 +153,7 @@ def make_database(
         else:
             name = backends.unique_name()
         backends.server(vendor).create(name)
-        db = Database(vendor, name, alias)
+        db = Database(vendor, name, alias, backup_dir)
         created.append(db)
         if activate:
             db.activate()

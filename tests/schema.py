@@ -34,3 +34,22 @@ def snapshot(connection: Any) -> dict[str, Any]:
             }
             result[table] = {"columns": columns, "constraints": constraints}
     return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def logical_dump(connection: Any) -> dict[str, Any]:
+    """Schema and every row of every table, comparable across a restore."""
+    quote = connection.ops.quote_name
+    data: dict[str, Any] = {}
+    schema = snapshot(connection)
+    with connection.cursor() as cursor:
+        for table in schema:
+            cursor.execute(f"SELECT * FROM {quote(table)}")
+            rows = [tuple(_plain(v) for v in row) for row in cursor.fetchall()]
+            data[table] = sorted(rows, key=repr)
+    return {"schema": schema, "rows": data}

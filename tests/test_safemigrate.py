@@ -53,9 +53,11 @@ def test_applies_the_same_schema_and_rows_as_migrate(
     assert safe.schema() == plain_schema
     assert safe.migration_rows() == plain_rows
     assert ("orders", "0003_order_status") in plain_rows
-    # migrate's own output, line for line, then the ledger line
+    # the backup, then migrate's own output line for line, then the ledger line
     lines = safe_out.splitlines()
-    assert lines[:-1] == migrate_out.splitlines()
+    assert lines[0] == "Backing up database:"
+    assert lines[1].startswith("  default-") and "sha256 verified" in lines[1]
+    assert lines[2:-1] == migrate_out.splitlines()
     assert lines[-1].startswith("Ledger: run 1 recorded (success, ")
 
 

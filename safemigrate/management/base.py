@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -20,6 +21,9 @@ class SafemigrateCommandMixin:
     """
 
     stdout: Any
+    stderr: Any
+    style: Any
+    _progress_shown = False
 
     def create_parser(
         self, prog_name: str, subcommand: str, **kwargs: Any
@@ -67,6 +71,26 @@ class SafemigrateCommandMixin:
                 continue
             words.append(f"{key}={value}")
         return words
+
+    def say(self, style: str, text: str) -> None:
+        """Write ``text`` in one of ``self.style``'s styles (e.g. MIGRATE_HEADING)."""
+        if getattr(self, "_progress_shown", False):
+            self.stderr._out.write("\r\033[K")  # clear the progress line
+            self._progress_shown = False
+        self.stdout.write(text, getattr(self.style, style))
+
+    def progress(self, label: str) -> Callable[[int], None] | None:
+        """A byte counter on stderr while long work runs, on a terminal only."""
+        stream = getattr(self, "stderr", None)
+        if stream is None or not stream.isatty():
+            return None
+
+        def report(done: int) -> None:
+            stream._out.write(f"\r  {label}: {done / 1048576:,.1f} MB")
+            stream.flush()
+            self._progress_shown = True
+
+        return report
 
     def write_json(self, document: Any) -> None:
         self.stdout.write(to_json(document))

@@ -38,6 +38,11 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             help="Seconds to wait for another run's lock (default: "
             "SAFEMIGRATE['LOCK_TIMEOUT'], 60); exit 3 when it runs out.",
         )
+        parser.add_argument(
+            "--no-backup",
+            action="store_true",
+            help="Do not take the pre-migration backup (the ledger records it).",
+        )
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
@@ -65,6 +70,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             fake=options["fake"] or options["fake_initial"],
             run_syncdb=options["run_syncdb"],
             prune=options["prune"],
+            no_backup=options["no_backup"],
             lock_timeout=options["lock_timeout"],
             argv=self.invocation(options),
         )
@@ -78,7 +84,12 @@ class Command(SafemigrateCommandMixin, migrate.Command):
                     super(Command, self).handle(*args, **options)
 
         try:
-            result = runner.run(request, execute)
+            result = runner.run(
+                request,
+                execute,
+                say=self.say if not as_json and self.verbosity >= 1 else runner._quiet,
+                progress=None if as_json else self.progress("Backing up"),
+            )
         except BaseException as exc:
             if as_json:
                 self._write_failure(alias, exc, log)

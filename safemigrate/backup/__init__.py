@@ -1,0 +1,1 @@
+"""Verified backups: one backend per vendor, storage with manifests."""

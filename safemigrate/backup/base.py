@@ -1,0 +1,137 @@
+"""The backup backend interface and its registry, keyed by ``connection.vendor``.
+
+Keying by vendor (not by ENGINE) makes PostGIS, MySQL GIS and wrapper
+engines (connection poolers, instrumentation) use the backend of the
+database they talk to.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from safemigrate.conf import safemigrate_settings as conf
+
+Progress = Callable[[int], None]
+"""Called with a number of bytes done, from time to time, during long work."""
+
+
+class BackupError(Exception):
+    """A dump, a verification or a restore failed; the message says why."""
+
+
+class BackupBackend(abc.ABC):
+    """How to dump, verify and restore one vendor's databases.
+
+    A backend writes a complete backup to a path it is given (a temporary
+    name: storage fsyncs, hashes and renames it), checks that a file is a
+    complete backup of its format, and restores one into the database.
+    """
+
+    vendor: ClassVar[str]
+    format: ClassVar[str]
+    extension: ClassVar[str]
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.connection = connection
+
+    @property
+    def settings_dict(self) -> dict[str, Any]:
+        return self.connection.settings_dict
+
+    #: the dump binaries, in order of preference (DUMP_COMMANDS replaces them)
+    dump_tools: ClassVar[tuple[str, ...]] = ()
+
+    def command(self, *candidates: str) -> str:
+        """The client binary among ``candidates`` (names in order of preference).
+
+        ``SAFEMIGRATE["DUMP_COMMANDS"][vendor]`` names the dump binary; the
+        other clients (restore, shell) are taken from the same directory, so
+        one setting selects a whole client version.
+        """
+        from safemigrate.backup.process import which
+
+        override = (conf.DUMP_COMMANDS or {}).get(self.vendor)
+        if override:
+            if candidates == self.dump_tools:
+                return str(override)
+            directory = Path(override).parent
+            for candidate in candidates:
+                if which(str(directory / candidate)):
+                    return str(directory / candidate)
+            return str(directory / candidates[0])
+        for candidate in candidates:
+            if which(candidate):
+                return candidate
+        return candidates[0]
+
+    #: client binaries needed, each a group of alternatives in order of preference
+    required_tools: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    def missing_tools(self) -> list[str]:
+        """The required client binaries that cannot be found (no database query)."""
+        from safemigrate.backup.process import which
+
+        return [
+            self.command(*group)
+            for group in self.required_tools
+            if which(self.command(*group)) is None
+        ]
+
+    @abc.abstractmethod
+    def problems(self) -> list[str]:
+        """Why backups cannot be taken or restored here (missing tools...)."""
+
+    @abc.abstractmethod
+    def versions(self) -> dict[str, str]:
+        """``{"server": ..., "client": ...}`` for the manifest."""
+
+    @abc.abstractmethod
+    def dump(self, path: Path, progress: Progress | None = None) -> None:
+        """Write a complete backup of the database to ``path``."""
+
+    @abc.abstractmethod
+    def verify(self, path: Path) -> None:
+        """Raise BackupError unless ``path`` is a complete backup of this format."""
+
+    @abc.abstractmethod
+    def restore(self, path: Path, progress: Progress | None = None) -> None:
+        """Replace the database's content with the backup at ``path``.
+
+        Objects created after the backup was taken are removed too, so the
+        database ends up exactly as it was. Fails on any SQL error.
+        """
+
+
+B = TypeVar("B", bound=type[BackupBackend])
+_registry: dict[str, type[BackupBackend]] = {}
+BUILTIN = ("sqlite", "postgresql", "mysql")
+
+
+def register(cls: B) -> B:
+    _registry[cls.vendor] = cls
+    return cls
+
+
+def backend_class(vendor: str) -> type[BackupBackend]:
+    """The backend class of ``vendor``; BackupError for unsupported vendors."""
+    if vendor in BUILTIN and vendor not in _registry:
+        import_module(f"safemigrate.backup.{vendor}")  # registers itself
+    try:
+        return _registry[vendor]
+    except KeyError:
+        raise BackupError(
+            f"safemigrate cannot back up {vendor!r} databases "
+            f"(supported: {', '.join(BUILTIN)}). Pass --no-backup "
+            "to migrate without a backup."
+        ) from None
+
+
+def backend_for(connection: BaseDatabaseWrapper) -> BackupBackend:
+    """The backup backend of ``connection``'s vendor."""
+    return backend_class(connection.vendor)(connection)

@@ -1,0 +1,209 @@
+"""Taking, checking, restoring and pruning backups of a database alias."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connections
+
+import safemigrate
+from safemigrate.backup.base import (
+    BackupBackend,
+    BackupError,
+    Progress,
+    backend_class,
+    backend_for,
+)
+from safemigrate.backup.process import ProcessError
+from safemigrate.backup.storage import (
+    BackupStore,
+    Manifest,
+    fsync_file,
+    get_store,
+    new_id,
+    sha256_of,
+)
+from safemigrate.exceptions import UsageError, VerificationRefused
+
+
+def create_backup(
+    alias: str,
+    *,
+    reason: str,
+    run_id: int | None = None,
+    plan: Sequence[dict[str, Any]] = (),
+    applied_before: Sequence[str] = (),
+    progress: Progress | None = None,
+    store: BackupStore | None = None,
+) -> Manifest:
+    """Dump ``alias``, verify the file in full, and store it with its manifest.
+
+    Raises BackupError when anything fails: nothing half-written is kept.
+    """
+    connection = connections[alias]
+    backend = backend_for(connection)
+    problems = backend.problems()
+    if problems:
+        raise BackupError("; ".join(problems))
+    store = store or get_store()
+    now = datetime.now(UTC)
+    backup_id = new_id(alias, now)
+    manifest = Manifest(
+        id=backup_id,
+        alias=alias,
+        vendor=connection.vendor,
+        format=backend.format,
+        filename=backup_id + backend.extension,
+        database=str(connection.settings_dict.get("NAME") or ""),
+        created_at=now.isoformat(),
+        reason=reason,
+        run_id=run_id,
+        applied_before=list(applied_before),
+        plan=list(plan),
+        safemigrate_version=safemigrate.__version__,
+    )
+    started = time.monotonic()
+    try:
+        versions = backend.versions()
+        manifest.server_version = versions.get("server", "")
+        manifest.client_version = versions.get("client", "")
+        with store.staging(manifest) as path:
+            backend.dump(path, progress)
+            fsync_file(path)
+            with open(path, "rb") as handle:
+                manifest.sha256, manifest.size = sha256_of(handle)
+            if manifest.size == 0:
+                raise BackupError(f"The backup of database '{alias}' is empty.")
+            backend.verify(path)
+            manifest.seconds = round(time.monotonic() - started, 3)
+            store.commit(path, manifest)
+    except ProcessError as exc:
+        raise BackupError(str(exc)) from exc
+    except OSError as exc:
+        raise BackupError(
+            f"Writing the backup of database '{alias}' to {store.description} "
+            f"failed: {exc.strerror or exc}"
+        ) from exc
+    return manifest
+
+
+def find(backup_id: str, store: BackupStore | None = None) -> Manifest:
+    store = store or get_store()
+    manifest = store.get(backup_id)
+    if manifest is None:
+        known = [m.id for m in store.manifests()[:5]]
+        hint = f" Newest: {', '.join(known)}." if known else ""
+        raise UsageError(
+            f"No backup '{backup_id}' in {store.description}. "
+            f"'manage.py migrationbackups list' shows them.{hint}"
+        )
+    return manifest
+
+
+def check_engine(manifest: Manifest, alias: str) -> BackupBackend:
+    """Refuse (exit 4) a backup made by another engine or in another format."""
+    connection = connections[alias]
+    backend = backend_for(connection)
+    if manifest.vendor != connection.vendor or manifest.format != backend.format:
+        raise VerificationRefused(
+            f"Backup {manifest.id} is a {manifest.vendor} backup "
+            f"({manifest.format}); database '{alias}' is {connection.vendor} "
+            f"({backend.format}). Restore it into a {manifest.vendor} database."
+        )
+    return backend
+
+
+def verify_backup(manifest: Manifest, store: BackupStore | None = None) -> None:
+    """Refuse (exit 4) unless the file is intact: size, sha256 and format."""
+    store = store or get_store()
+    location = store.location(manifest)
+    try:
+        with store.local_copy(manifest) as path:
+            try:
+                with open(path, "rb") as handle:
+                    digest, size = sha256_of(handle)
+            except FileNotFoundError:
+                raise VerificationRefused(
+                    f"Backup {manifest.id}: the file {location} is missing."
+                ) from None
+            if size != manifest.size or digest != manifest.sha256:
+                raise VerificationRefused(
+                    f"Backup {manifest.id} does not match its manifest: {location} "
+                    f"has {size} bytes and sha256 {digest[:16]}..., the manifest "
+                    f"says {manifest.size} bytes and {manifest.sha256[:16]}.... "
+                    "The file was altered or cut short; do not restore it."
+                )
+            backend = _backend_of(manifest)
+            try:
+                backend.verify(path)
+            except (BackupError, ProcessError) as exc:
+                raise VerificationRefused(f"Backup {manifest.id}: {exc}") from exc
+    except OSError as exc:
+        raise VerificationRefused(
+            f"Backup {manifest.id} cannot be read from {location}: {exc}"
+        ) from exc
+
+
+def _backend_of(manifest: Manifest) -> BackupBackend:
+    """A backend of ``manifest``'s vendor, to check the format of its file."""
+    alias = manifest.alias if manifest.alias in connections else "default"
+    try:
+        return backend_class(manifest.vendor)(connections[alias])
+    except BackupError as exc:
+        raise VerificationRefused(f"Backup {manifest.id}: {exc}") from exc
+
+
+def restore_backup(
+    alias: str,
+    manifest: Manifest,
+    *,
+    progress: Progress | None = None,
+    store: BackupStore | None = None,
+) -> None:
+    """Restore ``manifest`` into ``alias`` after checking engine and file.
+
+    Raises VerificationRefused (nothing touched) or BackupError (the restore
+    itself failed). Django's connection is closed afterwards: recorders and
+    loaders made before the restore hold stale state.
+    """
+    store = store or get_store()
+    backend = check_engine(manifest, alias)
+    verify_backup(manifest, store)
+    try:
+        with store.local_copy(manifest) as path:
+            backend.restore(path, progress)
+    except ProcessError as exc:
+        raise BackupError(str(exc)) from exc
+    finally:
+        connections[alias].close()
+
+
+def prune(
+    alias: str, keep: int, *, dry_run: bool = False, store: BackupStore | None = None
+) -> list[Manifest]:
+    """Remove ``alias``'s backups beyond the ``keep`` newest unpinned ones.
+
+    The newest backup and pinned backups are never removed.
+    """
+    store = store or get_store()
+    mine = [m for m in store.manifests() if m.alias == alias]  # newest first
+    if not mine:
+        return []
+    candidates = [m for m in mine[1:] if not m.pinned]
+    kept_unpinned = 0 if mine[0].pinned else 1
+    removed = candidates[max(keep - kept_unpinned, 0) :]
+    if not dry_run:
+        for manifest in removed:
+            store.delete(manifest)
+    return removed
+
+
+def set_pinned(
+    manifest: Manifest, pinned: bool, store: BackupStore | None = None
+) -> None:
+    store = store or get_store()
+    manifest.pinned = pinned
+    store.write_manifest(manifest)

@@ -1,0 +1,276 @@
+"""``manage.py migrationbackups``: the catalogue of verified backups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+from django.db import connections
+
+from safemigrate import ledger
+from safemigrate.backup import catalog
+from safemigrate.backup.base import BackupError
+from safemigrate.backup.storage import BackupStore, Manifest, get_store
+from safemigrate.conf import safemigrate_settings as conf
+from safemigrate.exceptions import BackupFailed, RestoreFailed, UsageError
+from safemigrate.locking import migration_lock
+from safemigrate.management.base import SafemigrateCommand
+from safemigrate.models import Outcome
+from safemigrate.planning import check_alias
+from safemigrate.render import table
+from safemigrate.runner import _size
+
+ACTIONS = ("list", "show", "verify", "create", "restore", "prune", "pin", "unpin")
+NEEDS_ID = ("show", "verify", "restore", "pin", "unpin")
+
+
+class Command(SafemigrateCommand):
+    help = "List, show, verify, create, restore, prune and pin backups."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        self.add_database_argument(parser)
+        self.add_format_argument(parser)
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation (restore).",
+        )
+        parser.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Seconds to wait for a running migration's lock (create, restore).",
+        )
+        parser.add_argument(
+            "action",
+            choices=ACTIONS,
+            help="list | show ID | verify ID | create | restore ID | "
+            "prune [--keep N] [--dry-run] | pin ID | unpin ID",
+        )
+        parser.add_argument("backup_id", nargs="?", metavar="ID", help="A backup id.")
+        parser.add_argument(
+            "--keep",
+            type=int,
+            default=None,
+            help="prune: backups to keep (default SAFEMIGRATE['KEEP']).",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="prune: only show what would go."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        self.as_json = options["format"] == "json"
+        self.alias = options["database"]
+        check_alias(self.alias)
+        self.store = get_store()
+        action = options["action"]
+        if (options["backup_id"] is None) == (action in NEEDS_ID):
+            raise UsageError(
+                f"'migrationbackups {action}' "
+                + ("needs a backup ID" if action in NEEDS_ID else "takes no backup ID")
+                + "; 'manage.py migrationbackups list' shows the ids."
+            )
+        getattr(self, f"do_{action}")(options)
+
+    # -- helpers ---------------------------------------------------------
+    def _emit(self, document: Any, lines: list[str]) -> None:
+        if self.as_json:
+            self.write_json(document)
+        else:
+            for line in lines:
+                self.stdout.write(line)
+
+    def _describe(self, manifest: Manifest) -> list[str]:
+        return [
+            f"Backup {manifest.id}" + (" (pinned)" if manifest.pinned else ""),
+            f"  Database: {manifest.alias} ({manifest.vendor}, {manifest.database})",
+            f"  Created: {manifest.created_at} ({manifest.reason}"
+            + (f", run {manifest.run_id})" if manifest.run_id else ")"),
+            f"  File: {self.store.location(manifest)}",
+            f"  Format: {manifest.format}, {_size(manifest.size)}, sha256 "
+            f"{manifest.sha256}",
+            f"  Versions: server {manifest.server_version}, client "
+            f"{manifest.client_version}",
+            f"  Applied before: {len(manifest.applied_before)} migrations",
+            f"  Plan: {len(manifest.plan)} migrations",
+        ]
+
+    def _timeout(self, options: dict[str, Any]) -> float:
+        value = options["lock_timeout"]
+        return float(conf.LOCK_TIMEOUT if value is None else value)
+
+    # -- actions -----------------------------------------------------------
+    def do_list(self, options: dict[str, Any]) -> None:
+        mine = [m for m in self.store.manifests() if m.alias == self.alias]
+        rows = [["ID", "CREATED", "SIZE", "REASON", "RUN", "PINNED"]]
+        rows += [
+            [
+                m.id,
+                m.created.strftime("%Y-%m-%d %H:%M:%S"),
+                _size(m.size),
+                m.reason,
+                str(m.run_id or "-"),
+                "yes" if m.pinned else "",
+            ]
+            for m in mine
+        ]
+        lines = (
+            table(rows)
+            if mine
+            else [f"No backups of database '{self.alias}' in {self.store.description}."]
+        )
+        self._emit(
+            {"database": self.alias, "backups": [m.as_json() for m in mine]}, lines
+        )
+
+    def do_show(self, options: dict[str, Any]) -> None:
+        manifest = catalog.find(options["backup_id"], self.store)
+        self._emit(manifest.as_json(), self._describe(manifest))
+
+    def do_verify(self, options: dict[str, Any]) -> None:
+        manifest = catalog.find(options["backup_id"], self.store)
+        catalog.verify_backup(manifest, self.store)
+        self._emit(
+            {"id": manifest.id, "verified": True, "size": manifest.size},
+            [
+                f"Backup {manifest.id} verified: {_size(manifest.size)}, sha256 "
+                f"matches, complete {manifest.format} file."
+            ],
+        )
+
+    def do_create(self, options: dict[str, Any]) -> None:
+        with migration_lock(self.alias, self._timeout(options)):
+            manifest = self._take(reason="manual")
+        self._emit(
+            manifest.as_json(),
+            [
+                f"Backed up database '{self.alias}' to {self.store.location(manifest)}"
+                f" ({_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s).",
+                f"Backup id: {manifest.id}",
+            ],
+        )
+
+    def _take(self, reason: str) -> Manifest:
+        try:
+            return catalog.create_backup(
+                self.alias,
+                reason=reason,
+                applied_before=_applied(self.alias),
+                progress=None if self.as_json else self.progress("Backing up"),
+                store=self.store,
+            )
+        except BackupError as exc:
+            raise BackupFailed(
+                f"The backup of database '{self.alias}' failed: {exc}"
+            ) from exc
+
+    def do_restore(self, options: dict[str, Any]) -> None:
+        manifest = catalog.find(options["backup_id"], self.store)
+        catalog.check_engine(manifest, self.alias)
+        catalog.verify_backup(manifest, self.store)
+        name = connections[self.alias].settings_dict.get("NAME")
+        if options["interactive"]:
+            for line in self._describe(manifest):
+                self.stdout.write(line)
+            self.stdout.write(
+                self.style.WARNING(
+                    f"This replaces everything in database '{self.alias}' ({name}) "
+                    f"with the backup. A safety backup of the current state is "
+                    "taken first."
+                )
+            )
+            try:
+                answer = input("Type 'yes' to restore, anything else to cancel [No]: ")
+            except EOFError:  # no terminal: the default answer
+                answer = ""
+            if answer.strip().lower() != "yes":
+                raise UsageError("Restore cancelled; nothing was changed.")
+        with migration_lock(self.alias, self._timeout(options)):
+            if not self.as_json and self.verbosity >= 1:
+                self.say("MIGRATE_HEADING", "Taking a safety backup:")
+            safety = self._take(reason="safety")
+            if not self.as_json and self.verbosity >= 1:
+                self.say("MIGRATE_LABEL", f"  {safety.id}... OK")
+                self.say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
+            history = ledger.snapshot(self.alias)
+            run = ledger.start_run(
+                self.alias,
+                command="migrationbackups restore",
+                direction="none",
+                plan=[],
+                applied_before=_applied(self.alias),
+                argv=self.invocation(options),
+            )
+            try:
+                catalog.restore_backup(
+                    self.alias,
+                    manifest,
+                    progress=None if self.as_json else self.progress("Restoring"),
+                    store=self.store,
+                )
+            except BackupError as exc:
+                for warning in ledger.finish_run(
+                    run, Outcome.RESTORE_FAILED, error=ledger.format_error(exc)
+                ):
+                    self.stderr.write(warning)
+                raise RestoreFailed(
+                    f"Restoring backup {manifest.id} into database '{self.alias}' "
+                    f"failed: {exc} The state before this attempt is in safety "
+                    f"backup {safety.id}: manage.py migrationbackups restore "
+                    f"{safety.id} --database {self.alias}"
+                ) from exc
+            # the restore rolled the ledger back too: record the restore, then
+            # put back the history it erased
+            ledger.ensure_table(self.alias)
+            run.backup_id = manifest.id
+            run.backup_note = f"restored; safety backup {safety.id}"
+            ledger.finish_run(run, Outcome.SUCCESS)
+            ledger.replay(self.alias, history)
+        self._emit(
+            {"restored": manifest.id, "safety_backup": safety.id, "run_id": run.pk},
+            [
+                self.style.SUCCESS(
+                    f"  {manifest.id}... OK: database '{self.alias}' is back to "
+                    f"{manifest.created_at}."
+                ),
+                f"Safety backup of the replaced state: {safety.id}",
+            ],
+        )
+
+    def do_prune(self, options: dict[str, Any]) -> None:
+        keep = conf.KEEP if options["keep"] is None else options["keep"]
+        if keep < 1:
+            raise UsageError("--keep must be at least 1: the newest backup stays.")
+        removed = catalog.prune(
+            self.alias, keep, dry_run=options["dry_run"], store=self.store
+        )
+        verb = "Would remove" if options["dry_run"] else "Removed"
+        lines = [f"{verb} {m.id} ({_size(m.size)}, {m.created_at})" for m in removed]
+        lines = lines or [f"Nothing to prune: at most {keep} unpinned backups kept."]
+        self._emit(
+            {"dry_run": options["dry_run"], "removed": [m.id for m in removed]}, lines
+        )
+
+    def do_pin(self, options: dict[str, Any], pinned: bool = True) -> None:
+        manifest = catalog.find(options["backup_id"], self.store)
+        catalog.set_pinned(manifest, pinned, self.store)
+        state = "pinned: retention never removes it" if pinned else "unpinned"
+        self._emit({"id": manifest.id, "pinned": pinned}, [f"{manifest.id} {state}."])
+
+    def do_unpin(self, options: dict[str, Any]) -> None:
+        self.do_pin(options, pinned=False)
+
+
+def _applied(alias: str) -> list[str]:
+    from django.db.migrations.recorder import MigrationRecorder
+
+    recorder = MigrationRecorder(connections[alias])
+    return sorted(f"{a}.{n}" for a, n in recorder.applied_migrations())
+
+
+__all__ = ["BackupStore", "Command"]
