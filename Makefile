@@ -32,20 +32,23 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	rm -f $(DEMO_DB) $(DEMO_DB).safemigrate-lock
+	rm -rf $(DEMO_DB) $(DEMO_DB).safemigrate-lock testproject/backups
 	@echo "== safemigrate --plan (nothing is written)"
 	$(MANAGE) safemigrate --plan
-	@echo "== safemigrate: lock, apply, record"
+	@echo "== safemigrate: lock, verified backup, apply, record"
 	$(MANAGE) safemigrate
-	@echo "== safemigrate again: nothing to do"
+	@echo "== safemigrate again: nothing to do, no backup"
 	$(MANAGE) safemigrate
-	@echo "== a backward run: catalog back to 0001"
+	@echo "== a backward run: catalog back to 0001, backed up first"
 	$(MANAGE) safemigrate catalog 0001
 	$(MANAGE) safemigrate
 	@echo "== safemigrate --check: exit 0, nothing pending"
 	$(MANAGE) safemigrate --check
-	@echo "== migrationhistory"
+	@echo "== the ledger and the backups"
 	$(MANAGE) migrationhistory
+	$(MANAGE) migrationbackups list
+	$(MANAGE) migrationbackups verify $$($(MANAGE) migrationbackups list --format json | \
+	  $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["backups"][0]["id"])')
 
 test: $(STAMP) test-backends test-matrix
 
