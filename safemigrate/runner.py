@@ -35,6 +35,7 @@ from safemigrate.exceptions import (
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun, Outcome
 from safemigrate.planning import Plan, TargetSpec, build_plan
+from safemigrate.render import human_size
 
 ProgressCallback = Callable[..., None]
 
@@ -249,21 +250,12 @@ def _backup(
     say(
         "MIGRATE_LABEL",
         f"  {manifest.id}... "
-        + f"OK ({_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s)",
+        + f"OK ({human_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s)",
     )
     run_row.backup_id = manifest.id
     run_row.backup_note = f"taken: {get_store().location(manifest)}"
     run_row.save(using=run_row.alias, update_fields=["backup_id", "backup_note"])
     return manifest
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _apply_retention(alias: str, say: Say) -> list[str]:

@@ -17,8 +17,7 @@ from safemigrate.locking import migration_lock
 from safemigrate.management.base import SafemigrateCommand
 from safemigrate.models import Outcome
 from safemigrate.planning import check_alias
-from safemigrate.render import table
-from safemigrate.runner import _size
+from safemigrate.render import human_size, table
 
 ACTIONS = ("list", "show", "verify", "create", "restore", "prune", "pin", "unpin")
 NEEDS_ID = ("show", "verify", "restore", "pin", "unpin")
@@ -92,7 +91,7 @@ class Command(SafemigrateCommand):
             f"  Created: {manifest.created_at} ({manifest.reason}"
             + (f", run {manifest.run_id})" if manifest.run_id else ")"),
             f"  File: {self.store.location(manifest)}",
-            f"  Format: {manifest.format}, {_size(manifest.size)}, sha256 "
+            f"  Format: {manifest.format}, {human_size(manifest.size)}, sha256 "
             f"{manifest.sha256}",
             f"  Versions: server {manifest.server_version}, client "
             f"{manifest.client_version}",
@@ -112,7 +111,7 @@ class Command(SafemigrateCommand):
             [
                 m.id,
                 m.created.strftime("%Y-%m-%d %H:%M:%S"),
-                _size(m.size),
+                human_size(m.size),
                 m.reason,
                 str(m.run_id or "-"),
                 "yes" if m.pinned else "",
@@ -138,7 +137,7 @@ class Command(SafemigrateCommand):
         self._emit(
             {"id": manifest.id, "verified": True, "size": manifest.size},
             [
-                f"Backup {manifest.id} verified: {_size(manifest.size)}, sha256 "
+                f"Backup {manifest.id} verified: {human_size(manifest.size)}, sha256 "
                 f"matches, complete {manifest.format} file."
             ],
         )
@@ -150,7 +149,7 @@ class Command(SafemigrateCommand):
             manifest.as_json(),
             [
                 f"Backed up database '{self.alias}' to {self.store.location(manifest)}"
-                f" ({_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s).",
+                f" ({human_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s).",
                 f"Backup id: {manifest.id}",
             ],
         )
@@ -250,7 +249,7 @@ class Command(SafemigrateCommand):
             self.alias, keep, dry_run=options["dry_run"], store=self.store
         )
         verb = "Would remove" if options["dry_run"] else "Removed"
-        lines = [f"{verb} {m.id} ({_size(m.size)}, {m.created_at})" for m in removed]
+        lines = [f"{verb} {m.id} ({human_size(m.size)}, {m.created_at})" for m in removed]
         lines = lines or [f"Nothing to prune: at most {keep} unpinned backups kept."]
         self._emit(
             {"dry_run": options["dry_run"], "removed": [m.id for m in removed]}, lines
