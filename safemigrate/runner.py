@@ -321,35 +321,29 @@ def _failed(
     restore = (policy == "auto" and not consistent) or (
         policy == "always" and not (consistent and not done)
     )
-    if not restore:
-        if consistent:
-            finish(Outcome.FAILED)
-            earlier = (
-                f" Migrations done earlier in this run stay done: {', '.join(done)}."
-                f" Run {run_row.pk} in the ledger records them."
-                if done
-                else " Nothing else of this run was applied."
-            )
-            return MigrationFailed(f"{reason} {cause}{earlier}".replace("  ", " "))
+    earlier = (
+        f" Migrations done earlier in this run stay done: {', '.join(done)}."
+        f" Run {run_row.pk} in the ledger records them."
+        if done
+        else " Nothing else of this run was applied."
+    )
+    if not restore and consistent:
+        finish(Outcome.FAILED)
+        return MigrationFailed(f"{reason} {cause}{earlier}".replace("  ", " "))
+    if not restore or backup is None:
         finish(Outcome.RESTORE_FAILED)
         if backup is None:
-            return RestoreFailed(
-                f"{reason} {cause} Part of it may be applied, and no backup of "
-                "this run exists to restore. Inspect the schema before running "
-                "again."
+            why = run_row.backup_note.removeprefix("skipped: ") or "none was taken"
+            advice = f"No backup of this run exists to restore ({why})."
+        else:
+            advice = (
+                f"AUTO_RESTORE is '{policy}', so the database was not restored. "
+                "To go back to the state before the run: manage.py "
+                f"migrationbackups restore {backup.id} --database {alias}"
             )
         return RestoreFailed(
-            f"{reason} {cause} Part of it may be applied; AUTO_RESTORE is "
-            f"'{policy}', so the database was not restored. To go back to the "
-            f"state before the run: manage.py migrationbackups restore {backup.id} "
-            f"--database {alias}"
-        )
-    if backup is None:
-        finish(Outcome.RESTORE_FAILED)
-        return RestoreFailed(
-            f"{reason} {cause} No backup of this run exists to restore "
-            f"({run_row.backup_note or 'none was taken'}). Inspect the schema "
-            "before running again."
+            f"{reason} {cause} Part of it may be applied. {advice}{earlier} "
+            "Inspect the schema before running again."
         )
     say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
     try:

@@ -266,14 +266,23 @@ def test_bad_input_from_the_command_line(database: Database) -> None:
     assert "argument --lock-timeout: invalid float value: 'soon'" in result.stderr
 
 
+def _widget_columns(database: Database) -> set[str]:
+    with database.connection.cursor() as cursor:
+        return {
+            c.name
+            for c in database.connection.introspection.get_table_description(
+                cursor, "scenario_widget"
+            )
+        }
+
+
 def test_failing_migration_is_recorded(database: Database, settings: Any) -> None:
     settings.MIGRATION_MODULES = FAILING
     run("safemigrate", "scenario", "0001", verbosity=0)
-    expected: type[Exception]
-    expected = MigrationFailed if database.vendor != "mysql" else RestoreFailed
-    with pytest.raises(expected) as caught:
+    with pytest.raises(MigrationFailed) as caught:
         run("safemigrate", "scenario", verbosity=0)
     message = str(caught.value)
+    assert caught.value.returncode == 6
     assert message.startswith(
         "Migration scenario.0002_add_columns_then_fail failed on database 'default': "
         "RuntimeError: boom: scenario migration failed on purpose."
@@ -282,37 +291,53 @@ def test_failing_migration_is_recorded(database: Database, settings: Any) -> Non
     assert "RuntimeError: boom" in failed.error
     assert failed.executed == []
     assert ("scenario", "0002_add_columns_then_fail") not in database.migration_rows()
-    with database.connection.cursor() as cursor:
-        columns = {
-            c.name
-            for c in database.connection.introspection.get_table_description(
-                cursor, "scenario_widget"
-            )
-        }
+    assert _widget_columns(database) == {"id", "name"}
     if database.vendor == "mysql":
-        # MariaDB cannot roll back DDL: the columns stay, and the run says so.
+        # MariaDB cannot roll back DDL: the pre-run backup was restored
+        assert failed.outcome == "restored"
+        assert "(mysql cannot roll back DDL)" in message
+        assert f"restored from backup {failed.backup_id}" in message
+    else:
+        assert failed.outcome == "failed"
+        assert "The database rolled the migration back." in message
+
+
+def test_failure_without_backup_where_ddl_stays(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = FAILING
+    run("safemigrate", "scenario", "0001", verbosity=0)
+    expected = RestoreFailed if database.vendor == "mysql" else MigrationFailed
+    with pytest.raises(expected) as caught:
+        run("safemigrate", "scenario", verbosity=0, no_backup=True)
+    failed = ledger(database)[-1]
+    if database.vendor == "mysql":
         assert caught.value.returncode == 7
         assert failed.outcome == "restore_failed"
-        assert {"color", "weight"} <= columns
-        assert "mysql cannot roll back DDL" in message
+        assert {"color", "weight"} <= _widget_columns(database)  # the DDL stayed
+        assert "No backup of this run exists to restore (--no-backup)." in str(
+            caught.value
+        )
     else:
         assert caught.value.returncode == 6
-        assert failed.outcome == "failed"
-        assert columns == {"id", "name"}
-        assert "The database rolled the migration back." in message
+        assert _widget_columns(database) == {"id", "name"}
 
 
 def test_failure_after_earlier_migrations_names_them(
     database: Database, settings: Any
 ) -> None:
     settings.MIGRATION_MODULES = FAILING
-    expected = RestoreFailed if database.vendor == "mysql" else MigrationFailed
-    with pytest.raises(expected) as caught:
+    with pytest.raises(MigrationFailed) as caught:
         run("safemigrate", "scenario", verbosity=0)
-    assert "Migrations done earlier in this run stay done: " in str(caught.value)
-    assert "scenario.0001_initial" in str(caught.value)
     (failed,) = ledger(database)
-    assert [e["name"] for e in failed.executed][-1] == "0001_initial"
+    assert [e["name"] for e in failed.executed] == ["0001_initial"]
+    if database.vendor == "mysql":  # restored: the whole run is undone
+        assert "to its state before the run" in str(caught.value)
+        assert database.migration_rows() == []
+    else:
+        assert "Migrations done earlier in this run stay done: " in str(caught.value)
+        assert "scenario.0001_initial" in str(caught.value)
+        assert database.migration_rows()[-1] == ("scenario", "0001_initial")
 
 
 def test_django_migrate_and_test_databases_are_untouched(database: Database) -> None:

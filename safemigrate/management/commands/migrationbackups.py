@@ -148,8 +148,9 @@ class Command(SafemigrateCommand):
         self._emit(
             manifest.as_json(),
             [
-                f"Backed up database '{self.alias}' to {self.store.location(manifest)}"
-                f" ({human_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s).",
+                f"Backed up database '{self.alias}' to "
+                f"{self.store.location(manifest)} ({human_size(manifest.size)}, "
+                f"sha256 verified, {manifest.seconds:.2f}s).",
                 f"Backup id: {manifest.id}",
             ],
         )
@@ -249,7 +250,9 @@ class Command(SafemigrateCommand):
             self.alias, keep, dry_run=options["dry_run"], store=self.store
         )
         verb = "Would remove" if options["dry_run"] else "Removed"
-        lines = [f"{verb} {m.id} ({human_size(m.size)}, {m.created_at})" for m in removed]
+        lines = [
+            f"{verb} {m.id} ({human_size(m.size)}, {m.created_at})" for m in removed
+        ]
         lines = lines or [f"Nothing to prune: at most {keep} unpinned backups kept."]
         self._emit(
             {"dry_run": options["dry_run"], "removed": [m.id for m in removed]}, lines
