@@ -9,19 +9,29 @@ through environment variables (defaults match the CI/dev containers):
 
 Commands run as ``python manage.py ...`` in the generated project with
 ``DATABASE_URL`` set and the repository root first on ``PYTHONPATH``, so the
-safemigrate under test is the checkout this file lives in.
+safemigrate under test is the checkout this file lives in (or, with
+``--ref REF``, safemigrate/ of that git commit, exported to the work
+directory: a stable version to measure while the checkout is being edited).
+Bytecode caching is
+on in those processes (``PYTHONDONTWRITEBYTECODE`` is dropped from their
+environment unless ``SMBENCH_DONTWRITEBYTECODE=1``): otherwise every process
+compiles the project's hundreds of migration files again, the same cost for
+both tools, which would water the ratio down.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -52,6 +62,17 @@ _ALIASES = {
     "mariadb": "mysql",
 }
 TOOLS = ("migrate", "safemigrate")
+
+
+@dataclass
+class _Source:
+    """Where the safemigrate under test comes from (see :func:`use_ref`)."""
+
+    root: Path = REPO_ROOT
+    ref: str | None = None
+
+
+SOURCE = _Source()
 
 
 class CommandFailed(RuntimeError):
@@ -103,14 +124,48 @@ def add_common_arguments(
         action="store_true",
         help="keep the generated project (its path is printed)",
     )
+    parser.add_argument(
+        "--backup",
+        choices=("auto", "never", "always"),
+        default=None,
+        help="SAFEMIGRATE['BACKUP'] of the generated project (default: "
+        "safemigrate's own default); sets SAFEMIGRATE_BACKUP for the commands",
+    )
+    parser.add_argument(
+        "--ref",
+        default=None,
+        help="benchmark safemigrate/ as of this git commit (exported to the "
+        "work directory) instead of the checkout's working tree",
+    )
     parser.set_defaults(_default_runs=runs, _quick_runs=quick_runs)
 
 
 def resolve_sizes(args: argparse.Namespace) -> tuple[int, int]:
-    """(runs, migrations) after --quick and explicit overrides."""
+    """(runs, migrations) after --quick and explicit overrides; applies --backup."""
+    if args.backup is not None:
+        os.environ["SAFEMIGRATE_BACKUP"] = args.backup  # inherited by commands
     runs = args.runs or (args._quick_runs if args.quick else args._default_runs)
     migrations = args.migrations or (100 if args.quick else 300)
     return runs, migrations
+
+
+def use_ref(ref: str | None, workdir: Path) -> None:
+    """Test safemigrate/ of git ``ref`` (exported under ``workdir``); None: checkout."""
+    if ref is None:
+        return
+    proc = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "safemigrate"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"git archive {ref}: {proc.stderr.decode().strip()}")
+    dest = workdir / "src"
+    dest.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        archive.extractall(dest, filter="data")
+    SOURCE.root, SOURCE.ref = dest, ref
 
 
 # ---------------------------------------------------------------------------
@@ -305,7 +360,9 @@ def workdir(keep: bool, label: str) -> Iterator[Path]:
 
 def manage_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    pythonpath = [str(REPO_ROOT)]
+    if os.environ.get("SMBENCH_DONTWRITEBYTECODE") != "1":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    pythonpath = [str(SOURCE.root)]
     if os.environ.get("PYTHONPATH"):
         pythonpath.append(os.environ["PYTHONPATH"])
     env.update(
@@ -321,7 +378,8 @@ def manage_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Timed:
-    seconds: float
+    seconds: float  # wall clock
+    cpu: float  # user + system CPU of the process and the children it waited for
     stdout: str
     stderr: str
 
@@ -329,8 +387,15 @@ class Timed:
 def run_manage(
     project: Path, url: str, *args: str, env: dict[str, str] | None = None
 ) -> Timed:
-    """Run ``python manage.py *args``; time the whole subprocess (wall clock)."""
+    """Run ``python manage.py *args``; time the whole subprocess.
+
+    Wall clock is what a deploy pays. CPU time (from the rusage of the reaped
+    child, so it includes e.g. a dump tool the command ran) is far less
+    sensitive to other load on the machine, but leaves out time spent in the
+    database server.
+    """
     command = [PYTHON, "manage.py", *args]
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(
         command,
@@ -341,20 +406,25 @@ def run_manage(
         check=False,
     )
     seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage.ru_utime - usage_before.ru_utime) + (
+        usage.ru_stime - usage_before.ru_stime
+    )
     if proc.returncode != 0:
         raise CommandFailed(
             f"manage.py {' '.join(args)} exited {proc.returncode} on {url}:\n"
             + (proc.stdout + proc.stderr)[-4000:]
         )
-    return Timed(seconds, proc.stdout, proc.stderr)
+    return Timed(seconds, cpu, proc.stdout, proc.stderr)
 
 
 #: Run in the project directory by :func:`time_in_process`: sets Django up
 #: once, then times ``call_command`` of each tool, alternating, after warm-up.
-#: Connections are closed before every call (outside the timing) so each call
-#: connects as a fresh process would; checks run as they do from the shell.
+#: Connections are closed and garbage is collected before every call (outside
+#: the timing), so each call connects and starts with a clean heap as a fresh
+#: process would; system checks run as they do from the shell.
 IN_PROCESS_SCRIPT = r"""
-import cProfile, io, json, sys, time
+import cProfile, gc, io, json, sys, time
 import django
 django.setup()
 from django.core.management import call_command
@@ -363,25 +433,29 @@ from django.db import connections
 tools, runs, warmup, profile_dir = sys.argv[1].split(","), int(sys.argv[2]), \
     int(sys.argv[3]), sys.argv[4]
 times = {tool: [] for tool in tools}
+cpu = {tool: [] for tool in tools}
 profiles = {tool: cProfile.Profile() for tool in tools}
 for i in range(warmup + runs):
     for tool in tools if i % 2 == 0 else tools[::-1]:
         connections.close_all()
+        gc.collect()
         out = io.StringIO()
         profile = profiles[tool] if profile_dir and i >= warmup else None
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         if profile is not None:
             profile.enable()
         call_command(tool, stdout=out, stderr=out, skip_checks=False)
         if profile is not None:
             profile.disable()
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         if i >= warmup:
             times[tool].append(seconds)
+            cpu[tool].append(cpu_seconds)
 if profile_dir:
     for tool, profile in profiles.items():
         profile.dump_stats(f"{profile_dir}/{tool}.prof")
-print("SMBENCH" + json.dumps(times))
+print("SMBENCH" + json.dumps({"wall": times, "cpu": cpu}))
 """
 
 
@@ -393,8 +467,10 @@ def time_in_process(
     *,
     warmup: int = 1,
     profile_dir: Path | None = None,
-) -> dict[str, list[float]]:
+) -> dict[str, dict[str, list[float]]]:
     """Seconds of each ``call_command(tool)`` run in one Django process.
+
+    Returns ``{"wall": {tool: [...]}, "cpu": {tool: [...]}}``.
 
     With ``profile_dir``, the timed calls also run under cProfile (which
     inflates the times) and ``<profile_dir>/<tool>.prof`` is written.
@@ -421,7 +497,7 @@ def time_in_process(
             f"in-process timing exited {proc.returncode} on {url}:\n"
             + (proc.stdout + proc.stderr)[-4000:]
         )
-    result: dict[str, list[float]] = json.loads(marker[-1][len("SMBENCH") :])
+    result: dict[str, dict[str, list[float]]] = json.loads(marker[-1][len("SMBENCH") :])
     return result
 
 
@@ -500,6 +576,38 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def code_version() -> str:
+    """The commit of the checkout, with ``+dirty`` when safemigrate/ has edits."""
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return proc.stdout.strip()
+
+    if SOURCE.ref is not None:
+        commit = git("rev-parse", "--short", SOURCE.ref) or SOURCE.ref
+        dirty = ""
+    else:
+        commit = git("rev-parse", "--short", "HEAD") or "unknown"
+        dirty = git("status", "--porcelain", "--", "safemigrate")
+    backup = os.environ.get("SAFEMIGRATE_BACKUP") or "default"
+    return f"{commit}{'+dirty' if dirty else ''} (BACKUP: {backup})"
+
+
+def load_average() -> str:
+    """The 1-minute load average and the CPU count, to judge the noise."""
+    try:
+        one, _, _ = os.getloadavg()
+    except OSError:
+        return "load unknown"
+    return f"load {one:.2f} on {os.cpu_count()} CPUs"
+
+
 def log(message: str) -> None:
     """Progress on stderr, so stdout is just the table."""
     print(message, file=sys.stderr, flush=True)
@@ -527,14 +635,14 @@ def profile_diff(baseline: Path, candidate: Path, top: int = 15) -> str:
 
     def where(key: Key) -> str:
         filename, line, func = key
-        for marker in ("site-packages/", str(REPO_ROOT) + "/"):
+        for marker in ("site-packages/", f"{SOURCE.root}/"):
             if marker in filename:
                 filename = filename.split(marker, 1)[1]
         return f"{filename}:{line}({func})"
 
     base, cand = load(baseline), load(candidate)
     own = sorted(
-        (key for key in cand if key[0].startswith(str(REPO_ROOT / "safemigrate"))),
+        (key for key in cand if key[0].startswith(f"{SOURCE.root}/safemigrate/")),
         key=lambda k: cand[k][2],
         reverse=True,
     )

@@ -7,9 +7,11 @@ of each backend fully once, then times ``manage.py migrate`` and ``manage.py
 safemigrate`` with nothing pending, alternating them:
 
 * wall: the whole ``python manage.py ...`` subprocess, what a deploy pays;
-* in-process: ``call_command(...)`` in one warmed-up Django process (system
-  checks included, connections closed before each call), so the ratio is not
-  drowned in interpreter and Django start-up.
+* cpu: the CPU time of that subprocess (barely affected by other load on the
+  machine, but blind to time spent in the database server);
+* in-process / in-process cpu: ``call_command(...)`` in one warmed-up Django
+  process (system checks included, connections closed before each call), so
+  the ratio is not drowned in interpreter and Django start-up.
 
 Prints a table of medians and safemigrate/migrate ratios against the target
 (<= 1.05). ``--profile`` also runs both in-process under cProfile and prints
@@ -49,6 +51,7 @@ def bench_backend(
         for tool in TOOLS:  # warm-up: OS caches, server, ledger table
             common.run_manage(project, db.url, tool)
         wall: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+        cpu: dict[str, list[float]] = {tool: [] for tool in TOOLS}
         for i in range(runs):
             for tool in TOOLS if i % 2 == 0 else TOOLS[::-1]:
                 timed = common.run_manage(project, db.url, tool)
@@ -58,13 +61,21 @@ def bench_backend(
                         + timed.stdout[-2000:]
                     )
                 wall[tool].append(timed.seconds)
+                cpu[tool].append(timed.cpu)
         for tool in TOOLS:
             log(f"[{backend}] wall {tool}: {common.describe_runs(wall[tool])}")
+            log(f"[{backend}] cpu {tool}: {common.describe_runs(cpu[tool])}")
         inproc = common.time_in_process(project, db.url, TOOLS, inproc_runs)
-        for tool in TOOLS:
-            log(f"[{backend}] in-process {tool}: {common.describe_runs(inproc[tool])}")
+        for measure, times in inproc.items():
+            for tool in TOOLS:
+                log(
+                    f"[{backend}] in-process {measure} {tool}: "
+                    f"{common.describe_runs(times[tool])}"
+                )
         rows = common.compare(backend, "wall", wall, TARGET)
-        rows += common.compare(backend, "in-process", inproc, TARGET)
+        rows += common.compare(backend, "cpu", cpu, TARGET)
+        rows += common.compare(backend, "in-process", inproc["wall"], TARGET)
+        rows += common.compare(backend, "in-process cpu", inproc["cpu"], TARGET)
         report = ""
         if profile:
             with tempfile.TemporaryDirectory(prefix="smbench_prof_") as tmp:
@@ -105,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows: list[Row] = []
     reports: list[str] = []
+    load_before = common.load_average()
     with common.workdir(args.keep, "noop") as work:
+        common.use_ref(args.ref, work)
         project = genproject.generate(
             work / "project", apps=args.apps, migrations=migrations
         )
@@ -135,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\nNo-op migrate vs safemigrate: {project.migrations} migrations in "
         f"{len(project.apps)} apps; median of {runs} runs each (wall), "
         f"{inproc_runs} calls each (in-process)"
+    )
+    print(
+        f"safemigrate {common.code_version()}, Python {sys.version.split()[0]}, "
+        f"{load_before} before / {common.load_average()} after"
     )
     print(common.format_table(rows))
     for report in reports:

@@ -121,7 +121,7 @@ def snapshot(alias: str) -> list[dict[str, Any]]:
             cursor
         ):
             return []
-    return list(MigrationRun.objects.using(alias).values())
+    return [dict(row) for row in MigrationRun.objects.using(alias).values()]
 
 
 def replay(alias: str, rows: Sequence[dict[str, Any]]) -> None:
