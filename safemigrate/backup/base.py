@@ -100,11 +100,22 @@ class BackupBackend(abc.ABC):
         """Raise BackupError unless ``path`` is a complete backup of this format."""
 
     @abc.abstractmethod
-    def restore(self, path: Path, progress: Progress | None = None) -> None:
+    def restore(
+        self,
+        path: Path,
+        progress: Progress | None = None,
+        *,
+        verified: bool = False,
+        no_owner: bool = False,
+        no_privileges: bool = False,
+    ) -> None:
         """Replace the database's content with the backup at ``path``.
 
         Objects created after the backup was taken are removed too, so the
-        database ends up exactly as it was. Fails on any SQL error.
+        database ends up exactly as it was. Fails on any SQL error. The file
+        is verified first unless the caller just did (``verified``).
+        ``no_owner``/``no_privileges`` skip restoring ownership and grants
+        where the format records them (PostgreSQL).
         """
 
 

@@ -162,6 +162,8 @@ def restore_backup(
     *,
     progress: Progress | None = None,
     store: BackupStore | None = None,
+    no_owner: bool = False,
+    no_privileges: bool = False,
 ) -> None:
     """Restore ``manifest`` into ``alias`` after checking engine and file.
 
@@ -174,7 +176,13 @@ def restore_backup(
     verify_backup(manifest, store)
     try:
         with store.local_copy(manifest) as path:
-            backend.restore(path, progress)
+            backend.restore(
+                path,
+                progress,
+                verified=True,
+                no_owner=no_owner,
+                no_privileges=no_privileges,
+            )
     except ProcessError as exc:
         raise BackupError(str(exc)) from exc
     finally:

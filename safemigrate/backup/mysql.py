@@ -437,7 +437,15 @@ class MySQLBackend(BackupBackend):
         with _report_position(source, progress):
             process.run(argv, stdin=source, secrets=[self.password])
 
-    def restore(self, path: Path, progress: Progress | None = None) -> None:
+    def restore(
+        self,
+        path: Path,
+        progress: Progress | None = None,
+        *,
+        verified: bool = False,
+        no_owner: bool = False,
+        no_privileges: bool = False,
+    ) -> None:
         """Empty the database, then load the dump with the client.
 
         The file is verified and the client looked up first, so a truncated

@@ -25,9 +25,12 @@ REDACTED = "********"
 class ProcessError(Exception):
     """A tool failed, or could not be started; the message is redacted."""
 
-    def __init__(self, message: str, *, returncode: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, returncode: int | None = None, stderr: str = ""
+    ) -> None:
         super().__init__(message)
         self.returncode = returncode
+        self.stderr = stderr  # the tool's own (redacted) error output
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -113,6 +116,7 @@ def run(
         raise ProcessError(
             f"{Path(argv[0]).name} exited with status {completed.returncode}: {detail}",
             returncode=completed.returncode,
+            stderr=detail,
         )
     return stderr
 

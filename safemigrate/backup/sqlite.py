@@ -107,7 +107,17 @@ class SQLiteBackend(BackupBackend):
                 f"{path} is not a readable SQLite database: {exc}"
             ) from exc
 
-    def restore(self, path: Path, progress: Progress | None = None) -> None:
+    def restore(
+        self,
+        path: Path,
+        progress: Progress | None = None,
+        *,
+        verified: bool = False,
+        no_owner: bool = False,
+        no_privileges: bool = False,
+    ) -> None:
+        if not verified:
+            self.verify(path)
         self.connection.close()
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         target = self._open_live()

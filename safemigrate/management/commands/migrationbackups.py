@@ -60,6 +60,16 @@ class Command(SafemigrateCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="prune: only show what would go."
         )
+        parser.add_argument(
+            "--no-owner",
+            action="store_true",
+            help="restore (PostgreSQL): do not restore object ownership.",
+        )
+        parser.add_argument(
+            "--no-privileges",
+            action="store_true",
+            help="restore (PostgreSQL): do not restore grants.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
@@ -95,8 +105,8 @@ class Command(SafemigrateCommand):
             f"{manifest.sha256}",
             f"  Versions: server {manifest.server_version}, client "
             f"{manifest.client_version}",
-            f"  Applied before: {len(manifest.applied_before)} migrations",
-            f"  Plan: {len(manifest.plan)} migrations",
+            f"  Applied before: {_count(manifest.applied_before)}",
+            f"  Plan: {_count(manifest.plan)}",
         ]
 
     def _timeout(self, options: dict[str, Any]) -> float:
@@ -212,6 +222,8 @@ class Command(SafemigrateCommand):
                     manifest,
                     progress=None if self.as_json else self.progress("Restoring"),
                     store=self.store,
+                    no_owner=options["no_owner"],
+                    no_privileges=options["no_privileges"],
                 )
             except BackupError as exc:
                 for warning in ledger.finish_run(
@@ -266,6 +278,10 @@ class Command(SafemigrateCommand):
 
     def do_unpin(self, options: dict[str, Any]) -> None:
         self.do_pin(options, pinned=False)
+
+
+def _count(items: list[Any]) -> str:
+    return f"{len(items)} migration{'s' if len(items) != 1 else ''}"
 
 
 def _applied(alias: str) -> list[str]:
