@@ -31,6 +31,11 @@ def run_document(run: MigrationRun) -> dict[str, Any]:
         "outcome": run.outcome,
         "plan": run.plan,
         "executed": run.executed,
+        "applied": [
+            f"{item['app']}.{item['name']}"
+            for item in run.executed or []
+            if item.get("action") == "applied"
+        ],
         "applied_before": run.applied_before,
         "backup_id": run.backup_id or None,
         "backup_note": run.backup_note,

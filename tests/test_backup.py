@@ -445,3 +445,33 @@ def test_command_line_backup_then_restore(database: Database) -> None:
     cancelled = database.manage("migrationbackups", "restore", backup["id"])
     assert cancelled.returncode == 1  # no input: the default answer is No
     assert "Restore cancelled; nothing was changed." in cancelled.stderr
+
+
+def test_backups_in_a_configured_django_storage(
+    samples: Database, settings: Any, tmp_path: Path
+) -> None:
+    """STORAGES["safemigrate"] replaces BACKUP_DIR (django-storages, S3...)."""
+    location = tmp_path / "storage"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "safemigrate": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    store = get_store()
+    assert store.description == "STORAGES['safemigrate'] (FileSystemStorage)"
+    before = logical_dump(samples.connection)
+    created = json.loads(run("migrationbackups", "create", format="json"))
+    assert sorted(p.name for p in location.iterdir()) == sorted(
+        [created["filename"], created["id"] + ".json"]
+    )
+    assert not (tmp_path / "backups").exists()  # BACKUP_DIR is not used
+    assert run("migrationbackups", "verify", created["id"]).startswith("Backup ")
+    with samples.connection.cursor() as cursor:
+        cursor.execute("DELETE FROM scenario_sample")
+    run("migrationbackups", "restore", created["id"], interactive=False)
+    after = logical_dump(samples.connection)
+    after["rows"].pop("safemigrate_migrationrun", None)
+    before["rows"].pop("safemigrate_migrationrun", None)
+    assert after == before

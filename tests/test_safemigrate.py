@@ -204,6 +204,8 @@ def test_json_is_one_document(database: Database) -> None:
     assert document["outcome"] == "success"
     assert document["id"] == ledger(database)[0].pk
     assert len(document["plan"]) == len(document["executed"]) > 20
+    assert document["applied"][0] == "contenttypes.0001_initial"
+    assert document["duration"] > 0
     assert document["seconds"] > 0
     assert any("Applying orders.0001_initial... OK" in line for line in document["log"])
 
