@@ -139,3 +139,38 @@ def replay(alias: str, rows: Sequence[dict[str, Any]]) -> None:
         with connection.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
+
+
+def find_run(alias: str, run_id: int | None) -> MigrationRun:
+    """The run ``run_id`` of ``alias``, or its latest run that applied something."""
+    from safemigrate.exceptions import UsageError
+
+    runs = MigrationRun.objects.using(alias).filter(alias=alias)
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        exists = MigrationRun._meta.db_table in connection.introspection.table_names(
+            cursor
+        )
+    if run_id is not None:
+        run = runs.filter(pk=run_id).first() if exists else None
+        if run is None:
+            raise UsageError(
+                f"No run {run_id} in the ledger of database '{alias}'. "
+                "'manage.py migrationhistory' lists the recorded runs."
+            )
+        return run
+    run = (
+        runs.filter(
+            command="safemigrate", outcome=Outcome.SUCCESS, direction="forwards"
+        )
+        .order_by("-started_at", "-id")
+        .first()
+        if exists
+        else None
+    )
+    if run is None:
+        raise UsageError(
+            f"No successful forward safemigrate run in the ledger of database "
+            f"'{alias}' to undo. Name a target instead: rollbackplan app migration."
+        )
+    return run

@@ -8,7 +8,7 @@ anything is locked, backed up or written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +21,8 @@ from django.db.migrations.exceptions import (
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
 
 from safemigrate.exceptions import UsageError
 
@@ -182,6 +184,38 @@ class Plan:
         return sorted(f"{a}.{n}" for a, n in self.loader.applied_migrations)
 
 
+def load(alias: str, executor: MigrationExecutor | None = None) -> MigrationExecutor:
+    """An executor for ``alias`` whose history is consistent and conflict-free."""
+    check_alias(alias)
+    if executor is None:
+        executor = MigrationExecutor(connections[alias])
+    try:
+        executor.loader.check_consistent_history(connections[alias])
+    except InconsistentMigrationHistory as exc:
+        raise UsageError(
+            f"{exc} Database '{alias}' records a migration as applied without "
+            "its dependency: record the dependency (see 'manage.py reconcile') "
+            "or unapply the dependent migration first."
+        ) from exc
+    check_conflicts(executor.loader)
+    return executor
+
+
+def plan_for(executor: MigrationExecutor, resolution: Resolution) -> Plan:
+    """The plan of ``resolution``'s targets; refuse plans Django cannot run."""
+    steps = [
+        Step(migration, backwards)
+        for migration, backwards in executor.migration_plan(resolution.targets)
+    ]
+    if len({step.backwards for step in steps}) > 1:
+        raise UsageError(
+            "The plan mixes forwards and backwards migrations ("
+            + ", ".join(("-" if s.backwards else "+") + s.label for s in steps)
+            + "), which Django cannot run. Migrate in two steps."
+        )
+    return Plan(executor=executor, resolution=resolution, steps=steps)
+
+
 def build_plan(
     alias: str,
     spec: TargetSpec,
@@ -194,28 +228,141 @@ def build_plan(
     Raises UsageError for bad targets, conflicts, an inconsistent history and
     plans that mix forwards and backwards steps (Django would fail midway).
     """
-    check_alias(alias)
-    if executor is None:
-        executor = MigrationExecutor(connections[alias])
-    loader = executor.loader
-    try:
-        loader.check_consistent_history(connections[alias])
-    except InconsistentMigrationHistory as exc:
-        raise UsageError(
-            f"{exc} Database '{alias}' records a migration as applied without "
-            "its dependency: record the dependency (see 'manage.py reconcile') "
-            "or unapply the dependent migration first."
-        ) from exc
-    check_conflicts(loader)
-    resolution = resolve_targets(loader, spec, run_syncdb=run_syncdb)
-    steps = [
-        Step(migration, backwards)
-        for migration, backwards in executor.migration_plan(resolution.targets)
-    ]
-    if len({step.backwards for step in steps}) > 1:
-        raise UsageError(
-            "The plan mixes forwards and backwards migrations ("
-            + ", ".join(("-" if s.backwards else "+") + s.label for s in steps)
-            + "), which Django cannot run. Migrate in two steps."
+    executor = load(alias, executor)
+    resolution = resolve_targets(executor.loader, spec, run_syncdb=run_syncdb)
+    return plan_for(executor, resolution)
+
+
+def targets_before(
+    loader: MigrationLoader, applied_before: Iterable[str]
+) -> list[Target]:
+    """Per-app targets that bring the database back to ``applied_before``.
+
+    For every app with a migration applied now but not in ``applied_before``
+    (a ledger run's state before it ran), the target is that app's latest
+    migration in ``applied_before``, or ``zero``.
+    """
+    before = {tuple(key.split(".", 1)) for key in applied_before}
+    now = set(loader.applied_migrations)
+    targets: list[Target] = []
+    for app in sorted({app for app, _ in now - before}):
+        mine = {key for key in before if key[0] == app and key in loader.graph.nodes}
+        latest = [
+            key
+            for key in mine
+            if not any(child in mine for child in loader.graph.node_map[key].children)
+        ]
+        targets.append(max(latest) if latest else (app, None))  # type: ignore[arg-type]
+    return targets
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a migration is in a backward plan.
+
+    ``chain`` runs from a migration the target unapplies directly (the
+    target's next migration in its app, or its app's first one for ``zero``)
+    to this migration; each one depends on the one before it.
+    """
+
+    chain: tuple[Key, ...]
+    root: str
+
+    def describe(self) -> str:
+        """``depends on a.0003, which depends on a.0002 (a goes back to 0001)``."""
+        if len(self.chain) == 1:
+            return self.root
+        labels = [f"{app}.{name}" for app, name in reversed(self.chain[:-1])]
+        text = f"depends on {labels[0]}" + "".join(
+            f", which depends on {label}" for label in labels[1:]
         )
-    return Plan(executor=executor, resolution=resolution, steps=steps)
+        return f"{text} ({self.root})"
+
+
+def backward_reasons(plan: Plan) -> dict[Key, Reason]:
+    """For each migration of a backward plan, the dependency chain that pulls it in.
+
+    The roots are found as ``MigrationExecutor.migration_plan`` finds them;
+    a breadth-first walk over dependents gives each migration its shortest
+    chain, which names the actual dependency edges, across apps.
+    """
+    graph = plan.loader.graph
+    in_plan = {step.key for step in plan.steps}
+    roots: dict[Key, str] = {}
+    for app, name in plan.resolution.targets:
+        if name is None:
+            for root in graph.root_nodes(app):
+                roots[root] = f"{app} goes back to zero"
+        else:
+            for child in graph.node_map[(app, name)].children:
+                if child[0] == app:
+                    roots[child] = f"{app} goes back to {name}"
+    parents: dict[Key, Key | None] = {}
+    queue: list[Key] = []
+    for root in sorted(roots):
+        if root in in_plan and root not in parents:
+            parents[root] = None
+            queue.append(root)
+    for node in queue:  # grows while walking: breadth first
+        for child in sorted(graph.node_map[node].children):
+            if child in in_plan and child not in parents:
+                parents[child] = node
+                queue.append(child)
+    reasons: dict[Key, Reason] = {}
+    for key in in_plan:
+        chain = [key]
+        while (parent := parents.get(chain[-1])) is not None:
+            chain.append(parent)
+        chain.reverse()
+        reasons[key] = Reason(tuple(chain), roots.get(chain[0], "unapplied"))
+    return reasons
+
+
+OperationVisitor = Callable[[Migration, Operation, ProjectState], None]
+MigrationVisitor = Callable[[Migration, ProjectState], None]
+
+
+def walk_states(
+    plan: Plan,
+    *,
+    on_migration: MigrationVisitor | None = None,
+    on_operation: OperationVisitor | None = None,
+    render: bool = False,
+) -> None:
+    """Visit each migration of the plan with the project state before it.
+
+    ``on_migration(migration, state)`` sees the state before a plan step,
+    ``on_operation(migration, operation, state)`` the state before each of its
+    operations, exactly as the executor sees them. One incremental pass over
+    the applied history mutates a single :class:`ProjectState` in place: no
+    clone per step, no ``loader.project_state`` per step (quadratic). Models
+    are rendered only with ``render`` (for SQL), once, then kept up to date
+    incrementally as the executor does. Visitors must not keep or change the
+    state: it moves on.
+    """
+    executor = plan.executor
+    wanted = {step.key for step in plan.steps}
+    if not wanted:
+        return
+    applied = set(executor.loader.applied_migrations) | wanted
+    full_plan = executor.migration_plan(
+        executor.loader.graph.leaf_nodes(), clean_start=True
+    )
+    state = ProjectState(real_apps=executor.loader.unmigrated_apps)
+    for migration, _ in full_plan:
+        key = (migration.app_label, migration.name)
+        if key not in applied:
+            continue
+        visiting = key in wanted
+        if visiting:
+            if render and "apps" not in state.__dict__:
+                state.apps  # noqa: B018  (render once; kept up to date after)
+            if on_migration is not None:
+                on_migration(migration, state)
+        for operation in migration.operations:
+            if visiting and on_operation is not None:
+                on_operation(migration, operation, state)
+            operation.state_forwards(migration.app_label, state)
+        wanted.discard(key)
+        if not wanted:
+            return

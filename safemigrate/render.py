@@ -84,3 +84,109 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def _targets_text(preview: Any) -> str:
+    parts = []
+    for app, name in preview.plan.resolution.targets:
+        parts.append(f"{app} back to {name}" if name else f"{app} back to zero")
+    return ", ".join(parts) or "nothing"
+
+
+def preview_lines(preview: Any, strategy: Any, run: Any, style: Any) -> list[str]:
+    """The revert preview as text: a tree by app, in migrate's look."""
+    alias = preview.plan.executor.connection.alias
+    head = f"Rollback plan for database '{alias}': {_targets_text(preview)}"
+    if run is not None:
+        head += f" (undoes run {run.pk} of {run.started_at:%Y-%m-%d %H:%M:%S})"
+    lines = [style.MIGRATE_HEADING(head)]
+    if not preview.migrations:
+        return [*lines, "  Nothing to unapply."]
+    order = {m.key: i + 1 for i, m in enumerate(preview.migrations)}
+    apps: dict[str, list[Any]] = {}
+    for migration in preview.migrations:
+        apps.setdefault(migration.key[0], []).append(migration)
+    for app, migrations in apps.items():
+        lines.append(style.MIGRATE_LABEL(f"  {app}"))
+        for migration in migrations:
+            mark = "" if migration.reversible else "  " + style.ERROR("IRREVERSIBLE")
+            lines.append(f"    [{order[migration.key]}] {migration.label}{mark}")
+            lines.append(f"        why: {migration.reason.describe()}")
+            for effect in migration.effects:
+                text = effect.undo
+                if not effect.reversible:
+                    text = style.ERROR(text)
+                elif effect.noop:
+                    text = style.NOTICE(text)
+                nested = " (in SeparateDatabaseAndState)" if effect.nested else ""
+                lines.append(f"        - {text}{nested}")
+                for risk in effect.risks:
+                    lines.append(
+                        "            " + style.WARNING("at risk: " + risk.describe())
+                    )
+    risks = [r for r in preview.risks if r.count or r.kind == "not-null-readd"]
+    lines.append(style.MIGRATE_HEADING("Data at risk:"))
+    if risks:
+        lines += ["  " + risk.describe() for risk in risks]
+    else:
+        lines.append("  none (every table and column to drop is empty)")
+    lines.append(style.MIGRATE_HEADING("Strategy: ") + strategy.describe())
+    if strategy.backup is not None:
+        lines.append(
+            f"  backup {strategy.backup.id} taken {strategy.backup.created_at} "
+            f"holds the state to go back to"
+        )
+    return lines
+
+
+def preview_document(preview: Any, strategy: Any, run: Any) -> dict[str, Any]:
+    return {
+        "database": preview.plan.executor.connection.alias,
+        "targets": [
+            {"app": app, "name": name} for app, name in preview.plan.resolution.targets
+        ],
+        "run_id": run.pk if run is not None else None,
+        "migrations": [m.as_json() for m in preview.migrations],
+        "irreversible": [m.label for m in preview.irreversible],
+        "data_at_risk": [r.as_json() for r in preview.risks],
+        "strategy": {
+            "name": strategy.name,
+            "backup": strategy.backup.id if strategy.backup is not None else None,
+            "note": strategy.note,
+        },
+    }
+
+
+def _edges(preview: Any) -> list[tuple[str, str]]:
+    keys = {m.key for m in preview.migrations}
+    graph = preview.plan.loader.graph
+    edges = []
+    for migration in preview.migrations:
+        for parent in sorted(graph.node_map[migration.key].parents):
+            if parent.key in keys:
+                edges.append((f"{parent.key[0]}.{parent.key[1]}", migration.label))
+    return edges
+
+
+def preview_dot(preview: Any) -> str:
+    """Graphviz: the migrations to unapply, edges from dependency to dependent."""
+    lines = ["digraph rollback {", "  rankdir=LR;", "  node [shape=box];"]
+    for migration in preview.migrations:
+        color = " color=red fontcolor=red" if not migration.reversible else ""
+        lines.append(f'  "{migration.label}" [label="{migration.label}"{color}];')
+    lines += [f'  "{a}" -> "{b}";' for a, b in _edges(preview)]
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def preview_mermaid(preview: Any) -> str:
+    ids = {m.label: f"m{i}" for i, m in enumerate(preview.migrations)}
+    lines = ["graph LR"]
+    for migration in preview.migrations:
+        lines.append(f'  {ids[migration.label]}["{migration.label}"]')
+    lines += [f"  {ids[a]} --> {ids[b]}" for a, b in _edges(preview)]
+    irreversible = [ids[m.label] for m in preview.irreversible]
+    if irreversible:
+        lines.append("  classDef irreversible stroke:#d00,color:#d00")
+        lines.append(f"  class {','.join(irreversible)} irreversible")
+    return "\n".join(lines)

@@ -13,6 +13,10 @@ from django.db import DEFAULT_DB_ALIAS
 from safemigrate.render import to_json
 
 
+def quiet(style: str, text: str) -> None:
+    """A ``say`` that says nothing (``--format json``, ``-v 0``)."""
+
+
 class SafemigrateCommandMixin:
     """Mixed into every command of safemigrate.
 

@@ -7,15 +7,13 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import connections
 
-from safemigrate import ledger
-from safemigrate.backup import catalog
+from safemigrate.backup import catalog, guarded
 from safemigrate.backup.base import BackupError
-from safemigrate.backup.storage import BackupStore, Manifest, get_store
+from safemigrate.backup.storage import Manifest, get_store
 from safemigrate.conf import safemigrate_settings as conf
-from safemigrate.exceptions import BackupFailed, RestoreFailed, UsageError
+from safemigrate.exceptions import BackupFailed, UsageError
 from safemigrate.locking import migration_lock
-from safemigrate.management.base import SafemigrateCommand
-from safemigrate.models import Outcome
+from safemigrate.management.base import SafemigrateCommand, quiet
 from safemigrate.planning import check_alias
 from safemigrate.render import human_size, table
 
@@ -170,7 +168,7 @@ class Command(SafemigrateCommand):
             return catalog.create_backup(
                 self.alias,
                 reason=reason,
-                applied_before=_applied(self.alias),
+                applied_before=guarded.applied_now(self.alias),
                 progress=None if self.as_json else self.progress("Backing up"),
                 store=self.store,
             )
@@ -181,8 +179,7 @@ class Command(SafemigrateCommand):
 
     def do_restore(self, options: dict[str, Any]) -> None:
         manifest = catalog.find(options["backup_id"], self.store)
-        catalog.check_engine(manifest, self.alias)
-        catalog.verify_backup(manifest, self.store)
+        guarded.check(manifest, self.alias, self.store)
         name = connections[self.alias].settings_dict.get("NAME")
         if options["interactive"]:
             for line in self._describe(manifest):
@@ -200,58 +197,25 @@ class Command(SafemigrateCommand):
                 answer = ""
             if answer.strip().lower() != "yes":
                 raise UsageError("Restore cancelled; nothing was changed.")
-        with migration_lock(self.alias, self._timeout(options)):
-            if not self.as_json and self.verbosity >= 1:
-                self.say("MIGRATE_HEADING", "Taking a safety backup:")
-            safety = self._take(reason="safety")
-            if not self.as_json and self.verbosity >= 1:
-                self.say("MIGRATE_LABEL", f"  {safety.id}... OK")
-                self.say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
-            history = ledger.snapshot(self.alias)
-            run = ledger.start_run(
-                self.alias,
-                command="migrationbackups restore",
-                direction="none",
-                plan=[],
-                applied_before=_applied(self.alias),
-                argv=self.invocation(options),
-            )
-            try:
-                catalog.restore_backup(
-                    self.alias,
-                    manifest,
-                    progress=None if self.as_json else self.progress("Restoring"),
-                    store=self.store,
-                    no_owner=options["no_owner"],
-                    no_privileges=options["no_privileges"],
-                )
-            except BackupError as exc:
-                for warning in ledger.finish_run(
-                    run, Outcome.RESTORE_FAILED, error=ledger.format_error(exc)
-                ):
-                    self.stderr.write(warning)
-                raise RestoreFailed(
-                    f"Restoring backup {manifest.id} into database '{self.alias}' "
-                    f"failed: {exc} The state before this attempt is in safety "
-                    f"backup {safety.id}: manage.py migrationbackups restore "
-                    f"{safety.id} --database {self.alias}"
-                ) from exc
-            # the restore rolled the ledger back too: record the restore, then
-            # put back the history it erased
-            ledger.ensure_table(self.alias)
-            run.backup_id = manifest.id
-            run.backup_note = f"restored; safety backup {safety.id}"
-            ledger.finish_run(run, Outcome.SUCCESS)
-            ledger.replay(self.alias, history)
+        done = guarded.restore(
+            self.alias,
+            manifest,
+            store=self.store,
+            lock_timeout=self._timeout(options),
+            command="migrationbackups restore",
+            argv=self.invocation(options),
+            say=self.say if not self.as_json and self.verbosity >= 1 else quiet,
+            progress=lambda label: None if self.as_json else self.progress(label),
+            no_owner=options["no_owner"],
+            no_privileges=options["no_privileges"],
+        )
         self._emit(
-            {"restored": manifest.id, "safety_backup": safety.id, "run_id": run.pk},
-            [
-                self.style.SUCCESS(
-                    f"  {manifest.id}... OK: database '{self.alias}' is back to "
-                    f"{manifest.created_at}."
-                ),
-                f"Safety backup of the replaced state: {safety.id}",
-            ],
+            {
+                "restored": manifest.id,
+                "safety_backup": done.safety.id,
+                "run_id": done.run.pk,
+            },
+            [f"Safety backup of the replaced state: {done.safety.id}"],
         )
 
     def do_prune(self, options: dict[str, Any]) -> None:
@@ -282,13 +246,3 @@ class Command(SafemigrateCommand):
 
 def _count(items: list[Any]) -> str:
     return f"{len(items)} migration{'s' if len(items) != 1 else ''}"
-
-
-def _applied(alias: str) -> list[str]:
-    from django.db.migrations.recorder import MigrationRecorder
-
-    recorder = MigrationRecorder(connections[alias])
-    return sorted(f"{a}.{n}" for a, n in recorder.applied_migrations())
-
-
-__all__ = ["BackupStore", "Command"]

@@ -1,0 +1,115 @@
+"""A guarded restore: checked backup, migration lock, safety backup, ledger.
+
+Shared by ``migrationbackups restore`` and ``rollback --strategy restore``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
+
+from safemigrate import ledger
+from safemigrate.backup import catalog
+from safemigrate.backup.base import BackupError, Progress
+from safemigrate.backup.storage import BackupStore, Manifest
+from safemigrate.exceptions import BackupFailed, RestoreFailed
+from safemigrate.locking import migration_lock
+from safemigrate.models import MigrationRun, Outcome
+
+Say = Callable[[str, str], None]
+
+
+def applied_now(alias: str) -> list[str]:
+    recorder = MigrationRecorder(connections[alias])
+    return sorted(f"{a}.{n}" for a, n in recorder.applied_migrations())
+
+
+def check(manifest: Manifest, alias: str, store: BackupStore) -> None:
+    """Engine, format, size, sha256: refuse (exit 4) before anything is touched."""
+    catalog.check_engine(manifest, alias)
+    catalog.verify_backup(manifest, store)
+
+
+@dataclass
+class Restored:
+    safety: Manifest
+    run: MigrationRun
+
+
+def restore(
+    alias: str,
+    manifest: Manifest,
+    *,
+    store: BackupStore,
+    lock_timeout: float,
+    command: str,
+    argv: Sequence[str],
+    say: Callable[[str, str], None],
+    progress: Callable[[str], Progress | None],
+    no_owner: bool = False,
+    no_privileges: bool = False,
+) -> Restored:
+    """Restore a checked backup under the lock, after a safety backup.
+
+    The ledger is history: the restore rolls its table back with the rest,
+    so the rows it erased are written back afterwards, with this restore.
+    """
+    with migration_lock(alias, lock_timeout):
+        say("MIGRATE_HEADING", "Taking a safety backup:")
+        try:
+            safety = catalog.create_backup(
+                alias,
+                reason="safety",
+                applied_before=applied_now(alias),
+                progress=progress("Backing up"),
+                store=store,
+            )
+        except BackupError as exc:
+            raise BackupFailed(
+                f"The safety backup of database '{alias}' failed, so nothing was "
+                f"restored: {exc}"
+            ) from exc
+        say("MIGRATE_LABEL", f"  {safety.id}... OK")
+        say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
+        history = ledger.snapshot(alias)
+        run = ledger.start_run(
+            alias,
+            command=command,
+            direction="none",
+            plan=[],
+            applied_before=applied_now(alias),
+            argv=argv,
+        )
+        try:
+            catalog.restore_backup(
+                alias,
+                manifest,
+                progress=progress("Restoring"),
+                store=store,
+                no_owner=no_owner,
+                no_privileges=no_privileges,
+            )
+        except BackupError as exc:
+            for warning in ledger.finish_run(
+                run, Outcome.RESTORE_FAILED, error=ledger.format_error(exc)
+            ):
+                say("ERROR", warning)
+            raise RestoreFailed(
+                f"Restoring backup {manifest.id} into database '{alias}' failed: "
+                f"{exc} The state before this attempt is in safety backup "
+                f"{safety.id}: manage.py migrationbackups restore {safety.id} "
+                f"--database {alias}"
+            ) from exc
+        ledger.ensure_table(alias)
+        run.backup_id = manifest.id
+        run.backup_note = f"restored; safety backup {safety.id}"
+        ledger.finish_run(run, Outcome.SUCCESS)
+        ledger.replay(alias, history)
+    say(
+        "SUCCESS",
+        f"  {manifest.id}... OK: database '{alias}' is back to {manifest.created_at}.",
+    )
+    return Restored(safety, run)
