@@ -40,7 +40,7 @@ demo: $(STAMP)
 	@echo "== safemigrate again: nothing to do, no backup"
 	$(MANAGE) safemigrate
 	@echo "== a backward run: catalog back to 0001, backed up first"
-	$(MANAGE) safemigrate catalog 0001
+	$(MANAGE) safemigrate catalog 0001 --noinput
 	$(MANAGE) safemigrate
 	@echo "== safemigrate --check: exit 0, nothing pending"
 	$(MANAGE) safemigrate --check

@@ -180,6 +180,9 @@ class Plan:
             return "none"
         return "backwards" if self.steps[0].backwards else "forwards"
 
+    def keys(self) -> tuple[Key, ...]:
+        return tuple(step.key for step in self.steps)
+
     def applied_keys(self) -> list[str]:
         return sorted(f"{a}.{n}" for a, n in self.loader.applied_migrations)
 

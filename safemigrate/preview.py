@@ -344,21 +344,20 @@ class _Previewer:
 
 def _field_text(field_obj: models.Field[Any, Any]) -> str:
     _name, path, _args, kwargs = field_obj.deconstruct()
-    shown = ", ".join(
-        f"{k}={v!r}"
-        for k, v in sorted(kwargs.items())
-        if k
-        in (
-            "max_length",
-            "null",
-            "max_digits",
-            "decimal_places",
-            "default",
-            "unique",
-            "to",
-        )
-    )
-    return f"{path.rsplit('.', 1)[-1]}({shown})"
+    shown = []
+    for key in (
+        "max_length",
+        "max_digits",
+        "decimal_places",
+        "null",
+        "unique",
+        "default",
+    ):
+        if key in kwargs:
+            value = kwargs[key]
+            text = getattr(value, "__name__", None) if callable(value) else None
+            shown.append(f"{key}={text or repr(value)}")
+    return f"{path.rsplit('.', 1)[-1]}({', '.join(shown)})"
 
 
 def build_preview(plan: Plan, *, measure: bool = True) -> Preview:

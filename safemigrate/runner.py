@@ -31,10 +31,20 @@ from safemigrate.exceptions import (
     MigrationFailed,
     RestoreFailed,
     SafemigrateError,
+    UsageError,
 )
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun, Outcome
-from safemigrate.planning import Plan, TargetSpec, build_plan
+from safemigrate.planning import (
+    Key,
+    Plan,
+    Resolution,
+    Target,
+    TargetSpec,
+    build_plan,
+    load,
+    plan_for,
+)
 from safemigrate.render import human_size
 
 ProgressCallback = Callable[..., None]
@@ -51,6 +61,10 @@ class RunRequest:
     lock_timeout: float | None = None
     argv: list[str] | None = None
     command: str = "safemigrate"
+    #: explicit per-app targets (rollback of a ledger run) instead of ``spec``
+    targets: tuple[Target, ...] | None = None
+    #: the plan the user confirmed; the run stops if the locked plan differs
+    expected: tuple[Key, ...] | None = None
 
     @property
     def timeout(self) -> float:
@@ -180,7 +194,15 @@ def run(
     alias = request.alias
     with migration_lock(alias, request.timeout):
         started = time.monotonic()
-        plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
+        if request.targets is None:
+            plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
+        else:
+            plan = plan_for(load(alias), Resolution(list(request.targets), False))
+        if request.expected is not None and request.expected != plan.keys():
+            raise UsageError(
+                "The plan changed while the preview was shown (another run "
+                "migrated the database); nothing was done. Run the command again."
+            )
         run_row = ledger.start_run(
             alias,
             command=request.command,
@@ -375,3 +397,46 @@ def _why_not_rolled_back(failed: Migration | None, alias: str) -> str:
 def _warn(messages: list[str]) -> None:
     for message in messages:
         sys.stderr.write(message + "\n")
+
+
+def execute_plan(
+    plan: Plan, journal: Journal, *, verbosity: int, interactive: bool, stdout: Any
+) -> None:
+    """Run a plan of several targets as ``migrate`` runs one target.
+
+    ``migrate`` takes a single target, so a rollback to per-app targets runs
+    the executor itself, with migrate's progress output and its signals.
+    """
+    from django.core.management.sql import (
+        emit_post_migrate_signal,
+        emit_pre_migrate_signal,
+    )
+
+    printer = django_migrate.Command(stdout=stdout, no_color=True)
+    printer.verbosity = verbosity
+    executor = plan.executor
+    executor.progress_callback = journal.wrap(printer.migration_progress_callback)
+    alias = executor.connection.alias
+    pre_state = executor._create_project_state(  # type: ignore[attr-defined]
+        with_applied_migrations=True
+    )
+    emit_pre_migrate_signal(
+        verbosity,
+        interactive,
+        alias,
+        stdout=stdout,
+        apps=pre_state.apps,
+        plan=plan.django_plan,
+    )
+    post_state = executor.migrate(
+        plan.resolution.targets, plan=plan.django_plan, state=pre_state.clone()
+    )
+    post_state.clear_delayed_apps_cache()
+    emit_post_migrate_signal(
+        verbosity,
+        interactive,
+        alias,
+        stdout=stdout,
+        apps=post_state.apps,
+        plan=plan.django_plan,
+    )

@@ -348,7 +348,14 @@ def test_auto_restore_always_undoes_the_whole_run(
 
 def test_failed_restore_names_the_backup(samples: Database, settings: Any) -> None:
     settings.SAFEMIGRATE = {**settings.SAFEMIGRATE, "AUTO_RESTORE": "always"}
-    run("safemigrate", "scenario", "0001", verbosity=0, no_backup=True)
+    run(
+        "safemigrate",
+        "scenario",
+        "0001",
+        verbosity=0,
+        no_backup=True,
+        interactive=False,
+    )
     broken = catalog.BackupError("pg_restore exited with status 1: injected")
     with (
         mock.patch.object(catalog, "restore_backup", side_effect=broken),
@@ -377,7 +384,7 @@ def test_retention_keeps_the_newest_and_pinned(
         )
     assert [m.id for m in get_store().manifests()] == ids[::-1][:2]
     run("migrationbackups", "pin", ids[2])
-    run("safemigrate", "catalog", "0002", verbosity=0)
+    run("safemigrate", "catalog", "0002", verbosity=0, interactive=False)
     run("safemigrate", "catalog", "0003", verbosity=0)
     kept = [m.id for m in get_store().manifests()]
     assert len(kept) == 3 and ids[2] in kept  # 2 newest + the pinned one

@@ -27,7 +27,7 @@ def test_empty_database_has_no_history(database: Database) -> None:
 
 def test_lists_runs_newest_first(database: Database, settings: Any) -> None:
     call_command("safemigrate", verbosity=0)
-    call_command("safemigrate", "catalog", "0002", verbosity=0)
+    call_command("safemigrate", "catalog", "0002", verbosity=0, interactive=False)
     call_command("safemigrate", verbosity=0)
     call_command("safemigrate", verbosity=0)
     lines = run().splitlines()

@@ -184,7 +184,7 @@ def test_backward_plan_matches_migrate(make_database: Callable[..., Database]) -
     run("safemigrate", verbosity=0)
     expected = run("migrate", "catalog", "0001", plan=True)
     assert run("safemigrate", "catalog", "0001", plan=True) == expected
-    run("safemigrate", "catalog", "0001", verbosity=0)
+    run("safemigrate", "catalog", "0001", verbosity=0, interactive=False)
     rows = db.migration_rows()
     assert ("catalog", "0001_initial") in rows
     assert ("catalog", "0002_default_category") not in rows

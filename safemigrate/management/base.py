@@ -96,6 +96,14 @@ class SafemigrateCommandMixin:
 
         return report
 
+    def confirm(self, question: str) -> bool:
+        """Ask ``question``; only "yes" says yes. No terminal means No."""
+        try:
+            answer = input(f"{question} Type 'yes' to continue [No]: ")
+        except (EOFError, OSError):
+            return False
+        return answer.strip().lower() == "yes"
+
     def write_json(self, document: Any) -> None:
         self.stdout.write(to_json(document))
 

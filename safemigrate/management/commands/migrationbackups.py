@@ -191,11 +191,7 @@ class Command(SafemigrateCommand):
                     "taken first."
                 )
             )
-            try:
-                answer = input("Type 'yes' to restore, anything else to cancel [No]: ")
-            except EOFError:  # no terminal: the default answer
-                answer = ""
-            if answer.strip().lower() != "yes":
+            if not self.confirm("Restore it?"):
                 raise UsageError("Restore cancelled; nothing was changed.")
         done = guarded.restore(
             self.alias,

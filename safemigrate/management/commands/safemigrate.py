@@ -10,10 +10,12 @@ from typing import Any
 from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
-from safemigrate import runner
-from safemigrate.exceptions import CheckFailed, UsageError
+from safemigrate import render, runner
+from safemigrate.exceptions import CheckFailed, RestoreRequired, UsageError
 from safemigrate.management.base import SafemigrateCommandMixin
-from safemigrate.planning import Plan, TargetSpec, build_plan, check_alias
+from safemigrate.management.commands.rollbackplan import strategy_for
+from safemigrate.planning import Key, Plan, TargetSpec, build_plan, check_alias
+from safemigrate.preview import build_preview
 from safemigrate.render import run_document
 
 
@@ -64,6 +66,9 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             self._read_only(alias, spec, args, options, as_json)
             return
 
+        expected = None
+        if not options["fake"] and not options["fake_initial"]:
+            expected = self._confirm_backwards(alias, spec, options, as_json)
         request = runner.RunRequest(
             alias=alias,
             spec=spec,
@@ -73,6 +78,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             no_backup=options["no_backup"],
             lock_timeout=options["lock_timeout"],
             argv=self.invocation(options),
+            expected=expected,
         )
         log = io.StringIO()
 
@@ -105,6 +111,42 @@ class Command(SafemigrateCommandMixin, migrate.Command):
                 self.style.MIGRATE_HEADING("Ledger:")
                 + f" run {result.run.pk} recorded ({what}, {result.seconds:.2f}s)."
             )
+
+    def _confirm_backwards(
+        self, alias: str, spec: TargetSpec, options: dict[str, Any], as_json: bool
+    ) -> tuple[Key, ...] | None:
+        """Show the revert preview of a backward plan and ask; refuse irreversible.
+
+        Returns the confirmed plan, which the run checks again under the lock.
+        """
+        if spec.migration_name is None:
+            return None  # only a named target can go backwards
+        plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
+        if plan.direction != "backwards":
+            return None
+        preview = build_preview(plan)
+        strategy = strategy_for(alias, preview, None)
+        if not as_json and self.verbosity >= 1:
+            for line in render.preview_lines(preview, strategy, None, self.style):
+                self.stdout.write(line)
+        if preview.irreversible:
+            command = (
+                f"manage.py migrationbackups restore {strategy.backup.id} "
+                f"--database {alias}"
+                if strategy.backup is not None
+                else "a restore of a backup taken at that state (none was found)"
+            )
+            raise RestoreRequired(
+                "This backward plan cannot be unapplied: "
+                + ", ".join(m.label for m in preview.irreversible)
+                + f" cannot be reversed. Only a restore goes back: {command}"
+            )
+        if options["interactive"] and not self.confirm(
+            f"Unapply {len(preview.migrations)} migration"
+            f"{'s' if len(preview.migrations) != 1 else ''}?"
+        ):
+            raise UsageError("Cancelled; nothing was changed.")
+        return plan.keys()
 
     def _quietly(self, log: io.StringIO, call: Any, *args: Any, **options: Any) -> None:
         """Run ``call`` with everything it prints going to ``log``."""

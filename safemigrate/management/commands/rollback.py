@@ -1,0 +1,191 @@
+"""``manage.py rollback --last / --run ID``: undo a recorded safemigrate run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+from django.db import connections
+from django.db.migrations.loader import MigrationLoader
+
+from safemigrate import render, runner
+from safemigrate.backup import guarded
+from safemigrate.backup.storage import get_store
+from safemigrate.conf import safemigrate_settings as conf
+from safemigrate.exceptions import RestoreRequired, UsageError
+from safemigrate.management.base import SafemigrateCommand, quiet
+from safemigrate.management.commands.rollbackplan import rollback_plan, strategy_for
+from safemigrate.planning import Plan
+from safemigrate.preview import build_preview
+
+
+def models_ahead(alias: str) -> dict[str, list[str]]:
+    """Apps whose code has migrations the database does not have applied."""
+    loader = MigrationLoader(connections[alias])
+    ahead: dict[str, list[str]] = {}
+    for app, name in sorted(set(loader.graph.nodes) - set(loader.applied_migrations)):
+        ahead.setdefault(app, []).append(name)
+    return ahead
+
+
+def ahead_warning(alias: str) -> list[str]:
+    ahead = models_ahead(alias)
+    if not ahead:
+        return []
+    apps = ", ".join(repr(app) for app in ahead)
+    pending = ", ".join(f"{a}.{n}" for a, names in ahead.items() for n in names)
+    return [
+        f"Your models in app(s) {apps} are ahead of database '{alias}': the code "
+        f"still contains the migrations just unapplied ({pending}).",
+        "Deploy the code that matches this database, or 'manage.py safemigrate' "
+        "will apply them again; until then, model and schema do not match.",
+    ]
+
+
+class Command(SafemigrateCommand):
+    help = (
+        "Undo a recorded safemigrate run: unapply what it applied, or restore "
+        "the backup taken before it when the plan is irreversible."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--last", action="store_true", help="Undo the latest successful run."
+        )
+        parser.add_argument("--run", type=int, metavar="ID", help="Undo ledger run ID.")
+        parser.add_argument(
+            "--strategy",
+            choices=("auto", "unapply", "restore"),
+            default="auto",
+            help="auto: unapply when every operation can be undone, else restore.",
+        )
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation.",
+        )
+        parser.add_argument("--lock-timeout", type=float, default=None)
+        parser.add_argument(
+            "--no-backup",
+            action="store_true",
+            help="unapply: do not take a backup first (the ledger records it).",
+        )
+        self.add_database_argument(parser)
+        self.add_format_argument(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        alias = options["database"]
+        if not (options["last"] or options["run"] is not None):
+            raise UsageError("Say which run to undo: --last or --run ID.")
+        as_json = options["format"] == "json"
+        plan, run = rollback_plan(
+            alias, {**options, "app_label": None, "migration_name": None}
+        )
+        preview = build_preview(plan)
+        strategy = strategy_for(alias, preview, run)
+        chosen = strategy.name if options["strategy"] == "auto" else options["strategy"]
+        if not preview.migrations:
+            self._finish(as_json, {"outcome": "noop", "run_id": run.pk}, alias)
+            return
+        if chosen == "unapply" and preview.irreversible:
+            raise RestoreRequired(
+                f"Run {run.pk} cannot be undone by unapplying: "
+                + ", ".join(m.label for m in preview.irreversible)
+                + " cannot be reversed. Use --strategy restore"
+                + (f" (backup {strategy.backup.id})." if strategy.backup else ".")
+            )
+        if chosen == "restore" and strategy.backup is None:
+            raise UsageError(
+                f"Run {run.pk} has no backup to restore (it ran with "
+                f"'{run.backup_note or 'no backup'}'), so it cannot be undone by "
+                "restoring; nothing was changed."
+            )
+        if not as_json and self.verbosity >= 1:
+            for line in render.preview_lines(preview, strategy, run, self.style):
+                self.stdout.write(line)
+        if options["interactive"]:
+            what = (
+                f"Restore backup {strategy.backup.id}?"  # type: ignore[union-attr]
+                if chosen == "restore"
+                else f"Unapply {len(preview.migrations)} migrations?"
+            )
+            if not self.confirm(what):
+                raise UsageError("Rollback cancelled; nothing was changed.")
+        if chosen == "restore":
+            assert strategy.backup is not None
+            guarded.check(strategy.backup, alias, get_store())
+            done = guarded.restore(
+                alias,
+                strategy.backup,
+                store=get_store(),
+                lock_timeout=float(
+                    conf.LOCK_TIMEOUT
+                    if options["lock_timeout"] is None
+                    else options["lock_timeout"]
+                ),
+                command="rollback",
+                argv=self.invocation(options),
+                say=self.say if not as_json and self.verbosity >= 1 else quiet,
+                progress=lambda label: None if as_json else self.progress(label),
+            )
+            document = {
+                "outcome": "restored",
+                "strategy": "restore",
+                "backup": strategy.backup.id,
+                "safety_backup": done.safety.id,
+                "run_id": done.run.pk,
+                "undone_run": run.pk,
+            }
+        else:
+            document = self._unapply(plan, run, options, as_json)
+        self._finish(as_json, document, alias)
+
+    def _unapply(
+        self, plan: Plan, run: Any, options: dict[str, Any], as_json: bool
+    ) -> dict[str, Any]:
+        request = runner.RunRequest(
+            alias=plan.executor.connection.alias,
+            targets=tuple(plan.resolution.targets),
+            expected=plan.keys(),
+            no_backup=options["no_backup"],
+            lock_timeout=options["lock_timeout"],
+            argv=self.invocation(options),
+            command="rollback",
+        )
+
+        def execute(locked: Plan, journal: runner.Journal) -> None:
+            runner.execute_plan(
+                locked,
+                journal,
+                verbosity=0 if as_json else self.verbosity,
+                interactive=options["interactive"],
+                stdout=self.stdout,
+            )
+
+        result = runner.run(
+            request,
+            execute,
+            say=self.say if not as_json and self.verbosity >= 1 else quiet,
+            progress=None if as_json else self.progress("Backing up"),
+        )
+        return {
+            "outcome": result.outcome,
+            "strategy": "unapply",
+            "run_id": result.run.pk,
+            "undone_run": run.pk,
+            "unapplied": [f"{e['app']}.{e['name']}" for e in result.journal.executed],
+            "backup": result.backup.id if result.backup else None,
+        }
+
+    def _finish(self, as_json: bool, document: dict[str, Any], alias: str) -> None:
+        warning = ahead_warning(alias)
+        if as_json:
+            self.write_json({**document, "models_ahead": models_ahead(alias)})
+            return
+        if document["outcome"] == "noop":
+            self.stdout.write("Nothing to undo: the run's migrations are not applied.")
+        for line in warning:
+            self.stdout.write(self.style.WARNING(line))
