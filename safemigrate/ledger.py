@@ -17,7 +17,7 @@ from typing import Any
 
 import django
 from django.core.management.color import no_style
-from django.db import DatabaseError, connections, models
+from django.db import DatabaseError, connections, models, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
@@ -39,9 +39,8 @@ def create_table_if_missing(
 def ensure_table(alias: str) -> None:
     """Make sure the ledger table exists on database ``alias``."""
     connection = connections[alias]
-    with connection.cursor() as cursor:
-        if MigrationRun._meta.db_table in connection.introspection.table_names(cursor):
-            return
+    if _has_table(alias):
+        return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)
 
@@ -63,9 +62,12 @@ def start_run(
     fake: bool = False,
     argv: Sequence[str] | None = None,
 ) -> MigrationRun:
-    """Write the row of a run that starts now (outcome ``running``)."""
-    ensure_table(alias)
-    return MigrationRun.objects.using(alias).create(
+    """Write the row of a run that starts now (outcome ``running``).
+
+    The table is created on the first run (before safemigrate's own
+    migration has run); afterwards the insert is all it costs.
+    """
+    run = MigrationRun(
         alias=alias,
         vendor=connections[alias].vendor,
         command=command,
@@ -80,6 +82,23 @@ def start_run(
         django_version=django.get_version(),
         safemigrate_version=safemigrate.__version__,
     )
+    try:
+        with transaction.atomic(using=alias):  # a failed insert leaves no mess
+            run.save(using=alias, force_insert=True)
+    except DatabaseError:
+        if _has_table(alias):
+            raise
+        ensure_table(alias)
+        run.save(using=alias, force_insert=True)
+    return run
+
+
+def _has_table(alias: str) -> bool:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        return MigrationRun._meta.db_table in connection.introspection.table_names(
+            cursor
+        )
 
 
 def format_error(exc: BaseException) -> str:
@@ -106,8 +125,16 @@ def finish_run(
     run.finished_at = timezone.now()
     for name, value in fields.items():
         setattr(run, name, value)
+    changed = ["outcome", "executed", "error", "finished_at", *fields]
     try:
-        run.save(using=run.alias)
+        # only what changed (not the plan and applied state again), unless a
+        # restore removed the row: then it is written whole
+        if (
+            not MigrationRun.objects.using(run.alias)
+            .filter(pk=run.pk)
+            .update(**{name: getattr(run, name) for name in changed})
+        ):
+            run.save(using=run.alias)
     except DatabaseError as exc:
         return [f"Could not record the end of run {run.pk} in the ledger: {exc}"]
     return []
@@ -115,12 +142,8 @@ def finish_run(
 
 def snapshot(alias: str) -> list[dict[str, Any]]:
     """Every ledger row of ``alias``, to carry the history across a restore."""
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        if MigrationRun._meta.db_table not in connection.introspection.table_names(
-            cursor
-        ):
-            return []
+    if not _has_table(alias):
+        return []
     return [dict(row) for row in MigrationRun.objects.using(alias).values()]
 
 
@@ -146,11 +169,7 @@ def find_run(alias: str, run_id: int | None) -> MigrationRun:
     from safemigrate.exceptions import UsageError
 
     runs = MigrationRun.objects.using(alias).filter(alias=alias)
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        exists = MigrationRun._meta.db_table in connection.introspection.table_names(
-            cursor
-        )
+    exists = _has_table(alias)
     if run_id is not None:
         run = runs.filter(pk=run_id).first() if exists else None
         if run is None:

@@ -14,13 +14,15 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from safemigrate.exceptions import LockTimeout, UsageError
+
+if TYPE_CHECKING:  # the sqlite3 backend is not imported on other databases
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 POLL_INTERVAL = 0.05
 MAX_POLL_INTERVAL = 0.5
@@ -95,7 +97,7 @@ def _database_lock(alias: str, timeout: float) -> Iterator[None]:
 
 def sqlite_lock_path(connection: BaseDatabaseWrapper) -> Path | None:
     """The lock file beside a SQLite database file, None for in-memory ones."""
-    if cast(SQLiteWrapper, connection).is_in_memory_db():
+    if cast("SQLiteWrapper", connection).is_in_memory_db():
         return None
     return Path(f"{connection.settings_dict['NAME']}.safemigrate-lock")
 

@@ -14,10 +14,7 @@ from typing import Literal
 
 from django.apps import apps
 from django.db import connections
-from django.db.migrations.exceptions import (
-    AmbiguityError,
-    InconsistentMigrationHistory,
-)
+from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
@@ -192,16 +189,40 @@ def load(alias: str, executor: MigrationExecutor | None = None) -> MigrationExec
     check_alias(alias)
     if executor is None:
         executor = MigrationExecutor(connections[alias])
-    try:
-        executor.loader.check_consistent_history(connections[alias])
-    except InconsistentMigrationHistory as exc:
+    problem = inconsistent_history(executor.loader)
+    if problem is not None:
+        migration, parent = problem
         raise UsageError(
-            f"{exc} Database '{alias}' records a migration as applied without "
-            "its dependency: record the dependency (see 'manage.py reconcile') "
-            "or unapply the dependent migration first."
-        ) from exc
+            f"Migration {migration[0]}.{migration[1]} is applied before its "
+            f"dependency {parent[0]}.{parent[1]} on database '{alias}'. Record "
+            "the dependency as applied (once its effects are verified) or "
+            "unapply the dependent migration first."
+        )
     check_conflicts(executor.loader)
     return executor
+
+
+def inconsistent_history(loader: MigrationLoader) -> tuple[Key, Key] | None:
+    """An applied migration whose dependency is not applied, as Django checks it.
+
+    ``MigrationLoader.check_consistent_history`` reads ``django_migrations``
+    again; the loader already holds those rows, and ``migrate`` runs its own
+    check right after, so this one works from memory.
+    """
+    applied = loader.applied_migrations
+    for migration in applied:
+        if migration not in loader.graph.nodes:
+            continue
+        for parent in loader.graph.node_map[migration].parents:
+            if parent.key in applied:
+                continue
+            replacement = loader.replacements.get(parent.key)
+            if replacement is not None and all(
+                m in applied for m in replacement.replaces
+            ):
+                continue
+            return migration, parent.key
+    return None
 
 
 def plan_for(executor: MigrationExecutor, resolution: Resolution) -> Plan:

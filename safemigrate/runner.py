@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management import CommandError
 from django.core.management.commands import migrate as django_migrate
@@ -23,8 +23,6 @@ from django.db.migrations.operations import RunPython
 
 from safemigrate import ledger
 from safemigrate.backup.base import BackupError, Progress
-from safemigrate.backup.catalog import create_backup, prune, restore_backup
-from safemigrate.backup.storage import Manifest, get_store
 from safemigrate.conf import safemigrate_settings as conf
 from safemigrate.exceptions import (
     BackupFailed,
@@ -46,6 +44,9 @@ from safemigrate.planning import (
     plan_for,
 )
 from safemigrate.render import human_size
+
+if TYPE_CHECKING:
+    from safemigrate.backup.storage import Manifest
 
 ProgressCallback = Callable[..., None]
 
@@ -250,6 +251,9 @@ def _backup(
             run_row.save(using=run_row.alias, update_fields=["backup_note"])
             say("NOTICE", f"No backup: {note.removeprefix('skipped: ')}.")
         return None
+    from safemigrate.backup.catalog import create_backup
+    from safemigrate.backup.storage import get_store
+
     say("MIGRATE_HEADING", "Backing up database:")
     try:
         manifest = create_backup(
@@ -281,6 +285,8 @@ def _backup(
 
 
 def _apply_retention(alias: str, say: Say) -> list[str]:
+    from safemigrate.backup.catalog import prune
+
     try:
         removed = prune(alias, int(conf.KEEP))
     except (OSError, BackupError) as exc:
@@ -367,6 +373,8 @@ def _failed(
             f"{reason} {cause} Part of it may be applied. {advice}{earlier} "
             "Inspect the schema before running again."
         )
+    from safemigrate.backup.catalog import restore_backup
+
     say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
     try:
         restore_backup(alias, backup)
@@ -375,8 +383,7 @@ def _failed(
         return RestoreFailed(
             f"{reason} {cause} Restoring backup {backup.id} failed too: "
             f"{restore_error} The database may be half-migrated. Restore it with: "
-            f"manage.py migrationbackups restore {backup.id} --database {alias} "
-            f"(file: {get_store().location(backup)})"
+            f"manage.py migrationbackups restore {backup.id} --database {alias}"
         )
     say("MIGRATE_LABEL", f"  {backup.id}... " + "OK")
     finish(Outcome.RESTORED)

@@ -359,7 +359,6 @@ def test_failed_restore_names_the_backup(samples: Database, settings: Any) -> No
     broken = catalog.BackupError("pg_restore exited with status 1: injected")
     with (
         mock.patch.object(catalog, "restore_backup", side_effect=broken),
-        mock.patch("safemigrate.runner.restore_backup", side_effect=broken),
         pytest.raises(RestoreFailed) as caught,
     ):
         run("safemigrate", "scenario", verbosity=0)

@@ -394,3 +394,17 @@ def test_lock_timeout_exits_3(database: Database) -> None:
         result.stderr
     )
     assert database.tables() == set()
+
+
+def test_inconsistent_history_is_a_usage_error(database: Database) -> None:
+    run("safemigrate", verbosity=0, no_backup=True)
+    database.query(
+        "DELETE FROM django_migrations WHERE app = 'catalog' AND name = '0001_initial'"
+    )
+    with pytest.raises(UsageError) as caught:
+        run("safemigrate", verbosity=0)
+    assert str(caught.value).startswith(
+        "Migration catalog.0002_default_category is applied before its dependency "
+        "catalog.0001_initial on database 'default'."
+    ) or "is applied before its dependency catalog.0001_initial" in str(caught.value)
+    assert len(ledger(database)) == 1  # refused before the run was recorded

@@ -10,12 +10,10 @@ from typing import Any
 from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
-from safemigrate import render, runner
+from safemigrate import runner
 from safemigrate.exceptions import CheckFailed, RestoreRequired, UsageError
 from safemigrate.management.base import SafemigrateCommandMixin
-from safemigrate.management.commands.rollbackplan import strategy_for
 from safemigrate.planning import Key, Plan, TargetSpec, build_plan, check_alias
-from safemigrate.preview import build_preview
 from safemigrate.render import run_document
 
 
@@ -124,6 +122,10 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
         if plan.direction != "backwards":
             return None
+        from safemigrate import render
+        from safemigrate.management.commands.rollbackplan import strategy_for
+        from safemigrate.preview import build_preview
+
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, None)
         if not as_json and self.verbosity >= 1:
