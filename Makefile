@@ -42,6 +42,10 @@ demo: $(STAMP)
 	@echo "== a backward run: catalog back to 0001, backed up first"
 	$(MANAGE) safemigrate catalog 0001 --noinput
 	$(MANAGE) safemigrate
+	@echo "== what undoing the last run would do, then undo it, then re-apply"
+	$(MANAGE) rollbackplan --last
+	$(MANAGE) rollback --last --noinput
+	$(MANAGE) safemigrate --noinput
 	@echo "== safemigrate --check: exit 0, nothing pending"
 	$(MANAGE) safemigrate --check
 	@echo "== the ledger and the backups"

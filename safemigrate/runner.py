@@ -419,7 +419,8 @@ def execute_plan(
         emit_pre_migrate_signal,
     )
 
-    printer = django_migrate.Command(stdout=stdout, no_color=True)
+    raw = getattr(stdout, "_out", stdout)  # migrate's own wrapper adds newlines
+    printer = django_migrate.Command(stdout=raw, no_color=True)
     printer.verbosity = verbosity
     executor = plan.executor
     executor.progress_callback = journal.wrap(printer.migration_progress_callback)

@@ -302,6 +302,7 @@ def test_rollback_last_unapplies_a_run_that_added_a_column(
     out = run("rollback", last=True, interactive=False)
     assert "[1] scenario.0002_sample_extra" in out
     assert "at risk: column scenario_sample.extra: 1 non-null value" in out
+    assert "  Unapplying scenario.0002_sample_extra... OK\n" in out
     after = shape(database.connection)
     before.pop("safemigrate_migrationrun")
     after.pop("safemigrate_migrationrun")
