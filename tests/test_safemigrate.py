@@ -408,3 +408,22 @@ def test_inconsistent_history_is_a_usage_error(database: Database) -> None:
         "catalog.0001_initial on database 'default'."
     ) or "is applied before its dependency catalog.0001_initial" in str(caught.value)
     assert len(ledger(database)) == 1  # refused before the run was recorded
+
+
+def test_json_is_one_document_on_errors_and_prompts(database: Database) -> None:
+    out = io.StringIO()
+    with pytest.raises(UsageError):
+        call_command("safemigrate", "nosuchapp", format="json", stdout=out)
+    document = json.loads(out.getvalue())
+    assert (document["outcome"], document["exit_code"]) == ("error", 1)
+    assert document["message"].startswith("No installed app with label 'nosuchapp'.")
+
+    run("safemigrate", verbosity=0, no_backup=True)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(UsageError, match="Cancelled"):
+        call_command(
+            "safemigrate", "catalog", "0001", format="json", stdout=out, stderr=err
+        )
+    assert json.loads(out.getvalue())["outcome"] == "error"
+    assert "Rollback plan for database 'default'" in err.getvalue()
+    assert "Unapply 3 migrations? Type 'yes' to continue [No]: " in err.getvalue()

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from safemigrate.render import to_json
@@ -28,6 +28,7 @@ class SafemigrateCommandMixin:
     stderr: Any
     style: Any
     _progress_shown = False
+    _json_written = False
 
     def create_parser(
         self, prog_name: str, subcommand: str, **kwargs: Any
@@ -97,15 +98,45 @@ class SafemigrateCommandMixin:
         return report
 
     def confirm(self, question: str) -> bool:
-        """Ask ``question``; only "yes" says yes. No terminal means No."""
+        """Ask ``question`` on stderr; only "yes" says yes. No terminal means No.
+
+        The question goes to stderr so stdout keeps exactly one JSON document
+        with ``--format json``.
+        """
+        self.stderr._out.write(f"{question} Type 'yes' to continue [No]: ")
+        self.stderr.flush()
         try:
-            answer = input(f"{question} Type 'yes' to continue [No]: ")
+            answer = input()
         except (EOFError, OSError):
             return False
         return answer.strip().lower() == "yes"
 
+    def tell(self, lines: list[str], *, as_json: bool) -> None:
+        """Lines for the person at the terminal: stdout, or stderr with json."""
+        out = self.stderr._out if as_json else self.stdout._out
+        for line in lines:
+            out.write(line + "\n")
+
     def write_json(self, document: Any) -> None:
         self.stdout.write(to_json(document))
+        self._json_written = True
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        """With ``--format json``, an error is a JSON document on stdout too."""
+        self._json_written = False
+        try:
+            return super().execute(*args, **options)  # type: ignore[misc]
+        except CommandError as exc:
+            if options.get("format") == "json" and not self._json_written:
+                self.write_json(
+                    {
+                        "outcome": "error",
+                        "exit_code": exc.returncode,
+                        "error": type(exc).__name__,
+                        "message": str(exc),
+                    }
+                )
+            raise
 
 
 class SafemigrateCommand(SafemigrateCommandMixin, BaseCommand):

@@ -182,14 +182,16 @@ class Command(SafemigrateCommand):
         guarded.check(manifest, self.alias, self.store)
         name = connections[self.alias].settings_dict.get("NAME")
         if options["interactive"]:
-            for line in self._describe(manifest):
-                self.stdout.write(line)
-            self.stdout.write(
-                self.style.WARNING(
-                    f"This replaces everything in database '{self.alias}' ({name}) "
-                    f"with the backup. A safety backup of the current state is "
-                    "taken first."
-                )
+            self.tell(
+                [
+                    *self._describe(manifest),
+                    self.style.WARNING(
+                        f"This replaces everything in database '{self.alias}' "
+                        f"({name}) with the backup. A safety backup of the "
+                        "current state is taken first."
+                    ),
+                ],
+                as_json=self.as_json,
             )
             if not self.confirm("Restore it?"):
                 raise UsageError("Restore cancelled; nothing was changed.")

@@ -103,9 +103,11 @@ class Command(SafemigrateCommand):
                 f"'{run.backup_note or 'no backup'}'), so it cannot be undone by "
                 "restoring; nothing was changed."
             )
-        if not as_json and self.verbosity >= 1:
-            for line in render.preview_lines(preview, strategy, run, self.style):
-                self.stdout.write(line)
+        if self.verbosity >= 1 and (not as_json or options["interactive"]):
+            self.tell(
+                render.preview_lines(preview, strategy, run, self.style),
+                as_json=as_json,
+            )
         if options["interactive"]:
             what = (
                 f"Restore backup {strategy.backup.id}?"  # type: ignore[union-attr]

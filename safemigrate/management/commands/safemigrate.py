@@ -128,9 +128,11 @@ class Command(SafemigrateCommandMixin, migrate.Command):
 
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, None)
-        if not as_json and self.verbosity >= 1:
-            for line in render.preview_lines(preview, strategy, None, self.style):
-                self.stdout.write(line)
+        if self.verbosity >= 1 and (not as_json or options["interactive"]):
+            self.tell(
+                render.preview_lines(preview, strategy, None, self.style),
+                as_json=as_json,
+            )
         if preview.irreversible:
             command = (
                 f"manage.py migrationbackups restore {strategy.backup.id} "
