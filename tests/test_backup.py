@@ -481,3 +481,37 @@ def test_backups_in_a_configured_django_storage(
     after["rows"].pop("safemigrate_migrationrun", None)
     before["rows"].pop("safemigrate_migrationrun", None)
     assert after == before
+
+
+@pytest.mark.backends("postgresql")
+def test_pg_dump_cut_short_is_caught_while_it_streams(
+    samples: Database, settings: Any, tmp_path: Path
+) -> None:
+    """Fault injection: a pg_dump whose output stops halfway, exit status 0."""
+    import shutil
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    real = shutil.which("pg_dump")
+    fake = tools / "pg_dump"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in --version) exec {real} --version;; esac\n'
+        f'{real} "$@" | head -c 2000\n'
+    )
+    fake.chmod(0o755)
+    (tools / "pg_restore").symlink_to(shutil.which("pg_restore") or "pg_restore")
+    settings.SAFEMIGRATE = {
+        **settings.SAFEMIGRATE,
+        "DUMP_COMMANDS": {"postgresql": str(fake)},
+    }
+    rows = samples.migration_rows()
+    with pytest.raises(BackupFailed) as caught:
+        run("safemigrate", "scenario", verbosity=0)
+    assert "is not a complete pg_dump custom-format archive: pg_restore: error: " in (
+        str(caught.value)
+    )
+    assert "end of file" in str(caught.value)
+    assert samples.migration_rows() == rows  # nothing applied
+    assert get_store().manifests() == []
+    assert [p.name for p in get_store().directory.iterdir()] == []  # type: ignore[attr-defined]

@@ -92,8 +92,13 @@ class BackupBackend(abc.ABC):
         """``{"server": ..., "client": ...}`` for the manifest."""
 
     @abc.abstractmethod
-    def dump(self, path: Path, progress: Progress | None = None) -> None:
-        """Write a complete backup of the database to ``path``."""
+    def dump(self, path: Path, progress: Progress | None = None) -> str | None:
+        """Write a complete backup of the database to ``path``.
+
+        A backend that checks the format while the dump streams by returns
+        the sha256 of the stream it checked (the caller compares it with the
+        file read back); None means "call :meth:`verify` on the file".
+        """
 
     @abc.abstractmethod
     def verify(self, path: Path) -> None:

@@ -30,7 +30,7 @@ def applied_now(alias: str) -> list[str]:
 def check(manifest: Manifest, alias: str, store: BackupStore) -> None:
     """Engine, format, size, sha256: refuse (exit 4) before anything is touched."""
     catalog.check_engine(manifest, alias)
-    catalog.verify_backup(manifest, store)
+    catalog.verify_backup(manifest, store, full=False)
 
 
 @dataclass

@@ -299,7 +299,7 @@ class MySQLBackend(BackupBackend):
 
     # -- dump and verify ---------------------------------------------------
 
-    def dump(self, path: Path, progress: Progress | None = None) -> None:
+    def dump(self, path: Path, progress: Progress | None = None) -> str | None:
         """``mariadb-dump`` of the whole database (schema, data, code) to ``path``.
 
         ``--single-transaction`` gives a consistent snapshot of InnoDB tables
@@ -342,6 +342,7 @@ class MySQLBackend(BackupBackend):
                 ) from exc
         if progress is not None:
             progress(path.stat().st_size)
+        return None
 
     def verify(self, path: Path) -> None:
         """The dump header at the start and the completion line at the end.

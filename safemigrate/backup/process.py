@@ -9,6 +9,7 @@ before it becomes part of an error message.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 STDERR_LIMIT = 4000
+CHUNK = 1024 * 1024
 REDACTED = "********"
 
 
@@ -127,3 +129,81 @@ def output(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> str:
         run(argv, env=env, stdout=out)
         out.seek(0)
         return out.read().decode("utf-8", "replace")
+
+
+def tee(
+    argv: Sequence[str],
+    path: Path,
+    *,
+    check: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    secrets: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    """Run ``argv``, write its stdout to ``path`` and feed it to ``check`` at once.
+
+    The checker (a verifier reading the same bytes from its stdin) runs while
+    the dump is produced, on the other core, instead of after it; the stream
+    is hashed on the way. Returns the stream's sha256. Raises ProcessError if
+    either program fails. Memory stays flat: one chunk at a time.
+    """
+    argv, check = [str(a) for a in argv], [str(a) for a in check]
+    child_env = dict(os.environ)
+    child_env.update(env or {})
+    digest = hashlib.sha256()
+    done = 0
+    with (
+        tempfile.TemporaryFile() as dump_err,
+        tempfile.TemporaryFile() as check_err,
+        open(path, "wb") as out,
+    ):
+        try:
+            producer = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=dump_err, env=child_env
+            )
+        except OSError as exc:
+            raise ProcessError(f"{argv[0]} could not be started: {exc}") from exc
+        try:
+            checker = subprocess.Popen(
+                check,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=check_err,
+            )
+        except OSError as exc:
+            producer.kill()
+            producer.wait()
+            raise ProcessError(f"{check[0]} could not be started: {exc}") from exc
+        assert producer.stdout is not None and checker.stdin is not None
+        checker_alive = True
+        try:
+            while chunk := producer.stdout.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                if checker_alive:
+                    try:
+                        checker.stdin.write(chunk)
+                    except BrokenPipeError:  # it gave up: its status says why
+                        checker_alive = False
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                checker.stdin.close()
+            producer.stdout.close()
+            produced, checked = producer.wait(), checker.wait()
+        for program, status, errors in (
+            (argv[0], produced, dump_err),
+            (check[0], checked, check_err),
+        ):
+            if status != 0:
+                errors.seek(0)
+                text = redact(errors.read().decode("utf-8", "replace"), secrets)
+                detail = text.strip()[-STDERR_LIMIT:] or "no error output"
+                raise ProcessError(
+                    f"{Path(program).name} exited with status {status}: {detail}",
+                    returncode=status,
+                    stderr=detail,
+                )
+    return digest.hexdigest()

@@ -32,7 +32,7 @@ from django.core.files.storage import Storage, storages
 from safemigrate.backup.base import BackupError
 from safemigrate.conf import safemigrate_settings as conf
 
-CHUNK = 1024 * 1024
+CHUNK = 4 * 1024 * 1024  # reading back: fewer, larger reads
 MANIFEST_SUFFIX = ".json"
 
 
