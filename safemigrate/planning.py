@@ -293,12 +293,32 @@ class Reason:
     root: str
 
     def describe(self) -> str:
-        """``depends on a.0003, which depends on a.0002 (a goes back to 0001)``."""
+        """``depends on a.0003, which depends on a.0002 (a goes back to 0001)``.
+
+        Long runs inside one app are shortened to their ends ("... 7 more in
+        app00 ..."); the edges between apps and the root are always named.
+        The full chain is in :attr:`chain` (and in ``--format json``).
+        """
         if len(self.chain) == 1:
             return self.root
-        labels = [f"{app}.{name}" for app, name in reversed(self.chain[:-1])]
-        text = f"depends on {labels[0]}" + "".join(
-            f", which depends on {label}" for label in labels[1:]
+        labels = list(reversed(self.chain[:-1]))
+        keep = {0, len(labels) - 1}
+        for i in range(len(labels) - 1):
+            if labels[i][0] != labels[i + 1][0]:  # an edge between apps
+                keep |= {i, i + 1}
+        parts: list[str] = []
+        skipped = 0
+        for i, (app, name) in enumerate(labels):
+            if i not in keep:
+                skipped += 1
+                continue
+            if skipped:
+                parts.append(f"... {skipped} more in {app} ...")
+                skipped = 0
+            parts.append(f"{app}.{name}")
+        text = f"depends on {parts[0]}" + "".join(
+            f", {part}" if part.startswith("...") else f", which depends on {part}"
+            for part in parts[1:]
         )
         return f"{text} ({self.root})"
 
