@@ -19,7 +19,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.utils import truncate_name
 from django.db.migrations import operations as ops
-from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ModelState, ProjectState
@@ -394,36 +393,98 @@ def build_preview(plan: Plan, *, measure: bool = True) -> Preview:
     return Preview(plan, migrations)
 
 
+def _unapply_sql(
+    migration: Migration,
+    before: ProjectState,
+    after: ProjectState,
+    connection: BaseDatabaseWrapper,
+) -> list[str]:
+    """The SQL of unapplying ``migration``, as ``Migration.unapply`` collects it.
+
+    ``before`` and ``after`` are two rendered copies of the state before the
+    migration; both come out advanced past it. ``Migration.unapply`` clones
+    the whole rendered state twice per operation; here an operation costs
+    one ``state_forwards`` on each copy, and a migration of n operations
+    n - 1 clones for the intermediate states.
+    """
+    app_label, operations = migration.app_label, migration.operations
+    lines = [f"--\n-- Unapply {app_label}.{migration.name}\n--"]
+    states = [before]
+    for index, operation in enumerate(operations):
+        operation.state_forwards(app_label, after)
+        states.append(after if index == len(operations) - 1 else after.clone())
+    irreversible = [op for op in operations if not op.reversible]
+    if irreversible:
+        lines.append(
+            f"-- IRREVERSIBLE: {irreversible[0].describe()} in "
+            f"{app_label}.{migration.name} cannot be reversed"
+        )
+    else:
+        with connection.schema_editor(
+            collect_sql=True, atomic=migration.atomic
+        ) as editor:
+            for index in reversed(range(len(operations))):
+                operation = operations[index]
+                collected = editor.collected_sql
+                collected += ["--", f"-- {operation.describe()}", "--"]
+                if not operation.reduces_to_sql:
+                    collected.append("-- THIS OPERATION CANNOT BE WRITTEN AS SQL")
+                    continue
+                size = len(collected)
+                operation.database_backwards(
+                    app_label, editor, states[index + 1], states[index]
+                )
+                if len(collected) == size:
+                    collected.append("-- (no-op)")
+        lines += editor.collected_sql
+    for operation in operations:
+        operation.state_forwards(app_label, before)
+    return lines
+
+
 def write_backward_sql(plan: Plan, out: TextIO) -> None:
     """Write the SQL that unapplying ``plan`` runs, in execution order.
 
-    The states are threaded as the executor threads them (one forward pass,
-    models rendered once and kept up to date incrementally), which
-    ``loader.collect_sql`` gets wrong for backward plans of several
-    migrations. Each migration's SQL is produced in forward order but must be
-    shown in backward order: it is spooled to a temporary file and copied out
-    in plan order, so memory stays flat however long the plan is.
+    The states are threaded as the executor threads them: one forward pass
+    over the applied history, models rendered once and kept up to date
+    incrementally (``loader.collect_sql`` gets multi-migration backward
+    plans wrong, and the executor keeps one rendered state per migration:
+    1.4 GB at 1200). Two rendered copies go in lockstep, one before and one
+    after the operation being undone. Each migration's SQL comes out in
+    forward order but is shown in backward order: it is spooled to a
+    temporary file and copied out in plan order, so memory stays flat.
     """
     connection = connections[plan.executor.connection.alias]
+    executor = plan.executor
+    wanted = set(plan.keys())
+    applied = set(executor.loader.applied_migrations) | wanted
+    full_plan = executor.migration_plan(
+        executor.loader.graph.leaf_nodes(), clean_start=True
+    )
+    before = ProjectState(real_apps=executor.loader.unmigrated_apps)
+    after: ProjectState | None = None
     places: dict[Key, tuple[int, int]] = {}
     with tempfile.TemporaryFile() as spool:
-
-        def visit(migration: Migration, state: ProjectState) -> None:
+        for migration, _ in full_plan:
             key = (migration.app_label, migration.name)
-            lines = [f"--\n-- Unapply {migration.app_label}.{migration.name}\n--"]
-            try:
-                with connection.schema_editor(
-                    collect_sql=True, atomic=migration.atomic
-                ) as editor:
-                    migration.unapply(state, editor, collect_sql=True)
-                lines += editor.collected_sql
-            except IrreversibleError as exc:
-                lines.append(f"-- IRREVERSIBLE: {exc}")
+            if key not in applied:
+                continue
+            if key not in wanted:
+                for operation in migration.operations:
+                    operation.state_forwards(migration.app_label, before)
+                    if after is not None:
+                        operation.state_forwards(migration.app_label, after)
+                continue
+            if after is None:
+                before.apps  # noqa: B018  (render once)
+                after = before.clone()
+            lines = _unapply_sql(migration, before, after, connection)
             data = ("\n".join(lines) + "\n").encode("utf-8")
             places[key] = (spool.tell(), len(data))
             spool.write(data)
-
-        walk_states(plan, on_migration=visit, render=True)
+            wanted.discard(key)
+            if not wanted:
+                break
         for step in plan.steps:
             start, length = places[step.key]
             spool.seek(start)

@@ -372,3 +372,33 @@ def test_safemigrate_backwards_asks_and_defaults_to_no(database: Database) -> No
         run("safemigrate", "orders", "0001", interactive=False)
     assert "orders.0002_uppercase_currency cannot be reversed" in str(caught.value)
     assert database.migration_rows() == rows
+
+
+@pytest.mark.parametrize(
+    ("app", "target"), [("accounts", "zero"), ("catalog", "0001"), ("orders", "0002")]
+)
+def test_backward_sql_equals_sqlmigrate_backwards_per_migration(
+    database: Database, app: str, target: str
+) -> None:
+    """Each migration's SQL is what ``sqlmigrate --backwards`` prints for it."""
+    from safemigrate.preview import write_backward_sql
+
+    run("safemigrate", verbosity=0, no_backup=True)
+    plan = build_plan("default", TargetSpec(app, target))
+    out = io.StringIO()
+    write_backward_sql(plan, out)
+    chunks = out.getvalue().split("--\n-- Unapply ")[1:]
+    assert len(chunks) == len(plan.steps)
+    for step, chunk in zip(plan.steps, chunks, strict=True):
+        header, body = chunk.split("\n--\n", 1)
+        assert header == step.label
+        if body.startswith("-- IRREVERSIBLE: "):
+            assert any(not op.reversible for op in step.migration.operations)
+            continue
+        expected = run(
+            "sqlmigrate", step.migration.app_label, step.migration.name, backwards=True
+        )
+        expected_lines = [
+            line for line in expected.splitlines() if line not in ("BEGIN;", "COMMIT;")
+        ]
+        assert body.splitlines() == expected_lines, step.label
