@@ -394,52 +394,45 @@ def build_preview(plan: Plan, *, measure: bool = True) -> Preview:
 
 
 def _unapply_sql(
-    migration: Migration,
-    before: ProjectState,
-    after: ProjectState,
-    connection: BaseDatabaseWrapper,
+    migration: Migration, state: ProjectState, connection: BaseDatabaseWrapper
 ) -> list[str]:
     """The SQL of unapplying ``migration``, as ``Migration.unapply`` collects it.
 
-    ``before`` and ``after`` are two rendered copies of the state before the
-    migration; both come out advanced past it. ``Migration.unapply`` clones
-    the whole rendered state twice per operation; here an operation costs
-    one ``state_forwards`` on each copy, and a migration of n operations
-    n - 1 clones for the intermediate states.
+    ``state`` is the rendered state before the migration and comes out
+    advanced past it. ``Migration.unapply`` clones the whole rendered state
+    twice per operation; here a migration of n operations costs n clones
+    (the states before each operation) and n incremental reloads, as the
+    executor's own state building does for a single-operation migration.
     """
     app_label, operations = migration.app_label, migration.operations
     lines = [f"--\n-- Unapply {app_label}.{migration.name}\n--"]
-    states = [before]
-    for index, operation in enumerate(operations):
-        operation.state_forwards(app_label, after)
-        states.append(after if index == len(operations) - 1 else after.clone())
+    states = []
+    for operation in operations:
+        states.append(state.clone())
+        operation.state_forwards(app_label, state)
+    states.append(state)
     irreversible = [op for op in operations if not op.reversible]
     if irreversible:
         lines.append(
             f"-- IRREVERSIBLE: {irreversible[0].describe()} in "
             f"{app_label}.{migration.name} cannot be reversed"
         )
-    else:
-        with connection.schema_editor(
-            collect_sql=True, atomic=migration.atomic
-        ) as editor:
-            for index in reversed(range(len(operations))):
-                operation = operations[index]
-                collected = editor.collected_sql
-                collected += ["--", f"-- {operation.describe()}", "--"]
-                if not operation.reduces_to_sql:
-                    collected.append("-- THIS OPERATION CANNOT BE WRITTEN AS SQL")
-                    continue
-                size = len(collected)
-                operation.database_backwards(
-                    app_label, editor, states[index + 1], states[index]
-                )
-                if len(collected) == size:
-                    collected.append("-- (no-op)")
-        lines += editor.collected_sql
-    for operation in operations:
-        operation.state_forwards(app_label, before)
-    return lines
+        return lines
+    with connection.schema_editor(collect_sql=True, atomic=migration.atomic) as editor:
+        for index in reversed(range(len(operations))):
+            operation = operations[index]
+            collected = editor.collected_sql
+            collected += ["--", f"-- {operation.describe()}", "--"]
+            if not operation.reduces_to_sql:
+                collected.append("-- THIS OPERATION CANNOT BE WRITTEN AS SQL")
+                continue
+            size = len(collected)
+            operation.database_backwards(
+                app_label, editor, states[index + 1], states[index]
+            )
+            if len(collected) == size:
+                collected.append("-- (no-op)")
+    return lines + editor.collected_sql
 
 
 def write_backward_sql(plan: Plan, out: TextIO) -> None:
@@ -449,8 +442,8 @@ def write_backward_sql(plan: Plan, out: TextIO) -> None:
     over the applied history, models rendered once and kept up to date
     incrementally (``loader.collect_sql`` gets multi-migration backward
     plans wrong, and the executor keeps one rendered state per migration:
-    1.4 GB at 1200). Two rendered copies go in lockstep, one before and one
-    after the operation being undone. Each migration's SQL comes out in
+    1.4 GB at 1200); the states before a migration's operations live only
+    while its SQL is collected. Each migration's SQL comes out in
     forward order but is shown in backward order: it is spooled to a
     temporary file and copied out in plan order, so memory stays flat.
     """
@@ -461,8 +454,7 @@ def write_backward_sql(plan: Plan, out: TextIO) -> None:
     full_plan = executor.migration_plan(
         executor.loader.graph.leaf_nodes(), clean_start=True
     )
-    before = ProjectState(real_apps=executor.loader.unmigrated_apps)
-    after: ProjectState | None = None
+    state = ProjectState(real_apps=executor.loader.unmigrated_apps)
     places: dict[Key, tuple[int, int]] = {}
     with tempfile.TemporaryFile() as spool:
         for migration, _ in full_plan:
@@ -471,14 +463,11 @@ def write_backward_sql(plan: Plan, out: TextIO) -> None:
                 continue
             if key not in wanted:
                 for operation in migration.operations:
-                    operation.state_forwards(migration.app_label, before)
-                    if after is not None:
-                        operation.state_forwards(migration.app_label, after)
+                    operation.state_forwards(migration.app_label, state)
                 continue
-            if after is None:
-                before.apps  # noqa: B018  (render once)
-                after = before.clone()
-            lines = _unapply_sql(migration, before, after, connection)
+            if "apps" not in state.__dict__:
+                state.apps  # noqa: B018  (render once, then kept up to date)
+            lines = _unapply_sql(migration, state, connection)
             data = ("\n".join(lines) + "\n").encode("utf-8")
             places[key] = (spool.tell(), len(data))
             spool.write(data)

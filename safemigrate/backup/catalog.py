@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.db import connections
@@ -134,6 +136,21 @@ def verify_backup(
     ``migrationbackups verify`` always does the full check.
     """
     store = store or get_store()
+    with _checked_copy(manifest, store) as path:
+        if full:
+            try:
+                _backend_of(manifest).verify(path)
+            except (BackupError, ProcessError) as exc:
+                raise VerificationRefused(f"Backup {manifest.id}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _checked_copy(manifest: Manifest, store: BackupStore) -> Iterator[Path]:
+    """A local path of the backup whose size and sha256 match the manifest.
+
+    For a remote storage this is the downloaded copy itself, so the file
+    that gets restored is the one that was checked.
+    """
     location = store.location(manifest)
     try:
         with store.local_copy(manifest) as path:
@@ -151,13 +168,7 @@ def verify_backup(
                     f"says {manifest.size} bytes and {manifest.sha256[:16]}.... "
                     "The file was altered or cut short; do not restore it."
                 )
-            if not full:
-                return
-            backend = _backend_of(manifest)
-            try:
-                backend.verify(path)
-            except (BackupError, ProcessError) as exc:
-                raise VerificationRefused(f"Backup {manifest.id}: {exc}") from exc
+            yield path
     except OSError as exc:
         raise VerificationRefused(
             f"Backup {manifest.id} cannot be read from {location}: {exc}"
@@ -190,9 +201,8 @@ def restore_backup(
     """
     store = store or get_store()
     backend = check_engine(manifest, alias)
-    verify_backup(manifest, store, full=False)
     try:
-        with store.local_copy(manifest) as path:
+        with _checked_copy(manifest, store) as path:  # verified, then restored
             backend.restore(
                 path,
                 progress,
