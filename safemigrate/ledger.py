@@ -39,7 +39,7 @@ def create_table_if_missing(
 def ensure_table(alias: str) -> None:
     """Make sure the ledger table exists on database ``alias``."""
     connection = connections[alias]
-    if _has_table(alias):
+    if has_table(alias):
         return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)
@@ -86,14 +86,15 @@ def start_run(
         with transaction.atomic(using=alias):  # a failed insert leaves no mess
             run.save(using=alias, force_insert=True)
     except DatabaseError:
-        if _has_table(alias):
+        if has_table(alias):
             raise
         ensure_table(alias)
         run.save(using=alias, force_insert=True)
     return run
 
 
-def _has_table(alias: str) -> bool:
+def has_table(alias: str) -> bool:
+    """Whether database ``alias`` has the ledger table (reading never creates it)."""
     connection = connections[alias]
     with connection.cursor() as cursor:
         return MigrationRun._meta.db_table in connection.introspection.table_names(
@@ -142,7 +143,7 @@ def finish_run(
 
 def snapshot(alias: str) -> list[dict[str, Any]]:
     """Every ledger row of ``alias``, to carry the history across a restore."""
-    if not _has_table(alias):
+    if not has_table(alias):
         return []
     return [dict(row) for row in MigrationRun.objects.using(alias).values()]
 
@@ -169,7 +170,7 @@ def find_run(alias: str, run_id: int | None) -> MigrationRun:
     from safemigrate.exceptions import UsageError
 
     runs = MigrationRun.objects.using(alias).filter(alias=alias)
-    exists = _has_table(alias)
+    exists = has_table(alias)
     if run_id is not None:
         run = runs.filter(pk=run_id).first() if exists else None
         if run is None:

@@ -178,7 +178,7 @@ def _readd_fails(field_obj: models.Field[Any, Any]) -> bool:
 
 
 class _Previewer:
-    def __init__(self, plan: Plan, connection: BaseDatabaseWrapper) -> None:
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
         self.namer = _Namer(connection)
         self.pending: list[Risk] = []
@@ -362,7 +362,7 @@ def _field_text(field_obj: models.Field[Any, Any]) -> str:
 def build_preview(plan: Plan, *, measure: bool = True) -> Preview:
     """The revert preview of a backward ``plan`` (empty for a forward one)."""
     connection = connections[plan.executor.connection.alias]
-    previewer = _Previewer(plan, connection)
+    previewer = _Previewer(connection)
     reasons = backward_reasons(plan) if plan.direction == "backwards" else {}
     by_key: dict[Key, MigrationPreview] = {}
 

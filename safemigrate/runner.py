@@ -163,8 +163,8 @@ Say = Callable[[str, str], None]
 """Reports progress to the user: ``say(style, text)``, style a ``self.style`` name."""
 
 
-def _quiet(style: str, text: str) -> None:
-    pass
+def quiet(style: str, text: str) -> None:
+    """A ``say`` that says nothing (``--format json``, ``-v 0``)."""
 
 
 def backup_decision(request: RunRequest, plan: Plan) -> tuple[bool, str]:
@@ -183,7 +183,7 @@ def run(
     request: RunRequest,
     execute: Execute,
     *,
-    say: Say = _quiet,
+    say: Say = quiet,
     progress: Progress | None = None,
 ) -> RunResult:
     """Lock, plan, record, back up, call ``execute``, record the end.

@@ -19,8 +19,6 @@ from safemigrate.exceptions import BackupFailed, RestoreFailed
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun, Outcome
 
-Say = Callable[[str, str], None]
-
 
 def applied_now(alias: str) -> list[str]:
     recorder = MigrationRecorder(connections[alias])

@@ -11,10 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
 from safemigrate.render import to_json
-
-
-def quiet(style: str, text: str) -> None:
-    """A ``say`` that says nothing (``--format json``, ``-v 0``)."""
+from safemigrate.runner import quiet  # noqa: F401  (re-exported for commands)
 
 
 class SafemigrateCommandMixin:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.db import connections
 
+from safemigrate import ledger
 from safemigrate.exceptions import UsageError
 from safemigrate.management.base import SafemigrateCommand
 from safemigrate.models import MigrationRun, Outcome
@@ -38,12 +38,7 @@ class Command(SafemigrateCommand):
         check_alias(alias)
         if options["limit"] < 1:
             raise UsageError("--limit must be at least 1.")
-        connection = connections[alias]
-        with connection.cursor() as cursor:
-            has_ledger = (
-                MigrationRun._meta.db_table
-                in connection.introspection.table_names(cursor)
-            )
+        has_ledger = ledger.has_table(alias)
         runs = MigrationRun.objects.using(alias).filter(alias=alias)
         if options["run"] is not None:
             run = runs.filter(pk=options["run"]).first() if has_ledger else None

@@ -91,7 +91,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             result = runner.run(
                 request,
                 execute,
-                say=self.say if not as_json and self.verbosity >= 1 else runner._quiet,
+                say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
                 progress=None if as_json else self.progress("Backing up"),
             )
         except BaseException as exc:
