@@ -56,6 +56,11 @@ class RunRequest:
     alias: str
     spec: TargetSpec = field(default_factory=TargetSpec)
     fake: bool = False
+    #: ``--fake-initial``: only initial migrations whose tables exist are faked
+    fake_initial: bool = False
+    #: record fakes that do not verify, with the reason (``--force-fake``)
+    force_fake: bool = False
+    reason: str = ""
     run_syncdb: bool = False
     prune: bool = False
     no_backup: bool = False
@@ -80,6 +85,8 @@ class Journal:
     def __init__(self) -> None:
         self.executed: list[dict[str, Any]] = []
         self.current: Migration | None = None
+        #: what the ledger keeps about each faked migration's verification
+        self.verifications: dict[tuple[str, str], dict[str, Any]] = {}
         self._started = 0.0
 
     def wrap(self, callback: ProgressCallback | None) -> ProgressCallback:
@@ -104,6 +111,13 @@ class Journal:
                     "action": "applied" if action == "apply_success" else "unapplied",
                     "fake": fake,
                     "seconds": round(time.monotonic() - self._started, 6),
+                    **(
+                        self.verifications.get(
+                            (migration.app_label, migration.name), {}
+                        )
+                        if fake
+                        else {}
+                    ),
                 }
             )
             self.current = None
@@ -210,12 +224,21 @@ def run(
             direction=plan.direction,
             plan=[step.as_json() for step in plan.steps],
             applied_before=plan.applied_keys(),
-            fake=request.fake,
+            fake=request.fake or request.fake_initial,
             argv=request.argv,
         )
         journal = Journal()
         backup: Manifest | None = None
         try:
+            if request.fake or request.fake_initial:
+                from safemigrate.reconcile import guard_fake
+
+                journal.verifications = guard_fake(
+                    plan,
+                    fake_initial=request.fake_initial and not request.fake,
+                    force=request.force_fake,
+                    reason=request.reason,
+                )
             backup = _backup(request, plan, run_row, say, progress)
             execute(plan, journal)
         except BaseException as exc:

@@ -43,6 +43,17 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             action="store_true",
             help="Do not take the pre-migration backup (the ledger records it).",
         )
+        parser.add_argument(
+            "--force-fake",
+            action="store_true",
+            help="With --fake/--fake-initial, record migrations whose effects the "
+            "schema does not verify; needs --reason (kept in the ledger).",
+        )
+        parser.add_argument(
+            "--reason",
+            default="",
+            help="Why --force-fake is right; the ledger keeps it with the differences.",
+        )
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
@@ -64,13 +75,23 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             self._read_only(alias, spec, args, options, as_json)
             return
 
+        faking = options["fake"] or options["fake_initial"]
+        if options["force_fake"] and not faking:
+            raise UsageError("--force-fake only goes with --fake or --fake-initial.")
+        if options["force_fake"] and not options["reason"].strip():
+            raise UsageError(
+                "--force-fake needs --reason TEXT, which the ledger keeps."
+            )
         expected = None
-        if not options["fake"] and not options["fake_initial"]:
+        if not faking:
             expected = self._confirm_backwards(alias, spec, options, as_json)
         request = runner.RunRequest(
             alias=alias,
             spec=spec,
-            fake=options["fake"] or options["fake_initial"],
+            fake=options["fake"],
+            fake_initial=options["fake_initial"],
+            force_fake=options["force_fake"],
+            reason=options["reason"],
             run_syncdb=options["run_syncdb"],
             prune=options["prune"],
             no_backup=options["no_backup"],

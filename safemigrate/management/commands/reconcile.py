@@ -1,0 +1,311 @@
+"""``manage.py reconcile``: the recorded history against the live schema."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.core.management.base import CommandParser
+from django.db import connections
+
+from safemigrate import ledger
+from safemigrate.exceptions import CheckFailed, UsageError, VerificationRefused
+from safemigrate.locking import migration_lock
+from safemigrate.management.base import SafemigrateCommand
+from safemigrate.models import Outcome
+from safemigrate.planning import load, resolve_migration
+from safemigrate.reconcile import (
+    STATUS_TEXT,
+    Decision,
+    Reconciliation,
+    Verdict,
+    fake_decisions,
+    reconcile,
+    record,
+    unfake_decisions,
+)
+from safemigrate.runner import RunRequest
+
+STATUS_ORDER = ("applied", "drift", "fakeable", "pending", "partial", "not verifiable")
+STATUS_STYLE = {
+    "applied": "SUCCESS",
+    "drift": "ERROR",
+    "partial": "ERROR",
+    "fakeable": "WARNING",
+    "pending": "NOTICE",
+    "not verifiable": "WARNING",
+}
+
+
+class Command(SafemigrateCommand):
+    help = (
+        "Compare the live schema with the recorded migration history, migration "
+        "by migration; record (--fake) or unrecord (--unfake) only what the "
+        "schema verifies."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("app_label", nargs="?", help="Only this app.")
+        parser.add_argument(
+            "migration_name", nargs="?", help="Only this migration (name or prefix)."
+        )
+        self.add_database_argument(parser)
+        self.add_format_argument(parser)
+        action = parser.add_mutually_exclusive_group()
+        action.add_argument(
+            "--fake",
+            action="store_true",
+            help="Record as applied the unapplied migrations whose effects are "
+            "verified present.",
+        )
+        action.add_argument(
+            "--unfake",
+            action="store_true",
+            help="Remove the records of applied migrations whose effects are "
+            "verified absent.",
+        )
+        parser.add_argument(
+            "--force-fake",
+            action="store_true",
+            help="With --fake, also record migrations that cannot be verified "
+            "from the schema (RunPython, RunSQL); needs --reason.",
+        )
+        parser.add_argument(
+            "--reason",
+            default="",
+            help="Why --force-fake is right (kept in the ledger).",
+        )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Exit 2 when an applied migration's effects are missing (drift).",
+        )
+        parser.add_argument(
+            "--lock-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Seconds to wait for another run's lock with --fake/--unfake.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        alias = options["database"]
+        app_label, name = options["app_label"], options["migration_name"]
+        if options["force_fake"] and not options["fake"]:
+            raise UsageError("--force-fake only goes with --fake.")
+        if options["force_fake"] and not options["reason"].strip():
+            raise UsageError(
+                "--force-fake needs --reason TEXT, which the ledger keeps."
+            )
+        executor = load(alias)
+        if app_label is not None:
+            if app_label not in executor.loader.migrated_apps:
+                raise UsageError(
+                    f"App '{app_label}' does not have migrations. Apps with "
+                    f"migrations: {', '.join(sorted(executor.loader.migrated_apps))}."
+                )
+            if name is not None:
+                name = resolve_migration(executor.loader, app_label, name)[1]
+        if options["fake"] or options["unfake"]:
+            self._act(alias, app_label, name, options)
+            return
+        result = reconcile(executor.loader, connections[alias])
+        self._report(alias, result, result.select(app_label, name), [], None, options)
+
+    def _act(
+        self,
+        alias: str,
+        app_label: str | None,
+        name: str | None,
+        options: dict[str, Any],
+    ) -> None:
+        request = RunRequest(alias=alias, lock_timeout=options["lock_timeout"])
+        forwards = bool(options["fake"])
+        with migration_lock(alias, request.timeout):
+            executor = load(alias)  # the history as it is under the lock
+            applied_before = sorted(
+                f"{a}.{n}" for a, n in executor.loader.applied_migrations
+            )
+            run = ledger.start_run(
+                alias,
+                command="reconcile",
+                direction="forwards" if forwards else "backwards",
+                plan=[],
+                applied_before=applied_before,
+                fake=True,
+                argv=self.invocation(options),
+            )
+            try:
+                result = reconcile(load(alias).loader, connections[alias])
+                selected = result.select(app_label, name)
+                decisions = (
+                    fake_decisions(result, selected, force=options["force_fake"])
+                    if forwards
+                    else unfake_decisions(result, selected)
+                )
+                acting = [d for d in decisions if d.act]
+                if name is not None and not acting:
+                    why = decisions[0].why if decisions else "nothing to do"
+                    raise VerificationRefused(
+                        f"Not {'recording' if forwards else 'unrecording'} "
+                        f"{app_label}.{name} on database '{alias}': {why}."
+                        + self._differences(selected, forwards)
+                        + "\nNothing was changed."
+                    )
+                executed = []
+                for decision in acting:
+                    record(
+                        connections[alias], decision.verdict.migration, applied=forwards
+                    )
+                    executed.append(_executed(decision, forwards, options["reason"]))
+            except BaseException as exc:
+                ledger.finish_run(run, Outcome.FAILED, error=ledger.format_error(exc))
+                raise
+            ledger.finish_run(
+                run,
+                Outcome.SUCCESS if executed else Outcome.NOOP,
+                executed=executed,
+                plan=[
+                    {"app": e["app"], "name": e["name"], "backwards": not forwards}
+                    for e in executed
+                ],
+            )
+        self._report(
+            alias, result, selected, decisions, run, options, forwards=forwards
+        )
+
+    @staticmethod
+    def _differences(selected: list[Verdict], forwards: bool) -> str:
+        lines = [
+            f"\n    {difference}"
+            for verdict in selected
+            for difference in (verdict.if_applied if forwards else verdict.if_unapplied)
+        ]
+        return "".join(lines[:20])
+
+    def _report(
+        self,
+        alias: str,
+        result: Reconciliation,
+        selected: list[Verdict],
+        decisions: list[Decision],
+        run: Any,
+        options: dict[str, Any],
+        *,
+        forwards: bool = True,
+    ) -> None:
+        counts: Counter[str] = Counter(str(verdict.status) for verdict in selected)
+        drift = [v for v in selected if v.status in ("drift", "partial")]
+        if options["format"] == "json":
+            self.write_json(
+                {
+                    "database": alias,
+                    "tables_read": len(result.live),
+                    "migrations": [verdict.as_json() for verdict in selected],
+                    "summary": {
+                        status: counts.get(status, 0) for status in STATUS_ORDER
+                    },
+                    "actions": [_action_json(d, forwards) for d in decisions],
+                    "run": run.pk if run is not None else None,
+                    "outcome": "drift" if drift else "clean",
+                }
+            )
+        else:
+            self._write_text(alias, result, selected, decisions, counts, run, forwards)
+        if options["check"] and drift:
+            raise CheckFailed(
+                f"{len(drift)} migration{'s' if len(drift) != 1 else ''} on database "
+                f"'{alias}' {'do' if len(drift) != 1 else 'does'} not match the "
+                "schema: " + ", ".join(v.label for v in drift[:10]) + "."
+            )
+
+    def _write_text(
+        self,
+        alias: str,
+        result: Reconciliation,
+        selected: list[Verdict],
+        decisions: list[Decision],
+        counts: Counter[str],
+        run: Any,
+        forwards: bool,
+    ) -> None:
+        write, style = self.stdout.write, self.style
+        write(
+            style.MIGRATE_HEADING(f"Reconciling database '{alias}'")
+            + f" ({len(result.live)} tables read):"
+        )
+        first: dict[str, int] = {}
+        for index, verdict in enumerate(selected):
+            first.setdefault(verdict.migration.app_label, index)
+        current = None
+        for verdict in sorted(selected, key=lambda v: first[v.migration.app_label]):
+            if verdict.migration.app_label != current:
+                current = verdict.migration.app_label
+                write(style.MIGRATE_LABEL(f" {current}"))
+            mark = "X" if verdict.applied else " "
+            status = verdict.status
+            text = STATUS_TEXT[status]
+            note = verdict.note()
+            if note and status in ("applied", "fakeable", "not verifiable"):
+                text += f"; {note}"
+            write(
+                f"  [{mark}] {verdict.migration.name:<44} "
+                + getattr(style, STATUS_STYLE[status])(text)
+            )
+            for difference in verdict.differences:
+                write(f"        {difference}")
+        write(
+            style.MIGRATE_HEADING("Summary:")
+            + " "
+            + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUS_ORDER)
+            + "."
+        )
+        if not decisions and run is None:
+            return
+        done = [d for d in decisions if d.act]
+        skipped = [d for d in decisions if not d.act]
+        verb = "applied" if forwards else "unapplied"
+        write(style.MIGRATE_HEADING(f"Recording as {verb}:"))
+        for decision in done:
+            how = "forced: " + _reason(decision) if decision.forced else "verified"
+            write(f"  {decision.verdict.label}... " + style.SUCCESS(f"FAKED ({how})"))
+        if not done:
+            write("  nothing verified to record")
+        if skipped:
+            write(style.MIGRATE_HEADING("Not recorded:"))
+            for decision in skipped:
+                write(f"  {decision.verdict.label}: {decision.why}")
+        if run is not None:
+            write(
+                style.MIGRATE_HEADING("Ledger:")
+                + f" run {run.pk} recorded ({run.outcome})."
+            )
+
+
+def _reason(decision: Decision) -> str:
+    return decision.verdict.note() or "not verifiable"
+
+
+def _executed(decision: Decision, forwards: bool, reason: str) -> dict[str, Any]:
+    verdict = decision.verdict
+    entry: dict[str, Any] = {
+        "app": verdict.migration.app_label,
+        "name": verdict.migration.name,
+        "action": "applied" if forwards else "unapplied",
+        "fake": True,
+        "verification": "forced" if decision.forced else "verified",
+    }
+    if decision.forced:
+        entry["reason"] = reason
+        entry["note"] = verdict.note()
+    return entry
+
+
+def _action_json(decision: Decision, forwards: bool) -> dict[str, Any]:
+    return {
+        "app": decision.verdict.migration.app_label,
+        "name": decision.verdict.migration.name,
+        "action": ("faked" if forwards else "unfaked") if decision.act else "skipped",
+        "forced": decision.forced,
+        "why": decision.why,
+    }

@@ -1,0 +1,153 @@
+"""A normalized description of database tables, compared by content.
+
+Both sides of a schema comparison are built in these terms: the live schema
+(:mod:`safemigrate.schema.introspect`) and the schema a migration state
+expects (:mod:`safemigrate.schema.expected`). Generated names never take part:
+columns are compared by the Django field class introspection reports, length,
+precision, nullability and primary key; foreign keys as (column, table,
+column); unique constraints as column sets; indexes by their columns; check
+constraints by the name the model gives them.
+
+A table is also seen as a flat mapping of *elements* (:func:`elements`), each
+keyed by what it is about, so that the effect of one migration is the set of
+elements whose value it changes (see :mod:`safemigrate.schema.expected`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+ElementKind = Literal["table", "column", "fk", "unique", "index", "check"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    #: the Django field class as the backend's introspection reports it
+    type: str
+    null: bool
+    max_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    primary_key: bool = False
+    #: the model's own field class, for messages (BooleanField where MySQL
+    #: introspection says IntegerField); not compared
+    declared: str | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """``DecimalField(12,2) NOT NULL``, ``CharField(100) NULL``..."""
+        name = self.declared or self.type
+        if self.precision is not None and self.scale is not None:
+            kind = f"{name}({self.precision},{self.scale})"
+        elif self.max_length is not None:
+            kind = f"{name}({self.max_length})"
+        else:
+            kind = name
+        return f"{kind} {'NULL' if self.null else 'NOT NULL'}" + (
+            " PRIMARY KEY" if self.primary_key else ""
+        )
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    to_table: str
+    to_column: str
+
+    def describe(self) -> str:
+        return (
+            f"FOREIGN KEY ({self.column}) REFERENCES {self.to_table} ({self.to_column})"
+        )
+
+
+@dataclass
+class Table:
+    name: str
+    columns: dict[str, Column] = field(default_factory=dict)
+    foreign_keys: dict[str, ForeignKey] = field(default_factory=dict)
+    primary_key: tuple[str, ...] = ()
+    #: unique constraints and unique indexes (primary key excluded), columns in order
+    uniques: set[tuple[str, ...]] = field(default_factory=set)
+    #: indexes that are neither unique nor the primary key, columns in order
+    indexes: set[tuple[str, ...]] = field(default_factory=set)
+    #: indexes the database made by itself for a foreign key (InnoDB)
+    implied_indexes: set[tuple[str, ...]] = field(default_factory=set)
+    #: named check constraints
+    checks: set[str] = field(default_factory=set)
+
+    def covers(self, columns: tuple[str, ...]) -> bool:
+        """Whether an index of any kind leads with ``columns``."""
+        width = len(columns)
+        return any(
+            candidate[:width] == columns
+            for candidate in (
+                self.primary_key,
+                *self.uniques,
+                *self.indexes,
+                *self.implied_indexes,
+            )
+        )
+
+
+#: table name -> table
+Schema = dict[str, Table]
+
+ElementKey = tuple[str, ...]
+"""``("column", table, column)``, ``("unique", table, "a,b")``: :func:`elements`."""
+
+ElementValue = Column | ForeignKey | bool
+"""A column or foreign key, or ``True`` for elements that only exist or not."""
+
+
+def unique_key(table: str, columns: tuple[str, ...]) -> ElementKey:
+    """Unique constraints are sets: (a, b) and (b, a) are the same one."""
+    return ("unique", table, ",".join(sorted(columns)))
+
+
+def index_key(table: str, columns: tuple[str, ...]) -> ElementKey:
+    return ("index", table, ",".join(columns))
+
+
+def elements(table: Table) -> Iterator[tuple[ElementKey, ElementValue]]:
+    """The table as flat, comparable elements."""
+    yield ("table", table.name), True
+    for column in table.columns.values():
+        yield ("column", table.name, column.name), column
+    for fk in table.foreign_keys.values():
+        yield ("fk", table.name, fk.column), fk
+    for unique in table.uniques:
+        yield unique_key(table.name, unique), True
+    for index in table.indexes:
+        yield index_key(table.name, index), True
+    for check in table.checks:
+        yield ("check", table.name, check), True
+
+
+def flatten(tables: Mapping[str, Table]) -> dict[ElementKey, ElementValue]:
+    return {key: value for table in tables.values() for key, value in elements(table)}
+
+
+def describe_key(key: ElementKey) -> str:
+    """``column shop_order.total``, ``unique (a, b) on shop_order``..."""
+    kind, table = key[0], key[1]
+    if kind == "table":
+        return f"table {table}"
+    if kind == "column":
+        return f"column {table}.{key[2]}"
+    if kind == "fk":
+        return f"foreign key {table}.{key[2]}"
+    if kind == "unique":
+        return f"unique ({key[2].replace(',', ', ')}) on {table}"
+    if kind == "index":
+        return f"index ({key[2].replace(',', ', ')}) on {table}"
+    return f"check constraint {key[2]} on {table}"
+
+
+def describe_value(value: ElementValue | None) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "present"
+    return value.describe()

@@ -1,0 +1,61 @@
+"""What every schema backend does, through Django's per-table introspection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from safemigrate.schema import Schema, Table
+
+
+class SchemaBackend:
+    """Reads tables and knows how a field class shows up on this backend.
+
+    The generic reader calls ``get_table_description`` and ``get_constraints``
+    per table; backends whose catalogs can answer for all tables at once
+    override :meth:`read`.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def read(self, cursor: Any, names: list[str]) -> Schema:
+        return {name: self.read_table(cursor, name) for name in names}
+
+    def read_table(self, cursor: Any, name: str) -> Table:
+        from safemigrate.schema.introspect import (
+            column_from,
+            primary_key_of,
+            table_from,
+        )
+
+        introspection = self.connection.introspection
+        constraints = introspection.get_constraints(cursor, name)
+        pk = primary_key_of(constraints)
+        columns = [
+            column_from(self.connection, row, pk)
+            for row in introspection.get_table_description(cursor, name)
+        ]
+        return table_from(
+            name,
+            columns,
+            constraints,
+            skip=self.skip_constraint,
+            implied=self.implied_index,
+        )
+
+    def skip_constraint(self, name: str, info: dict[str, Any]) -> bool:
+        """Constraints the backend made on its own, not from a model.
+
+        Unnamed CHECKs (inline ones of positive integers and JSON columns)
+        get invented names from Django's introspection; unnamed unique
+        constraints are kept (their name plays no part).
+        """
+        return name.startswith("__unnamed_constraint_") and bool(info.get("check"))
+
+    def implied_index(self, name: str, info: dict[str, Any]) -> bool:
+        """Indexes the database keeps because of a foreign key."""
+        return False
+
+    def field_type(self, field_type: str, field: Any) -> str:
+        """The class introspection reports for ``field``, given its mapped class."""
+        return field_type
