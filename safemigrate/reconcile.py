@@ -43,7 +43,7 @@ STATUS_TEXT: dict[str, str] = {
     "drift": "applied, effects missing (drift)",
     "fakeable": "not applied, effects present (can be faked)",
     "pending": "not applied, effects absent (pending)",
-    "partial": "not applied, effects partly present",
+    "partial": "not applied; the schema matches neither side of it",
     "not verifiable": "not verifiable from the schema",
 }
 
