@@ -61,6 +61,8 @@ class RunRequest:
     #: record fakes that do not verify, with the reason (``--force-fake``)
     force_fake: bool = False
     reason: str = ""
+    #: run even when an applied migration was edited since (``--allow-edited``)
+    allow_edited: bool = False
     run_syncdb: bool = False
     prune: bool = False
     no_backup: bool = False
@@ -120,6 +122,10 @@ class Journal:
                     ),
                 }
             )
+            if action == "apply_success":
+                from safemigrate.checksums import checksum
+
+                self.executed[-1]["checksum"] = checksum(migration).as_json()
             self.current = None
 
 
@@ -230,6 +236,8 @@ def run(
         journal = Journal()
         backup: Manifest | None = None
         try:
+            if plan.steps and not request.allow_edited:
+                refuse_edited(plan)
             if request.fake or request.fake_initial:
                 from safemigrate.reconcile import guard_fake
 
@@ -257,6 +265,29 @@ def run(
             warnings += _apply_retention(alias, say)
         return RunResult(
             run_row, plan, journal, time.monotonic() - started, warnings, backup
+        )
+
+
+def refuse_edited(plan: Plan) -> None:
+    """Stop before running a plan on top of applied migrations edited since."""
+    from safemigrate.checksums import edited_migrations
+    from safemigrate.exceptions import VerificationRefused
+
+    alias = plan.executor.connection.alias
+    edits = [
+        edit
+        for edit in edited_migrations(alias, plan.loader)
+        if edit.operations_changed
+    ]
+    if edits:
+        raise VerificationRefused(
+            f"{len(edits)} applied migration{'s were' if len(edits) != 1 else ' was'} "
+            f"edited since {'they were' if len(edits) != 1 else 'it was'} applied "
+            f"on database '{alias}'; nothing was changed.\n  "
+            + "\n  ".join(edit.message() for edit in edits)
+            + "\nThe database has what the old file did. Put the file back, or "
+            "record the edit with 'manage.py checkmigrations --accept APP NAME "
+            "--reason TEXT', or run with --allow-edited."
         )
 
 

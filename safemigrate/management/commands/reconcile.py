@@ -9,6 +9,7 @@ from django.core.management.base import CommandParser
 from django.db import connections
 
 from safemigrate import ledger
+from safemigrate.checksums import checksum
 from safemigrate.exceptions import CheckFailed, UsageError, VerificationRefused
 from safemigrate.locking import migration_lock
 from safemigrate.management.base import SafemigrateCommand
@@ -295,6 +296,8 @@ def _executed(decision: Decision, forwards: bool, reason: str) -> dict[str, Any]
         "fake": True,
         "verification": "forced" if decision.forced else "verified",
     }
+    if forwards:
+        entry["checksum"] = checksum(verdict.migration).as_json()
     if decision.forced:
         entry["reason"] = reason
         entry["note"] = verdict.note()

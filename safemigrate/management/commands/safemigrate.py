@@ -54,6 +54,12 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             default="",
             help="Why --force-fake is right; the ledger keeps it with the differences.",
         )
+        parser.add_argument(
+            "--allow-edited",
+            action="store_true",
+            help="Run even though an applied migration was edited since it was "
+            "applied (see 'checkmigrations').",
+        )
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
@@ -92,6 +98,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             fake_initial=options["fake_initial"],
             force_fake=options["force_fake"],
             reason=options["reason"],
+            allow_edited=options["allow_edited"],
             run_syncdb=options["run_syncdb"],
             prune=options["prune"],
             no_backup=options["no_backup"],
