@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from safemigrate.schema import Schema, Table
@@ -22,22 +23,29 @@ class SchemaBackend:
         return {name: self.read_table(cursor, name) for name in names}
 
     def read_table(self, cursor: Any, name: str) -> Table:
+        introspection = self.connection.introspection
+        constraints = introspection.get_constraints(cursor, name)
+        rows = introspection.get_table_description(cursor, name)
+        return self.table(name, rows, constraints)
+
+    def table(
+        self, name: str, rows: Iterable[Any], constraints: dict[str, dict[str, Any]]
+    ) -> Table:
+        """A :class:`Table` from ``get_table_description`` rows and constraints.
+
+        The per-table reader and the batched catalog readers both end here,
+        so a table reads the same whichever way its rows were fetched.
+        """
         from safemigrate.schema.introspect import (
             column_from,
             primary_key_of,
             table_from,
         )
 
-        introspection = self.connection.introspection
-        constraints = introspection.get_constraints(cursor, name)
         pk = primary_key_of(constraints)
-        columns = [
-            column_from(self.connection, row, pk)
-            for row in introspection.get_table_description(cursor, name)
-        ]
         return table_from(
             name,
-            columns,
+            [column_from(self.connection, row, pk) for row in rows],
             constraints,
             skip=self.skip_constraint,
             implied=self.implied_index,

@@ -8,8 +8,15 @@ after the constraint when none exists (Django adds none of its own here);
 
 from __future__ import annotations
 
+from typing import Any
+
+from safemigrate.schema import Schema
+from safemigrate.schema.backends import mysql_catalog
 from safemigrate.schema.backends.base import SchemaBackend
 
 
 class Backend(SchemaBackend):
-    pass
+    def read(self, cursor: Any, names: list[str]) -> Schema:
+        # Six information_schema queries and one LIMIT 0 join per 50 tables,
+        # instead of about ten queries per table.
+        return mysql_catalog.read(self, cursor, names)
