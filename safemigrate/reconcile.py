@@ -23,13 +23,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from django.db.migrations import operations as ops
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 from django.db.migrations.recorder import MigrationRecorder
 
 from safemigrate.exceptions import UsageError, VerificationRefused
 from safemigrate.schema import ElementKey, ElementValue, Schema
-from safemigrate.schema.compare import Difference, agrees, found_value
+from safemigrate.schema.compare import Difference, agrees, found_value, tidy
 from safemigrate.schema.expected import Delta, graph_order, migration_deltas
 from safemigrate.schema.introspect import snapshot
 
@@ -189,6 +190,9 @@ def reconcile(
         for m in order
     }
     _weigh(chains, verdicts, live)
+    for verdict in verdicts.values():
+        verdict.if_applied = tidy(verdict.if_applied)
+        verdict.if_unapplied = tidy(verdict.if_unapplied)
     return Reconciliation(list(verdicts.values()), live, loader)
 
 
@@ -344,6 +348,23 @@ def record(connection: Any, migration: Migration, *, applied: bool) -> None:
 # --- guarded fakes in safemigrate ------------------------------------------
 
 
+def may_soft_apply(migration: Migration) -> bool:
+    """Whether ``--fake-initial`` may fake ``migration`` if its tables exist.
+
+    As ``MigrationExecutor.detect_soft_applied`` decides before it looks at
+    the schema: an initial migration (``initial = True``, or unset and with
+    no dependency in its own app, as in most of Django's contrib apps) whose
+    own operations create a model or add a field.
+    """
+    initial = migration.initial
+    if initial is None:
+        initial = all(app != migration.app_label for app, _ in migration.dependencies)
+    return bool(initial) and any(
+        isinstance(operation, ops.CreateModel | ops.AddField)
+        for operation in migration.operations
+    )
+
+
 def guard_fake(
     plan: Any, *, fake_initial: bool, force: bool, reason: str
 ) -> dict[Key, dict[str, Any]]:
@@ -370,7 +391,7 @@ def guard_fake(
         if (
             fake_initial
             and not backwards
-            and (not verdict.migration.initial or verdict.effects == "absent")
+            and (not may_soft_apply(verdict.migration) or verdict.effects == "absent")
         ):
             continue  # migrate applies it for real
         wanted, against = (

@@ -8,7 +8,7 @@ and both sides, precisely enough to act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from safemigrate.schema import (
@@ -135,14 +135,20 @@ def compare_schemas(expected: Schema, live: Schema) -> list[Difference]:
     Live tables and columns the expected side does not mention are not
     differences (other apps, unmanaged models, extra indexes).
     """
-    missing_tables = {name for name in expected if name not in live}
-    elements = {
-        key: value
-        for key, value in flatten(expected).items()
-        # a missing table is one difference, not one per column
-        if key[0] == "table" or key[1] not in missing_tables
-    }
-    return compare(elements, live)
+    return tidy(compare(flatten(expected), live))
+
+
+def tidy(differences: Iterable[Difference]) -> list[Difference]:
+    """Differences in report order, a table's own standing for all of its elements.
+
+    A missing table is one difference, not one per column and constraint.
+    """
+    listed = list(differences)
+    whole = {d.table for d in listed if d.key[0] == "table"}
+    return sorted(
+        (d for d in listed if d.key[0] == "table" or d.table not in whole),
+        key=lambda d: _order(d.key),
+    )
 
 
 _KIND_ORDER = {"table": 0, "column": 1, "fk": 2, "unique": 3, "index": 4, "check": 5}

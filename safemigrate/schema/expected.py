@@ -68,15 +68,22 @@ def field_class(field: Any, connection: Any, backend: SchemaBackend) -> str:
 
 
 def column_of(field: Any, connection: Any, backend: SchemaBackend) -> Column:
+    """The column of ``field``, as introspection reads it back.
+
+    A generated column has its output field's type and is never declared
+    NOT NULL (its expression decides).
+    """
     kind = field_class(field, connection, backend)
-    max_length = field.max_length if kind == "CharField" else None
+    sized = field.output_field if field.generated else field
+    max_length = sized.max_length if kind == "CharField" else None
     precision = scale = None
     if kind == "DecimalField":
-        precision, scale = field.max_digits, field.decimal_places
+        precision, scale = sized.max_digits, sized.decimal_places
     return Column(
         name=field.column,
         type=kind,
-        null=bool(field.null)
+        null=field.generated
+        or bool(field.null)
         or (
             field.empty_strings_allowed
             and connection.features.interprets_empty_strings_as_nulls
@@ -99,7 +106,7 @@ def model_table(model: Any, connection: Any, backend: SchemaBackend) -> Table:
     features = connection.features
     table = Table(opts.db_table)
     for fld in opts.local_fields:
-        if not fld.concrete or fld.column is None or fld.generated:
+        if not fld.concrete or fld.column is None:
             continue
         if fld.db_parameters(connection)["type"] is None:
             continue
@@ -118,11 +125,10 @@ def model_table(model: Any, connection: Any, backend: SchemaBackend) -> Table:
     for names in opts.unique_together:
         table.uniques.add(_columns(model, names))
     for index in opts.indexes:
-        if index.contains_expressions or (
-            index.condition is not None and not features.supports_partial_indexes
-        ):
-            continue
-        table.indexes.add(_columns(model, index.fields))
+        # Without partial indexes (MySQL) Django creates the index without its
+        # condition, so it is expected all the same.
+        if not index.contains_expressions:
+            table.indexes.add(_index_columns(model, index, features))
     for constraint in opts.constraints:
         if isinstance(constraint, models.CheckConstraint):
             if features.supports_table_check_constraints:
@@ -130,22 +136,42 @@ def model_table(model: Any, connection: Any, backend: SchemaBackend) -> Table:
         elif isinstance(
             constraint, models.UniqueConstraint
         ) and _unique_constraint_exists(constraint, features):
-            table.uniques.add(_columns(model, constraint.fields))
+            table.uniques.add(_index_columns(model, constraint, features))
     return table
 
 
+def _index_columns(model: Any, index: Any, features: Any) -> tuple[str, ...]:
+    """The columns introspection reports for an index or unique constraint.
+
+    A covering index reports its ``INCLUDE`` columns after the key columns
+    (PostgreSQL's ``indkey``); where covering indexes are not supported,
+    Django leaves them out.
+    """
+    include = tuple(index.include) if features.supports_covering_indexes else ()
+    return _columns(model, (*index.fields, *include))
+
+
 def _unique_constraint_exists(constraint: Any, features: Any) -> bool:
-    """Whether Django creates this unique constraint on this backend."""
+    """Whether Django creates this unique constraint on this backend.
+
+    The schema editor silently skips one that uses a feature the backend
+    lacks (``_unique_supported``); one on expressions has no column set.
+    """
     if constraint.contains_expressions or not constraint.fields:
         return False
-    if constraint.condition is not None and not features.supports_partial_indexes:
-        return False
-    if constraint.include and not features.supports_covering_indexes:
-        return False
-    return not (
-        constraint.deferrable is not None
-        and not features.supports_deferrable_unique_constraints
+    needs = (
+        (constraint.condition is not None, features.supports_partial_indexes),
+        (bool(constraint.include), features.supports_covering_indexes),
+        (
+            constraint.deferrable is not None,
+            features.supports_deferrable_unique_constraints,
+        ),
+        (
+            constraint.nulls_distinct is not None,
+            features.supports_nulls_distinct_unique_constraints,
+        ),
     )
+    return all(supported for used, supported in needs if used)
 
 
 def has_tables(model: Any, alias: str) -> bool:
