@@ -27,6 +27,9 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("safemigrate.E007", "BACKUP_DIR is not a path"),
     ("safemigrate.W001", "SAFEMIGRATE has an unknown key"),
     ("safemigrate.W002", "a backup client binary is missing"),
+    ("safemigrate.W010", "RunPython/RunSQL without a reverse"),
+    ("safemigrate.W011", "a data migration that also changes the schema"),
+    ("safemigrate.W012", "RunPython uses the current models, not apps.get_model"),
 )
 
 _TITLES = dict(CHECK_IDS)

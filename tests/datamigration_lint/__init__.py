@@ -1,0 +1,5 @@
+"""Migrations of the dmapp test app with what safemigrate.lint must find.
+
+Swapped in with ``MIGRATION_MODULES = {"dmapp": "tests.datamigration_lint"}``;
+they are read, never applied.
+"""
