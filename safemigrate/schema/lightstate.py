@@ -37,6 +37,7 @@ from django.apps import apps as global_apps
 from django.conf import settings
 from django.db import models
 from django.db.migrations.state import ModelState, ProjectState
+from django.db.models import GeneratedField
 from django.db.models.fields import AutoFieldMixin, DateField, Field
 from django.db.models.fields.files import FileField, ImageField
 from django.db.models.fields.proxy import OrderWrt
@@ -56,13 +57,16 @@ from safemigrate.schema.expected import has_tables, model_tables
 Key = tuple[str, str]
 
 #: ``contribute_to_class`` implementations that change nothing of the field
-#: beyond what :func:`_bind` does (the rest is descriptors on the class)
+#: beyond what :func:`_bind` does (the rest is descriptors on the class);
+#: GeneratedField's also prepares the query that evaluates its expression,
+#: which no table description uses
 PLAIN_CONTRIBUTE = {
     Field.contribute_to_class,
     AutoFieldMixin.contribute_to_class,
     DateField.contribute_to_class,
     FileField.contribute_to_class,
     ImageField.contribute_to_class,
+    GeneratedField.contribute_to_class,
     RelatedField.contribute_to_class,
     ForeignObject.contribute_to_class,
     ManyToManyField.contribute_to_class,
