@@ -8,7 +8,9 @@ consistent with being applied when the live value agrees with a position
 element that agrees with one side only is evidence; one that agrees with
 both (a column added, then dropped) is not. Evidence found for one
 migration narrows the chains of the others (if ``0001`` is applied, the
-live value is not ``v0`` of its chains), until nothing changes.
+live value is not ``v0`` of its chains), and so does the graph (what a
+migration with effects present depends on was applied; what depends on one
+with effects absent was not), until nothing changes.
 
 A migration's effects are *present* when every element agrees with it being
 applied and at least one is evidence; *absent* for the opposite. Nothing is
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from django.db.migrations import operations as ops
+from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 from django.db.migrations.recorder import MigrationRecorder
@@ -189,7 +192,7 @@ def reconcile(
         )
         for m in order
     }
-    _weigh(chains, verdicts, live)
+    _weigh(chains, verdicts, live, loader.graph)
     for verdict in verdicts.values():
         verdict.if_applied = tidy(verdict.if_applied)
         verdict.if_unapplied = tidy(verdict.if_unapplied)
@@ -197,7 +200,10 @@ def reconcile(
 
 
 def _weigh(
-    chains: dict[ElementKey, _Chain], verdicts: dict[Key, Verdict], live: Schema
+    chains: dict[ElementKey, _Chain],
+    verdicts: dict[Key, Verdict],
+    live: Schema,
+    graph: MigrationGraph,
 ) -> None:
     """Fill each verdict's evidence, narrowing the chains until stable."""
     known: dict[Key, bool] = {}
@@ -219,14 +225,36 @@ def _weigh(
                     )
                 if agreeing and max(agreeing) >= j > min(agreeing):
                     verdict.ambiguous += 1
-        now = {
-            key: verdict.effects == "present"
-            for key, verdict in verdicts.items()
-            if verdict.effects in ("present", "absent")
-        }
+        now = _implied(
+            {
+                key: verdict.effects == "present"
+                for key, verdict in verdicts.items()
+                if verdict.effects in ("present", "absent")
+            },
+            graph,
+        )
         if now == known:
             return
         known = now
+
+
+def _implied(own: dict[Key, bool], graph: MigrationGraph) -> dict[Key, bool]:
+    """What the schema showed, and what the graph adds where it showed nothing.
+
+    A migration whose effects are present had everything it depends on
+    applied before it; one whose effects are absent left everything that
+    depends on it unapplied. That tells a column added and later dropped
+    (absent either way) from one never added.
+    """
+    known = dict(own)
+    for applied, step in ((True, "parents"), (False, "children")):
+        todo = [key for key, value in own.items() if value is applied]
+        while todo:
+            for node in getattr(graph.node_map[todo.pop()], step):
+                if node.key not in known:
+                    known[node.key] = applied
+                    todo.append(node.key)
+    return known
 
 
 def _narrowed(chain: _Chain, known: dict[Key, bool]) -> list[int]:
@@ -252,6 +280,18 @@ class Decision:
     act: bool
     why: str = ""
     forced: bool = False
+
+    @property
+    def verification(self) -> str:
+        """What the ledger keeps about a record: as ``guard_fake`` words it."""
+        if self.forced:
+            return "forced"
+        return verification(self.verdict.effects)
+
+
+def verification(effects: Effects) -> str:
+    """A record the schema agrees with is verified, unless there was nothing to see."""
+    return "no schema effect" if effects == "none" else "verified"
 
 
 def fake_decisions(
@@ -400,11 +440,9 @@ def guard_fake(
             else ("present", verdict.if_applied)
         )
         effects = verdict.effects
-        note: dict[str, Any] = {"verification": "verified"}
-        if effects == wanted or (effects == "none" and not verdict.delta.unverifiable):
-            note["verification"] = (
-                "verified" if effects == wanted else "no schema effect"
-            )
+        note: dict[str, Any]
+        if effects in (wanted, "none"):
+            note = {"verification": verification(effects)}
         elif effects in ("ambiguous", "code") and force:
             note = {"verification": "forced", "reason": reason, "note": verdict.note()}
         elif effects in ("ambiguous", "code"):

@@ -27,6 +27,8 @@ from safemigrate.schema.introspect import snapshot
 from tests.conftest import Database
 
 ALLFIELDS = {"scenario": "tests.scenarios.allfields"}
+SQUASHED = {"scenario": "tests.scenarios.reconcile_squashed"}
+UNDONE = {"scenario": "tests.scenarios.reconcile_undone"}
 #: the testproject's and contrib apps' migrations that only run code
 CODE_ONLY = [
     "auth.0011_update_proxy_permissions",
@@ -224,6 +226,75 @@ def test_deleted_record_is_fakeable_and_faked_verified(database: Database) -> No
     ]
 
 
+def test_squashed_migrations_are_faked_as_the_ones_they_replace(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = SQUASHED
+    run("migrate", "scenario", verbosity=0)
+    assert statuses(report("scenario")) == {
+        "scenario.0001_squashed_0002_shelf_width": "applied",
+        "scenario.0003_shelf_depth": "applied",
+    }
+    database.query("DELETE FROM django_migrations WHERE app = 'scenario'")
+    assert set(statuses(report("scenario")).values()) == {"fakeable"}
+    run("reconcile", "scenario", fake=True)
+    assert database.migration_rows() == [
+        ("scenario", "0001_initial"),
+        ("scenario", "0002_shelf_width"),
+        ("scenario", "0003_shelf_depth"),
+    ]
+    assert set(statuses(report("scenario")).values()) == {"applied"}
+
+    # half of the squashed history recorded: the replaced migrations count
+    database.query(
+        "DELETE FROM django_migrations WHERE app = 'scenario' AND name != %s",
+        ["0001_initial"],
+    )
+    assert statuses(report("scenario")) == {
+        "scenario.0001_initial": "applied",
+        "scenario.0002_shelf_width": "fakeable",
+        "scenario.0003_shelf_depth": "fakeable",
+    }
+    out = run("safemigrate", "scenario", fake=True, no_backup=True)
+    assert "  Applying scenario.0002_shelf_width... FAKED\n" in out
+    assert [(e["name"], e["verification"]) for e in runs(database)[-1].executed] == [
+        ("0002_shelf_width", "verified"),
+        ("0003_shelf_depth", "verified"),
+    ]
+
+
+def test_effects_undone_later_are_told_by_the_graph(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = UNDONE
+    names = scenario_names()
+    unknown = "not verifiable"
+    expect = {
+        # migrated to: statuses as recorded, then with the records deleted
+        "0001_initial": (
+            ["applied", unknown, unknown, "pending"],
+            ["fakeable", unknown, unknown, "pending"],
+        ),
+        "0002_box_scratch": (
+            ["applied", "applied", "pending", "pending"],
+            ["fakeable", "fakeable", "pending", "pending"],
+        ),
+        "0004_box_size": (["applied"] * 4, ["fakeable"] * 4),
+    }
+    for target, (as_recorded, unrecorded) in expect.items():
+        run("migrate", "scenario", target, verbosity=0)
+        assert list(statuses(report("scenario")).values()) == as_recorded, target
+        database.query("DELETE FROM django_migrations WHERE app = 'scenario'")
+        assert list(statuses(report("scenario")).values()) == unrecorded, target
+        run("migrate", "scenario", target, fake=True, verbosity=0)
+
+    # the scratch column's migrations are verified through 0004 and faked
+    database.query("DELETE FROM django_migrations WHERE app = 'scenario'")
+    run("reconcile", "scenario", fake=True)
+    assert database.migration_rows() == [("scenario", name) for name in names]
+    assert {e["verification"] for e in runs(database)[-1].executed} == {"verified"}
+
+
 def test_dropped_column_is_drift_and_is_never_faked(database: Database) -> None:
     run("migrate", verbosity=0)
     database.query("ALTER TABLE orders_order DROP COLUMN status")
@@ -290,6 +361,22 @@ def test_unfake_removes_only_records_verified_absent(database: Database) -> None
     )
     assert database.migration_rows() == rows
     assert [(r.command, r.outcome) for r in runs(database)] == [("reconcile", "failed")]
+    # nor does a backward --fake of safemigrate unrecord it
+    error, _ = refused(
+        VerificationRefused,
+        "safemigrate",
+        "orders",
+        "0002",
+        fake=True,
+        interactive=False,
+    )
+    assert str(error).startswith(
+        "Refusing to record 1 migration as unapplied on database 'default'; "
+        "nothing was changed.\n  orders.0003_order_status: effects not absent:\n"
+        "    column orders_order.status: expected absent, found CharField(16) "
+        "NOT NULL\n"
+    )
+    assert database.migration_rows() == rows
 
     # unapplied for real, then recorded again by hand: drift, effects absent
     run("migrate", "orders", "0002", verbosity=0)
@@ -460,7 +547,8 @@ def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> N
         "  orders.0003_order_status: depends on catalog.0003_delete_legacyprice, "
         "orders.0002_uppercase_currency, not applied",
     ]
-    assert result.stdout.count("... FAKED (verified)\n") == 23
+    assert result.stdout.count("... FAKED (verified)\n") == 18
+    assert result.stdout.count("... FAKED (no schema effect)\n") == 5
     assert "Summary: 0 applied, 0 drift, 27 fakeable, 0 pending, 0 partial, " in (
         result.stdout
     )
@@ -476,7 +564,22 @@ def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> N
     assert len(rows) == 23
     (first,) = runs(database)
     assert (first.command, first.outcome, first.fake) == ("reconcile", "success", True)
-    assert {e["verification"] for e in first.executed} == {"verified"}
+    state_only = {
+        f"{e['app']}.{e['name']}"
+        for e in first.executed
+        if e["verification"] == "no schema effect"
+    }
+    assert state_only == {
+        "admin.0002_logentry_remove_auto_add",
+        "admin.0003_logentry_add_action_flag_choices",
+        "auth.0004_alter_user_username_opts",
+        "auth.0006_require_contenttypes_0002",
+        "auth.0007_alter_validators_add_error_messages",
+    }
+    assert {e["verification"] for e in first.executed} == {
+        "verified",
+        "no schema effect",
+    }
 
     # the data migrations are known to have run: recorded with the reason
     reason = "built by hand from sqlmigrate output, data included"

@@ -268,7 +268,11 @@ class Command(SafemigrateCommand):
         verb = "applied" if forwards else "unapplied"
         write(style.MIGRATE_HEADING(f"Recording as {verb}:"))
         for decision in done:
-            how = "forced: " + _reason(decision) if decision.forced else "verified"
+            how = (
+                "forced: " + _reason(decision)
+                if decision.forced
+                else decision.verification
+            )
             write(f"  {decision.verdict.label}... " + style.SUCCESS(f"FAKED ({how})"))
         if not done:
             write("  nothing verified to record")
@@ -294,7 +298,7 @@ def _executed(decision: Decision, forwards: bool, reason: str) -> dict[str, Any]
         "name": verdict.migration.name,
         "action": "applied" if forwards else "unapplied",
         "fake": True,
-        "verification": "forced" if decision.forced else "verified",
+        "verification": decision.verification,
     }
     if forwards:
         entry["checksum"] = checksum(verdict.migration).as_json()
