@@ -60,6 +60,13 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             help="Run even though an applied migration was edited since it was "
             "applied (see 'checkmigrations').",
         )
+        parser.add_argument(
+            "--rehearse",
+            action="store_true",
+            help="Run the plan and its revert on a copy of the database (a "
+            "scratch database on the same server), with timings; the database "
+            "itself is not changed.",
+        )
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
@@ -72,6 +79,11 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         check_alias(alias)
         spec = TargetSpec(options["app_label"], options["migration_name"])
         as_json = options["format"] == "json"
+        if options["rehearse"]:
+            from safemigrate import rehearse
+
+            rehearse.handle(self, alias, spec, options)
+            return
         if options["plan"] or options["check_unapplied"]:
             if options["prune"]:
                 raise UsageError(
