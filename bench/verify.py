@@ -6,13 +6,15 @@
 
 Generates a project (300 migrations in 9 apps, seed 1: 61 models, 70 tables
 with Django's own), migrates a scratch database of each backend once, then
-compares, alternating the two, whole ``python manage.py`` processes (so both
+compares, in rotating order, whole ``python manage.py`` processes (so all
 pay Python's and Django's start-up):
 
 * ``manage.py reconcile``: loads the migration graph, walks it once for the
   effect of every migration, reads the live schema of the tables those
   touch, classifies every migration; targets <= 1.2x the baseline and, on
   PostgreSQL, under 2 s of wall time;
+* ``manage.py reconcile --skip-checks``: the same without the system checks
+  (the baseline runs none; ``reconcile`` runs them all, as ``migrate`` does);
 * the baseline, ``manage.py shell --no-imports -c PASS``: one pass of the
   calls ``inspectdb`` makes per table (``get_relations``,
   ``get_constraints``, ``get_primary_key_columns``,
@@ -20,11 +22,12 @@ pay Python's and Django's start-up):
   after one ``get_table_list``, and nothing else.
 
 Then, in fresh processes (``--part-runs`` of them, medians), the parts of
-``reconcile`` as the command runs them: Django set-up, graph load (the
-executor, its loader and the ``django_migrations`` rows), graph order, the
-deltas walk, the live snapshot, and the classification (what ``reconcile()``
-does besides); for reference, the same snapshot through the per-table path
-and the baseline's pass in-process.
+``reconcile`` as the command runs them: Django set-up, the system checks,
+graph load (the executor, its loader and the ``django_migrations`` rows; the
+migration modules are already imported if a system check loaded them), graph
+order, the deltas walk, the live snapshot, and the classification (what
+``reconcile()`` does besides); for reference, the same snapshot through the
+per-table path and the baseline's pass in-process.
 
 Every reconcile run is checked: exit 0, every migration classified, no drift.
 Prints the table with ratios and targets and writes it to bench/results/.
@@ -54,6 +57,8 @@ DEFAULT_PART_RUNS = 5
 APPS, SEED = 9, 1  # with 300 migrations: 61 models
 BASELINE = "introspection pass"
 RECONCILE = "reconcile"
+#: the same without the system checks every checked command runs first
+UNCHECKED = "reconcile --skip-checks"
 MARKER = "SMBENCH"
 
 #: The baseline: inspectdb's introspection calls for every table of the
@@ -227,12 +232,16 @@ def bench_backend(
         commands = {
             BASELINE: ("shell", "--no-imports", "-c", PASS_SCRIPT),
             RECONCILE: ("reconcile", "--no-color"),
+            UNCHECKED: ("reconcile", "--no-color", "--skip-checks"),
         }
         samples = {label: Samples() for label in commands}
         tables: dict[str, set[int]] = {label: set() for label in commands}
         problems = set()
         for i in range(runs + 1):  # the first round warms caches, untimed
-            order = list(commands) if i % 2 == 0 else list(commands)[::-1]
+            order = (
+                list(commands)[i % len(commands) :]
+                + list(commands)[: i % len(commands)]
+            )
             for label in order:
                 timed = common.run_manage(project.path, db.url, *commands[label])
                 if label == BASELINE:
@@ -276,6 +285,18 @@ def bench_backend(
                 verdict,
             ),
         ]
+        unchecked = common.median(samples[UNCHECKED].wall)
+        rows.append(
+            line(
+                backend,
+                "manage.py reconcile --skip-checks",
+                unchecked,
+                common.median(samples[UNCHECKED].cpu),
+                unchecked / base,
+                f"<= {RATIO_TARGET:.2f}",
+                "PASS" if unchecked / base <= RATIO_TARGET else "FAIL",
+            )
+        )
         if backend == "postgresql":
             rows.append(
                 line(

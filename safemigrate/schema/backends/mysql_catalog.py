@@ -3,10 +3,12 @@
 Per table, Django's ``get_table_description`` runs four queries and
 ``get_constraints`` six more (it reads the description again to parse check
 clauses). :func:`read` runs each of those queries once for the whole schema,
-keyed by table name, and gets ``cursor.description`` for up to
-:data:`JOIN_TABLES` tables from one ``SELECT * FROM t1, t2, ... LIMIT 0``
-(MySQL answers ``LIMIT 0`` without executing the join, and the description
-carries the same type codes and NOT NULL flags as a one-table ``SELECT``).
+keyed by table name (the two that join ``information_schema`` tables,
+which MariaDB answers slowly, are split and joined in Python), and gets
+``cursor.description`` for up to :data:`JOIN_TABLES` tables from one
+``SELECT * FROM t1, t2, ... LIMIT 0`` (MySQL answers ``LIMIT 0`` without
+executing the join, and the description carries the same type codes and
+NOT NULL flags as a one-table ``SELECT``).
 It then builds the ``FieldInfo`` rows and constraint dicts as Django does, so
 that ``introspection.get_field_type`` (auto-increment, unsigned, JSON and
 UUID rules) and :meth:`SchemaBackend.table
@@ -35,27 +37,26 @@ if TYPE_CHECKING:
 #: tables per ``LIMIT 0`` join (MySQL and MariaDB join at most 61)
 JOIN_TABLES = 50
 
-#: ``get_table_description``'s column query for the whole schema, each
-#: column's collation compared with its own table's (Django looks that up
-#: first, in a query of its own).
+#: ``get_table_description``'s column query for the whole schema; Django
+#: compares each collation with the table's in SQL, :data:`COLLATIONS` lets
+#: Python do it (joining ``information_schema.tables`` in SQL costs 15x more).
 COLUMNS = """
     SELECT
-        c.table_name, c.column_name, c.data_type, c.character_maximum_length,
-        c.numeric_precision, c.numeric_scale, c.extra, c.column_default,
+        table_name, column_name, data_type, character_maximum_length,
+        numeric_precision, numeric_scale, extra, column_default, collation_name,
         CASE
-            WHEN c.collation_name = t.table_collation THEN NULL
-            ELSE c.collation_name
-        END AS collation_name,
-        CASE
-            WHEN c.column_type LIKE '% unsigned' THEN 1
+            WHEN column_type LIKE '% unsigned' THEN 1
             ELSE 0
         END AS is_unsigned,
-        c.column_comment
-    FROM information_schema.columns AS c
-    JOIN information_schema.tables AS t
-        ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-    WHERE c.table_schema = DATABASE()
-    ORDER BY c.table_name, c.ordinal_position
+        column_comment
+    FROM information_schema.columns
+    WHERE table_schema = DATABASE()
+    ORDER BY table_name, ordinal_position
+"""
+COLLATIONS = """
+    SELECT table_name, table_collation
+    FROM information_schema.tables
+    WHERE table_schema = DATABASE()
 """
 
 #: ``get_table_description``'s JSON_VALID() query (MariaDB), kept word for
@@ -69,25 +70,26 @@ JSON_CHECKS = """
         c.constraint_schema = DATABASE()
 """
 
-#: ``get_constraints``' key query for the whole schema (the join on the
-#: constraint name alone is Django's).
-KEYS = """
-    SELECT kc.`table_name`, kc.`constraint_name`, kc.`column_name`,
-        kc.`referenced_table_name`, kc.`referenced_column_name`,
-        c.`constraint_type`
-    FROM
-        information_schema.key_column_usage AS kc,
-        information_schema.table_constraints AS c
+#: ``get_constraints``' key query for the whole schema, in its two halves:
+#: Django joins them on the constraint name alone, which for the whole schema
+#: multiplies rows (every table's ``PRIMARY`` meets every other's) and costs
+#: 10x the two queries; :func:`_constraints` joins them.
+KEY_COLUMNS = """
+    SELECT table_name, constraint_name, column_name,
+        referenced_table_name, referenced_column_name
+    FROM information_schema.key_column_usage
     WHERE
-        kc.table_schema = DATABASE() AND
+        table_schema = DATABASE() AND
         (
-            kc.referenced_table_schema = DATABASE() OR
-            kc.referenced_table_schema IS NULL
-        ) AND
-        c.table_schema = kc.table_schema AND
-        c.constraint_name = kc.constraint_name AND
-        c.constraint_type != 'CHECK'
-    ORDER BY kc.`table_name`, kc.`ordinal_position`
+            referenced_table_schema = DATABASE() OR
+            referenced_table_schema IS NULL
+        )
+    ORDER BY table_name, ordinal_position
+"""
+KEY_TYPES = """
+    SELECT table_name, constraint_name, constraint_type
+    FROM information_schema.table_constraints
+    WHERE table_schema = DATABASE() AND constraint_type != 'CHECK'
 """
 
 #: ``get_constraints``' check clause query, MariaDB's and MySQL's.
@@ -121,9 +123,13 @@ def read(backend: SchemaBackend, cursor: Any, names: list[str]) -> Schema:
     """Every table of ``names``, as :meth:`SchemaBackend.read_table` reads it."""
     connection = backend.connection
     introspection = connection.introspection
+    cursor.execute(COLLATIONS)
+    table_collations = dict(cursor.fetchall())
     info: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     cursor.execute(COLUMNS)
     for table, *line in cursor.fetchall():
+        if line[7] == table_collations.get(table):
+            line[7] = None  # the table's default collation
         info[table].append(tuple(line))
     json_columns: dict[str, set[str]] = defaultdict(set)
     if connection.mysql_is_mariadb and connection.features.can_introspect_json_field:
@@ -216,12 +222,22 @@ def _constraints(
 
     Keys first, then check constraints (an unnamed one, named after its only
     column, gets Django's ``__unnamed_constraint_N__`` name), then indexes,
-    merged into a key of the same name as Django merges them.
+    merged into a key of the same name as Django merges them. A key's kind
+    is its own table's constraint of that name; Django's join would take the
+    first of the schema's constraints of that name, which only differs when
+    two tables use one name for constraints of different kinds.
     """
     introspection = connection.introspection
     found: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    cursor.execute(KEYS)
-    for table, constraint, column, ref_table, ref_column, kind in cursor.fetchall():
+    cursor.execute(KEY_TYPES)
+    kinds: dict[str, dict[str, str]] = defaultdict(dict)
+    for table, constraint, kind in cursor.fetchall():
+        kinds[constraint][table] = kind
+    cursor.execute(KEY_COLUMNS)
+    for table, constraint, column, ref_table, ref_column in cursor.fetchall():
+        if not kinds[constraint]:
+            continue  # no such constraint (Django's inner join drops it)
+        kind = kinds[constraint].get(table) or next(iter(kinds[constraint].values()))
         entry = found[table].setdefault(
             constraint,
             {
