@@ -360,13 +360,15 @@ def _bind(field: Any, name: str, cls: Any) -> Any:
     costs no ``deconstruct()``. Relations keep their (copied) ``remote_field``
     pointing at the state's model reference until :meth:`LightApps._relate`.
     """
-    if type(field).contribute_to_class not in PLAIN_CONTRIBUTE:
-        raise Unsupported(f"{type(field).__name__} binds itself in its own way")
+    kind: Any = type(field)
+    if kind.contribute_to_class not in PLAIN_CONTRIBUTE:
+        raise Unsupported(f"{kind.__name__} binds itself in its own way")
     bound = _copy(field)
-    for attr, value in list(bound.__dict__.items()):
-        if isinstance(value, Field):  # ArrayField's base_field is bound too
-            inner = bound.__dict__[attr] = _copy(value)
-            inner.name = None
+    if _may_hold_fields(kind):  # ArrayField's base_field is bound too
+        for attr, value in list(bound.__dict__.items()):
+            if isinstance(value, Field):
+                inner = bound.__dict__[attr] = _copy(value)
+                inner.name = None
     bound.name = None
     bound.set_attributes_from_name(name)
     bound.model = cls
@@ -376,6 +378,14 @@ def _bind(field: Any, name: str, cls: Any) -> Any:
         bound.remote_field.field = bound
     cls._meta.add_field(bound)
     return bound
+
+
+@cache
+def _may_hold_fields(cls: Any) -> bool:
+    """Whether a field may keep another field (Django's own keep none but one)."""
+    return not cls.__module__.startswith("django.db.models.") or issubclass(
+        cls, GeneratedField
+    )
 
 
 def _copy(obj: Any) -> Any:
