@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 
-from safemigrate.exceptions import VerificationRefused
+from safemigrate.exceptions import CheckFailed, VerificationRefused
 from safemigrate.models import MigrationRun
 from safemigrate.reconcile import reconcile
 from safemigrate.schema.compare import compare_schemas
@@ -129,7 +130,7 @@ def test_every_field_and_operation_reconciles_clean_at_every_step(
 ) -> None:
     settings.MIGRATION_MODULES = ALLFIELDS
     names = scenario_names()
-    assert len(names) == 7
+    assert len(names) == 8
     run("migrate", verbosity=0)
     connection = database.connection
     final = MigrationLoader(connection).project_state()
@@ -349,6 +350,36 @@ def test_dropped_column_is_drift_and_is_never_faked(database: Database) -> None:
     assert database.manage("reconcile", "--check").returncode == 0
 
 
+def test_each_database_alias_is_reconciled_on_its_own(
+    make_database: Callable[..., Database],
+) -> None:
+    default = make_database()
+    run("migrate", verbosity=0)
+    other = make_database("other")
+    run("migrate", database="other", verbosity=0)
+    other.query("ALTER TABLE orders_order DROP COLUMN status")
+
+    assert report()["outcome"] == "clean"
+    drifted = report("--database", "other")
+    assert (drifted["database"], drifted["outcome"]) == ("other", "drift")
+    assert statuses(drifted)["orders.0003_order_status"] == "drift"
+    error, _ = refused(CheckFailed, "reconcile", database="other", check=True)
+    assert str(error) == (
+        "1 migration on database 'other' does not match the schema: "
+        "orders.0003_order_status."
+    )
+    delete_record(other, "orders", "0003_order_status")
+    error, _ = refused(
+        VerificationRefused, "reconcile", "orders", "0003", database="other", fake=True
+    )
+    assert "Not recording orders.0003_order_status on database 'other': " in str(error)
+    # recorded on the default database: nothing to do there (exit 0)
+    out = run("reconcile", "orders", "0003", fake=True)
+    assert "Recording as applied:\n  nothing verified to record\n" in out
+    assert [(r.alias, r.outcome) for r in runs(default)] == [("default", "noop")]
+    assert [(r.alias, r.outcome) for r in runs(other)] == [("other", "failed")]
+
+
 def test_unfake_removes_only_records_verified_absent(database: Database) -> None:
     run("migrate", verbosity=0)
     rows = database.migration_rows()
@@ -402,6 +433,9 @@ def test_unfake_removes_only_records_verified_absent(database: Database) -> None
         }
     ]
     assert statuses(report())["orders.0003_order_status"] == "pending"
+    # unrecording what is not recorded is nothing to do, not a refusal
+    out = run("reconcile", "orders", "0003", unfake=True)
+    assert "Recording as unapplied:\n  nothing verified to record\n" in out
 
 
 # --- output and usage ----------------------------------------------------------
@@ -451,12 +485,19 @@ def test_json_is_exactly_one_document(database: Database) -> None:
     ]
     assert faked["run"] == runs(database)[-1].pk
 
+    # already recorded: nothing to do; unrecording it: refused, still one document
     result = database.manage("reconcile", "sites", "0002", "--fake", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["actions"] == []
+    args = ("reconcile", "sites", "0002", "--unfake", "--format", "json")
+    result = database.manage(*args)
     assert result.returncode == 4
     refusal = json.loads(result.stdout)
     assert (refusal["outcome"], refusal["exit_code"]) == ("error", 4)
-    assert refusal["message"].startswith(
-        "Not recording sites.0002_alter_domain_unique on database 'default': "
+    assert refusal["message"] == (
+        "Not unrecording sites.0002_alter_domain_unique on database 'default': "
+        "its effects are present.\n    unique (domain) on django_site: expected "
+        "absent, found present\nNothing was changed."
     )
 
 
@@ -521,7 +562,7 @@ def build_from_sqlmigrate(db: Database) -> int:
 
 def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> None:
     assert build_from_sqlmigrate(database) > 50
-    assert database.migration_rows() == []
+    assert "django_migrations" not in database.tables()
     assert ("Uncategorized",) in database.query("SELECT name FROM catalog_category")
 
     # plain --fake: everything verified, nothing that only runs code, and

@@ -193,22 +193,22 @@ class LightApps:
         ):
             self.models.clear()
             return
-        seen: set[Key] = set()
         try:
             while pending:
-                key = pending.pop()
-                if key in seen:
-                    continue
-                seen.add(key)
-                old = self.models.pop(key, None)
-                if old is None:
-                    continue  # never built: nothing refers to a stale one
-                new = self._model(key)
-                if self._signature(old) != self._signature(new):
-                    pending.extend(self.state.relations.get(key, {}))
-                    for other, model in list(self.models.items()):
-                        if model._meta.proxy:
-                            self.models.pop(other)
+                # every stand-in of a round is dropped before any is rebuilt,
+                # so that none is rebuilt pointing at another's stale one (a
+                # foreign key altered along with the primary key it targets);
+                # one never built has no stale one to refer to
+                stale = {
+                    key: self.models.pop(key) for key in pending if key in self.models
+                }
+                pending = []
+                for key, old in stale.items():
+                    if self._signature(old) != self._signature(self._model(key)):
+                        pending.extend(self.state.relations.get(key, {}))
+                        for other, model in list(self.models.items()):
+                            if model._meta.proxy:
+                                self.models.pop(other)
         except Unsupported:
             self.rendered = True
 

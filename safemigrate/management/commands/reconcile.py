@@ -145,11 +145,12 @@ class Command(SafemigrateCommand):
                     else unfake_decisions(result, selected)
                 )
                 acting = [d for d in decisions if d.act]
-                if name is not None and not acting:
-                    why = decisions[0].why if decisions else "nothing to do"
+                # one named migration refused; already (un)recorded is a no-op
+                if name is not None and decisions and not acting:
                     raise VerificationRefused(
                         f"Not {'recording' if forwards else 'unrecording'} "
-                        f"{app_label}.{name} on database '{alias}': {why}."
+                        f"{app_label}.{name} on database '{alias}': "
+                        f"{decisions[0].why}."
                         + self._differences(selected, forwards)
                         + "\nNothing was changed."
                     )

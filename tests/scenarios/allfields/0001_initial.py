@@ -119,7 +119,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.AutoField(primary_key=True, serialize=False)),
                 ("name", models.CharField(max_length=10)),
-                ("owner", models.ForeignKey("scenario.owner", models.DO_NOTHING)),
+                ("thing", models.ForeignKey("scenario.everything", models.DO_NOTHING)),
             ],
             options={"managed": False, "db_table": "legacy_external"},
         ),

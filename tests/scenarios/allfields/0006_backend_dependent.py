@@ -2,7 +2,8 @@
 
 MySQL has no partial indexes (Django drops the condition of an index, and
 skips a conditional unique constraint), MariaDB no expression indexes; only
-PostgreSQL has covering, deferrable and NULLS NOT DISTINCT unique constraints.
+PostgreSQL has covering, deferrable and NULLS NOT DISTINCT unique constraints
+and operator classes.
 """
 
 from django.db import migrations, models
@@ -20,6 +21,18 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             "everything", models.Index(Lower("email"), name="everything_lower_email")
+        ),
+        migrations.AddIndex(
+            "everything",
+            models.Index(fields=["-moment", "clock"], name="everything_latest"),
+        ),
+        migrations.AddIndex(
+            "everything",
+            models.Index(
+                fields=["char"],
+                opclasses=["varchar_pattern_ops"],
+                name="everything_char_ops",
+            ),
         ),
         migrations.AddConstraint(
             "everything",
