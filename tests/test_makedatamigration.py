@@ -451,7 +451,7 @@ def test_template_applies_and_reverses_on_real_rows(
     assert logical_dump(connection) == before
 
 
-def test_backfill_queries_scale_with_batches_not_rows(
+def test_queries_scale_with_batches_not_rows(
     project: Project, database: Database
 ) -> None:
     run("migrate", verbosity=0)
@@ -474,18 +474,33 @@ def test_backfill_queries_scale_with_batches_not_rows(
         batch_size=5000,
     )
     counts = {}
-    for batch_size in (1000, 5000):
+    backfill = {
+        "template": "backfill",
+        "model": "UserProfile",
+        "field": "has_profile_picture",
+        "expression": "bool(profile_picture_url)",
+    }
+    custom = {
+        "template": "custom",
+        "model": "UserProfile",
+        "fields": "has_profile_picture",
+        "read": "profile_picture_url",
+    }
+    for label, options, batch_size in (
+        ("backfill", backfill, 1000),
+        ("backfill", backfill, 5000),
+        ("custom", custom, 1000),
+    ):
         run(
             "makedatamigration",
             "accounts",
-            f"flags_{batch_size}",
-            template="backfill",
-            model="UserProfile",
-            field="has_profile_picture",
-            expression="bool(profile_picture_url)",
+            f"{label}_{batch_size}",
             batch_size=batch_size,
+            **options,
         )
         name = project.leaf("accounts")
+        if label == "custom":
+            fill_custom(project.path("accounts", name))
         module = project.module("accounts", name)
         state = MigrationLoader(connection).project_state(
             ("accounts", name), at_end=False
@@ -494,15 +509,20 @@ def test_backfill_queries_scale_with_batches_not_rows(
         for function in (module.forwards, module.backwards):
             with transaction.atomic(), CaptureQueriesContext(connection) as queries:
                 function(state.apps, editor)
-            counts[(batch_size, function.__name__)] = len(queries)
+            counts[(label, batch_size, function.__name__)] = len(queries)
             flagged = m.UserProfile.objects.filter(has_profile_picture=True).count()
             assert flagged == (rows // 4 if function.__name__ == "forwards" else 0)
-    # the first key, then per batch: where the range ends, and the UPDATE
     assert counts == {
-        (1000, "forwards"): 1 + 2 * 100,
-        (1000, "backwards"): 1 + 2 * 100,
-        (5000, "forwards"): 1 + 2 * 20,
-        (5000, "backwards"): 1 + 2 * 20,
+        # the first key, then per batch: where the range ends, and the UPDATE
+        ("backfill", 1000, "forwards"): 1 + 2 * 100,
+        ("backfill", 1000, "backwards"): 1 + 2 * 100,
+        ("backfill", 5000, "forwards"): 1 + 2 * 20,
+        ("backfill", 5000, "backwards"): 1 + 2 * 20,
+        # per batch: the SELECT ... FOR UPDATE, one UPDATE ... WHERE pk IN for
+        # the rows that changed (they all get the same value); the last SELECT
+        # finds no more rows
+        ("custom", 1000, "forwards"): 2 * 100 + 1,
+        ("custom", 1000, "backwards"): 2 * 100 + 1,
     }
 
 
