@@ -174,11 +174,6 @@ def model_variable(ref: ModelRef) -> str:
     return ref.name
 
 
-def indent(text: str, spaces: int = 4) -> str:
-    pad = " " * spaces
-    return "\n".join(pad + line if line else line for line in text.splitlines())
-
-
 class Template:
     """Base class: one entry of the library."""
 

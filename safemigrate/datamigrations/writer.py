@@ -22,7 +22,12 @@ from django.db.migrations.questioner import NonInteractiveMigrationQuestioner
 from django.db.migrations.writer import MigrationWriter
 
 from safemigrate.datamigrations import placeholders, snippets
-from safemigrate.datamigrations.base import DataMigration, Options, Template
+from safemigrate.datamigrations.base import (
+    MAX_BATCH_SIZE,
+    DataMigration,
+    Options,
+    Template,
+)
 from safemigrate.datamigrations.state import MigrationState
 from safemigrate.datamigrations.templates import template_class
 from safemigrate.exceptions import UsageError
@@ -79,9 +84,10 @@ def generate(
         raise UsageError(
             f"The migration name must be a valid Python identifier, not {name!r}."
         )
-    if not 1 <= options.batch_size <= 100_000:
+    if not 1 <= options.batch_size <= MAX_BATCH_SIZE:
         raise UsageError(
-            f"--batch-size must be between 1 and 100000, not {options.batch_size}."
+            f"--batch-size must be between 1 and {MAX_BATCH_SIZE}, not "
+            f"{options.batch_size}."
         )
     state = state or MigrationState()
     leaf = state.leaf(app_label)

@@ -116,9 +116,17 @@ class Command(SafemigrateCommand):
 
     def command_line(self) -> str:
         """How this migration was asked for, for the docstring of the file."""
-        if getattr(self, "_called_from_command_line", False):
-            return "manage.py " + shlex.join(sys.argv[1:])
-        return "makedatamigration"
+        if not getattr(self, "_called_from_command_line", False):
+            return "makedatamigration"
+        words, skip = [], False
+        for word in sys.argv[1:]:
+            if skip:
+                skip = False
+            elif word == "--format":
+                skip = True
+            elif word != "--dry-run" and not word.startswith("--format="):
+                words.append(word)
+        return "manage.py " + shlex.join(words)
 
     def list_templates(self, as_json: bool) -> None:
         templates = describe_templates()
