@@ -52,6 +52,7 @@ def migration_roundtrip(
     Irreversible migrations are not failures here (``checkmigrations``
     reports them).
     """
+    __tracebackhide__ = True  # pytest shows the test's line and the report
     from django.db.migrations.loader import MigrationLoader
 
     from safemigrate.management.commands.checkmigrations import project_apps
@@ -79,6 +80,7 @@ def migration_roundtrip_fixture(
     """:func:`migration_roundtrip`, with database access unblocked."""
 
     def run(app_labels: Iterable[str] | None = None, database: str = "default") -> Any:
+        __tracebackhide__ = True
         with django_db_blocker.unblock():
             return migration_roundtrip(app_labels, database)
 

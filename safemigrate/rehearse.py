@@ -110,6 +110,8 @@ class Rehearsal:
     executed: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     failed_migration: str = ""
+    #: the plan was not run: safemigrate would refuse it (irreversible way back)
+    refused: bool = False
     #: the revert preview (render.preview_document), None when nothing ran
     preview: dict[str, Any] | None = None
     #: "done", "irreversible", "failed", "not run"
@@ -151,6 +153,7 @@ class Rehearsal:
             "apply_seconds": round(sum(e["seconds"] for e in self.executed), 6),
             "error": self.error or None,
             "failed_migration": self.failed_migration or None,
+            "refused": self.refused,
             "revert": {
                 "status": self.revert_status,
                 "note": self.revert_note or None,
@@ -182,6 +185,14 @@ class _Timed(Journal):
                 f"  {verb} {migration.app_label}.{migration.name}... OK "
                 f"({seconds:.3f}s)",
             )
+
+
+def _timings(journal: Journal) -> list[dict[str, Any]]:
+    """What the journal recorded, without the checksums the ledger keeps."""
+    return [
+        {key: value for key, value in entry.items() if key != "checksum"}
+        for entry in journal.executed
+    ]
 
 
 def _latest(loader: Any, applied: set[Key], app: str) -> planning.Target:
@@ -285,9 +296,17 @@ def _on_copy(
         )
     applied_before = set(plan.loader.applied_migrations)
     apps = sorted({step.key[0] for step in plan.steps})
-    if plan.direction == "backwards":
+    if plan.direction == "backwards":  # the plan is the way back: preview it
         _preview(plan, result, show_preview)
         if result.revert_status == "irreversible":
+            irreversible = result.preview["irreversible"] if result.preview else []
+            result.failed_migration = ", ".join(irreversible)
+            result.error = (
+                "cannot be unapplied (irreversible); safemigrate refuses this "
+                "plan (exit 8) and only a restore goes back"
+            )
+            result.revert_status, result.revert_note = "not run", ""
+            result.refused = True
             return
     say(
         "MIGRATE_HEADING",
@@ -296,7 +315,7 @@ def _on_copy(
     )
     journal = _Timed(say)
     result.error = _run(plan, journal)
-    result.executed = journal.executed
+    result.executed = _timings(journal)
     if result.error:
         current = journal.current
         if current is not None:
@@ -314,7 +333,7 @@ def _on_copy(
         say("MIGRATE_HEADING", "Reverting on the copy:")
         journal = _Timed(say)
         result.revert_error = _run(back, journal)
-        result.reverted = journal.executed
+        result.reverted = _timings(journal)
         if result.revert_error:
             result.revert_status = "failed"
             say("ERROR", f"  Failed: {result.revert_error}")
@@ -454,7 +473,9 @@ def handle(command: Any, alias: str, spec: TargetSpec, options: dict[str, Any]) 
     if not result.ok:
         failed = result.failed_migration or "the plan"
         what = (
-            f"{failed} failed on the copy: {result.error}"
+            f"{failed} {result.error}"
+            if result.refused
+            else f"{failed} failed on the copy: {result.error}"
             if result.error
             else f"the revert failed on the copy: {result.revert_error}"
         )

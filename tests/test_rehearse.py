@@ -200,3 +200,38 @@ def test_nothing_to_rehearse(database: Database) -> None:
 def test_rehearse_refuses_writing_options(database: Database) -> None:
     with pytest.raises(UsageError, match="does not go with --fake"):
         run(rehearse=True, fake=True)
+
+
+def test_backward_plan_is_rehearsed_and_applied_again(database: Database) -> None:
+    run(verbosity=0)
+    before = state(database)
+    document = json.loads(run("accounts", "0002", rehearse=True, format="json"))
+    assert state(database) == before
+    assert document["direction"] == "backwards"
+    assert [(e["name"], e["action"]) for e in document["executed"]] == [
+        ("0004_remove_userprofile_nickname", "unapplied"),
+        ("0003_set_has_profile_picture", "unapplied"),
+    ]
+    assert [m["name"] for m in document["revert"]["preview"]["migrations"]] == [
+        "0004_remove_userprofile_nickname",
+        "0003_set_has_profile_picture",
+    ]
+    revert = document["revert"]
+    assert (revert["status"], revert["differences"]) == ("done", [])
+    assert [(e["name"], e["action"]) for e in revert["executed"]] == [
+        ("0003_set_has_profile_picture", "applied"),
+        ("0004_remove_userprofile_nickname", "applied"),
+    ]
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_irreversible_backward_plan_fails_the_rehearsal(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.sdas"}
+    run("scenario", verbosity=0)
+    before = state(database)
+    with pytest.raises(CheckFailed) as caught:
+        run("scenario", "0002", rehearse=True, verbosity=0)
+    assert "scenario.0003_hidden_irreversible cannot be unapplied" in str(caught.value)
+    assert state(database) == before
