@@ -40,6 +40,7 @@ from django.db.migrations.state import ProjectState
 
 from safemigrate.exceptions import UsageError
 from safemigrate.planning import Key, check_conflicts
+from safemigrate.runner import rolled_back_cleanly
 from safemigrate.schema import (
     ElementKey,
     ElementValue,
@@ -350,14 +351,6 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _rolled_back(migration: Migration, connection: Any) -> bool:
-    if not migration.atomic:
-        return False
-    if connection.features.can_rollback_ddl:
-        return True
-    return all(isinstance(op, ops.RunPython) for op in migration.operations)
-
-
 def _tables_to_compare(
     migration: Migration, deltas: dict[Key, Any] | None
 ) -> set[str] | None:
@@ -510,7 +503,9 @@ def _roundtrip_one(
         else:
             result.status, result.step = "error", "unapply"
         result.error = _error(exc)
-        return result, states[-1] if _rolled_back(migration, connection) else None
+        return result, states[-1] if rolled_back_cleanly(
+            migration, connection.alias
+        ) else None
     result.unapply = time.monotonic() - clock
     if before is not None:
         result.changes = schema_changes(before, snapshots.take(tables))

@@ -186,3 +186,25 @@ def test_schema_changes_are_symmetric() -> None:
         "column t.extra missing (was IntegerField NULL)",
         "table u missing (was present)",
     ]
+
+
+def test_backward_step_that_raises_is_reported(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.failingreverse"}
+    report = run_roundtrip("default", ["scenario"])
+    first = report.results[0]
+    assert (first.label, first.status, first.step) == (
+        "scenario.0001_note",
+        "error",
+        "unapply",
+    )
+    assert "scenario_nothere" in first.error
+    assert first.describe().startswith("unapply failed: ")
+    if database.vendor == "mysql":  # DDL is not rolled back: the trip stops
+        assert report.results[1].status == "not run"
+        assert "left the database half-done" in report.stopped
+    else:  # rolled back: it goes on from the migration applied
+        assert report.results[1].status == "ok"
+        assert report.stopped == ""
+    assert scratch_gone(database, report.where)
