@@ -94,6 +94,8 @@ class LightOptions(Options):
     """
 
     light: LightApps
+    #: what a referring model reads of this one (:meth:`LightApps._signature`)
+    signature: tuple[Any, ...] | None = None
 
     @property
     def related_objects(self) -> list[_Reverse]:  # type: ignore[override]
@@ -221,15 +223,17 @@ class LightApps:
         the referring column's class and type are made of.
         """
         opts = model._meta
-        return (
-            opts.db_table,
-            opts.managed,
-            tuple(
-                (field.name, self._shape(field))
-                for field in opts.local_fields
-                if field.primary_key or field.unique
-            ),
-        )
+        if opts.signature is None:  # a stand-in never changes: compute it once
+            opts.signature = (
+                opts.db_table,
+                opts.managed,
+                tuple(
+                    (field.name, self._shape(field))
+                    for field in opts.local_fields
+                    if field.primary_key or field.unique
+                ),
+            )
+        return opts.signature
 
     def _shape(self, field: Any) -> tuple[Any, ...]:
         target = (
@@ -241,7 +245,7 @@ class LightApps:
             field.column,
             type(field),
             field.get_internal_type(),
-            field.rel_db_type(self.connection),
+            field.db_type(self.connection),  # rel_db_type() follows from it
             target,
         )
 
