@@ -1,9 +1,11 @@
 """``reconcile`` and guarded fakes against real databases.
 
-A normally migrated database must reconcile clean (no false mismatch), a
-record deleted by hand is found as fakeable, a column dropped by hand is
-drift, and a legacy database built from ``sqlmigrate`` output is brought to
-a fully recorded history. Damage of each kind, refused one by one, is in
+A normally migrated database must reconcile clean (no false mismatch, for
+every field type and schema operation, at every step), a record deleted by
+hand is found as fakeable, a column dropped by hand is drift, records are
+only removed when their effects are verified absent, and a legacy database
+built from ``sqlmigrate`` output is brought to a fully recorded history.
+Damage of each kind, refused one by one, is in
 ``tests/test_reconcile_verify.py``.
 """
 
