@@ -280,7 +280,7 @@ def accept(alias: str, app_label: str, name: str, reason: str, argv: list[str]) 
             f"App '{app_label}' does not have migrations. Apps with migrations: "
             f"{', '.join(sorted(loader.migrated_apps))}."
         )
-    key = resolve_migration(loader, app_label, name)
+    key = resolve_migration(loader, app_label, name, zero=False)
     label = f"{key[0]}.{key[1]}"
     if key not in loader.applied_migrations:
         raise UsageError(

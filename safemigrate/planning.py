@@ -99,8 +99,13 @@ def resolve_targets(
     )
 
 
-def resolve_migration(loader: MigrationLoader, app_label: str, name: str) -> Key:
-    """The key of the migration of ``app_label`` named ``name`` or a unique prefix."""
+def resolve_migration(
+    loader: MigrationLoader, app_label: str, name: str, *, zero: bool = True
+) -> Key:
+    """The key of the migration of ``app_label`` named ``name`` or a unique prefix.
+
+    ``zero``: whether the command also takes "zero" (the error message says so).
+    """
     available = sorted(n for a, n in loader.disk_migrations if a == app_label)
     try:
         migration = loader.get_migration_by_prefix(app_label, name)
@@ -113,7 +118,8 @@ def resolve_migration(loader: MigrationLoader, app_label: str, name: str) -> Key
     except KeyError:
         raise UsageError(
             f"Cannot find a migration matching '{name}' from app '{app_label}'. "
-            f"Its migrations: {_names(available)} (or 'zero' to unapply all)."
+            f"Its migrations: {_names(available)}"
+            + (" (or 'zero' to unapply all)." if zero else ".")
         ) from None
     key: Key = (app_label, migration.name)
     if key not in loader.graph.nodes and key in loader.replacements:

@@ -106,7 +106,9 @@ class Command(SafemigrateCommand):
                     f"migrations: {', '.join(sorted(executor.loader.migrated_apps))}."
                 )
             if name is not None:
-                name = resolve_migration(executor.loader, app_label, name)[1]
+                name = resolve_migration(executor.loader, app_label, name, zero=False)[
+                    1
+                ]
         if options["fake"] or options["unfake"]:
             self._act(alias, app_label, name, options)
             return
