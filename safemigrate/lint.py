@@ -108,7 +108,7 @@ def lint_migration(
         )
 
     data_ops: list[tuple[int, Operation]] = []
-    schema_ops: list[tuple[int, Operation]] = []
+    others: list[tuple[int, Operation]] = []
     for index, operation in enumerate(migration.operations):
         for op in flatten(operation):
             if isinstance(op, migrations.RunPython):
@@ -152,10 +152,19 @@ def lint_migration(
                 )
             if is_data(op):
                 data_ops.append((index, op))
-            elif changes_schema(op, migration, loader):
-                schema_ops.append((index, op))
-    if data_ops and schema_ops:
-        (data_index, data_op), (schema_index, schema_op) = data_ops[0], schema_ops[0]
+            else:
+                others.append((index, op))
+    # the schema is looked at only next to data: AlterField may need a state
+    schema = next(
+        (
+            (index, op)
+            for index, op in others
+            if data_ops and changes_schema(op, migration, loader)
+        ),
+        None,
+    )
+    if data_ops and schema is not None:
+        (data_index, data_op), (schema_index, schema_op) = data_ops[0], schema
         add(
             DATA_AND_SCHEMA,
             data_index,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import textwrap
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -164,12 +165,20 @@ class Command(SafemigrateCommand):
         self.say(
             "MIGRATE_HEADING", "Expressions (--expression) and conditions (--filter)"
         )
+        text = (
+            "Python syntax over the model's field names in the migration state; "
+            "parsed, never run. " + SYNTAX_HELP + " Examples: --expression "
+            '"bool(profile_picture_url)", --expression "upper(code)", --filter '
+            "\"status == 'paid' and placed_at < '2024-01-01'\"."
+        )
         self.stdout.write(
-            "  Python syntax over the model's field names in the migration state; "
-            "parsed,\n  never run. " + SYNTAX_HELP + "\n"
-            '  e.g. --expression "bool(profile_picture_url)", '
-            '--expression "upper(code)",\n'
-            "  --filter \"status == 'paid' and placed_at < '2024-01-01'\"."
+            textwrap.fill(
+                text,
+                78,
+                initial_indent="  ",
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+            )
         )
 
 
