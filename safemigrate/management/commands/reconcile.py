@@ -44,6 +44,10 @@ class Command(SafemigrateCommand):
         "by migration; record (--fake) or unrecord (--unfake) only what the "
         "schema verifies."
     )
+    # Like rollbackplan: it runs no project code and changes no schema (at most
+    # django_migrations rows), so the system checks, which import and lint
+    # every migration again, are left to migrate/safemigrate.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("app_label", nargs="?", help="Only this app.")
