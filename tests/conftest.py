@@ -166,6 +166,10 @@ def make_database(
             connections.close_all()
             for db in created:
                 backends.server(vendor).drop(db.name)
+                if db.alias != "default":  # later tests must not see the alias
+                    connections.settings.pop(db.alias, None)
+                    if db.alias in connections:
+                        del connections[db.alias]
 
 
 @pytest.fixture
