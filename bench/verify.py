@@ -13,8 +13,8 @@ pay Python's and Django's start-up):
   effect of every migration, reads the live schema of the tables those
   touch, classifies every migration; targets <= 1.2x the baseline and, on
   PostgreSQL, under 2 s of wall time;
-* ``manage.py reconcile --skip-checks``: the same without the system checks
-  (the baseline runs none; ``reconcile`` runs them all, as ``migrate`` does);
+  ``reconcile`` runs no system checks (like ``rollbackplan``), the baseline
+  none either;
 * the baseline, ``manage.py shell --no-imports -c PASS``: one pass of the
   calls ``inspectdb`` makes per table (``get_relations``,
   ``get_constraints``, ``get_primary_key_columns``,
@@ -22,9 +22,9 @@ pay Python's and Django's start-up):
   after one ``get_table_list``, and nothing else.
 
 Then, in fresh processes (``--part-runs`` of them, medians), the parts of
-``reconcile`` as the command runs them: Django set-up, the system checks,
-graph load (the executor, its loader and the ``django_migrations`` rows; the
-migration modules are already imported if a system check loaded them), graph
+``reconcile`` as the command runs them: Django set-up,
+graph load (the executor, its loader, the migration modules and the
+``django_migrations`` rows), graph
 order, the deltas walk, the live snapshot, and the classification (what
 ``reconcile()`` does besides); for reference, the same snapshot through the
 per-table path and the baseline's pass in-process.
@@ -57,8 +57,6 @@ DEFAULT_PART_RUNS = 5
 APPS, SEED = 9, 1  # with 300 migrations: 61 models
 BASELINE = "introspection pass"
 RECONCILE = "reconcile"
-#: the same without the system checks every checked command runs first
-UNCHECKED = "reconcile --skip-checks"
 MARKER = "SMBENCH"
 
 #: The baseline: inspectdb's introspection calls for every table of the
@@ -100,10 +98,6 @@ started = time.perf_counter()
 import django
 django.setup()
 spans = {"Django set-up": time.perf_counter() - started}
-from django.core import checks
-began = time.perf_counter()
-checks.run_checks()  # as the command does before it starts
-spans["system checks"] = time.perf_counter() - began
 from django.db import connections
 import safemigrate.reconcile as rec
 from safemigrate.planning import load
@@ -232,7 +226,6 @@ def bench_backend(
         commands = {
             BASELINE: ("shell", "--no-imports", "-c", PASS_SCRIPT),
             RECONCILE: ("reconcile", "--no-color"),
-            UNCHECKED: ("reconcile", "--no-color", "--skip-checks"),
         }
         samples = {label: Samples() for label in commands}
         tables: dict[str, set[int]] = {label: set() for label in commands}
@@ -285,18 +278,6 @@ def bench_backend(
                 verdict,
             ),
         ]
-        unchecked = common.median(samples[UNCHECKED].wall)
-        rows.append(
-            line(
-                backend,
-                "manage.py reconcile --skip-checks",
-                unchecked,
-                common.median(samples[UNCHECKED].cpu),
-                unchecked / base,
-                f"<= {RATIO_TARGET:.2f}",
-                "PASS" if unchecked / base <= RATIO_TARGET else "FAIL",
-            )
-        )
         if backend == "postgresql":
             rows.append(
                 line(
