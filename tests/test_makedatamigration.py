@@ -929,6 +929,15 @@ def test_lint_finds_missing_reverses_mixed_migrations_and_current_models(
         "safemigrate.W011",
     ]
 
+    # it runs where migrations are checked against a database (migrate,
+    # safemigrate, check --database), not before every runserver or shell
+    from django.core.checks import Tags, registry
+
+    assert set(check_migrations.tags) == {"safemigrate", Tags.database}  # type: ignore[attr-defined]
+    assert check_migrations in registry.registry.get_checks(
+        include_deployment_checks=False
+    )
+
 
 def test_system_check_covers_project_apps_only(tmp_path: Path) -> None:
     from django.apps import AppConfig
