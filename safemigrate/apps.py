@@ -7,4 +7,4 @@ class SafemigrateConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from safemigrate import checks, conf, lint  # noqa: F401  (registers receivers)
+        from safemigrate import checks, conf  # noqa: F401  (registers receivers)

@@ -171,3 +171,20 @@ def check_backup_tools(
                 )
             )
     return messages
+
+
+@register("safemigrate", Tags.database)
+def check_migrations(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The data-migration checks (W010-W012) of :mod:`safemigrate.lint`.
+
+    Imported only when a database is checked: the analysis needs Django's
+    migrations package, which commands such as ``runserver`` never load
+    (it costs them 50-90 ms).
+    """
+    if not kwargs.get("databases"):
+        return []
+    from safemigrate.lint import check_migrations as lint_migrations
+
+    return lint_migrations(app_configs, **kwargs)

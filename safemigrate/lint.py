@@ -42,7 +42,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.apps import apps as global_apps
-from django.core.checks import CheckMessage, Tags, register
+from django.core.checks import CheckMessage
 from django.core.checks import Warning as CheckWarning
 from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
@@ -398,17 +398,17 @@ def is_project_app(config: AppConfig) -> bool:
     return not any(path.is_relative_to(root) for root in _library_roots())
 
 
-@register("safemigrate", Tags.database)
 def check_migrations(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """W010-W012 for the migrations of the project's own apps.
 
-    Tagged ``database`` so that it runs where migrations matter and are
-    loaded anyway (``migrate``/``safemigrate`` check their database, as does
-    ``check --database``), not before every ``runserver`` or ``shell``: it
-    imports every migration module (0.3 s at 300 migrations). As Django's own
-    database checks do, it finds nothing when no database is being checked.
+    Registered by :mod:`safemigrate.checks`, tagged ``database`` so that it
+    runs where migrations matter and are loaded anyway (``migrate`` and
+    ``safemigrate`` check their database, as does ``check --database``), not
+    before every ``runserver`` or ``shell``: it imports every migration module
+    (0.3 s at 300 migrations). As Django's own database checks do, it finds
+    nothing when no database is being checked.
     """
     if not kwargs.get("databases"):
         return []
