@@ -48,6 +48,9 @@ demo: $(STAMP)
 	$(MANAGE) safemigrate --noinput
 	@echo "== safemigrate --check: exit 0, nothing pending"
 	$(MANAGE) safemigrate --check
+	@echo "== the live schema against the recorded history, and the CI gate"
+	out=$$($(MANAGE) reconcile --check) && echo "$$out" | tail -1
+	$(MANAGE) checkmigrations
 	@echo "== the ledger and the backups"
 	$(MANAGE) migrationhistory
 	$(MANAGE) migrationbackups list
