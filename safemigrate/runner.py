@@ -90,6 +90,7 @@ class Journal:
         #: what the ledger keeps about each faked migration's verification
         self.verifications: dict[tuple[str, str], dict[str, Any]] = {}
         self._to_checksum: list[tuple[dict[str, Any], Migration]] = []
+        self._started = 0.0
 
     def add_checksums(self) -> None:
         """Store the checksum of each migration applied (or faked) this run.
@@ -106,7 +107,6 @@ class Journal:
         for entry, migration in self._to_checksum:
             entry["checksum"] = checksum(migration).as_json()
         self._to_checksum.clear()
-        self._started = 0.0
 
     def wrap(self, callback: ProgressCallback | None) -> ProgressCallback:
         def progress(

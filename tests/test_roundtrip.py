@@ -97,7 +97,6 @@ def test_project_migrations_round_trip_cleanly(database: Database) -> None:
     assert database.tables() == set()
 
 
-@pytest.mark.backends("sqlite")
 def test_narrowed_comparison_finds_what_the_full_one_finds(
     database: Database, settings: Any
 ) -> None:

@@ -143,7 +143,9 @@ class Command(SafemigrateCommand):
                 argv=self.invocation(options),
             )
             try:
-                result = reconcile(load(alias).loader, connections[alias])
+                # the loader read before the ledger row: writing it changes no
+                # history, and the live schema is read after it
+                result = reconcile(executor.loader, connections[alias])
                 selected = result.select(app_label, name)
                 decisions = (
                     fake_decisions(result, selected, force=options["force_fake"])
