@@ -100,13 +100,13 @@ class Verdict:
 
     @property
     def differences(self) -> list[Difference]:
-        """What contradicts the recorded history (drift, partial) or nothing."""
-        status = self.status
-        if status == "drift":
-            return self.if_applied
-        if status == "partial":
-            return self.if_applied
-        return []
+        """What contradicts the recorded history (drift, partial) or nothing.
+
+        Both compare with the migration applied: drift is a recorded one whose
+        effects are missing, partial an unrecorded one whose effects are half
+        there.
+        """
+        return self.if_applied if self.status in ("drift", "partial") else []
 
     @property
     def checked(self) -> int:
