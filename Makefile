@@ -1,7 +1,10 @@
 # Quickstart:
 #   make demo   set up .venv and run safemigrate on the bundled testproject (SQLite)
 #   make test   set up .venv and run the whole suite on SQLite, PostgreSQL and
-#               MariaDB, then the tox matrix (Django 5.2, 6.0, 6.1) on SQLite
+#               MariaDB (the admin pages in Chromium included: tests/browser),
+#               then the tox matrix (Django 5.2, 6.0, 6.1) on SQLite
+#   make test-browser  only the browser tests; SAFEMIGRATE_SCREENSHOTS=1 keeps
+#               their screenshots in tests/browser/screenshots/
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +20,7 @@ PYENV_BINS := $(shell command -v pyenv >/dev/null 2>&1 && for m in 12 13; do \
 TOX_ENV := $(if $(PYENV_BINS),PATH=$(PYENV_BINS)$$PATH,)
 TOX_FLAGS := $(if $(filter true 1 yes,$(CI)),--skip-missing-interpreters=false,)
 
-.PHONY: demo test test-backends test-matrix lint venv clean
+.PHONY: demo test test-backends test-browser test-matrix lint venv clean
 
 venv: $(STAMP)
 
@@ -61,6 +64,9 @@ test: $(STAMP) test-backends test-matrix
 
 test-backends: $(STAMP)
 	$(BIN)/python -m pytest
+
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser tests/browser
 
 test-matrix: $(STAMP)
 	SAFEMIGRATE_TEST_BACKENDS=sqlite $(TOX_ENV) $(BIN)/tox run $(TOX_FLAGS)

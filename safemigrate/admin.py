@@ -164,7 +164,6 @@ class MigrationRunAdmin(ReadOnlyAdmin):
         "id",
         "started_at",
         "alias",
-        "command",
         "direction",
         "migrations",
         "duration_display",

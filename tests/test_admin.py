@@ -28,7 +28,10 @@ from tests.conftest import ROOT, Database
 RUNS = "/admin/safemigrate/migrationrun/"
 BACKUPS = "/admin/safemigrate/backup/"
 EVIL_NAME = "0009_<script>alert('name')</script>"
-EVIL_ERROR = "RuntimeError: <script>alert('error')</script> & <b>bold</b>"
+EVIL_ERROR = (
+    "RuntimeError: <script>alert('error')</script> & <b>bold</b> "
+    "<img src=x onerror=alert(1)>"
+)
 
 
 def client_for(user: User | None) -> Client:
@@ -192,7 +195,8 @@ def test_markup_in_names_and_errors_is_text(database: Database) -> None:
     )
     assert (
         '<pre class="safemigrate-error">RuntimeError: &lt;script&gt;alert('
-        "&#x27;error&#x27;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</pre>"
+        "&#x27;error&#x27;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt; "
+        "&lt;img src=x onerror=alert(1)&gt;</pre>"
     ) in detail
     assert run_ids(client.get(f"{RUNS}?q=evil.0009_%3Cscript").content.decode()) == [
         run.pk
