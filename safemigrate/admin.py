@@ -86,7 +86,7 @@ class Backup(models.Model):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Viewing only, for everyone: the pages have no write control at all."""
 
-    actions = None
+    actions = None  # not even the site's delete-selected
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(VIEW_PERMISSION)
@@ -99,9 +99,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        return {}
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
