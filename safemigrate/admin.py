@@ -16,7 +16,8 @@ Two entries appear under "safemigrate" in the admin index, both behind the
 
 Nothing on either page writes: no add, change or delete permission for
 anyone, no actions (not even delete-selected), no restore or prune. A POST to
-any of these URLs is refused with 403.
+add, change or delete a run, to either list or to a backup's page is refused
+with 403.
 
 How the backups get into the admin index: the index lists what is registered
 on the site, and registering needs a model class. A proxy or unmanaged model
