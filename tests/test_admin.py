@@ -328,3 +328,28 @@ def test_the_backup_entry_needs_no_migration(database: Database) -> None:
     call_command("makemigrations", "safemigrate", check=True, dry_run=True, stdout=out)
     assert out.getvalue() == "No changes detected in app 'safemigrate'\n"
     call_command("check", fail_level="WARNING", stdout=out)
+
+
+@pytest.mark.backends("sqlite")
+def test_backups_in_a_django_storage(
+    database: Database, settings: Any, tmp_path: Path
+) -> None:
+    location = tmp_path / "storage"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "safemigrate": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    call_command("safemigrate", verbosity=0)
+    backup_id = MigrationRun.objects.get().backup_id
+    client = client_for(superuser())
+    html = client.get(BACKUPS).content.decode()
+    assert "Read from STORAGES[&#x27;safemigrate&#x27;] (FileSystemStorage)." in html
+    assert "file present, size matches" in html
+    html = client.get(f"{BACKUPS}{backup_id}/?verify=1").content.decode()
+    assert f'<li class="success" id="verify-result">Backup {backup_id} verified' in html
+    manifest = json.loads((location / f"{backup_id}.json").read_text())
+    (location / manifest["filename"]).unlink()
+    assert "file missing" in client.get(BACKUPS).content.decode()
