@@ -284,6 +284,10 @@ class MigrationRunAdmin(ReadOnlyAdmin):
         return format_html('<p><a href="{}">{}</a></p>{}', url, run.backup_id, note)
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 def _when(value: Any) -> str:
     return localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
 
@@ -302,21 +306,9 @@ SUMMARY: list[tuple[str, Callable[[MigrationRun], Any]]] = [
     ("applied before", lambda r: f"{len(r.applied_before or [])} migrations"),
     ("versions", lambda r: f"Django {r.django_version}, {r.safemigrate_version}"),
 ]
-SUMMARY_FIELDS = (
-    "alias",
-    "vendor",
-    "command",
-    "user",
-    "host",
-    "argv",
-    "direction",
-    "fake",
-    "outcome",
-    "started_at",
-    "finished_at",
-    "applied_before",
-    "django_version",
-    "safemigrate_version",
+SUMMARY_FIELDS = _words(
+    "alias vendor command user host argv direction fake outcome started_at "
+    "finished_at applied_before django_version safemigrate_version"
 )
 
 
@@ -466,26 +458,12 @@ class BackupAdmin(ReadOnlyAdmin):
         )
 
 
-_DETAILED = {
-    "id",
-    "alias",
-    "vendor",
-    "format",
-    "filename",
-    "database",
-    "created_at",
-    "size",
-    "sha256",
-    "reason",
-    "run_id",
-    "plan",
-    "applied_before",
-    "pinned",
-    "seconds",
-    "server_version",
-    "client_version",
-    "safemigrate_version",
-}
+# what the detail page has a row for; other manifest fields get one each
+_DETAILED = _words(
+    "id alias vendor format filename database created_at size sha256 reason run_id "
+    "plan applied_before pinned seconds server_version client_version "
+    "safemigrate_version"
+)
 
 
 def _extra_fields(manifest: Manifest) -> list[tuple[str, str]]:
