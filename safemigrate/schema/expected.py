@@ -278,17 +278,20 @@ def touched_models(migration: Migration) -> set[str] | None:
     return names
 
 
-def _related(apps: Any, app_label: str, names: set[str] | None) -> set[Key]:
-    """The touched models and every model whose tables refer to one of them."""
+def _related(state: ProjectState, app_label: str, names: set[str] | None) -> set[Key]:
+    """The touched models and every model whose tables refer to one of them.
+
+    Read from the state's relations (a referring model, or the model that
+    declares a many-to-many field, whose auto-created table refers), the same
+    with stand-ins as with rendered models (whose ``related_objects`` would
+    add a parent's referrers to a child made by multi-table inheritance).
+    """
     keys: set[Key] = set()
-    for model in apps.get_models():
-        opts = model._meta
-        if opts.app_label == app_label and (names is None or opts.model_name in names):
-            keys.add((opts.app_label, opts.model_name))
-            for relation in opts.related_objects:
-                related = relation.related_model
-                owner = related._meta.auto_created or related
-                keys.add((owner._meta.app_label, owner._meta.model_name))
+    relations = state.relations
+    for key in list(state.models):
+        if key[0] == app_label and (names is None or key[1] in names):
+            keys.add(key)
+            keys.update(relations.get(key, {}))
     return keys
 
 
@@ -316,16 +319,24 @@ def graph_order(loader: MigrationLoader) -> list[Migration]:
 
 
 def migration_deltas(
-    loader: MigrationLoader, connection: Any, order: list[Migration] | None = None
+    loader: MigrationLoader,
+    connection: Any,
+    order: list[Migration] | None = None,
+    *,
+    render: bool = False,
 ) -> dict[Key, Delta]:
-    """The effect of every migration of the graph, from one pass over it."""
+    """The effect of every migration of the graph, from one pass over it.
+
+    No model is rendered (``render=True`` renders them as the executor does,
+    for comparison: on a real project that is tens of thousands of renders).
+    """
     from safemigrate.schema.lightstate import LightApps
 
     backend = backend_for(connection)
     state = ProjectState(real_apps=loader.unmigrated_apps)
     # stand-ins for the state's models, rebuilt as migrations change them
     # (rendering them as the executor does costs 20x more)
-    apps = LightApps(state, connection, backend)
+    apps = LightApps(state, connection, backend, render=render)
     deltas: dict[Key, Delta] = {}
     for migration in graph_order(loader) if order is None else order:
         key = (migration.app_label, migration.name)
@@ -335,14 +346,14 @@ def migration_deltas(
         ]
         names = touched_models(migration)
         if names is None or names:
-            keys = _related(apps, migration.app_label, names)
+            keys = _related(state, migration.app_label, names)
             before = apps.tables(keys)
             for operation in migration.operations:
                 operation.state_forwards(migration.app_label, state)
             apps.forget(
                 None if names is None else {(migration.app_label, n) for n in names}
             )
-            keys |= _related(apps, migration.app_label, names)
+            keys |= _related(state, migration.app_label, names)
             after = apps.tables(keys)
             delta.changes = _diff(before, after)
         deltas[key] = delta
