@@ -309,7 +309,8 @@ def test_damage_is_drift_and_faking_it_is_refused(
     assert error.returncode == 4
     assert str(error) == (
         f"Not recording scenario.{name} on database 'default': "
-        f"{STATUS_TEXT[case.unrecorded]}.\n    {case.message(database.vendor)}\nNothing was changed."
+        f"{STATUS_TEXT[case.unrecorded]}.\n    {case.message(database.vendor)}\n"
+        "Nothing was changed."
     )
     assert database.migration_rows() == rows
 

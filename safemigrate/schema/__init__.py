@@ -22,9 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-ElementKind = Literal[
-    "table", "column", "fk", "unique", "index", "check", "definition"
-]
+ElementKind = Literal["table", "column", "fk", "unique", "index", "check", "definition"]
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,10 @@ def columns_agree(expected: Column, found: Column) -> bool:
     if (expected.null, expected.primary_key) != (found.null, found.primary_key):
         return False
     if by_type_name(expected, found):
-        return not expected.db_type or not found.db_type or (
-            expected.db_type == found.db_type
+        return (
+            not expected.db_type
+            or not found.db_type
+            or (expected.db_type == found.db_type)
         )
     if expected.type != found.type:
         return False

@@ -375,7 +375,9 @@ def _delta(migration: Migration, state: ProjectState, apps: Any) -> Delta:
 
     app_label = migration.app_label
     delta = Delta((app_label, migration.name))
-    delta.unverifiable = [op.describe() for op in _code_operations(migration.operations)]
+    delta.unverifiable = [
+        op.describe() for op in _code_operations(migration.operations)
+    ]
     names = touched_models(migration)
     if names is not None and not names:
         return delta

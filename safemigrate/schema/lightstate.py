@@ -56,6 +56,7 @@ from safemigrate.schema.expected import has_tables, model_tables
 
 Key = tuple[str, str]
 
+
 class Unsupported(Exception):
     """A model state that stand-ins cannot describe (it has no tables here)."""
 

@@ -55,9 +55,8 @@ def split_changes(
         before = apps.tables(keys)
         database = _database_operations(operation)
         effect = None
-        if database is not None and not _runs_code(database):
-            if database or not code:
-                effect = _effect_of(database, state, apps, keys, app_label, names)
+        if database is not None and not _runs_code(database) and (database or not code):
+            effect = _effect_of(database, state, apps, keys, app_label, names)
         for step in _state_operations(operation):
             step.state_forwards(app_label, state)
         apps.forget(touched)
