@@ -23,8 +23,13 @@ class SchemaBackend:
     def read(self, cursor: Any, names: list[str]) -> Schema:
         return {name: self.read_table(cursor, name) for name in names}
 
+    @property
+    def introspection(self) -> Any:
+        """The introspection the per-table reader uses (Django's)."""
+        return self.connection.introspection
+
     def read_table(self, cursor: Any, name: str) -> Table:
-        introspection = self.connection.introspection
+        introspection = self.introspection
         constraints = introspection.get_constraints(cursor, name)
         rows = introspection.get_table_description(cursor, name)
         return self.table(name, rows, constraints, self.raw_types(cursor, name))

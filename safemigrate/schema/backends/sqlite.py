@@ -15,6 +15,7 @@ of its own (its shadow tables are ordinary tables).
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any
 
 from safemigrate.schema import Column, Schema, Table
@@ -30,9 +31,48 @@ VIRTUAL_TABLES = """
     WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'
 """
 _MODULE = re.compile(r"\busing\s+(\w+)", re.IGNORECASE)
+_CONSTRAINTS = re.compile(r"\b(check|unique|constraint)\b", re.IGNORECASE)
+
+
+_QUICK: dict[Any, Any] = {}
+
+
+def _quick(base: Any) -> Any:
+    """Django's SQLite introspection without what a :class:`Table` never reads.
+
+    ``get_table_description`` parses each table's SQL with sqlparse for the
+    columns' collations and ``get_constraints`` every index's for the
+    columns' orders (three quarters of reading a schema); neither is part of
+    a table's description here, and the rest is Django's own code.
+    """
+
+    if base in _QUICK:
+        return _QUICK[base]
+
+    class Quick(base):
+        # Django private API: _get_column_collations, _get_index_columns_orders,
+        # _parse_table_constraints
+        def _get_column_collations(self, cursor: Any, table_name: str) -> dict:
+            return {}
+
+        def _get_index_columns_orders(self, sql: str) -> None:
+            return None
+
+        def _parse_table_constraints(self, sql: str, columns: Any) -> Any:
+            # nothing to parse without a CHECK, UNIQUE or CONSTRAINT clause
+            if _CONSTRAINTS.search(sql) is None:
+                return {}
+            return super()._parse_table_constraints(sql, columns)
+
+    _QUICK[base] = Quick
+    return Quick
 
 
 class Backend(SchemaBackend):
+    @cached_property
+    def introspection(self) -> Any:
+        return _quick(type(self.connection.introspection))(self.connection)
+
     def read(self, cursor: Any, names: list[str]) -> Schema:
         cursor.execute(VIRTUAL_TABLES)
         virtual = {name: sql for name, sql in cursor.fetchall()}
@@ -46,7 +86,7 @@ class Backend(SchemaBackend):
 
     def virtual_table(self, cursor: Any, name: str, sql: str) -> Table:
         """Its columns by name only: no type to read, no nullability declared."""
-        rows = self.connection.introspection.get_table_description(cursor, name)
+        rows = self.introspection.get_table_description(cursor, name)
         match = _MODULE.search(sql)
         return Table(
             name,
