@@ -139,7 +139,7 @@ def model_table(model: Any, connection: Any, backend: SchemaBackend) -> Table:
             )
         if fld.unique and not fld.primary_key:
             table.uniques.add((fld.column,))
-        elif fld.db_index and not fld.primary_key:
+        elif backend.field_indexed(fld) and not fld.primary_key:
             table.indexes.add((fld.column,))
     for names in opts.unique_together:
         table.uniques.add(_columns(model, names))

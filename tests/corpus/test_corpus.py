@@ -202,6 +202,12 @@ DAMAGE = {
         },
         ("postgresql",),
     ),
+    "dropped spatial index": Damage(
+        {"*": ["DROP INDEX gisapp_route_path_c9bc6e6b_id"]},
+        "gisapp.0001_initial",
+        {"*": "index (path) on gisapp_route: missing"},
+        ("postgresql",),
+    ),
     "changed foreign key type": Damage(
         {
             "*": _sqlite_retype(

@@ -86,6 +86,10 @@ class SchemaBackend:
         """The class introspection reports for ``field``, given its mapped class."""
         return field_type
 
+    def field_indexed(self, field: Any) -> bool:
+        """Whether the schema editor indexes ``field``'s column on its own."""
+        return bool(field.db_index)
+
     def live_type(self, field_type: str | None) -> str | None:
         """The class compared for a column introspection reports as ``field_type``."""
         return field_type

@@ -34,6 +34,13 @@ class Backend(SchemaBackend):
             and not info.get("primary_key")
         )
 
+    def field_indexed(self, field: Any) -> bool:
+        # PostGIS indexes a geometry or geography column (GiST) by itself; a
+        # raster's index is on an expression (ST_ConvexHull), not the column
+        if getattr(field, "spatial_index", False) and hasattr(field, "geodetic"):
+            return getattr(field, "geom_type", "") != "RASTER"
+        return bool(field.db_index)
+
     def definitions(self, model: Any, table: Table) -> dict[str, Definition]:
         """Indexes and unique constraints on expressions, exclusion constraints.
 
