@@ -259,9 +259,16 @@ class Delta:
 
 
 def _state_operations(operations: Iterable[Any]) -> Iterable[Any]:
-    """The operations that change the state, unwrapping the ones that nest."""
+    """The operations that change the state or the schema, unwrapping nested ones.
+
+    A ``SeparateDatabaseAndState``'s database operations count too: they may
+    change models its state operations do not name.
+    """
     for operation in operations:
-        if isinstance(operation, ops.SeparateDatabaseAndState | ops.RunSQL):
+        if isinstance(operation, ops.SeparateDatabaseAndState):
+            yield from _state_operations(operation.state_operations)
+            yield from _state_operations(operation.database_operations)
+        elif isinstance(operation, ops.RunSQL):
             yield from _state_operations(operation.state_operations)
         elif not isinstance(operation, ops.RunPython):
             yield operation
