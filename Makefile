@@ -1,12 +1,17 @@
 # Quickstart:
 #   make demo   set up .venv and run safemigrate on the bundled testproject (SQLite)
 #   make test   set up .venv and run the whole suite on SQLite, PostgreSQL and
-#               MariaDB, then the tox matrix (Django 5.2, 6.0, 6.1) on SQLite
+#               MariaDB, the corpus (make corpus), then the tox matrix
+#               (Django 5.2, 6.0, 6.1) on SQLite
+#   make corpus install the corpus's pinned third-party apps into .venv and run
+#               tests/corpus (a real project of them) on the three backends
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CORPUS_STAMP := $(VENV)/.corpus-installed
+CORPUS_REQUIREMENTS := tests/corpus/requirements.txt
 DEMO_DB := $(CURDIR)/testproject/db.sqlite3
 DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB)
 MANAGE := $(DEMO_ENV) $(BIN)/python testproject/manage.py
@@ -17,7 +22,7 @@ PYENV_BINS := $(shell command -v pyenv >/dev/null 2>&1 && for m in 12 13; do \
 TOX_ENV := $(if $(PYENV_BINS),PATH=$(PYENV_BINS)$$PATH,)
 TOX_FLAGS := $(if $(filter true 1 yes,$(CI)),--skip-missing-interpreters=false,)
 
-.PHONY: demo test test-backends test-matrix lint venv clean
+.PHONY: demo test test-backends test-matrix corpus corpus-deps lint venv clean
 
 venv: $(STAMP)
 
@@ -57,10 +62,25 @@ demo: $(STAMP)
 	$(MANAGE) migrationbackups verify $$($(MANAGE) migrationbackups list --format json | \
 	  $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["backups"][0]["id"])')
 
-test: $(STAMP) test-backends test-matrix
+test: $(STAMP) test-backends corpus test-matrix
 
 test-backends: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --ignore=tests/corpus
+
+# The corpus's apps go into .venv with Django pinned to the version already
+# there (pip would otherwise be free to move it); the stamp makes it a no-op
+# until the requirements change.
+corpus-deps: $(CORPUS_STAMP)
+
+$(CORPUS_STAMP): $(STAMP) $(CORPUS_REQUIREMENTS)
+	$(BIN)/python -c 'import django; print("Django==" + django.__version__)' \
+	  > $(VENV)/corpus-constraints.txt
+	$(BIN)/python -m pip install -q -r $(CORPUS_REQUIREMENTS) \
+	  -c $(VENV)/corpus-constraints.txt
+	touch $@
+
+corpus: $(CORPUS_STAMP)
+	$(BIN)/python -m pytest tests/corpus
 
 test-matrix: $(STAMP)
 	SAFEMIGRATE_TEST_BACKENDS=sqlite $(TOX_ENV) $(BIN)/tox run $(TOX_FLAGS)

@@ -1,0 +1,154 @@
+"""``manage.py corpus WHAT``: what the corpus tests ask the project, as JSON.
+
+Runs inside the corpus project (its settings, its apps), so the test suite's
+own settings never see them. Each sub-command prints one JSON document:
+
+* ``info``: every migration of the graph, the recorded ones, the tables;
+* ``plans``: per app, the migrations ``rollbackplan APP zero`` lists and
+  the ones ``MigrationExecutor.migration_plan`` would unapply;
+* ``sql``: per app, the exit of ``rollbackplan APP zero --sql`` and the
+  error of one that did not complete;
+* ``refake APP...``: per app, the history after deleting its records and
+  running ``reconcile APP --fake``, against the history before;
+* ``renders``: ``ModelState.render`` calls during ``reconcile``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import traceback
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.migrations.state import ModelState
+
+
+class Command(BaseCommand):
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "what", choices=["info", "plans", "sql", "refake", "renders"]
+        )
+        parser.add_argument("apps", nargs="*")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        what = options["what"]
+        document = getattr(self, f"_{what}")(options["apps"])
+        self.stdout.write(json.dumps(document, indent=1, sort_keys=True))
+
+    @staticmethod
+    def _executor() -> MigrationExecutor:
+        return MigrationExecutor(connection)
+
+    def _info(self, apps: list[str]) -> dict[str, Any]:
+        loader = self._executor().loader
+        graph = loader.graph
+        return {
+            "vendor": connection.vendor,
+            "nodes": sorted(f"{a}.{n}" for a, n in graph.nodes),
+            "apps": sorted(loader.migrated_apps),
+            "recorded": sorted(f"{a}.{n}" for a, n in _rows()),
+            "replacing": sorted(
+                f"{a}.{n}" for (a, n), m in graph.nodes.items() if m.replaces
+            ),
+            "dependents": {
+                app: sorted(
+                    {
+                        f"{child.key[0]}"
+                        for (a, _), node in graph.node_map.items()
+                        if a == app
+                        for child in node.children
+                        if child.key[0] != app
+                    }
+                )
+                for app in sorted(loader.migrated_apps)
+            },
+            "tables": sorted(connection.introspection.table_names()),
+        }
+
+    def _plans(self, apps: list[str]) -> dict[str, Any]:
+        result = {}
+        for app in apps or sorted(self._executor().loader.migrated_apps):
+            executor = self._executor()
+            django_plan = [
+                f"{m.app_label}.{m.name}"
+                for m, backwards in executor.migration_plan([(app, None)])
+                if backwards
+            ]
+            out = io.StringIO()
+            call_command("rollbackplan", app, "zero", format="json", stdout=out)
+            listed = [
+                f"{m['app']}.{m['name']}"
+                for m in json.loads(out.getvalue())["migrations"]
+            ]
+            result[app] = {"rollbackplan": listed, "django": django_plan}
+        return result
+
+    def _sql(self, apps: list[str]) -> dict[str, Any]:
+        result = {}
+        for app in apps or sorted(self._executor().loader.migrated_apps):
+            out = io.StringIO()
+            try:
+                call_command("rollbackplan", app, "zero", sql=True, stdout=out)
+                result[app] = {"exit": 0, "lines": out.getvalue().count("\n")}
+            except CommandError as exc:
+                result[app] = {"exit": exc.returncode, "error": str(exc)}
+            except Exception as exc:  # a crash: what the test must not see
+                result[app] = {
+                    "exit": "crash",
+                    "error": "".join(traceback.format_exception_only(exc)).strip(),
+                }
+        return result
+
+    def _refake(self, apps: list[str]) -> dict[str, Any]:
+        result = {}
+        for app in apps:
+            before = _rows()
+            MigrationRecorder.Migration.objects.filter(app=app).delete()
+            out = io.StringIO()
+            try:
+                call_command("reconcile", app, fake=True, stdout=out, stderr=out)
+                error = None
+            except Exception as exc:
+                error = "".join(traceback.format_exception_only(exc)).strip()
+            after = _rows()
+            missing = sorted(f"{a}.{n}" for a, n in before - after)
+            result[app] = {
+                "error": error,
+                "missing": missing,
+                "extra": sorted(f"{a}.{n}" for a, n in after - before),
+            }
+            for name in missing:  # put the history back for the next app
+                recorded_app, recorded_name = name.split(".", 1)
+                MigrationRecorder(connection).record_applied(
+                    recorded_app, recorded_name
+                )
+        return result
+
+    def _renders(self, apps: list[str]) -> dict[str, Any]:
+        calls = 0
+        render = ModelState.render
+
+        def counting(self: ModelState, apps: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return render(self, apps)
+
+        ModelState.render = counting  # type: ignore[method-assign]
+        try:
+            out = io.StringIO()
+            call_command("reconcile", *apps, format="json", stdout=out)
+        finally:
+            ModelState.render = render  # type: ignore[method-assign]
+        document = json.loads(out.getvalue())
+        return {"renders": calls, "migrations": len(document["migrations"])}
+
+
+def _rows() -> set[tuple[str, str]]:
+    return set(MigrationRecorder(connection).migration_qs.values_list("app", "name"))
