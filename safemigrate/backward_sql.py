@@ -20,6 +20,7 @@ failed, is marked.
 
 from __future__ import annotations
 
+import copy
 import pickle
 import re
 import tempfile
@@ -176,7 +177,9 @@ def migration_sql(
             size = len(collected)
             recorder.read = set()
             try:
-                operation.database_backwards(
+                # a copy: RenameModel and RenameIndex swap their own names for
+                # the time of database_backwards, and a failure here is caught
+                copy.copy(operation).database_backwards(
                     app_label, editor, states[index + 1], states[index]
                 )
             except Exception as exc:  # the editor read a schema it did not expect
@@ -246,7 +249,7 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
     state = ProjectState(real_apps=executor.loader.unmigrated_apps)
     places: dict[Key, tuple[int, int]] = {}
     recorder = _ReadRecorder(connection.introspection)
-    partial = Partial()
+    partial = Partial(delayed=True)
     with tempfile.TemporaryFile() as spool:
         # Django private API: BaseDatabaseWrapper.introspection (replaced for the walk)
         connection.introspection = recorder  # type: ignore[assignment]

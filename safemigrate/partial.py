@@ -181,6 +181,30 @@ def touched(migration: Migration, state: ProjectState) -> set[ModelKey] | None:
     return found
 
 
+class _DelayedState(ProjectState):
+    """A rendered state whose operations use Django's delayed reload.
+
+    ``ProjectState.reload_model(delay=False)``, which an operation on a
+    relation asks for, re-renders every model related to the changed one,
+    recursively; ``delay=True``, Django's own choice for other operations,
+    re-renders the model, those it points at and those pointing at them. The
+    stale classes further away do not change the SQL of later operations
+    (the corpus's backward SQL is the same either way), and ``RunPython``,
+    which could see them, clears the delayed cache before it runs
+    (``ProjectState.clear_delayed_apps_cache``).
+    """
+
+    def reload_model(
+        self, app_label: str, model_name: str, delay: bool = False
+    ) -> None:
+        super().reload_model(app_label, model_name, delay=True)
+
+    def clone(self) -> ProjectState:
+        new_state = super().clone()
+        new_state.__class__ = _DelayedState
+        return new_state
+
+
 class Partial:
     """A rendered state of some models, reused while the walk leaves them alone.
 
@@ -191,8 +215,11 @@ class Partial:
     grown to much more than is needed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, delayed: bool = False) -> None:
         self.state: ProjectState | None = None
+        #: Django's delayed reload for every operation (SQL collected, nothing
+        #: run) instead of the recursive one for relations (migrations run)
+        self.delayed = delayed
 
     def seen(self, migration: Migration, walk: ProjectState) -> None:
         """The walk applies ``migration`` (not previewed) to ``walk``."""
@@ -202,19 +229,22 @@ class Partial:
         if changed is None or changed & set(self.state.models):
             self.state = None
 
-    def state_for(self, migration: Migration, walk: ProjectState) -> ProjectState:
+    def state_for(
+        self, migration: Migration, walk: ProjectState, *, code: bool = False
+    ) -> ProjectState:
         """A rendered state with what ``migration`` needs of ``walk`` (before it).
 
         ``walk`` itself is not changed (its model states are cloned) nor
         rendered. Models created by the migration are created in the
-        returned state by its own operations.
+        returned state by its own operations. ``code``: the migration runs
+        (its ``RunPython`` functions may use any model), see :func:`referred`.
         """
-        keys = keys_for(migration, walk)
+        keys = keys_for(migration, walk, code=code)
         held = set(self.state.models) if self.state is not None else set()
         # a state grown much larger than needed costs more to keep up to date
         # (a relation changed re-renders its related models) than to render anew
         if self.state is None or not keys <= held or len(held) > 2 * len(keys) + 8:
-            self.state = ProjectState(
+            self.state = (_DelayedState if self.delayed else ProjectState)(
                 models={key: walk.models[key].clone() for key in keys},
                 real_apps=walk.real_apps,
             )

@@ -393,7 +393,6 @@ def walk_states(
     *,
     on_migration: MigrationVisitor | None = None,
     on_operation: OperationVisitor | None = None,
-    render: bool = False,
 ) -> None:
     """Visit each migration of the plan with the project state before it.
 
@@ -401,10 +400,10 @@ def walk_states(
     ``on_operation(migration, operation, state)`` the state before each of its
     operations, exactly as the executor sees them. One incremental pass over
     the applied history mutates a single :class:`ProjectState` in place: no
-    clone per step, no ``loader.project_state`` per step (quadratic). Models
-    are rendered only with ``render`` (for SQL), once, then kept up to date
-    incrementally as the executor does. Visitors must not keep or change the
-    state: it moves on.
+    clone per step, no ``loader.project_state`` per step (quadratic). No
+    model is rendered (the SQL of :mod:`safemigrate.backward_sql` renders
+    only what each migration needs). Visitors must not keep, change or
+    render the state: it moves on.
     """
     executor = plan.executor
     wanted = {step.key for step in plan.steps}
@@ -420,11 +419,8 @@ def walk_states(
         if key not in applied:
             continue
         visiting = key in wanted
-        if visiting:
-            if render and "apps" not in state.__dict__:
-                state.apps  # noqa: B018  (render once; kept up to date after)
-            if on_migration is not None:
-                on_migration(migration, state)
+        if visiting and on_migration is not None:
+            on_migration(migration, state)
         for operation in migration.operations:
             if visiting and on_operation is not None:
                 on_operation(migration, operation, state)
