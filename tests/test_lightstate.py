@@ -2,9 +2,10 @@
 
 :func:`~safemigrate.schema.expected.migration_deltas` walks the graph with
 :class:`~safemigrate.schema.lightstate.LightApps`; forcing its fallback from
-the first model on makes the same walk with rendered models (Django's
+``render=True`` makes the same walk with rendered models (Django's
 ``state.apps``), which is what the stand-ins must reproduce, element for
-element, on each backend (field classes and constraints differ by backend).
+element, on each backend (field classes and constraints differ by backend),
+without rendering any model.
 """
 
 from __future__ import annotations
@@ -14,35 +15,29 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.state import ModelState
+from django.db.models import CharField, Field
 
-from safemigrate.schema import lightstate
 from safemigrate.schema.expected import Delta, migration_deltas
-from safemigrate.schema.lightstate import Unsupported
 from tests.conftest import Database
 
 Key = tuple[str, str]
 
 
 def both_walks(monkeypatch: pytest.MonkeyPatch) -> tuple[dict[Key, Delta], ...]:
-    """The deltas from stand-ins (which must not have fallen back) and rendered."""
-    made: list[lightstate.LightApps] = []
-    original = lightstate.LightApps.__init__
+    """The deltas from stand-ins (nothing rendered) and from rendered models."""
+    renders: list[Any] = []
+    original = ModelState.render
 
-    def keep(self: lightstate.LightApps, *args: Any) -> None:
-        original(self, *args)
-        made.append(self)
+    def counting(self: ModelState, apps: Any) -> Any:
+        renders.append(self)
+        return original(self, apps)
 
     with monkeypatch.context() as patch:
-        patch.setattr(lightstate.LightApps, "__init__", keep)
+        patch.setattr(ModelState, "render", counting)
         light = migration_deltas(MigrationLoader(connection), connection)
-    assert [apps.rendered for apps in made] == [False]
-    with monkeypatch.context() as patch:
-
-        def refuse(*args: Any) -> Any:
-            raise Unsupported("rendered on purpose")
-
-        patch.setattr(lightstate.LightApps, "_build", refuse)
-        rendered = migration_deltas(MigrationLoader(connection), connection)
+    assert renders == []
+    rendered = migration_deltas(MigrationLoader(connection), connection, render=True)
     return light, rendered
 
 
@@ -61,16 +56,24 @@ def test_same_deltas_as_rendered_models(
     assert any(delta.changes for key, delta in light.items() if key[0] == "scenario")
 
 
-def test_a_field_that_binds_itself_renders_the_rest(
+def test_a_field_that_binds_itself_is_bound_as_django_binds_fields(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An unknown ``contribute_to_class`` switches to rendered models for good."""
+    """A ``contribute_to_class`` of its own renders nothing, changes nothing.
+
+    A field class that binds itself (``TaggableManager``; here ``CharField``
+    given its own method for the test) is bound as Django binds a field:
+    the walk renders no model and finds the effects the rendered one finds.
+    """
+    calls: list[str] = []
+
+    def contribute(self: Any, cls: Any, name: str, **kwargs: Any) -> None:
+        calls.append(name)
+        Field.contribute_to_class(self, cls, name, **kwargs)
+
+    monkeypatch.setattr(CharField, "contribute_to_class", contribute)
     light, rendered = both_walks(monkeypatch)
-    monkeypatch.setattr(lightstate, "PLAIN_CONTRIBUTE", set())
-    fallback = migration_deltas(MigrationLoader(connection), connection)
-    assert {k: d.changes for k, d in fallback.items()} == {
-        k: d.changes for k, d in rendered.items()
-    }
+    assert calls  # the rendered walk called it; the stand-ins bind plainly
     assert {k: d.changes for k, d in light.items()} == {
         k: d.changes for k, d in rendered.items()
     }

@@ -104,3 +104,28 @@ def test_mysql_checks_and_unsigned(database: Database) -> None:
     batched, per_table = both_ways(database)
     assert_same(batched, per_table)
     assert batched["odd"].checks == {"odd_qty_small"}
+
+
+@pytest.mark.backends("sqlite")
+def test_sqlite_reads_tables_as_djangos_introspection(
+    database: Database, settings: Any
+) -> None:
+    """Without the collations and index orders it skips, the same tables."""
+    settings.MIGRATION_MODULES = SCENARIO
+    call_command("migrate", verbosity=0)
+    connection = database.connection
+    backend = backend_for(connection)
+    introspection = connection.introspection
+    names = sorted(table_names(connection))
+    with connection.cursor() as cursor:
+        quick = backend.read(cursor, names)
+        django = {
+            name: backend.table(
+                name,
+                introspection.get_table_description(cursor, name),
+                introspection.get_constraints(cursor, name),
+            )
+            for name in names
+        }
+    assert {"allfields_everything", "orders_order"} <= set(quick)
+    assert_same(quick, django)

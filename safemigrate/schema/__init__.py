@@ -4,9 +4,12 @@ Both sides of a schema comparison are built in these terms: the live schema
 (:mod:`safemigrate.schema.introspect`) and the schema a migration state
 expects (:mod:`safemigrate.schema.expected`). Generated names never take part:
 columns are compared by the Django field class introspection reports, length,
-precision, nullability and primary key; foreign keys as (column, table,
+precision, nullability and primary key (or, for a type introspection does not
+map or a field with a column type of its own, by the database's own type
+name: :mod:`safemigrate.schema.types`); foreign keys as (column, table,
 column); unique constraints as column sets; indexes by their columns; check
-constraints by the name the model gives them.
+constraints by the name the model gives them; PostgreSQL indexes on
+expressions and exclusion constraints by their normalised definition.
 
 A table is also seen as a flat mapping of *elements* (:func:`elements`), each
 keyed by what it is about, so that the effect of one migration is the set of
@@ -19,35 +22,63 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-ElementKind = Literal["table", "column", "fk", "unique", "index", "check"]
+ElementKind = Literal["table", "column", "fk", "unique", "index", "check", "definition"]
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    #: the Django field class as the backend's introspection reports it
-    type: str
+    #: the Django field class as the backend's introspection reports it;
+    #: ``None`` where introspection does not map the column's type (live) or
+    #: the field's column type is its own (expected: ``db_type`` overridden)
+    type: str | None
     null: bool
     max_length: int | None = None
     precision: int | None = None
     scale: int | None = None
     primary_key: bool = False
+    #: the database's own name of the type, normalised per vendor
+    #: (:mod:`safemigrate.schema.types`): ``format_type()``, ``COLUMN_TYPE``,
+    #: SQLite's declared type; expected: ``field.db_type(connection)``.
+    #: ``None``: not readable (a virtual table's columns)
+    db_type: str | None = None
     #: the model's own field class, for messages (BooleanField where MySQL
     #: introspection says IntegerField); not compared
     declared: str | None = field(default=None, compare=False)
 
-    def describe(self) -> str:
-        """``DecimalField(12,2) NOT NULL``, ``CharField(100) NULL``..."""
-        name = self.declared or self.type
-        if self.precision is not None and self.scale is not None:
-            kind = f"{name}({self.precision},{self.scale})"
+    def describe(self, *, raw: bool = False) -> str:
+        """``DecimalField(12,2) NOT NULL``, ``character(7) (HexColorField) NULL``...
+
+        The type named is the one compared: the field class, or with ``raw``
+        (or no class) the database's type name; the model's own class follows
+        in parentheses where it differs.
+        """
+        if raw or self.type is None:
+            kind = self.db_type or "type not readable"
+        elif self.precision is not None and self.scale is not None:
+            kind = f"{self.type}({self.precision},{self.scale})"
         elif self.max_length is not None:
-            kind = f"{name}({self.max_length})"
+            kind = f"{self.type}({self.max_length})"
         else:
-            kind = name
+            kind = self.type
+        if self.declared and self.declared != self.type:
+            kind += f" ({self.declared})"
         return f"{kind} {'NULL' if self.null else 'NOT NULL'}" + (
             " PRIMARY KEY" if self.primary_key else ""
         )
+
+
+@dataclass(frozen=True)
+class Definition:
+    """An index or constraint compared by its normalised SQL definition."""
+
+    #: :func:`safemigrate.schema.types.normalise_definition` of it
+    text: str
+    #: the definition as read or generated, for messages; not compared
+    shown: str = field(default="", compare=False)
+
+    def describe(self) -> str:
+        return self.shown or self.text
 
 
 @dataclass(frozen=True)
@@ -76,6 +107,12 @@ class Table:
     implied_indexes: set[tuple[str, ...]] = field(default_factory=set)
     #: named check constraints
     checks: set[str] = field(default_factory=set)
+    #: indexes and constraints by name, compared by definition (PostgreSQL:
+    #: every index and exclusion constraint live; expected: those on
+    #: expressions and exclusion constraints)
+    definitions: dict[str, Definition] = field(default_factory=dict)
+    #: the module of a virtual table (``fts5``), whose columns have no type
+    virtual: str | None = None
 
     def covers(self, columns: tuple[str, ...]) -> bool:
         """Whether an index of any kind leads with ``columns``."""
@@ -97,8 +134,8 @@ Schema = dict[str, Table]
 ElementKey = tuple[str, ...]
 """``("column", table, column)``, ``("unique", table, "a,b")``: :func:`elements`."""
 
-ElementValue = Column | ForeignKey | bool
-"""A column or foreign key, or ``True`` for elements that only exist or not."""
+ElementValue = Column | ForeignKey | Definition | bool
+"""A column, foreign key or definition, or ``True`` for elements that only exist."""
 
 
 def unique_key(table: str, columns: tuple[str, ...]) -> ElementKey:
@@ -123,6 +160,8 @@ def elements(table: Table) -> Iterator[tuple[ElementKey, ElementValue]]:
         yield index_key(table.name, index), True
     for check in table.checks:
         yield ("check", table.name, check), True
+    for name, definition in table.definitions.items():
+        yield ("definition", table.name, name), definition
 
 
 def flatten(tables: Mapping[str, Table]) -> dict[ElementKey, ElementValue]:
@@ -142,6 +181,8 @@ def describe_key(key: ElementKey) -> str:
         return f"unique ({key[2].replace(',', ', ')}) on {table}"
     if kind == "index":
         return f"index ({key[2].replace(',', ', ')}) on {table}"
+    if kind == "definition":
+        return f"index or constraint {key[2]} on {table}"
     return f"check constraint {key[2]} on {table}"
 
 

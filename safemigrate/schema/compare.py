@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from safemigrate.schema import (
     Column,
+    Definition,
     ElementKey,
     ElementValue,
     ForeignKey,
@@ -42,7 +43,13 @@ class Difference:
             if isinstance(self.expected, bool):
                 return f"{what}: missing"
             return f"{what}: missing (expected {self.expected.describe()})"
-        expected, found = describe_value(self.expected), describe_value(self.found)
+        if isinstance(self.expected, Column) and isinstance(self.found, Column):
+            raw = by_type_name(self.expected, self.found)
+            expected = self.expected.describe(raw=raw)
+            found = self.found.describe(raw=raw)
+        else:
+            expected = describe_value(self.expected)
+            found = describe_value(self.found)
         return f"{what}: expected {expected}, found {found}"
 
     def as_json(self) -> dict[str, object]:
@@ -56,17 +63,33 @@ class Difference:
         }
 
 
-def columns_agree(expected: Column, found: Column) -> bool:
-    """Same field class, nullability and primary key; sizes where both know them.
+def by_type_name(expected: Column, found: Column) -> bool:
+    """Whether two columns are compared by type name, not by field class.
 
-    SQLite reports no precision for decimals, and some types no length: a
-    size the live side does not report is not held against it.
+    When the live type has no Django field class (``tsvector``, ``geometry``,
+    ``citext``, arrays, ranges) or the field's column type is its own.
     """
-    if (expected.type, expected.null, expected.primary_key) != (
-        found.type,
-        found.null,
-        found.primary_key,
-    ):
+    return expected.type is None or found.type is None
+
+
+def columns_agree(expected: Column, found: Column) -> bool:
+    """Same type, nullability and primary key; sizes where both know them.
+
+    The type is the field class, or by :func:`by_type_name` the database's
+    type name (not held against either side when one cannot be read: a
+    virtual table's columns). SQLite reports no precision for decimals, and
+    some types no length: a size the live side does not report is not held
+    against it.
+    """
+    if (expected.null, expected.primary_key) != (found.null, found.primary_key):
+        return False
+    if by_type_name(expected, found):
+        return (
+            not expected.db_type
+            or not found.db_type
+            or (expected.db_type == found.db_type)
+        )
+    if expected.type != found.type:
         return False
     return all(
         want is None or got is None or want == got
@@ -95,6 +118,8 @@ def found_value(key: ElementKey, live: Schema) -> ElementValue | None:
         return True if any(frozenset(u) == wanted for u in table.uniques) else None
     if kind == "index":
         return True if tuple(key[2].split(",")) in table.indexes else None
+    if kind == "definition":
+        return table.definitions.get(key[2])
     return True if key[2] in table.checks else None
 
 
@@ -102,6 +127,8 @@ def agrees(key: ElementKey, expected: ElementValue | None, live: Schema) -> bool
     """Whether the live schema has ``expected`` for ``key`` (absent for ``None``)."""
     kind = key[0]
     table: Table | None = live.get(key[1])
+    if table is not None and table.virtual and kind not in ("table", "column"):
+        return True  # nothing else of a virtual table can be read
     if kind == "index" and table is not None:
         columns = tuple(key[2].split(","))
         if expected is None:
@@ -113,7 +140,7 @@ def agrees(key: ElementKey, expected: ElementValue | None, live: Schema) -> bool
         return expected is None and found is None
     if isinstance(expected, Column):
         return isinstance(found, Column) and columns_agree(expected, found)
-    if isinstance(expected, ForeignKey):
+    if isinstance(expected, ForeignKey | Definition):
         return found == expected
     return True
 
@@ -151,7 +178,10 @@ def tidy(differences: Iterable[Difference]) -> list[Difference]:
     )
 
 
-_KIND_ORDER = {"table": 0, "column": 1, "fk": 2, "unique": 3, "index": 4, "check": 5}
+_KIND_ORDER = {
+    "table": 0, "column": 1, "fk": 2, "unique": 3, "index": 4, "definition": 5,
+    "check": 6,
+}  # fmt: skip
 
 
 def _order(key: ElementKey) -> tuple[str, int, tuple[str, ...]]:

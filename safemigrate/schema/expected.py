@@ -67,13 +67,31 @@ def field_class(field: Any, connection: Any, backend: SchemaBackend) -> str:
     return backend.field_type(mapped, field)
 
 
+def own_column_type(field: Any, connection: Any) -> bool:
+    """Whether the column type of ``field`` is its own, not its class's.
+
+    A field (or the field a foreign key points at) whose internal type the
+    backend has no column type for (``ArrayField``, ``PointField``...) or
+    whose class makes its own ``db_type()`` (``citext``, a custom field) is
+    compared by the database's type name: its class says nothing of it.
+    """
+    target = field.output_field if getattr(field, "generated", False) else field
+    while target.is_relation and (target.many_to_one or target.one_to_one):
+        target = target.target_field
+    if target.get_internal_type() not in connection.data_types:
+        return True
+    return not type(target).db_type.__module__.startswith("django.db.models.")
+
+
 def column_of(field: Any, connection: Any, backend: SchemaBackend) -> Column:
     """The column of ``field``, as introspection reads it back.
 
     A generated column has its output field's type and is never declared
     NOT NULL (its expression decides).
     """
-    kind = field_class(field, connection, backend)
+    kind: str | None = field_class(field, connection, backend)
+    if own_column_type(field, connection):
+        kind = None
     sized = field.output_field if field.generated else field
     max_length = sized.max_length if kind == "CharField" else None
     precision = scale = None
@@ -92,6 +110,7 @@ def column_of(field: Any, connection: Any, backend: SchemaBackend) -> Column:
         precision=precision,
         scale=scale,
         primary_key=bool(field.primary_key),
+        db_type=backend.normalise_type(field.db_type(connection)) or None,
         declared=type(field).__name__,
     )
 
@@ -120,7 +139,7 @@ def model_table(model: Any, connection: Any, backend: SchemaBackend) -> Table:
             )
         if fld.unique and not fld.primary_key:
             table.uniques.add((fld.column,))
-        elif fld.db_index and not fld.primary_key:
+        elif backend.field_indexed(fld) and not fld.primary_key:
             table.indexes.add((fld.column,))
     for names in opts.unique_together:
         table.uniques.add(_columns(model, names))
@@ -137,6 +156,7 @@ def model_table(model: Any, connection: Any, backend: SchemaBackend) -> Table:
             constraint, models.UniqueConstraint
         ) and _unique_constraint_exists(constraint, features):
             table.uniques.add(_index_columns(model, constraint, features))
+    table.definitions = backend.definitions(model, table)
     return table
 
 
@@ -239,9 +259,16 @@ class Delta:
 
 
 def _state_operations(operations: Iterable[Any]) -> Iterable[Any]:
-    """The operations that change the state, unwrapping the ones that nest."""
+    """The operations that change the state or the schema, unwrapping nested ones.
+
+    A ``SeparateDatabaseAndState``'s database operations count too: they may
+    change models its state operations do not name.
+    """
     for operation in operations:
-        if isinstance(operation, ops.SeparateDatabaseAndState | ops.RunSQL):
+        if isinstance(operation, ops.SeparateDatabaseAndState):
+            yield from _state_operations(operation.state_operations)
+            yield from _state_operations(operation.database_operations)
+        elif isinstance(operation, ops.RunSQL):
             yield from _state_operations(operation.state_operations)
         elif not isinstance(operation, ops.RunPython):
             yield operation
@@ -278,17 +305,20 @@ def touched_models(migration: Migration) -> set[str] | None:
     return names
 
 
-def _related(apps: Any, app_label: str, names: set[str] | None) -> set[Key]:
-    """The touched models and every model whose tables refer to one of them."""
+def _related(state: ProjectState, app_label: str, names: set[str] | None) -> set[Key]:
+    """The touched models and every model whose tables refer to one of them.
+
+    Read from the state's relations (a referring model, or the model that
+    declares a many-to-many field, whose auto-created table refers), the same
+    with stand-ins as with rendered models (whose ``related_objects`` would
+    add a parent's referrers to a child made by multi-table inheritance).
+    """
     keys: set[Key] = set()
-    for model in apps.get_models():
-        opts = model._meta
-        if opts.app_label == app_label and (names is None or opts.model_name in names):
-            keys.add((opts.app_label, opts.model_name))
-            for relation in opts.related_objects:
-                related = relation.related_model
-                owner = related._meta.auto_created or related
-                keys.add((owner._meta.app_label, owner._meta.model_name))
+    relations = state.relations
+    for key in list(state.models):
+        if key[0] == app_label and (names is None or key[1] in names):
+            keys.add(key)
+            keys.update(relations.get(key, {}))
     return keys
 
 
@@ -316,34 +346,63 @@ def graph_order(loader: MigrationLoader) -> list[Migration]:
 
 
 def migration_deltas(
-    loader: MigrationLoader, connection: Any, order: list[Migration] | None = None
+    loader: MigrationLoader,
+    connection: Any,
+    order: list[Migration] | None = None,
+    *,
+    render: bool = False,
 ) -> dict[Key, Delta]:
-    """The effect of every migration of the graph, from one pass over it."""
+    """The effect of every migration of the graph, from one pass over it.
+
+    No model is rendered (``render=True`` renders them as the executor does,
+    for comparison: on a real project that is tens of thousands of renders).
+    """
     from safemigrate.schema.lightstate import LightApps
 
     backend = backend_for(connection)
     state = ProjectState(real_apps=loader.unmigrated_apps)
     # stand-ins for the state's models, rebuilt as migrations change them
     # (rendering them as the executor does costs 20x more)
-    apps = LightApps(state, connection, backend)
+    apps = LightApps(state, connection, backend, render=render)
     deltas: dict[Key, Delta] = {}
     for migration in graph_order(loader) if order is None else order:
-        key = (migration.app_label, migration.name)
-        delta = Delta(key)
-        delta.unverifiable = [
-            op.describe() for op in _code_operations(migration.operations)
-        ]
-        names = touched_models(migration)
-        if names is None or names:
-            keys = _related(apps, migration.app_label, names)
-            before = apps.tables(keys)
-            for operation in migration.operations:
-                operation.state_forwards(migration.app_label, state)
-            apps.forget(
-                None if names is None else {(migration.app_label, n) for n in names}
-            )
-            keys |= _related(apps, migration.app_label, names)
-            after = apps.tables(keys)
-            delta.changes = _diff(before, after)
-        deltas[key] = delta
+        deltas[(migration.app_label, migration.name)] = _delta(migration, state, apps)
     return deltas
+
+
+def _delta(migration: Migration, state: ProjectState, apps: Any) -> Delta:
+    """What ``migration`` changes; moves ``state`` (and ``apps``) past it.
+
+    A migration that separates database and state (``SeparateDatabaseAndState``,
+    ``RunSQL`` with state operations) is walked operation by operation
+    (:func:`safemigrate.schema.split.split_changes`): its expected effect is
+    the database operations', never the state operations'.
+    """
+    from safemigrate.schema.split import split_changes, splits
+
+    app_label = migration.app_label
+    delta = Delta((app_label, migration.name))
+    delta.unverifiable = [
+        op.describe() for op in _code_operations(migration.operations)
+    ]
+    names = touched_models(migration)
+    if names is not None and not names:
+        return delta
+    touched = None if names is None else {(app_label, n) for n in names}
+    if any(splits(operation) for operation in migration.operations):
+        delta.changes = split_changes(migration, state, apps, names, touched)
+        keys = _related(state, app_label, names)
+    else:
+        keys = _related(state, app_label, names)
+        before = apps.tables(keys)
+        for operation in migration.operations:
+            operation.state_forwards(app_label, state)
+        apps.forget(touched)
+        keys |= _related(state, app_label, names)
+        delta.changes = _diff(before, apps.tables(keys))
+    delta.unverifiable += [
+        f"model {a}.{m} cannot be described: {why}"
+        for (a, m), why in sorted(apps.unsupported.items())
+        if (a, m) in keys
+    ]
+    return delta

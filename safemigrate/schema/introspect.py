@@ -40,13 +40,23 @@ def snapshot(connection: Any, tables: Iterable[str] | None = None) -> Schema:
         return backend.read(cursor, sorted(names))
 
 
-def column_from(connection: Any, row: Any, pk_columns: tuple[str, ...]) -> Column:
-    """A :class:`Column` from a ``get_table_description`` row, as inspectdb reads it."""
+def column_from(
+    backend: Any, row: Any, pk_columns: tuple[str, ...], raw_type: str | None
+) -> Column:
+    """A :class:`Column` from a ``get_table_description`` row, as inspectdb reads it.
+
+    ``raw_type`` is the database's own name of the type (SQLite's declared
+    type is the row's ``type_code``); a type Django's introspection does not
+    map has no field class, and is compared by that name.
+    """
+    connection = backend.connection
     introspection = connection.introspection
     try:
-        field_type = introspection.get_field_type(row.type_code, row)
+        field_type: str | None = introspection.get_field_type(row.type_code, row)
     except KeyError:
-        field_type = f"unknown type {row.type_code}"
+        field_type = None
+    if raw_type is None and isinstance(row.type_code, str):
+        raw_type = row.type_code
     max_length = precision = scale = None
     if field_type == "CharField" and row.display_size and int(row.display_size) > 0:
         max_length = int(row.display_size)
@@ -54,12 +64,13 @@ def column_from(connection: Any, row: Any, pk_columns: tuple[str, ...]) -> Colum
         precision, scale = row.precision, row.scale
     return Column(
         name=row.name,
-        type=field_type,
+        type=backend.live_type(field_type),
         null=bool(row.null_ok),
         max_length=max_length,
         precision=precision,
         scale=scale,
         primary_key=pk_columns == (row.name,),
+        db_type=backend.normalise_type(raw_type) or None,
     )
 
 

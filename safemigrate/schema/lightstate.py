@@ -20,9 +20,15 @@ dropped (:meth:`LightApps.forget`) when a migration changes their model or a
 model they point at, so each migration builds only the few it touched.
 
 Everything :func:`~safemigrate.schema.expected.model_table` reads of a
-stand-in is what it reads of a rendered model; a field whose class does more
-in ``contribute_to_class`` than the built-in fields do, or a model base that
-cannot be resolved, switches the walk to rendered models from then on.
+stand-in is what it reads of a rendered model. Every field is bound as
+Django's ``Field.contribute_to_class`` binds it, also one whose class does
+more there (``TaggableManager``): what else such a method does (descriptors,
+signals, managers) is no part of a table, and the columns it may add are
+fields of the state in their own right. A model that cannot be described
+(a relation to a model the state does not have, a proxy without a model
+base) has no tables here and is listed in :attr:`LightApps.unsupported`;
+the state's ``apps`` are never rendered (``render=True`` asks for them, as
+the oracle of the tests does).
 """
 
 from __future__ import annotations
@@ -38,15 +44,9 @@ from django.conf import settings
 from django.db import models
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.models import GeneratedField
-from django.db.models.fields import AutoFieldMixin, DateField, Field
-from django.db.models.fields.files import FileField, ImageField
+from django.db.models.fields import Field
 from django.db.models.fields.proxy import OrderWrt
-from django.db.models.fields.related import (
-    RECURSIVE_RELATIONSHIP_CONSTANT,
-    ForeignObject,
-    ManyToManyField,
-    RelatedField,
-)
+from django.db.models.fields.related import RECURSIVE_RELATIONSHIP_CONSTANT
 from django.db.models.options import Options
 from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
@@ -56,25 +56,9 @@ from safemigrate.schema.expected import has_tables, model_tables
 
 Key = tuple[str, str]
 
-#: ``contribute_to_class`` implementations that change nothing of the field
-#: beyond what :func:`_bind` does (the rest is descriptors on the class);
-#: GeneratedField's also prepares the query that evaluates its expression,
-#: which no table description uses
-PLAIN_CONTRIBUTE = {
-    Field.contribute_to_class,
-    AutoFieldMixin.contribute_to_class,
-    DateField.contribute_to_class,
-    FileField.contribute_to_class,
-    ImageField.contribute_to_class,
-    GeneratedField.contribute_to_class,
-    RelatedField.contribute_to_class,
-    ForeignObject.contribute_to_class,
-    ManyToManyField.contribute_to_class,
-}
-
 
 class Unsupported(Exception):
-    """A model state that only rendering describes faithfully."""
+    """A model state that stand-ins cannot describe (it has no tables here)."""
 
 
 @dataclass(frozen=True)
@@ -122,38 +106,51 @@ def _cached_names(cls: Any) -> frozenset[str]:
 class LightApps:
     """``get_models()`` / ``get_model()`` of a :class:`ProjectState`, unrendered.
 
-    Falls back to the rendered ``state.apps`` for good on :class:`Unsupported`.
+    ``render=True`` answers from the rendered ``state.apps`` instead (what the
+    tests compare the stand-ins with); nothing else renders the state.
     """
 
-    def __init__(self, state: ProjectState, connection: Any, backend: Any) -> None:
+    def __init__(
+        self,
+        state: ProjectState,
+        connection: Any,
+        backend: Any,
+        *,
+        render: bool = False,
+    ) -> None:
         self.state = state
         self.connection = connection
         self.backend = backend
         self.models: dict[Key, Any] = {}
         #: the tables of a stand-in, as long as it is the cached one
         self.tables_of: dict[Key, tuple[Any, list[Table]]] = {}
-        self.rendered = False
+        self.rendered = render
+        #: models that cannot be described, and why (no tables for them)
+        self.unsupported: dict[Key, str] = {}
 
     def get_models(self) -> list[Any]:
-        if not self.rendered:
+        if self.rendered:
+            return list(self.state.apps.get_models())
+        found = []
+        for key in list(self.state.models):
             try:
-                return [self._model(key) for key in list(self.state.models)]
+                found.append(self._model(key))
             except Unsupported:
-                self.rendered = True
-        return list(self.state.apps.get_models())
+                continue
+        return found
 
     def get_model(self, app_label: str, model_name: str) -> Any:
+        if self.rendered:
+            return self.state.apps.get_model(app_label, model_name)
         key = (app_label, model_name.lower())
-        if not self.rendered:
-            if key not in self.state.models:
-                if app_label in self.state.real_apps:
-                    return global_apps.get_model(app_label, model_name)
-                raise LookupError(f"No model {app_label}.{model_name} in the state.")
-            try:
-                return self._model(key)
-            except Unsupported:
-                self.rendered = True
-        return self.state.apps.get_model(app_label, model_name)
+        if key not in self.state.models:
+            if app_label in self.state.real_apps:
+                return global_apps.get_model(app_label, model_name)
+            raise LookupError(f"No model {app_label}.{model_name} in the state.")
+        try:
+            return self._model(key)
+        except Unsupported as exc:
+            raise LookupError(str(exc)) from exc
 
     def tables(self, keys: Iterable[Key]) -> Schema:
         """The tables the models of ``keys`` expect (absent models: none)."""
@@ -195,24 +192,23 @@ class LightApps:
         ):
             self.models.clear()
             return
-        try:
-            while pending:
-                # every stand-in of a round is dropped before any is rebuilt,
-                # so that none is rebuilt pointing at another's stale one (a
-                # foreign key altered along with the primary key it targets);
-                # one never built has no stale one to refer to
-                stale = {
-                    key: self.models.pop(key) for key in pending if key in self.models
-                }
-                pending = []
-                for key, old in stale.items():
-                    if self._signature(old) != self._signature(self._model(key)):
-                        pending.extend(self.state.relations.get(key, {}))
-                        for other, model in list(self.models.items()):
-                            if model._meta.proxy:
-                                self.models.pop(other)
-        except Unsupported:
-            self.rendered = True
+        while pending:
+            # every stand-in of a round is dropped before any is rebuilt,
+            # so that none is rebuilt pointing at another's stale one (a
+            # foreign key altered along with the primary key it targets);
+            # one never built has no stale one to refer to
+            stale = {key: self.models.pop(key) for key in pending if key in self.models}
+            pending = []
+            for key, old in stale.items():
+                try:
+                    new = self._model(key)
+                except Unsupported:
+                    new = None
+                if new is None or self._signature(old) != self._signature(new):
+                    pending.extend(self.state.relations.get(key, {}))
+                    for other, model in list(self.models.items()):
+                        if model._meta.proxy:
+                            self.models.pop(other)
 
     def _signature(self, model: Any) -> tuple[Any, ...]:
         """What a model referring to ``model`` reads of it.
@@ -254,7 +250,12 @@ class LightApps:
     def _model(self, key: Key) -> Any:
         model = self.models.get(key)
         if model is None:
-            model = self.models[key] = self._build(self.state.models[key])
+            try:
+                model = self.models[key] = self._build(self.state.models[key])
+            except Unsupported as exc:
+                self.unsupported[key] = str(exc)
+                raise
+            self.unsupported.pop(key, None)
         return model
 
     def _resolve(self, relation: Any, model: Any) -> Any:
@@ -365,8 +366,6 @@ def _bind(field: Any, name: str, cls: Any) -> Any:
     pointing at the state's model reference until :meth:`LightApps._relate`.
     """
     kind: Any = type(field)
-    if kind.contribute_to_class not in PLAIN_CONTRIBUTE:
-        raise Unsupported(f"{kind.__name__} binds itself in its own way")
     bound = _copy(field)
     if _may_hold_fields(kind):  # ArrayField's base_field is bound too
         for attr, value in list(bound.__dict__.items()):

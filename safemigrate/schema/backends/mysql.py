@@ -20,3 +20,6 @@ class Backend(SchemaBackend):
         # Six information_schema queries and one LIMIT 0 join per 50 tables,
         # instead of about ten queries per table.
         return mysql_catalog.read(self, cursor, names)
+
+    def raw_types(self, cursor: Any, name: str) -> dict[str, str]:
+        return mysql_catalog.raw_types(cursor, name)

@@ -48,10 +48,17 @@ COLUMNS = """
             WHEN column_type LIKE '% unsigned' THEN 1
             ELSE 0
         END AS is_unsigned,
-        column_comment
+        column_comment,
+        column_type
     FROM information_schema.columns
     WHERE table_schema = DATABASE()
     ORDER BY table_name, ordinal_position
+"""
+#: the ``COLUMN_TYPE`` of each column of one table
+RAW_TYPES = """
+    SELECT column_name, column_type
+    FROM information_schema.columns
+    WHERE table_schema = DATABASE() AND table_name = %s
 """
 COLLATIONS = """
     SELECT table_name, table_collation
@@ -126,11 +133,13 @@ def read(backend: SchemaBackend, cursor: Any, names: list[str]) -> Schema:
     cursor.execute(COLLATIONS)
     table_collations = dict(cursor.fetchall())
     info: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    raw: dict[str, dict[str, str]] = defaultdict(dict)
     cursor.execute(COLUMNS)
-    for table, *line in cursor.fetchall():
+    for table, *line, column_type in cursor.fetchall():
         if line[7] == table_collations.get(table):
             line[7] = None  # the table's default collation
         info[table].append(tuple(line))
+        raw[table][line[0]] = column_type
     json_columns: dict[str, set[str]] = defaultdict(set)
     if connection.mysql_is_mariadb and connection.features.can_introspect_json_field:
         cursor.execute(JSON_CHECKS)
@@ -149,7 +158,7 @@ def read(backend: SchemaBackend, cursor: Any, names: list[str]) -> Schema:
             _field_info(field_info, line, column, json_columns[name])
             for line, column in zip(lines, info[name], strict=True)
         ]
-        schema[name] = backend.table(name, rows, constraints[name])
+        schema[name] = backend.table(name, rows, constraints[name], raw[name])
     return schema
 
 
@@ -286,3 +295,9 @@ def _constraints(
         for entry in constraints.values():
             entry["columns"] = list(entry["columns"])
     return found
+
+
+def raw_types(cursor: Any, name: str) -> dict[str, str]:
+    """Column -> ``COLUMN_TYPE`` of one table."""
+    cursor.execute(RAW_TYPES, [name])
+    return dict(cursor.fetchall())

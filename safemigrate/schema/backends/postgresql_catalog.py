@@ -16,6 +16,10 @@ array, an extension type such as ``hstore``, which Django 6.1 recognises by
 name, or a ``numeric`` without precision, which Django 6.1 reports as
 ``None`` where psycopg2 says 65535) is read through Django's per-table
 introspection instead.
+
+Every column also gets ``format_type()`` of its type (compared where Django
+cannot name the type), and every table the definitions of its indexes and
+exclusion constraints (``pg_get_indexdef()``, ``pg_get_constraintdef()``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from __future__ import annotations
 from collections import defaultdict
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from safemigrate.schema import Definition
+from safemigrate.schema.types import normalise_definition
 
 if TYPE_CHECKING:
     from safemigrate.schema import Schema
@@ -43,6 +50,7 @@ COLUMNS = """
         a.atttypmod,
         t.typtype,
         t.typlen,
+        format_type(a.atttypid, a.atttypmod),
         NOT (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull)) AS is_nullable,
         pg_get_expr(ad.adbin, ad.adrelid) AS column_default,
         CASE WHEN collname = 'default' THEN NULL ELSE collname END AS collation,
@@ -108,28 +116,94 @@ INDEXES = """
 """
 
 
+#: every index (but primary keys) and exclusion constraint of the tables in
+#: ``%s``, by name, with their definitions; a constraint's comes after its
+#: index's (same name), and replaces it
+DEFINITIONS = """
+    SELECT relname, name, definition FROM (
+        SELECT c.relname, i.relname AS name,
+            pg_get_indexdef(x.indexrelid) AS definition, 0 AS kind
+        FROM pg_index x
+        JOIN pg_class c ON c.oid = x.indrelid
+        JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE c.relname = ANY(%s) AND pg_catalog.pg_table_is_visible(c.oid)
+            AND NOT x.indisprimary
+        UNION ALL
+        SELECT cl.relname, co.conname, pg_get_constraintdef(co.oid), 1
+        FROM pg_constraint co
+        JOIN pg_class cl ON co.conrelid = cl.oid
+        WHERE co.contype = 'x' AND cl.relname = ANY(%s)
+            AND pg_catalog.pg_table_is_visible(cl.oid)
+    ) d
+    ORDER BY kind
+"""
+
+#: the type names of the columns of the tables in ``%s``
+RAW_TYPES = """
+    SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+    FROM pg_attribute a
+    JOIN pg_class c ON a.attrelid = c.oid
+    WHERE c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+        AND pg_catalog.pg_table_is_visible(c.oid)
+"""
+
+
+def field_info_class(introspection: Any) -> Any:
+    """``FieldInfo`` of the introspection's module or the nearest base's (PostGIS)."""
+    for cls in type(introspection).__mro__:
+        module = import_module(cls.__module__)
+        if hasattr(module, "FieldInfo"):
+            return module.FieldInfo
+    raise LookupError(f"no FieldInfo for {type(introspection).__name__}")
+
+
 def read(backend: SchemaBackend, cursor: Any, names: list[str]) -> Schema:
     """Every table of ``names``, as :meth:`SchemaBackend.read_table` reads it."""
     connection = backend.connection
     introspection = connection.introspection
-    field_info = import_module(type(introspection).__module__).FieldInfo
+    field_info = field_info_class(introspection)
     mapped = introspection.data_types_reverse
     cursor.execute(COLUMNS, [names])
     rows: dict[str, list[Any]] = defaultdict(list)
+    raw: dict[str, dict[str, str]] = defaultdict(dict)
     per_table: set[str] = set()
-    for relname, name, oid, typmod, typtype, typlen, *rest in cursor.fetchall():
+    for relname, name, oid, typmod, typtype, typlen, shown, *rest in cursor.fetchall():
+        raw[relname][name] = shown
         if typtype == "d" or oid not in mapped or (oid == NUMERIC_OID and typmod < 0):
             per_table.add(relname)
             continue
         rows[relname].append(field_info(name, oid, *_sizes(oid, typmod, typlen), *rest))
     constraints = _constraints(cursor, names)
+    found = definitions(cursor, names)
     schema = {}
     for name in names:
-        if name in per_table:
-            schema[name] = backend.read_table(cursor, name)
+        if name in per_table:  # Django's per-table reading, as read_table does
+            with_rows = introspection.get_table_description(cursor, name)
+            of_table = introspection.get_constraints(cursor, name)
         else:
-            schema[name] = backend.table(name, rows[name], constraints[name])
+            with_rows, of_table = rows[name], constraints[name]
+        schema[name] = backend.table(
+            name, with_rows, of_table, raw[name], found.get(name, {})
+        )
     return schema
+
+
+def raw_types(cursor: Any, names: list[str]) -> dict[str, dict[str, str]]:
+    """Table -> column -> ``format_type()`` of its type."""
+    cursor.execute(RAW_TYPES, [names])
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    for relname, name, shown in cursor.fetchall():
+        found[relname][name] = shown
+    return found
+
+
+def definitions(cursor: Any, names: list[str]) -> dict[str, dict[str, Definition]]:
+    """Table -> index or exclusion constraint name -> its definition."""
+    cursor.execute(DEFINITIONS, [names, names])
+    found: dict[str, dict[str, Definition]] = defaultdict(dict)
+    for relname, name, sql in cursor.fetchall():
+        found[relname][name] = Definition(normalise_definition(sql), sql)
+    return found
 
 
 def _sizes(
