@@ -80,6 +80,6 @@ def test_checksums_are_the_same_in_every_process(
     for seed in ("0", "1", "4242"):
         monkeypatch.setenv("PYTHONHASHSEED", seed)
         found.append(script(corpus_template, CHECKSUMS))
-    assert len(found[0]) >= 300
+    assert len(found[0]) >= 200
     assert found[1] == found[0]
     assert found[2] == found[0]
