@@ -11,6 +11,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from safemigrate import ledger
 from safemigrate.checksums import checksum
 from safemigrate.exceptions import CheckFailed, UsageError, VerificationRefused
+from safemigrate.history import history_gaps, record, record_replacements
 from safemigrate.locking import migration_lock
 from safemigrate.management.base import SafemigrateCommand
 from safemigrate.models import Outcome
@@ -22,10 +23,7 @@ from safemigrate.reconcile import (
     Reconciliation,
     Verdict,
     fake_decisions,
-    history_gaps,
     reconcile,
-    record,
-    record_replacements,
     unfake_decisions,
 )
 from safemigrate.runner import RunRequest
@@ -166,12 +164,7 @@ class Command(SafemigrateCommand):
                         + self._differences(selected, forwards)
                         + "\nNothing was changed."
                     )
-                executed = []
-                for decision in acting:
-                    record(
-                        connections[alias], decision.verdict.migration, applied=forwards
-                    )
-                    executed.append(_executed(decision, forwards, options["reason"]))
+                executed = _write(alias, acting, forwards, options["reason"])
                 if executed and forwards:  # as migrate's check_replacements
                     record_replacements(connections[alias], executor.loader)
             except BaseException as exc:
@@ -351,6 +344,17 @@ class Command(SafemigrateCommand):
                 style.MIGRATE_HEADING("Ledger:")
                 + f" run {run.pk} recorded ({run.outcome})."
             )
+
+
+def _write(
+    alias: str, acting: list[Decision], forwards: bool, reason: str
+) -> list[dict[str, Any]]:
+    """(Un)record each migration decided on; the ledger entry of each."""
+    executed = []
+    for decision in acting:
+        record(connections[alias], decision.verdict.migration, applied=forwards)
+        executed.append(_executed(decision, forwards, reason))
+    return executed
 
 
 def _label(key: Key) -> str:
