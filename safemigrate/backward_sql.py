@@ -33,7 +33,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
 
-from safemigrate.partial import Partial, forwards
+from safemigrate.partial import Partial, forwards, light_forwards
 from safemigrate.planning import Key, Plan
 
 NOT_PREVIEWED = "-- NOT PREVIEWED (needs the earlier steps executed): "
@@ -154,7 +154,7 @@ def migration_sql(
     states = []
     for operation in operations:
         states.append(state.clone())
-        operation.state_forwards(app_label, state)
+        light_forwards(operation, app_label, state)
     states.append(state)
     irreversible = [op for op in operations if not op.reversible]
     if irreversible:

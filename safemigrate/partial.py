@@ -129,14 +129,30 @@ def _pointed_at(key: ModelKey, model_state: ModelState) -> Iterator[ModelKey]:
             yield resolve_relation(through, *key)
 
 
+def _referrers(state: ProjectState, keys: set[ModelKey]) -> set[ModelKey]:
+    """The models with a relation to one of ``keys``.
+
+    Read from the model states, not ``ProjectState.relations``: once that is
+    computed, ``ProjectState.alter_field`` moves the altered field to the end
+    of its model (and SQLite rebuilds tables with their columns in that
+    order), which ``migrate``, never computing it, does not do.
+    """
+    if not keys:
+        return set()
+    return {
+        key
+        for key, model_state in state.models.items()
+        if any(target in keys for target in _pointed_at(key, model_state))
+    }
+
+
 def needed(
     state: ProjectState, changed: Iterable[ModelKey], others: Iterable[ModelKey]
 ) -> set[ModelKey]:
     """The models changed, those pointing at them, the others, and what every
     one of them points at, transitively (see the module docstring)."""
-    relations = state.relations  # kept up to date by the state's own methods
-    mine = [key for key in changed if key in state.models]
-    stack = [*mine, *(ref for key in mine for ref in relations.get(key, ())), *others]
+    mine = {key for key in changed if key in state.models}
+    stack = [*mine, *_referrers(state, mine), *others]
     found: set[ModelKey] = set()
     while stack:
         key = stack.pop()
@@ -187,16 +203,27 @@ class _DelayedState(ProjectState):
     ``ProjectState.reload_model(delay=False)``, which an operation on a
     relation asks for, re-renders every model related to the changed one,
     recursively; ``delay=True``, Django's own choice for other operations,
-    re-renders the model, those it points at and those pointing at them. The
-    stale classes further away do not change the SQL of later operations
-    (the corpus's backward SQL is the same either way), and ``RunPython``,
-    which could see them, clears the delayed cache before it runs
-    (``ProjectState.clear_delayed_apps_cache``).
+    re-renders the model, those it points at and those pointing at them. An
+    operation that moves no keys (:func:`_moves_keys`) needs only its own
+    model rendered again (:func:`light_forwards`): the models around it keep
+    their columns. The stale classes do not change the SQL of later
+    operations (the corpus's backward SQL is the one a state rendered whole
+    gives, and SQLite's table rebuilds the ones ``sqlmigrate --backwards``
+    prints), and ``RunPython``, which could see them, is never run on these
+    states (it clears the delayed cache first anyway).
     """
+
+    #: set while an operation that moves no keys runs: only its model is
+    #: rendered again (see :func:`light_forwards`)
+    light = False
 
     def reload_model(
         self, app_label: str, model_name: str, delay: bool = False
     ) -> None:
+        if self.light and "apps" in self.__dict__:
+            # Django private API: ProjectState._reload
+            self._reload({(app_label, model_name)})  # type: ignore[attr-defined]
+            return
         super().reload_model(app_label, model_name, delay=True)
 
     def clone(self) -> ProjectState:
@@ -250,6 +277,20 @@ class Partial:
             )
             self.state.apps  # noqa: B018  (rendered once; operations keep it up to date)
         return self.state
+
+
+def light_forwards(operation: Operation, app_label: str, state: ProjectState) -> None:
+    """``operation.state_forwards``; only its model rendered again if no key moves."""
+    light = isinstance(state, _DelayedState) and not _moves_keys(
+        operation, app_label, state
+    )
+    if light:
+        state.light = True  # type: ignore[attr-defined]
+    try:
+        operation.state_forwards(app_label, state)
+    finally:
+        if light:
+            state.light = False  # type: ignore[attr-defined]
 
 
 def forwards(migration: Migration, state: ProjectState) -> None:
