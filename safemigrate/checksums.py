@@ -11,25 +11,37 @@ one.
 ledger entry of the migration); :func:`edited_migrations` compares them with
 the files on disk, and :func:`accept` records a new checksum with an audit
 entry when an edit was deliberate.
+
+Both are of what the file defines (:func:`as_defined`), the same in every
+process: never the objects a run used (signal handlers and Django's state
+change them), sets and dicts in sorted order, lazy translations untranslated.
+Left out: what has no stable text (an object whose repr is its address counts
+by its type, a lambda by its name), and anything a file with unchanged bytes
+reads at import (settings, other modules): such a file is not edited.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+import contextlib
 import difflib
 import hashlib
 import inspect
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.db.migrations import operations as ops
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 from django.db.migrations.serializer import serializer_factory
+from django.utils import translation
 
 Key = tuple[str, str]
 
@@ -110,9 +122,48 @@ def _code_of(operations: Iterable[Any]) -> Iterator[str]:
 
 
 def normalized(operation: Any) -> str:
-    """The operation as ``makemigrations`` would write it, and its code."""
-    text, _imports = serializer_factory(operation).serialize()
+    """The operation as ``makemigrations`` would write it, and its code.
+
+    Lazy translations are taken untranslated (the text in the file, not the
+    active language's). A value Django cannot serialize is written by
+    :func:`_fallback`, which leaves out what has no stable text.
+    """
+    with translation.override(None):
+        try:
+            text = serializer_factory(operation).serialize()[0]
+        except Exception:  # a hand-written value makemigrations could not write
+            text = _fallback(operation)
     return "\n".join([text, *_code_of([operation])])
+
+
+def _fallback(value: Any) -> str:
+    """Text for a value Django's serializer refuses, stable across processes.
+
+    Containers and deconstructible objects are walked (sets and dicts in
+    sorted order); what is left, an object with no stable text (its repr
+    holds an address), is written as its type only: left out of the checksum.
+    """
+    try:
+        return str(serializer_factory(value).serialize()[0])
+    except Exception:  # written below from its parts
+        pass
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_fallback(item) for item in value) + "]"
+    if isinstance(value, set | frozenset):
+        return "{" + ", ".join(sorted(_fallback(item) for item in value)) + "}"
+    if isinstance(value, dict):
+        pairs = sorted(f"{_fallback(k)}: {_fallback(v)}" for k, v in value.items())
+        return "{" + ", ".join(pairs) + "}"
+    qualname = str(getattr(value, "__qualname__", ""))
+    if callable(value) and qualname:
+        return f"{getattr(value, '__module__', '')}.{qualname}"
+    kind = type(value)
+    deconstruct = getattr(value, "deconstruct", None)
+    if deconstruct is not None and not isinstance(value, type):
+        with contextlib.suppress(Exception):
+            path, args, kwargs = deconstruct()[-3:]
+            return f"{path}({_fallback(list(args))}, {_fallback(kwargs)})"
+    return f"<{kind.__module__}.{kind.__qualname__}>"
 
 
 def _sha(text: str | bytes) -> str:
@@ -125,8 +176,60 @@ def migration_path(migration: Migration) -> str:
     return str(getattr(module, "__file__", "") or "")
 
 
+def as_defined(migration: Migration) -> list[Any]:
+    """The operations the migration's file defines, from a fresh load of it.
+
+    Not ``migration.operations``: those objects are changed at run time,
+    after the file was read. ``contenttypes``' ``pre_migrate`` handler inserts
+    a ``RenameContentType`` after each ``RenameModel`` of a planned migration,
+    and ``ProjectState.rename_field`` rewrites the ``to_field`` of foreign
+    keys that earlier operations hold. The module's code (from its ``.pyc``
+    when fresh) runs again in a namespace of its own, outside
+    ``sys.modules``, with the model registry kept as it was; when that fails,
+    the class's own list is used.
+    """
+    module = sys.modules.get(type(migration).__module__)
+    spec = getattr(module, "__spec__", None)
+    get_code = getattr(getattr(spec, "loader", None), "get_code", None)
+    if module is not None and spec is not None and get_code is not None:
+        namespace = {
+            "__name__": module.__name__,
+            "__file__": getattr(module, "__file__", None),
+            "__package__": module.__package__,
+            "__spec__": spec,
+            "__builtins__": builtins,
+        }
+        registered = {label: dict(models) for label, models in apps.all_models.items()}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(get_code(module.__name__), namespace)
+            fresh = namespace[type(migration).__name__](
+                migration.name, migration.app_label
+            )
+            return list(fresh.operations)
+        except Exception:  # the class's own list below
+            pass
+        finally:
+            _restore_registry(registered)
+    return list(type(migration).operations)
+
+
+def _restore_registry(registered: dict[str, dict[str, Any]]) -> None:
+    """Undo model classes a migration module registered when it ran again."""
+    now = {label: dict(models) for label, models in apps.all_models.items()}
+    if now == registered:
+        return
+    for label, models in apps.all_models.items():
+        models.clear()
+        models.update(registered.get(label, {}))
+    apps.clear_cache()
+
+
 def checksum(migration: Migration) -> Checksum:
-    each = tuple(_sha(normalized(operation)) for operation in migration.operations)
+    """The checksum of what ``migration``'s file defines (:func:`as_defined`)."""
+    operations = as_defined(migration)
+    each = tuple(_sha(normalized(operation)) for operation in operations)
     path = migration_path(migration)
     try:
         file_digest = _sha(Path(path).read_bytes()) if path else ""
@@ -136,7 +239,7 @@ def checksum(migration: Migration) -> Checksum:
         operations=_sha("\n".join(each)),
         file=file_digest,
         each=each,
-        described=tuple(_describe(operation) for operation in migration.operations),
+        described=tuple(_describe(operation) for operation in operations),
     )
 
 
@@ -248,7 +351,13 @@ def recorded_checksums(alias: str) -> dict[Key, Checksum]:
 
 
 def edited_migrations(alias: str, loader: MigrationLoader) -> list[Edit]:
-    """Applied migrations whose file or operations changed since they ran."""
+    """Applied migrations whose file changed since they ran.
+
+    A file with the bytes it had when applied is not edited, whatever its
+    operations evaluate to now (a setting or another module it reads at
+    import): that is not the file's doing. Where no file digest exists (a
+    module without a file), the operations alone decide.
+    """
     recorded = recorded_checksums(alias)
     edits = []
     for key in sorted(loader.applied_migrations):
@@ -257,6 +366,8 @@ def edited_migrations(alias: str, loader: MigrationLoader) -> list[Edit]:
         if before is None or migration is None:
             continue  # applied before safemigrate, or the file is gone
         now = checksum(migration)
+        if before.file and now.file == before.file:
+            continue  # the very file that was applied: not edited
         if now.operations == before.operations and now.file == before.file:
             continue
         edit = Edit(key[0], key[1], migration_path(migration), before, now)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.apps import apps
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
@@ -190,45 +190,61 @@ class Plan:
         return sorted(f"{a}.{n}" for a, n in self.loader.applied_migrations)
 
 
-def load(alias: str, executor: MigrationExecutor | None = None) -> MigrationExecutor:
-    """An executor for ``alias`` whose history is consistent and conflict-free."""
+def load(
+    alias: str,
+    executor: MigrationExecutor | None = None,
+    *,
+    allow_inconsistent: bool = False,
+) -> MigrationExecutor:
+    """An executor for ``alias`` whose history is consistent and conflict-free.
+
+    ``allow_inconsistent``: for ``reconcile``, which reports an inconsistent
+    history and repairs it instead of refusing.
+    """
     check_alias(alias)
     if executor is None:
         executor = MigrationExecutor(connections[alias])
-    problem = inconsistent_history(executor.loader)
-    if problem is not None:
-        migration, parent = problem
+    problems = [] if allow_inconsistent else inconsistencies(executor.loader)
+    if problems:
+        migration, parent = problems[0]
+        database = "" if alias == DEFAULT_DB_ALIAS else f" --database {alias}"
         raise UsageError(
             f"Migration {migration[0]}.{migration[1]} is applied before its "
-            f"dependency {parent[0]}.{parent[1]} on database '{alias}'. Record "
-            "the dependency as applied (once its effects are verified) or "
-            "unapply the dependent migration first."
+            f"dependency {parent[0]}.{parent[1]} on database '{alias}'. Run "
+            f"'manage.py reconcile --fake{database}' to record the dependencies "
+            "whose effects the schema verifies ('manage.py reconcile' lists "
+            "them), or unapply the dependent migration first."
         )
     check_conflicts(executor.loader)
     return executor
 
 
-def inconsistent_history(loader: MigrationLoader) -> tuple[Key, Key] | None:
-    """An applied migration whose dependency is not applied, as Django checks it.
+def inconsistencies(
+    loader: MigrationLoader, applied: Iterable[Key] | None = None
+) -> list[tuple[Key, Key]]:
+    """Each applied migration whose dependency is not applied, as Django checks it.
 
-    ``MigrationLoader.check_consistent_history`` reads ``django_migrations``
-    again; the loader already holds those rows, and ``migrate`` runs its own
-    check right after, so this one works from memory.
+    ``(migration, dependency)`` pairs, sorted. ``applied`` defaults to the
+    loader's history: ``MigrationLoader.check_consistent_history`` reads
+    ``django_migrations`` again, the loader already holds those rows, and
+    ``migrate`` runs its own check right after, so this one works from memory.
+    A squashed dependency counts as applied when everything it replaces is.
     """
-    applied = loader.applied_migrations
-    for migration in applied:
+    done = set(loader.applied_migrations if applied is None else applied)
+    found = []
+    for migration in sorted(done):
         if migration not in loader.graph.nodes:
             continue
-        for parent in loader.graph.node_map[migration].parents:
-            if parent.key in applied:
+        for parent in sorted(
+            node.key for node in loader.graph.node_map[migration].parents
+        ):
+            if parent in done:
                 continue
-            replacement = loader.replacements.get(parent.key)
-            if replacement is not None and all(
-                m in applied for m in replacement.replaces
-            ):
+            replacement = loader.replacements.get(parent)
+            if replacement is not None and all(m in done for m in replacement.replaces):
                 continue
-            return migration, parent.key
-    return None
+            found.append((migration, parent))
+    return found
 
 
 def plan_for(executor: MigrationExecutor, resolution: Resolution) -> Plan:
@@ -377,7 +393,6 @@ def walk_states(
     *,
     on_migration: MigrationVisitor | None = None,
     on_operation: OperationVisitor | None = None,
-    render: bool = False,
 ) -> None:
     """Visit each migration of the plan with the project state before it.
 
@@ -385,10 +400,10 @@ def walk_states(
     ``on_operation(migration, operation, state)`` the state before each of its
     operations, exactly as the executor sees them. One incremental pass over
     the applied history mutates a single :class:`ProjectState` in place: no
-    clone per step, no ``loader.project_state`` per step (quadratic). Models
-    are rendered only with ``render`` (for SQL), once, then kept up to date
-    incrementally as the executor does. Visitors must not keep or change the
-    state: it moves on.
+    clone per step, no ``loader.project_state`` per step (quadratic). No
+    model is rendered (the SQL of :mod:`safemigrate.backward_sql` renders
+    only what each migration needs). Visitors must not keep, change or
+    render the state: it moves on.
     """
     executor = plan.executor
     wanted = {step.key for step in plan.steps}
@@ -404,11 +419,8 @@ def walk_states(
         if key not in applied:
             continue
         visiting = key in wanted
-        if visiting:
-            if render and "apps" not in state.__dict__:
-                state.apps  # noqa: B018  (render once; kept up to date after)
-            if on_migration is not None:
-                on_migration(migration, state)
+        if visiting and on_migration is not None:
+            on_migration(migration, state)
         for operation in migration.operations:
             if visiting and on_operation is not None:
                 on_operation(migration, operation, state)

@@ -10,9 +10,8 @@ live database with read-only ``SELECT count(...)`` queries.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -391,93 +390,6 @@ def build_preview(plan: Plan, *, measure: bool = True) -> Preview:
         preview.effects.reverse()  # undone last operation first
         migrations.append(preview)
     return Preview(plan, migrations)
-
-
-def _unapply_sql(
-    migration: Migration, state: ProjectState, connection: BaseDatabaseWrapper
-) -> list[str]:
-    """The SQL of unapplying ``migration``, as ``Migration.unapply`` collects it.
-
-    ``state`` is the rendered state before the migration and comes out
-    advanced past it. ``Migration.unapply`` clones the whole rendered state
-    twice per operation; here a migration of n operations costs n clones
-    (the states before each operation) and n incremental reloads, as the
-    executor's own state building does for a single-operation migration.
-    """
-    app_label, operations = migration.app_label, migration.operations
-    lines = [f"--\n-- Unapply {app_label}.{migration.name}\n--"]
-    states = []
-    for operation in operations:
-        states.append(state.clone())
-        operation.state_forwards(app_label, state)
-    states.append(state)
-    irreversible = [op for op in operations if not op.reversible]
-    if irreversible:
-        lines.append(
-            f"-- IRREVERSIBLE: {irreversible[0].describe()} in "
-            f"{app_label}.{migration.name} cannot be reversed"
-        )
-        return lines
-    with connection.schema_editor(collect_sql=True, atomic=migration.atomic) as editor:
-        for index in reversed(range(len(operations))):
-            operation = operations[index]
-            collected = editor.collected_sql
-            collected += ["--", f"-- {operation.describe()}", "--"]
-            if not operation.reduces_to_sql:
-                collected.append("-- THIS OPERATION CANNOT BE WRITTEN AS SQL")
-                continue
-            size = len(collected)
-            operation.database_backwards(
-                app_label, editor, states[index + 1], states[index]
-            )
-            if len(collected) == size:
-                collected.append("-- (no-op)")
-    return lines + editor.collected_sql
-
-
-def write_backward_sql(plan: Plan, out: TextIO) -> None:
-    """Write the SQL that unapplying ``plan`` runs, in execution order.
-
-    The states are threaded as the executor threads them: one forward pass
-    over the applied history, models rendered once and kept up to date
-    incrementally (``loader.collect_sql`` gets multi-migration backward
-    plans wrong, and the executor keeps one rendered state per migration:
-    1.4 GB at 1200); the states before a migration's operations live only
-    while its SQL is collected. Each migration's SQL comes out in
-    forward order but is shown in backward order: it is spooled to a
-    temporary file and copied out in plan order, so memory stays flat.
-    """
-    connection = connections[plan.executor.connection.alias]
-    executor = plan.executor
-    wanted = set(plan.keys())
-    applied = set(executor.loader.applied_migrations) | wanted
-    full_plan = executor.migration_plan(
-        executor.loader.graph.leaf_nodes(), clean_start=True
-    )
-    state = ProjectState(real_apps=executor.loader.unmigrated_apps)
-    places: dict[Key, tuple[int, int]] = {}
-    with tempfile.TemporaryFile() as spool:
-        for migration, _ in full_plan:
-            key = (migration.app_label, migration.name)
-            if key not in applied:
-                continue
-            if key not in wanted:
-                for operation in migration.operations:
-                    operation.state_forwards(migration.app_label, state)
-                continue
-            if "apps" not in state.__dict__:
-                state.apps  # noqa: B018  (render once, then kept up to date)
-            lines = _unapply_sql(migration, state, connection)
-            data = ("\n".join(lines) + "\n").encode("utf-8")
-            places[key] = (spool.tell(), len(data))
-            spool.write(data)
-            wanted.discard(key)
-            if not wanted:
-                break
-        for step in plan.steps:
-            start, length = places[step.key]
-            spool.seek(start)
-            out.write(spool.read(length).decode("utf-8"))
 
 
 @dataclass

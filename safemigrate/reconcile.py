@@ -29,7 +29,6 @@ from django.db.migrations import operations as ops
 from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
-from django.db.migrations.recorder import MigrationRecorder
 
 from safemigrate.exceptions import UsageError, VerificationRefused
 from safemigrate.schema import ElementKey, ElementValue, Schema
@@ -372,17 +371,6 @@ def unfake_decisions(result: Reconciliation, selected: list[Verdict]) -> list[De
         applied.discard(verdict.key)
         decisions.append(Decision(verdict, True))
     return decisions
-
-
-def record(connection: Any, migration: Migration, *, applied: bool) -> None:
-    """Write (or delete) the ``django_migrations`` rows of ``migration``."""
-    recorder = MigrationRecorder(connection)
-    keys = list(migration.replaces) or [(migration.app_label, migration.name)]
-    for app_label, name in keys:
-        if applied:
-            recorder.record_applied(app_label, name)
-        else:
-            recorder.record_unapplied(app_label, name)
 
 
 # --- guarded fakes in safemigrate ------------------------------------------

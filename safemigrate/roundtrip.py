@@ -39,6 +39,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from safemigrate.exceptions import UsageError
+from safemigrate.partial import Partial, forwards
 from safemigrate.planning import Key, check_conflicts
 from safemigrate.runner import rolled_back_cleanly
 from safemigrate.schema import (
@@ -395,10 +396,14 @@ def roundtrip_on(
         from safemigrate.schema.expected import migration_deltas
 
         deltas = migration_deltas(loader, connection, plan)
-    state = ProjectState(real_apps=loader.unmigrated_apps)
-    state.apps  # noqa: B018  (render once; kept up to date after)
+    # an unrendered walk; each migration runs on a rendered state of only
+    # the models it needs (all of them for RunPython), see safemigrate.partial
+    walk = ProjectState(real_apps=loader.unmigrated_apps)
+    partial = Partial()
     snapshots = _Snapshots(connection)
     for index, migration in enumerate(plan):
+        state = partial.state_for(migration, walk, code=True)
+        forwards(migration, walk)
         if migration.app_label not in wanted:
             try:
                 with connection.schema_editor(atomic=migration.atomic) as editor:
@@ -442,7 +447,7 @@ def roundtrip_on(
                         )
                     )
             break
-        state = state_after
+        partial.state = state_after
     report.seconds = time.monotonic() - started
     return report
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +21,7 @@ from django.db.migrations.loader import MigrationLoader
 from safemigrate.checksums import accept, edited_migrations
 from safemigrate.exceptions import UsageError, VerificationRefused
 from safemigrate.models import MigrationRun
-from tests.conftest import Database
+from tests.conftest import ROOT, TESTPROJECT, Database
 
 SIMPLE = Path(__file__).parent / "scenarios" / "simple"
 
@@ -252,3 +255,109 @@ def test_unapplying_forgets_the_checksum(database: Database, package: Package) -
         "0002_widget_size.py", "IntegerField(default=0)", "IntegerField(default=7)"
     )
     assert edits() == []  # not applied: an edit before applying is just development
+
+
+# --- stable: the same file gives the same checksum in every process ----------
+
+RENAMES = "tests.scenarios.renames"
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+#: prints the checksum of every migration of the testproject (contrib apps
+#: included) and of every scenario, as JSON, from a process of its own
+DUMP = """
+import importlib, json, pathlib, sys
+import django
+from django.utils import translation
+django.setup()
+translation.activate(sys.argv[1])
+from django.db.migrations.loader import MigrationLoader
+from safemigrate.checksums import checksum
+found = {}
+for (app, name), migration in MigrationLoader(None).disk_migrations.items():
+    found[f"{app}.{name}"] = checksum(migration).as_json()
+for package in sys.argv[2:]:
+    base = f"tests.scenarios.{package}"
+    folder = pathlib.Path(importlib.import_module(base).__path__[0])
+    for path in sorted(folder.glob("0*.py")):
+        module = importlib.import_module(f"{base}.{path.stem}")
+        found[f"{package}.{path.stem}"] = checksum(
+            module.Migration(path.stem, "scenario")).as_json()
+print(json.dumps(found, sort_keys=True))
+"""
+
+
+def dump(seed: str, language: str = "en-us") -> dict[str, Any]:
+    packages = sorted(
+        p.name for p in SCENARIOS.iterdir() if (p / "__init__.py").exists()
+    )
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": seed,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTPROJECT)]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", DUMP, language, *packages],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def test_checksums_are_the_same_in_every_process() -> None:
+    first = dump("0")
+    assert len(first) > 80
+    renames = first["renames.0001_initial"]
+    assert len(renames["each"]) == 3  # the lambda RunPython is checksummed too
+    for seed, language in (("1", "en-us"), ("4242", "de"), ("random", "fr")):
+        assert dump(seed, language) == first, (seed, language)
+
+
+def renames_settings(db: Database, tmp_path: Path) -> dict[str, str]:
+    """Environment of a manage.py run with the renames scenario installed."""
+    (tmp_path / "renames_settings.py").write_text(
+        "from tests.settings import *  # noqa\n"
+        f"DATABASES = {{'default': {db.server.settings(db.name)!r}}}\n"
+        f"MIGRATION_MODULES = {{'scenario': {RENAMES!r}}}\n"
+        f"SAFEMIGRATE = {{'BACKUP_DIR': {str(tmp_path / 'backups')!r}}}\n"
+    )
+    return {
+        "DJANGO_SETTINGS_MODULE": "renames_settings",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTPROJECT), str(tmp_path)]),
+    }
+
+
+def test_renames_applied_by_safemigrate_are_not_edits(
+    database: Database, tmp_path: Path
+) -> None:
+    env = renames_settings(database, tmp_path)
+    # contenttypes first: its pre_migrate handler acts once its table exists
+    assert database.manage("migrate", "contenttypes", **env).returncode == 0
+    first = database.manage("safemigrate", "scenario", "0003", "--no-backup", **env)
+    assert first.returncode == 0, first.stderr
+    assert "  Applying scenario.0003_rename_tag... OK\n" in first.stdout
+
+    # what was recorded is what the files define, as another process reads them
+    recorded = {
+        entry["name"]: entry["checksum"]
+        for run in MigrationRun.objects.filter(outcome="success")
+        for entry in run.executed
+        if entry["app"] == "scenario"
+    }
+    files = dump("0")
+    assert recorded == {
+        name: files[f"renames.{name}"]
+        for name in ("0001_initial", "0002_rename_code", "0003_rename_tag")
+    }
+    assert recorded["0003_rename_tag"]["described"] == ["Rename model Tag to Label"]
+
+    check = database.manage("checkmigrations", "--format", "json", **env)
+    assert json.loads(check.stdout)["checks"]["edited"] == [], check.stdout
+    second = database.manage("safemigrate", "--no-backup", **env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "  Applying scenario.0004_item_size... OK\n" in second.stdout

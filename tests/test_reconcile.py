@@ -244,6 +244,7 @@ def test_squashed_migrations_are_faked_as_the_ones_they_replace(
     assert database.migration_rows() == [
         ("scenario", "0001_initial"),
         ("scenario", "0002_shelf_width"),
+        ("scenario", "0001_squashed_0002_shelf_width"),
         ("scenario", "0003_shelf_depth"),
     ]
     assert set(statuses(report("scenario")).values()) == {"applied"}
@@ -456,6 +457,7 @@ def test_json_is_exactly_one_document(database: Database) -> None:
         "summary",
         "actions",
         "run",
+        "inconsistent",
         "outcome",
     ]
     (site,) = [

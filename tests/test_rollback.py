@@ -381,7 +381,7 @@ def test_backward_sql_equals_sqlmigrate_backwards_per_migration(
     database: Database, app: str, target: str
 ) -> None:
     """Each migration's SQL is what ``sqlmigrate --backwards`` prints for it."""
-    from safemigrate.preview import write_backward_sql
+    from safemigrate.backward_sql import write_backward_sql
 
     run("safemigrate", verbosity=0, no_backup=True)
     plan = build_plan("default", TargetSpec(app, target))

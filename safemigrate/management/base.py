@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -43,6 +44,15 @@ class SafemigrateCommandMixin:
             raise AssertionError("unreachable")
 
         parser.error = error  # type: ignore[method-assign]
+        # every command takes it (SPEC); those that ask define their own
+        with contextlib.suppress(argparse.ArgumentError):
+            parser.add_argument(
+                "--noinput",
+                "--no-input",
+                action="store_false",
+                dest="interactive",
+                help="Do not ask anything (this command never asks).",
+            )
         return parser
 
     @staticmethod

@@ -281,12 +281,6 @@ def test_each_apps_history_is_rerecorded_as_migrate_wrote_it(corpus: Corpus) -> 
     assert refake(corpus, plain) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs issue-12b: reconcile --fake on inconsistent histories "
-    "(records of an app others depend on), squashed migrations' own records, "
-    "checksums of migrations with a lambda",
-)
 def test_history_of_apps_others_depend_on_is_rerecorded(corpus: Corpus) -> None:
     info = corpus.json("info")
     _, hard = refake_groups(info)
@@ -294,11 +288,6 @@ def test_history_of_apps_others_depend_on_is_rerecorded(corpus: Corpus) -> None:
     assert refake(corpus, hard) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs issue-12b: rollbackplan --sql crashes (ValueError from the "
-    "schema editor introspecting a database the earlier steps did not change)",
-)
 def test_rollbackplan_sql_completes_for_every_app(corpus_template: Corpus) -> None:
     """The backward SQL of every app to zero is printed, never a traceback."""
     outcomes = corpus_template.json("sql")

@@ -6,11 +6,12 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from safemigrate import ledger
 from safemigrate.checksums import checksum
 from safemigrate.exceptions import CheckFailed, UsageError, VerificationRefused
+from safemigrate.history import history_gaps, record, record_replacements
 from safemigrate.locking import migration_lock
 from safemigrate.management.base import SafemigrateCommand
 from safemigrate.models import Outcome
@@ -18,11 +19,11 @@ from safemigrate.planning import load, resolve_migration
 from safemigrate.reconcile import (
     STATUS_TEXT,
     Decision,
+    Key,
     Reconciliation,
     Verdict,
     fake_decisions,
     reconcile,
-    record,
     unfake_decisions,
 )
 from safemigrate.runner import RunRequest
@@ -102,7 +103,7 @@ class Command(SafemigrateCommand):
             raise UsageError(
                 "--force-fake needs --reason TEXT, which the ledger keeps."
             )
-        executor = load(alias)
+        executor = load(alias, allow_inconsistent=True)
         if app_label is not None:
             if app_label not in executor.loader.migrated_apps:
                 raise UsageError(
@@ -129,7 +130,8 @@ class Command(SafemigrateCommand):
         request = RunRequest(alias=alias, lock_timeout=options["lock_timeout"])
         forwards = bool(options["fake"])
         with migration_lock(alias, request.timeout):
-            executor = load(alias)  # the history as it is under the lock
+            # the history as it is under the lock
+            executor = load(alias, allow_inconsistent=True)
             applied_before = sorted(
                 f"{a}.{n}" for a, n in executor.loader.applied_migrations
             )
@@ -162,12 +164,9 @@ class Command(SafemigrateCommand):
                         + self._differences(selected, forwards)
                         + "\nNothing was changed."
                     )
-                executed = []
-                for decision in acting:
-                    record(
-                        connections[alias], decision.verdict.migration, applied=forwards
-                    )
-                    executed.append(_executed(decision, forwards, options["reason"]))
+                executed = _write(alias, acting, forwards, options["reason"])
+                if executed and forwards:  # as migrate's check_replacements
+                    record_replacements(connections[alias], executor.loader)
             except BaseException as exc:
                 ledger.finish_run(run, Outcome.FAILED, error=ledger.format_error(exc))
                 raise
@@ -206,6 +205,7 @@ class Command(SafemigrateCommand):
     ) -> None:
         counts: Counter[str] = Counter(str(verdict.status) for verdict in selected)
         drift = [v for v in selected if v.status in ("drift", "partial")]
+        gaps = history_gaps(result, decisions, forwards=forwards)
         if options["format"] == "json":
             self.write_json(
                 {
@@ -217,16 +217,33 @@ class Command(SafemigrateCommand):
                     },
                     "actions": [_action_json(d, forwards) for d in decisions],
                     "run": run.pk if run is not None else None,
-                    "outcome": "drift" if drift else "clean",
+                    "inconsistent": [
+                        {"migration": _label(m), "dependency": _label(d)}
+                        for m, d in gaps
+                    ],
+                    "outcome": "drift"
+                    if drift
+                    else ("inconsistent" if gaps else "clean"),
                 }
             )
         else:
             self._write_text(alias, result, selected, decisions, counts, run, forwards)
+            self._write_gaps(alias, result, gaps, run)
         if options["check"] and drift:
             raise CheckFailed(
                 f"{len(drift)} migration{'s' if len(drift) != 1 else ''} on database "
                 f"'{alias}' {'do' if len(drift) != 1 else 'does'} not match the "
                 "schema: " + ", ".join(v.label for v in drift[:10]) + "."
+            )
+        if options["check"] and gaps:
+            (migration, dependency), more = gaps[0], len(gaps) - 1
+            raise CheckFailed(
+                f"The history of database '{alias}' is inconsistent: "
+                f"{_label(migration)} is applied before its dependency "
+                f"{_label(dependency)}"
+                + (f" (and {more} more)" if more else "")
+                + f". Run 'manage.py reconcile --fake{_db(alias)}' to record the "
+                "dependencies the schema verifies."
             )
 
     def _write_text(
@@ -289,11 +306,64 @@ class Command(SafemigrateCommand):
             write(style.MIGRATE_HEADING("Not recorded:"))
             for decision in skipped:
                 write(f"  {decision.verdict.label}: {decision.why}")
+
+    def _write_gaps(
+        self,
+        alias: str,
+        result: Reconciliation,
+        gaps: list[tuple[Key, Key]],
+        run: Any,
+    ) -> None:
+        """The inconsistent history (after recording), then the ledger run."""
+        write, style = self.stdout.write, self.style
+        before = history_gaps(result)
+        if gaps:
+            count = len({migration for migration, _ in gaps})
+            write(
+                style.ERROR(
+                    f"{'Still inconsistent' if run is not None else 'Inconsistent'} "
+                    f"history: {count} applied migration"
+                    f"{'s depend' if count != 1 else ' depends'} on migrations that "
+                    "are not recorded (migrate refuses to run):"
+                )
+            )
+            for migration, dependency in gaps:
+                write(
+                    f"  {_label(migration)} is applied before its dependency "
+                    f"{_label(dependency)}"
+                )
+            if run is None:
+                write(
+                    f"Run 'manage.py reconcile --fake{_db(alias)}' to record the "
+                    "dependencies the schema verifies."
+                )
+        elif before and run is not None:
+            write(style.SUCCESS("History: consistent now."))
         if run is not None:
             write(
                 style.MIGRATE_HEADING("Ledger:")
                 + f" run {run.pk} recorded ({run.outcome})."
             )
+
+
+def _write(
+    alias: str, acting: list[Decision], forwards: bool, reason: str
+) -> list[dict[str, Any]]:
+    """(Un)record each migration decided on; the ledger entry of each."""
+    executed = []
+    for decision in acting:
+        record(connections[alias], decision.verdict.migration, applied=forwards)
+        executed.append(_executed(decision, forwards, reason))
+    return executed
+
+
+def _label(key: Key) -> str:
+    return f"{key[0]}.{key[1]}"
+
+
+def _db(alias: str) -> str:
+    """The ``--database`` option to repeat in a command the user is told to run."""
+    return "" if alias == DEFAULT_DB_ALIAS else f" --database {alias}"
 
 
 def _reason(decision: Decision) -> str:

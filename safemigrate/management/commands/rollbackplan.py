@@ -8,6 +8,7 @@ from django.core.management.base import CommandParser
 
 from safemigrate import ledger, render
 from safemigrate.backup.catalog import find
+from safemigrate.backward_sql import backward_sql, write_backward_sql
 from safemigrate.exceptions import RestoreRequired, UsageError
 from safemigrate.management.base import SafemigrateCommand
 from safemigrate.planning import (
@@ -26,7 +27,6 @@ from safemigrate.preview import (
     build_preview,
     choose_strategy,
     state_after,
-    write_backward_sql,
 )
 
 
@@ -106,7 +106,12 @@ class Command(SafemigrateCommand):
         strategy = strategy_for(alias, preview, run)
         fmt = options["format"]
         if fmt == "json":
-            self.write_json(render.preview_document(preview, strategy, run))
+            document = render.preview_document(preview, strategy, run)
+            if options["sql"]:
+                document["backward_sql"] = [
+                    step.as_json() for step in backward_sql(plan)
+                ]
+            self.write_json(document)
         elif fmt == "dot":
             self.stdout.write(render.preview_dot(preview))
         elif fmt == "mermaid":
@@ -116,7 +121,17 @@ class Command(SafemigrateCommand):
                 self.stdout.write(line)
             if options["sql"]:
                 self.stdout.write(self.style.MIGRATE_HEADING("Backward SQL:"))
-                write_backward_sql(plan, self.stdout)
+                incomplete = write_backward_sql(plan, self.stdout)
+                if incomplete:
+                    self.stdout.write(
+                        self.style.WARNING(
+                            f"{len(incomplete)} step"
+                            f"{'s' if len(incomplete) != 1 else ''} not previewed in "
+                            "full: their SQL depends on the database as the earlier "
+                            "steps leave it (marked NOT PREVIEWED above): "
+                            + ", ".join(step.label for step in incomplete)
+                        )
+                    )
         if strategy.name == "restore":
             raise RestoreRequired(
                 "Only a restore can undo this plan: "

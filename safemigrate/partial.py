@@ -1,0 +1,316 @@
+"""The part of a project state one migration's SQL needs, rendered alone.
+
+Rendering a :class:`ProjectState` renders every model, and once its
+``apps`` exist each later operation re-renders the models related to the
+one it changes (all of them, recursively, for a relation): thousands of
+renders on a real project. The walks of previews and round trips keep
+their state unrendered; for a migration whose SQL is wanted they render
+only the models its operations refer to, their ancestors, the models that
+point at those (a renamed model or primary key changes their foreign keys),
+and whatever those point at in turn (a model renders only with its related
+models), and let Django keep that small state up to date as the executor
+does (``Migration.unapply`` clones and mutates one rendered state).
+
+An operation that cannot say which models it refers to (the default of
+``Operation.references_model`` is "all of them"), and ``RunPython``, whose
+code may use any model, get the whole state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import models
+from django.db.migrations import operations as ops
+from django.db.migrations.migration import Migration
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ModelState, ProjectState
+from django.db.migrations.utils import resolve_relation
+
+ModelKey = tuple[str, str]
+
+
+def referred(
+    operation: Operation, app_label: str, state: ProjectState, *, code: bool
+) -> tuple[set[ModelKey], set[ModelKey]] | None:
+    """The models ``operation`` changes and those it only refers to; None: all.
+
+    ``code``: whether ``RunPython`` runs (its functions may use any model) or
+    is skipped (SQL is collected).
+    """
+    if isinstance(operation, ops.RunPython):
+        return None if code else (set(), set())
+    if isinstance(operation, ops.RunSQL):
+        return set(), set()
+    if isinstance(operation, ops.SeparateDatabaseAndState):
+        changed: set[ModelKey] = set()
+        others: set[ModelKey] = set()
+        for inner in operation.database_operations:
+            more = referred(inner, app_label, state, code=code)
+            if more is None:
+                return None
+            changed |= more[0]
+            others |= more[1]
+        return changed, others
+    model_name = getattr(operation, "model_name_lower", None)
+    if type(operation).references_model is Operation.references_model and model_name:
+        # index and constraint operations say which model, not what it refers to
+        return set(), {(app_label, model_name)}
+    found = {
+        key
+        for key in state.models
+        if operation.references_model(key[1], key[0])  # (name, app_label)
+    }
+    if found and len(found) == len(state.models) > 2:
+        return None  # Operation.references_model's default: "maybe all"
+    changed = {(app_label, name) for name in _own_names(operation)}
+    if not _moves_keys(operation, app_label, state):
+        return set(), found  # rendered with what it points at, not its referrers
+    return changed, found - changed
+
+
+def _own_names(operation: Operation) -> list[str]:
+    """The model an operation changes: a field or index operation's model, else
+    a model operation's own name (a renamed model's two names)."""
+    names = [getattr(operation, "model_name_lower", None)]
+    if names[0] is None:
+        names = [getattr(operation, "name_lower", None)]
+    if isinstance(operation, ops.RenameModel):
+        names.append(operation.new_name_lower)
+    return [name for name in names if isinstance(name, str)]
+
+
+def _moves_keys(operation: Operation, app_label: str, state: ProjectState) -> bool:
+    """Whether undoing ``operation`` can change the foreign keys pointing at its model.
+
+    A renamed model or table, and a changed or renamed primary key or unique
+    field (what foreign keys point at): the schema editor then rewrites the
+    referencing columns and constraints, found through the model's reverse
+    relations. Everything else only needs the model and what it points at.
+    """
+    if isinstance(operation, ops.RenameModel | ops.AlterModelTable):
+        return True
+    if not isinstance(
+        operation, ops.AddField | ops.RemoveField | ops.AlterField | ops.RenameField
+    ):
+        return False
+    model_state = state.models.get((app_label, operation.model_name_lower))
+    fields = [getattr(operation, "field", None)]
+    if model_state is not None:
+        for name in (operation.name, getattr(operation, "old_name", None)):
+            fields.append(model_state.fields.get(name) if name else None)
+    return any(
+        field is not None and (field.primary_key or field.unique) for field in fields
+    )
+
+
+def _bases(key: ModelKey, model_state: ModelState) -> Iterator[ModelKey]:
+    for base in model_state.bases:
+        if isinstance(base, str):
+            yield resolve_relation(base, key[0])
+        elif isinstance(base, type) and issubclass(base, models.Model):
+            meta = getattr(base, "_meta", None)  # models.Model itself has none
+            if meta is not None and not meta.abstract:
+                yield (meta.app_label, meta.model_name or "")
+
+
+def _pointed_at(key: ModelKey, model_state: ModelState) -> Iterator[ModelKey]:
+    """What a model needs to render: its bases and its relations' targets."""
+    yield from _bases(key, model_state)
+    for field in model_state.fields.values():
+        remote = field.remote_field
+        if remote is None:
+            continue
+        yield resolve_relation(remote.model, *key)
+        through = getattr(remote, "through", None)
+        if through:
+            yield resolve_relation(through, *key)
+
+
+def _referrers(state: ProjectState, keys: set[ModelKey]) -> set[ModelKey]:
+    """The models with a relation to one of ``keys``.
+
+    Read from the model states, not ``ProjectState.relations``: once that is
+    computed, ``ProjectState.alter_field`` moves the altered field to the end
+    of its model (and SQLite rebuilds tables with their columns in that
+    order), which ``migrate``, never computing it, does not do.
+    """
+    if not keys:
+        return set()
+    return {
+        key
+        for key, model_state in state.models.items()
+        if any(target in keys for target in _pointed_at(key, model_state))
+    }
+
+
+def needed(
+    state: ProjectState, changed: Iterable[ModelKey], others: Iterable[ModelKey]
+) -> set[ModelKey]:
+    """The models changed, those pointing at them, the others, and what every
+    one of them points at, transitively (see the module docstring)."""
+    mine = {key for key in changed if key in state.models}
+    stack = [*mine, *_referrers(state, mine), *others]
+    found: set[ModelKey] = set()
+    while stack:
+        key = stack.pop()
+        if key not in found and key in state.models:
+            found.add(key)
+            stack += _pointed_at(key, state.models[key])
+    return found
+
+
+def keys_for(
+    migration: Migration, state: ProjectState, *, code: bool = False
+) -> set[ModelKey]:
+    """The models of ``state`` (before ``migration``) that its SQL needs."""
+    changed: set[ModelKey] = set()
+    others: set[ModelKey] = set()
+    for operation in migration.operations:
+        more = referred(operation, migration.app_label, state, code=code)
+        if more is None:
+            return set(state.models)
+        changed |= more[0]
+        others |= more[1]
+    return needed(state, changed, others)
+
+
+def touched(migration: Migration, state: ProjectState) -> set[ModelKey] | None:
+    """The models ``migration`` changes in ``state``; None: maybe any."""
+    found: set[ModelKey] = set()
+    for operation in migration.operations:
+        if isinstance(operation, ops.SeparateDatabaseAndState | ops.RunSQL):
+            inner = getattr(operation, "state_operations", [])
+        else:
+            inner = [operation]
+        for each in inner:
+            if isinstance(each, ops.RunPython):
+                continue
+            more = referred(each, migration.app_label, state, code=False)
+            if more is None:
+                return None
+            found |= more[0] | {
+                (migration.app_label, name) for name in _own_names(each)
+            }
+    return found
+
+
+class _DelayedState(ProjectState):
+    """A rendered state whose operations use Django's delayed reload.
+
+    ``ProjectState.reload_model(delay=False)``, which an operation on a
+    relation asks for, re-renders every model related to the changed one,
+    recursively; ``delay=True``, Django's own choice for other operations,
+    re-renders the model, those it points at and those pointing at them. An
+    operation that moves no keys (:func:`_moves_keys`) needs only its own
+    model rendered again (:func:`light_forwards`): the models around it keep
+    their columns. The stale classes do not change the SQL of later
+    operations (the corpus's backward SQL is the one a state rendered whole
+    gives, and SQLite's table rebuilds the ones ``sqlmigrate --backwards``
+    prints), and ``RunPython``, which could see them, is never run on these
+    states (it clears the delayed cache first anyway).
+    """
+
+    #: set while an operation that moves no keys runs: only its model is
+    #: rendered again (see :func:`light_forwards`)
+    light = False
+
+    def reload_model(
+        self, app_label: str, model_name: str, delay: bool = False
+    ) -> None:
+        if self.light and "apps" in self.__dict__:
+            # Django private API: ProjectState._reload
+            self._reload({(app_label, model_name)})  # type: ignore[attr-defined]
+            return
+        super().reload_model(app_label, model_name, delay=True)
+
+    def clone(self) -> ProjectState:
+        new_state = super().clone()
+        new_state.__class__ = _DelayedState
+        return new_state
+
+
+class Partial:
+    """A rendered state of some models, reused while the walk leaves them alone.
+
+    Consecutive migrations of one app mostly need the same models: the state
+    rendered for one, which its own operations advanced past it as the
+    executor's state is, serves the next one too when that needs nothing
+    more, no migration in between changed any of its models, and it has not
+    grown to much more than is needed.
+    """
+
+    def __init__(self, *, delayed: bool = False) -> None:
+        self.state: ProjectState | None = None
+        #: Django's delayed reload for every operation (SQL collected, nothing
+        #: run) instead of the recursive one for relations (migrations run)
+        self.delayed = delayed
+
+    def seen(self, migration: Migration, walk: ProjectState) -> None:
+        """The walk applies ``migration`` (not previewed) to ``walk``."""
+        if self.state is None:
+            return
+        changed = touched(migration, walk)
+        if changed is None or changed & set(self.state.models):
+            self.state = None
+
+    def state_for(
+        self, migration: Migration, walk: ProjectState, *, code: bool = False
+    ) -> ProjectState:
+        """A rendered state with what ``migration`` needs of ``walk`` (before it).
+
+        ``walk`` itself is not changed (its model states are cloned) nor
+        rendered. Models created by the migration are created in the
+        returned state by its own operations. ``code``: the migration runs
+        (its ``RunPython`` functions may use any model), see :func:`referred`.
+        """
+        keys = keys_for(migration, walk, code=code)
+        held = set(self.state.models) if self.state is not None else set()
+        # a state grown much larger than needed costs more to keep up to date
+        # (a relation changed re-renders its related models) than to render anew
+        if self.state is None or not keys <= held or len(held) > 2 * len(keys) + 8:
+            self.state = (_DelayedState if self.delayed else ProjectState)(
+                models={key: walk.models[key].clone() for key in keys},
+                real_apps=walk.real_apps,
+            )
+            self.state.apps  # noqa: B018  (rendered once; operations keep it up to date)
+        return self.state
+
+
+def light_forwards(operation: Operation, app_label: str, state: ProjectState) -> None:
+    """``operation.state_forwards``; only its model rendered again if no key moves."""
+    light = isinstance(state, _DelayedState) and not _moves_keys(
+        operation, app_label, state
+    )
+    if light:
+        state.light = True  # type: ignore[attr-defined]
+    try:
+        operation.state_forwards(app_label, state)
+    finally:
+        if light:
+            state.light = False  # type: ignore[attr-defined]
+
+
+def forwards(migration: Migration, state: ProjectState) -> None:
+    """Advance an unrendered walk state past ``migration``."""
+    for operation in migration.operations:
+        operation.state_forwards(migration.app_label, state)
+
+
+@contextmanager
+def render_count() -> Iterator[list[int]]:
+    """Count ``ModelState.render`` calls while in the block (tests, benchmarks)."""
+    calls = [0]
+    render = ModelState.render
+
+    def counted(self: ModelState, apps: Any) -> Any:
+        calls[0] += 1
+        return render(self, apps)
+
+    ModelState.render = counted  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        ModelState.render = render  # type: ignore[method-assign]

@@ -1,0 +1,1 @@
+"""A squashed migration whose replaced files were deleted, as squashing ends."""

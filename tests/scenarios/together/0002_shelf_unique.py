@@ -1,0 +1,8 @@
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("scenario", "0001_initial")]
+    operations = [
+        migrations.AlterUniqueTogether("shelf", {("label", "width")}),
+    ]
