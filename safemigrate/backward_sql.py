@@ -34,7 +34,7 @@ from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
 
 from safemigrate.partial import Partial, forwards, light_forwards
-from safemigrate.planning import Key, Plan
+from safemigrate.planning import Key, Plan, history_order
 
 NOT_PREVIEWED = "-- NOT PREVIEWED (needs the earlier steps executed): "
 
@@ -243,9 +243,6 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
     executor = plan.executor
     wanted = set(plan.keys())
     applied = set(executor.loader.applied_migrations) | wanted
-    full_plan = executor.migration_plan(
-        executor.loader.graph.leaf_nodes(), clean_start=True
-    )
     state = ProjectState(real_apps=executor.loader.unmigrated_apps)
     places: dict[Key, tuple[int, int]] = {}
     recorder = _ReadRecorder(connection.introspection)
@@ -254,7 +251,7 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
         # Django private API: BaseDatabaseWrapper.introspection (replaced for the walk)
         connection.introspection = recorder  # type: ignore[assignment]
         try:
-            for migration, _ in full_plan:
+            for migration in history_order(executor.loader):
                 key = (migration.app_label, migration.name)
                 if key not in applied:
                     continue

@@ -384,6 +384,33 @@ def backward_reasons(plan: Plan) -> dict[Key, Reason]:
     return reasons
 
 
+def history_order(loader: MigrationLoader) -> list[Migration]:
+    """Every migration of the graph, in the order the executor applies them.
+
+    The one source of the order that every walk over the history follows.
+    Once the executor has planned to a migration inside an applied squash,
+    Django's clean-start plan lists both the squash and the migrations it
+    replaces; applying both to one state applies their operations twice (a
+    RemoveField fails the second time). Such a squash is left out: the
+    replaced migrations are the finer steps, and the ones a plan unapplies.
+    """
+    executor = MigrationExecutor.__new__(MigrationExecutor)
+    executor.loader = loader
+    order = [
+        migration
+        for migration, _ in executor.migration_plan(
+            loader.graph.leaf_nodes(), clean_start=True
+        )
+    ]
+    keys = {(m.app_label, m.name) for m in order}
+    doubled = {
+        key
+        for key, squash in loader.replacements.items()
+        if key in keys and any(replaced in keys for replaced in squash.replaces)
+    }
+    return [m for m in order if (m.app_label, m.name) not in doubled]
+
+
 OperationVisitor = Callable[[Migration, Operation, ProjectState], None]
 MigrationVisitor = Callable[[Migration, ProjectState], None]
 
@@ -410,11 +437,8 @@ def walk_states(
     if not wanted:
         return
     applied = set(executor.loader.applied_migrations) | wanted
-    full_plan = executor.migration_plan(
-        executor.loader.graph.leaf_nodes(), clean_start=True
-    )
     state = ProjectState(real_apps=executor.loader.unmigrated_apps)
-    for migration, _ in full_plan:
+    for migration in history_order(executor.loader):
         key = (migration.app_label, migration.name)
         if key not in applied:
             continue

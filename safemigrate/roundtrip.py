@@ -40,7 +40,7 @@ from django.db.migrations.state import ProjectState
 
 from safemigrate.exceptions import UsageError
 from safemigrate.partial import Partial, forwards
-from safemigrate.planning import Key, check_conflicts
+from safemigrate.planning import Key, check_conflicts, history_order
 from safemigrate.runner import rolled_back_cleanly
 from safemigrate.schema import (
     ElementKey,
@@ -385,12 +385,7 @@ def roundtrip_on(
     check_conflicts(loader)
     wanted = _wanted(loader, app_labels)
     report = Report(alias, connection.vendor, where, sorted(wanted))
-    plan = [
-        migration
-        for migration, _ in executor.migration_plan(
-            loader.graph.leaf_nodes(), clean_start=True
-        )
-    ]
+    plan = history_order(loader)
     deltas = None
     if narrow:
         from safemigrate.schema.expected import migration_deltas

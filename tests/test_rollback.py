@@ -402,3 +402,35 @@ def test_backward_sql_equals_sqlmigrate_backwards_per_migration(
             line for line in expected.splitlines() if line not in ("BEGIN;", "COMMIT;")
         ]
         assert body.splitlines() == expected_lines, step.label
+
+
+def test_preview_to_a_migration_inside_an_applied_squash(
+    database: Database, settings: Any
+) -> None:
+    """A target replaced by an applied squash: the walk takes either the
+    squash or what it replaces, never both (applying both crashed the
+    preview with KeyError: 'width' on the squash's RemoveField)."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.squash_middle"}
+    run("migrate", "scenario", verbosity=0)
+    executor = MigrationExecutor(connections["default"])
+    django_plan = [
+        f"{m.app_label}.{m.name}"
+        for m, _ in executor.migration_plan([("scenario", "0002_remove_width")])
+    ]
+    assert django_plan == ["scenario.0004_shelf_height", "scenario.0003_shelf_depth"]
+    output = run("rollbackplan", "scenario", "0002_remove_width", sql=True)
+    steps = re.findall(r"^\s+\[\d+\] (\S+)$", output, re.M)
+    assert steps == django_plan
+    quote = connections["default"].ops.quote_name
+    drop = f"ALTER TABLE {quote('scenario_shelf')} DROP COLUMN "
+    lines = [
+        line.strip().removesuffix(" CASCADE;").removesuffix(";")
+        for line in output.splitlines()
+        if line.startswith(("ALTER TABLE", "-- Unapply"))
+    ]
+    assert lines == [
+        "-- Unapply scenario.0004_shelf_height",
+        drop + quote("height"),
+        "-- Unapply scenario.0003_shelf_depth",
+        drop + quote("depth"),
+    ]

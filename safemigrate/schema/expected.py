@@ -333,16 +333,9 @@ def _diff(before: Schema, after: Schema) -> dict[ElementKey, tuple[Any, Any]]:
 
 def graph_order(loader: MigrationLoader) -> list[Migration]:
     """Every migration of the graph, in the order the executor applies them."""
-    from django.db.migrations.executor import MigrationExecutor
+    from safemigrate.planning import history_order
 
-    executor = MigrationExecutor.__new__(MigrationExecutor)
-    executor.loader = loader
-    return [
-        migration
-        for migration, _ in executor.migration_plan(
-            loader.graph.leaf_nodes(), clean_start=True
-        )
-    ]
+    return history_order(loader)
 
 
 def migration_deltas(
