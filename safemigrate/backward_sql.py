@@ -105,11 +105,17 @@ class _ReadRecorder:
 
     Every introspection method that reads a table takes ``(cursor,
     table_name, ...)``; the table names asked for are collected in ``read``.
+    Nothing is executed while a preview collects SQL, so the live schema
+    cannot change under it: each table read is answered by the database
+    once and remembered (on MariaDB each ``get_constraints`` is several
+    ``information_schema`` queries). ``reads`` counts the database's answers.
     """
 
     def __init__(self, introspection: Any) -> None:
         self._introspection = introspection
         self.read: set[str] = set()
+        self.reads = 0
+        self._answers: dict[tuple[str, tuple[Any, ...]], Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._introspection, name)
@@ -117,13 +123,23 @@ class _ReadRecorder:
             return attribute
 
         def recorded(*args: Any, **kwargs: Any) -> Any:
-            if len(args) >= 2 and isinstance(args[1], str):
+            if len(args) >= 2 and isinstance(args[1], str) and not kwargs:
                 self.read.add(args[1])
-            elif isinstance(kwargs.get("table_name"), str):
+                return self._answer(name, attribute, args)
+            if isinstance(kwargs.get("table_name"), str):
                 self.read.add(kwargs["table_name"])
             return attribute(*args, **kwargs)
 
         return recorded
+
+    def _answer(
+        self, name: str, method: Callable[..., Any], args: tuple[Any, ...]
+    ) -> Any:
+        key = (name, args[1:])  # the cursor differs from call to call
+        if key not in self._answers:
+            self.reads += 1
+            self._answers[key] = method(*args)
+        return copy.deepcopy(self._answers[key])
 
 
 def _names_in(connection: BaseDatabaseWrapper) -> Callable[[str], set[str]]:

@@ -117,3 +117,33 @@ def test_previews_render_no_model_and_sql_renders_few(
         out = rollbackplan("contenttypes", "zero", sql=True)
     operations = out.count("\n-- ") - out.count("\n-- Unapply ")
     assert project[0] <= 16 * operations
+
+
+def test_each_table_is_introspected_once_per_preview(
+    database: Database, settings: Any
+) -> None:
+    """Nothing runs while SQL is collected: a table read twice is read once.
+
+    The together scenario's backward plan reads scenario_shelf's constraints
+    in several steps (unique_together, the foreign key); the database answers
+    the first, the later ones are the same answer (and the output as before).
+    """
+    settings.MIGRATION_MODULES = TOGETHER
+    call_command("migrate", "scenario", verbosity=0)
+    introspection = database.connection.introspection
+    asked: list[str] = []
+    original = type(introspection).get_constraints
+
+    def counting(self: Any, cursor: Any, table_name: str) -> Any:
+        asked.append(table_name)
+        return original(self, cursor, table_name)
+
+    type(introspection).get_constraints = counting  # type: ignore[method-assign]
+    try:
+        out = rollbackplan("scenario", "zero", sql=True)
+    finally:
+        type(introspection).get_constraints = original  # type: ignore[method-assign]
+    assert "Unapply scenario.0001_initial" in out
+    assert sorted(set(asked)) == sorted(asked)
+    if database.vendor != "sqlite":  # SQLite rebuilds tables: no constraint reads
+        assert "scenario_shelf" in asked
