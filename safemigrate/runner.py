@@ -229,7 +229,6 @@ def run(
     """
     alias = request.alias
     with migration_lock(alias, request.timeout):
-        started = time.monotonic()
         if request.targets is None:
             plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
         else:
@@ -279,8 +278,9 @@ def run(
         )
         if backup is not None:
             warnings += _apply_retention(alias, say)
+        # the ledger's duration: the same number in every command and page
         return RunResult(
-            run_row, plan, journal, time.monotonic() - started, warnings, backup
+            run_row, plan, journal, run_row.duration or 0.0, warnings, backup
         )
 
 

@@ -389,6 +389,7 @@ class Command(SafemigrateCommand):
                     "outcome": "accepted",
                     "accepted": edit.as_json(),
                     "reason": options["reason"],
+                    "run": edit.run.pk,
                 }
             )
         elif options["verbosity"] >= 1:
@@ -399,3 +400,4 @@ class Command(SafemigrateCommand):
             )
             for change in edit.changed:
                 self.stdout.write(f"  {change}")
+            self.say_ledger(edit.run)

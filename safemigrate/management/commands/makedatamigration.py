@@ -19,12 +19,30 @@ from safemigrate.exceptions import UsageError
 from safemigrate.management.base import SafemigrateCommand
 
 
+EXPRESSIONS_TEXT = (
+    "Python syntax over the model's field names in the migration state; "
+    "parsed, never run. " + SYNTAX_HELP + " Examples: --expression "
+    '"bool(profile_picture_url)", --expression "upper(code)", --filter '
+    "\"status == 'paid' and placed_at < '2024-01-01'\"."
+)
+EXPRESSIONS_HELP = (
+    "Expressions (--expression) and conditions (--filter): " + EXPRESSIONS_TEXT
+)
+
+
 class Command(SafemigrateCommand):
     help = (
         "Write a RunPython data migration from a template (--list-templates), "
         "with batched forwards and backwards functions, after the app's latest "
         "migration."
     )
+
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> CommandParser:
+        # what --expression and --filter say is "below": after the options
+        kwargs.setdefault("epilog", EXPRESSIONS_HELP)
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("app_label", nargs="?", help="The app to add it to.")
@@ -165,15 +183,9 @@ class Command(SafemigrateCommand):
         self.say(
             "MIGRATE_HEADING", "Expressions (--expression) and conditions (--filter)"
         )
-        text = (
-            "Python syntax over the model's field names in the migration state; "
-            "parsed, never run. " + SYNTAX_HELP + " Examples: --expression "
-            '"bool(profile_picture_url)", --expression "upper(code)", --filter '
-            "\"status == 'paid' and placed_at < '2024-01-01'\"."
-        )
         self.stdout.write(
             textwrap.fill(
-                text,
+                EXPRESSIONS_TEXT,
                 78,
                 initial_indent="  ",
                 subsequent_indent="  ",

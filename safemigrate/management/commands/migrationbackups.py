@@ -35,13 +35,7 @@ class Command(SafemigrateCommand):
             dest="interactive",
             help="Do not ask for confirmation (restore).",
         )
-        parser.add_argument(
-            "--lock-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds to wait for a running migration's lock (create, restore).",
-        )
+        self.add_lock_timeout_argument(parser, "create, restore")
         parser.add_argument(
             "action",
             choices=ACTIONS,
@@ -215,6 +209,8 @@ class Command(SafemigrateCommand):
             },
             [f"Safety backup of the replaced state: {done.safety.id}"],
         )
+        if not self.as_json and self.verbosity >= 1:
+            self.say_ledger(done.run)
 
     def do_prune(self, options: dict[str, Any]) -> None:
         keep = conf.KEEP if options["keep"] is None else options["keep"]

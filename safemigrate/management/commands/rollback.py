@@ -15,6 +15,7 @@ from safemigrate.conf import safemigrate_settings as conf
 from safemigrate.exceptions import RestoreRequired, UsageError
 from safemigrate.management.base import SafemigrateCommand, quiet
 from safemigrate.management.commands.rollbackplan import rollback_plan, strategy_for
+from safemigrate.models import MigrationRun
 from safemigrate.planning import Plan
 from safemigrate.preview import build_preview
 
@@ -64,9 +65,9 @@ class Command(SafemigrateCommand):
             "--no-input",
             action="store_false",
             dest="interactive",
-            help="Do not ask for confirmation.",
+            help="Do not ask for confirmation (the preview is still shown).",
         )
-        parser.add_argument("--lock-timeout", type=float, default=None)
+        self.add_lock_timeout_argument(parser)
         parser.add_argument(
             "--no-backup",
             action="store_true",
@@ -191,3 +192,5 @@ class Command(SafemigrateCommand):
             self.stdout.write("Nothing to undo: the run's migrations are not applied.")
         for line in warning:
             self.stdout.write(self.style.WARNING(line))
+        if self.verbosity >= 1 and document.get("undone_run") is not None:
+            self.say_ledger(MigrationRun.objects.using(alias).get(pk=document["run_id"]))
