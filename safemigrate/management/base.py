@@ -22,7 +22,9 @@ def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds"
+        ) from None
     if not value >= 0:  # also NaN
         raise argparse.ArgumentTypeError(
             f"{text} is not 0 or more seconds (0: do not wait at all)"
@@ -95,16 +97,14 @@ class SafemigrateCommandMixin:
         )
 
     @staticmethod
-    def add_lock_timeout_argument(
-        parser: argparse.ArgumentParser, when: str = ""
-    ) -> None:
+    def add_lock_timeout_argument(parser: argparse.ArgumentParser) -> None:
         """``--lock-timeout SECONDS``, the same in every command that locks."""
         parser.add_argument(
             "--lock-timeout",
             type=seconds,
             default=None,
             metavar="SECONDS",
-            help=(f"{when}: " if when else "") + LOCK_TIMEOUT_HELP,
+            help=LOCK_TIMEOUT_HELP,
         )
 
     def say_ledger(self, run: Any) -> None:

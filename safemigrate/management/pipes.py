@@ -8,6 +8,7 @@ and exits with its own exit code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, TextIO
 
@@ -31,10 +32,8 @@ def flush_quietly(stream: TextIO) -> None:
         stream.flush()
     except BrokenPipeError:
         discard_from_now(stream)
-        try:
+        with contextlib.suppress(BrokenPipeError, ValueError):
             stream.flush()  # the buffered rest goes to /dev/null now
-        except (BrokenPipeError, ValueError):
-            pass
     except ValueError:  # closed
         pass
 

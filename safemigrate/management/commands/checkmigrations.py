@@ -204,7 +204,12 @@ class Command(SafemigrateCommand):
             help="Record the current checksum of an edited applied migration "
             "(needs --reason; the ledger keeps it).",
         )
-        parser.add_argument("--reason", default="", help="Why --accept is right.")
+        parser.add_argument(
+            "--reason",
+            default="",
+            metavar="TEXT",
+            help="Why --accept is right (the ledger keeps it).",
+        )
         self.add_database_argument(parser)
         self.add_format_argument(parser)
 

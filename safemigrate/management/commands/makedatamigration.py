@@ -18,7 +18,6 @@ from safemigrate.datamigrations.writer import describe, generate
 from safemigrate.exceptions import UsageError
 from safemigrate.management.base import SafemigrateCommand
 
-
 EXPRESSIONS_TEXT = (
     "Python syntax over the model's field names in the migration state; "
     "parsed, never run. " + SYNTAX_HELP + " Examples: --expression "
@@ -51,7 +50,9 @@ class Command(SafemigrateCommand):
             nargs="?",
             help="The migration's name after its number (default: from the template).",
         )
-        parser.add_argument("--template", help="The template (--list-templates).")
+        parser.add_argument(
+            "--template", metavar="NAME", help="The template (--list-templates)."
+        )
         parser.add_argument(
             "--list-templates",
             action="store_true",

@@ -35,7 +35,7 @@ class Command(SafemigrateCommand):
             dest="interactive",
             help="Do not ask for confirmation (restore).",
         )
-        self.add_lock_timeout_argument(parser, "create, restore")
+        self.add_lock_timeout_argument(parser)
         parser.add_argument(
             "action",
             choices=ACTIONS,
@@ -47,6 +47,7 @@ class Command(SafemigrateCommand):
             "--keep",
             type=int,
             default=None,
+            metavar="N",
             help="prune: backups to keep (default SAFEMIGRATE['KEEP']).",
         )
         parser.add_argument(

@@ -35,15 +35,22 @@ class Command(SafemigrateCommand):
         self.add_database_argument(parser)
         self.add_format_argument(parser)
         parser.add_argument(
-            "--limit", type=int, default=20, help="Show at most this many runs (20)."
+            "--limit",
+            type=int,
+            default=20,
+            metavar="N",
+            help="Show at most this many runs (20).",
         )
         parser.add_argument(
             "--outcome",
             type=outcome,
             metavar="OUTCOME",
             help="Only runs that ended this way, named as the OUTCOME column shows "
-            "it: " + ", ".join(repr(label) for label in Outcome.labels)
-            + " (or the JSON name: " + ", ".join(Outcome.values) + ").",
+            "it: "
+            + ", ".join(repr(label) for label in Outcome.labels)
+            + " (or the JSON name: "
+            + ", ".join(Outcome.values)
+            + ").",
         )
         parser.add_argument(
             "--run", type=int, metavar="ID", help="Show one run in full."

@@ -79,6 +79,7 @@ class Command(SafemigrateCommand):
         parser.add_argument(
             "--reason",
             default="",
+            metavar="TEXT",
             help="Why --force-fake is right (kept in the ledger).",
         )
         parser.add_argument(
@@ -86,7 +87,7 @@ class Command(SafemigrateCommand):
             action="store_true",
             help="Exit 2 when an applied migration's effects are missing (drift).",
         )
-        self.add_lock_timeout_argument(parser, "--fake/--unfake")
+        self.add_lock_timeout_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         alias = options["database"]

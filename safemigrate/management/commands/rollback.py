@@ -193,4 +193,6 @@ class Command(SafemigrateCommand):
         for line in warning:
             self.stdout.write(self.style.WARNING(line))
         if self.verbosity >= 1 and document.get("undone_run") is not None:
-            self.say_ledger(MigrationRun.objects.using(alias).get(pk=document["run_id"]))
+            self.say_ledger(
+                MigrationRun.objects.using(alias).get(pk=document["run_id"])
+            )

@@ -16,7 +16,6 @@ from safemigrate.management.base import SafemigrateCommandMixin
 from safemigrate.planning import Key, Plan, TargetSpec, build_plan, check_alias
 from safemigrate.render import run_document
 
-
 #: help texts of migrate's options whose behaviour safemigrate changes
 OWN_HELP = {
     "fake": "Record migrations as applied (or, backwards, unapplied) without "
@@ -68,6 +67,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         parser.add_argument(
             "--reason",
             default="",
+            metavar="TEXT",
             help="Why --force-fake is right; the ledger keeps it with the differences.",
         )
         parser.add_argument(
