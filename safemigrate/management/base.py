@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from safemigrate import progress as progress_line
 from safemigrate.exceptions import UsageError
 from safemigrate.management import pipes
 from safemigrate.render import duration_text, to_json
@@ -134,18 +135,24 @@ class SafemigrateCommandMixin:
             self._progress_shown = False
         self.stdout.write(text, getattr(self.style, style))
 
-    def progress(self, label: str) -> Callable[[int], None] | None:
-        """A byte counter on stderr while long work runs, on a terminal only."""
+    def progress(
+        self, label: str, total: int | None = None
+    ) -> Callable[[int], None] | None:
+        """A byte counter with the rate on stderr, on a terminal only."""
         stream = getattr(self, "stderr", None)
-        if stream is None or not stream.isatty():
+        if stream is None:
             return None
 
-        def report(done: int) -> None:
-            stream._out.write(f"\r  {label}: {done / 1048576:,.1f} MB")
-            stream.flush()
+        def shown() -> None:
             self._progress_shown = True
 
-        return report
+        return progress_line.byte_counter(
+            stream._out, label, total=total, on_show=shown
+        )
+
+    def plan_progress(self) -> Callable[[int], Callable[[int], None] | None]:
+        """For a plan of N migrations: ``[n/N, elapsed]`` before each, on a terminal."""
+        return lambda total: progress_line.plan_counter(self.stdout._out, total)
 
     def confirm(self, question: str) -> bool:
         """Ask ``question`` on stderr; only "yes" says yes. No terminal means No.

@@ -15,6 +15,7 @@ from safemigrate.exceptions import BackupFailed, UsageError
 from safemigrate.locking import migration_lock
 from safemigrate.management.base import SafemigrateCommand, quiet
 from safemigrate.planning import check_alias
+from safemigrate.progress import restore_total
 from safemigrate.render import human_size, table
 
 ACTIONS = ("list", "show", "verify", "create", "restore", "prune", "pin", "unpin")
@@ -198,7 +199,11 @@ class Command(SafemigrateCommand):
             command="migrationbackups restore",
             argv=self.invocation(options),
             say=self.say if not self.as_json and self.verbosity >= 1 else quiet,
-            progress=lambda label: None if self.as_json else self.progress(label),
+            progress=lambda label: (
+                None
+                if self.as_json
+                else self.progress(label, restore_total(label, manifest))
+            ),
             no_owner=options["no_owner"],
             no_privileges=options["no_privileges"],
         )

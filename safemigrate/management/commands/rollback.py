@@ -18,6 +18,7 @@ from safemigrate.management.commands.rollbackplan import rollback_plan, strategy
 from safemigrate.models import MigrationRun
 from safemigrate.planning import Plan
 from safemigrate.preview import build_preview
+from safemigrate.progress import restore_total
 
 
 def models_ahead(alias: str) -> dict[str, list[str]]:
@@ -132,7 +133,11 @@ class Command(SafemigrateCommand):
                 command="rollback",
                 argv=self.invocation(options),
                 say=self.say if not as_json and self.verbosity >= 1 else quiet,
-                progress=lambda label: None if as_json else self.progress(label),
+                progress=lambda label: (
+                    None
+                    if as_json
+                    else self.progress(label, restore_total(label, strategy.backup))
+                ),
             )
             document = {
                 "outcome": "restored",
@@ -173,6 +178,7 @@ class Command(SafemigrateCommand):
             execute,
             say=self.say if not as_json and self.verbosity >= 1 else quiet,
             progress=None if as_json else self.progress("Backing up"),
+            announce=None if as_json or self.verbosity < 1 else self.plan_progress(),
         )
         return {
             "outcome": result.outcome,

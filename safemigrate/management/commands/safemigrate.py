@@ -149,6 +149,9 @@ class Command(SafemigrateCommandMixin, migrate.Command):
                 execute,
                 say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
                 progress=None if as_json else self.progress("Backing up"),
+                announce=None
+                if as_json or self.verbosity < 1
+                else self.plan_progress(),
             )
         except BaseException as exc:
             if as_json:
