@@ -1,5 +1,6 @@
 # Quickstart:
-#   make demo   set up .venv and run safemigrate on the bundled testproject (SQLite)
+#   make demo   set up .venv and take the tour of safemigrate on the bundled
+#               testproject (SQLite): testproject/demo.py, step by step
 #   make test   set up .venv and run the whole suite on SQLite, PostgreSQL and
 #               MariaDB (the admin pages in Chromium included: tests/browser),
 #               the corpus (make corpus), then the tox matrix (Django 5.2,
