@@ -1,5 +1,6 @@
 # Quickstart:
-#   make demo   set up .venv and run safemigrate on the bundled testproject (SQLite)
+#   make demo   set up .venv and take the tour of safemigrate on the bundled
+#               testproject (SQLite): testproject/demo.py, step by step
 #   make test   set up .venv and run the whole suite on SQLite, PostgreSQL and
 #               MariaDB (the admin pages in Chromium included: tests/browser),
 #               the corpus (make corpus), then the tox matrix (Django 5.2,
@@ -16,8 +17,6 @@ STAMP := $(VENV)/.installed
 CORPUS_STAMP := $(VENV)/.corpus-installed
 CORPUS_REQUIREMENTS := tests/corpus/requirements.txt
 DEMO_DB := $(CURDIR)/testproject/db.sqlite3
-DEMO_ENV := DATABASE_URL=sqlite:///$(DEMO_DB)
-MANAGE := $(DEMO_ENV) $(BIN)/python testproject/manage.py
 # Python 3.12/3.13 for tox: the newest pyenv install of each, when pyenv is there
 PYENV_BINS := $(shell command -v pyenv >/dev/null 2>&1 && for m in 12 13; do \
   v=$$(pyenv versions --bare 2>/dev/null | grep -E "^3\.$$m\.[0-9]+$$" | sort -V | tail -1); \
@@ -39,31 +38,9 @@ $(STAMP): pyproject.toml
 	  echo "warning: mysqlclient did not install (apt-get install libmariadb-dev pkg-config)"
 	touch $@
 
+# the tour: each step says what it shows (testproject/demo.py)
 demo: $(STAMP)
-	rm -rf $(DEMO_DB) $(DEMO_DB).safemigrate-lock testproject/backups
-	@echo "== safemigrate --plan (nothing is written)"
-	$(MANAGE) safemigrate --plan
-	@echo "== safemigrate: lock, verified backup, apply, record"
-	$(MANAGE) safemigrate
-	@echo "== safemigrate again: nothing to do, no backup"
-	$(MANAGE) safemigrate
-	@echo "== a backward run: catalog back to 0001, backed up first"
-	$(MANAGE) safemigrate catalog 0001 --noinput
-	$(MANAGE) safemigrate
-	@echo "== what undoing the last run would do, then undo it, then re-apply"
-	$(MANAGE) rollbackplan --last
-	$(MANAGE) rollback --last --noinput
-	$(MANAGE) safemigrate --noinput
-	@echo "== safemigrate --check: exit 0, nothing pending"
-	$(MANAGE) safemigrate --check
-	@echo "== the live schema against the recorded history, and the CI gate"
-	out=$$($(MANAGE) reconcile --check) && echo "$$out" | tail -1
-	$(MANAGE) checkmigrations
-	@echo "== the ledger and the backups"
-	$(MANAGE) migrationhistory
-	$(MANAGE) migrationbackups list
-	$(MANAGE) migrationbackups verify $$($(MANAGE) migrationbackups list --format json | \
-	  $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["backups"][0]["id"])')
+	@$(BIN)/python testproject/demo.py
 
 test: $(STAMP) test-backends corpus test-matrix
 

@@ -66,7 +66,7 @@ from safemigrate.backup.storage import (
 )
 from safemigrate.exceptions import SafemigrateError
 from safemigrate.models import MigrationRun
-from safemigrate.render import human_size
+from safemigrate.render import duration_text, human_size
 
 VIEW_PERMISSION = "safemigrate.view_migrationrun"
 
@@ -222,7 +222,7 @@ class MigrationRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="duration")
     def duration_display(self, run: MigrationRun) -> str:
-        return "-" if run.duration is None else f"{run.duration:.2f}s"
+        return duration_text(run)
 
     @admin.display(description="run")
     def summary(self, run: MigrationRun) -> SafeString:
@@ -299,7 +299,7 @@ SUMMARY: list[tuple[str, Callable[[MigrationRun], Any]]] = [
     ("user@host", lambda r: f"{r.user or '?'}@{r.host or '?'}"),
     ("started", lambda r: _when(r.started_at)),
     ("finished", lambda r: _when(r.finished_at)),
-    ("duration", lambda r: "-" if r.duration is None else f"{r.duration:.3f}s"),
+    ("duration", duration_text),
     ("direction", lambda r: r.get_direction_display()),
     ("faked", lambda r: "yes" if r.fake else "no"),
     ("outcome", lambda r: r.get_outcome_display()),

@@ -258,6 +258,8 @@ class Edit:
     recorded: Checksum
     current: Checksum
     changed: list[str] = field(default_factory=list)
+    #: the ledger run that accepted it (``accept``)
+    run: Any = None
 
     @property
     def label(self) -> str:
@@ -430,4 +432,5 @@ def accept(alias: str, app_label: str, name: str, reason: str, argv: list[str]) 
             }
         ],
     )
+    edit.run = run
     return edit

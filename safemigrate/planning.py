@@ -8,6 +8,7 @@ anything is locked, backed up or written.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -349,8 +350,10 @@ def backward_reasons(plan: Plan) -> dict[Key, Reason]:
     """For each migration of a backward plan, the dependency chain that pulls it in.
 
     The roots are found as ``MigrationExecutor.migration_plan`` finds them;
-    a breadth-first walk over dependents gives each migration its shortest
-    chain, which names the actual dependency edges, across apps.
+    a walk over dependents gives each migration the chain a reader expects:
+    the fewest edges between apps, then the fewest edges, and among equal
+    chains the one whose last edge stays in the migration's own app. Each
+    chain names actual dependency edges.
     """
     graph = plan.loader.graph
     in_plan = {step.key for step in plan.steps}
@@ -363,17 +366,25 @@ def backward_reasons(plan: Plan) -> dict[Key, Reason]:
             for child in graph.node_map[(app, name)].children:
                 if child[0] == app:
                     roots[child] = f"{app} goes back to {name}"
+    # Dijkstra over (edges between apps, edges, last edge leaves the app)
+    cost: dict[Key, tuple[int, int, int]] = {}
     parents: dict[Key, Key | None] = {}
-    queue: list[Key] = []
-    for root in sorted(roots):
-        if root in in_plan and root not in parents:
-            parents[root] = None
-            queue.append(root)
-    for node in queue:  # grows while walking: breadth first
+    heap: list[tuple[tuple[int, int, int], Key, Key | None]] = [
+        ((0, 0, 0), root, None) for root in sorted(roots) if root in in_plan
+    ]
+    heapq.heapify(heap)
+    while heap:
+        (across, length, _), node, parent = heapq.heappop(heap)
+        if node in parents:
+            continue
+        parents[node] = parent
         for child in sorted(graph.node_map[node].children):
             if child in in_plan and child not in parents:
-                parents[child] = node
-                queue.append(child)
+                leaves = int(child[0] != node[0])
+                step = (across + leaves, length + 1, leaves)
+                if step < cost.get(child, (len(in_plan) + 1, 0, 0)):
+                    cost[child] = step
+                    heapq.heappush(heap, (step, child, node))
     reasons: dict[Key, Reason] = {}
     for key in in_plan:
         chain = [key]

@@ -70,6 +70,8 @@ class Effect:
     noop: bool = False
     risks: list[Risk] = field(default_factory=list)
     nested: bool = False  # inside SeparateDatabaseAndState
+    #: what undoing re-creates without its old data ("table t", "column t.c")
+    emptied: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -245,6 +247,7 @@ class _Previewer:
                     f"Re-create table {namer.model_table(model_state)} empty (the rows "
                     "deleted with it are not brought back)"
                 )
+                effect.emptied = f"table {namer.model_table(model_state)}"
         elif isinstance(operation, ops.AddField):
             model_state = namer.model_state(state, app_label, operation.model_name)
             if model_state is not None and namer.has_table(model_state):
@@ -268,11 +271,13 @@ class _Previewer:
                         f"Re-add column {table}.{column} (its old values are not "
                         "brought back)"
                     )
+                    effect.emptied = f"column {table}.{column}"
                     if _readd_fails(old):
                         effect.risks.append(self.risk("not-null-readd", table, column))
                 elif old is not None:
                     through = namer.m2m_table(table, operation.name, old)
                     effect.undo = f"Re-create table {through} empty"
+                    effect.emptied = f"table {through}"
         elif isinstance(operation, ops.AlterField):
             model_state = namer.model_state(state, app_label, operation.model_name)
             if model_state is not None and operation.name in model_state.fields:
@@ -424,12 +429,36 @@ def backups_for(alias: str, applied: set[str]) -> list[Manifest]:
     ]
 
 
+def unapply_note(preview: Preview) -> str:
+    """Why unapplying does it, and what it does not bring back."""
+    emptied = [
+        effect.emptied
+        for migration in preview.migrations
+        for effect in migration.effects
+        if effect.emptied
+    ]
+    dropped = any(
+        risk.count != 0 for risk in preview.risks if risk.kind in ("table", "column")
+    )
+    if not emptied and not dropped:
+        return "every operation can be undone"
+    note = "every operation has a reverse"
+    if emptied:
+        note += (
+            "; the schema comes back, not the data deleted when the plan was "
+            "applied (re-created empty: " + ", ".join(emptied) + ")"
+        )
+    if dropped:
+        note += "; the data at risk above is dropped"
+    return note
+
+
 def choose_strategy(preview: Preview, backups: list[Manifest]) -> Strategy:
     if not preview.migrations:
         return Strategy("none", None, "nothing to undo")
     irreversible = preview.irreversible
     if not irreversible:
-        return Strategy("unapply", None, "every operation can be undone")
+        return Strategy("unapply", None, unapply_note(preview))
     names = ", ".join(m.label for m in irreversible)
     if backups:
         return Strategy(

@@ -52,10 +52,15 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
+def duration_text(run: MigrationRun) -> str:
+    """A run's duration as every command and page shows it (the ledger's)."""
+    return "-" if run.duration is None else f"{run.duration:.2f}s"
+
+
 def run_summary(run: MigrationRun) -> str:
     migrations = run.executed or run.plan
     count = len(migrations)
-    duration = f"{run.duration:.2f}s" if run.duration is not None else "-"
+    duration = duration_text(run)
     return (
         f"#{run.pk}  {_when(run.started_at)}  {run.user or '?'}@{run.host or '?'}  "
         f"{run.alias}  {run.direction}  {count} migration{'s' if count != 1 else ''}"
@@ -121,10 +126,8 @@ def preview_lines(preview: Any, strategy: Any, run: Any, style: Any) -> list[str
                 nested = " (in SeparateDatabaseAndState)" if effect.nested else ""
                 lines.append(f"        - {text}{nested}")
                 for risk in effect.risks:
-                    lines.append(
-                        "            " + style.WARNING("at risk: " + risk.describe())
-                    )
-    risks = [r for r in preview.risks if r.count or r.kind == "not-null-readd"]
+                    lines.append("            " + _risk_line(risk, style))
+    risks = [r for r in preview.risks if r.count != 0 or r.kind == "not-null-readd"]
     lines.append(style.MIGRATE_HEADING("Data at risk:"))
     if risks:
         lines += ["  " + risk.describe() for risk in risks]
@@ -137,6 +140,13 @@ def preview_lines(preview: Any, strategy: Any, run: Any, style: Any) -> list[str
             f"holds the state to go back to"
         )
     return lines
+
+
+def _risk_line(risk: Any, style: Any) -> str:
+    """A risk under its operation, in the words of the "Data at risk" summary."""
+    if risk.count == 0 and risk.kind != "not-null-readd":
+        return f"nothing at risk: {risk.describe()}"
+    return style.WARNING("at risk: " + risk.describe())
 
 
 def preview_document(preview: Any, strategy: Any, run: Any) -> dict[str, Any]:

@@ -91,6 +91,9 @@ class Journal:
         self.verifications: dict[tuple[str, str], dict[str, Any]] = {}
         self._to_checksum: list[tuple[dict[str, Any], Migration]] = []
         self._started = 0.0
+        #: shows "migration n of N" before each one starts (a terminal only)
+        self.announce: Callable[[int], None] | None = None
+        self._starts = 0
 
     def add_checksums(self) -> None:
         """Store the checksum of each migration applied (or faked) this run.
@@ -122,6 +125,9 @@ class Journal:
         if action in ("apply_start", "unapply_start"):
             self.current = migration
             self._started = time.monotonic()
+            self._starts += 1
+            if self.announce is not None:
+                self.announce(self._starts)
         elif action in ("apply_success", "unapply_success") and migration is not None:
             self.executed.append(
                 {
@@ -220,6 +226,7 @@ def run(
     *,
     say: Say = quiet,
     progress: Progress | None = None,
+    announce: Callable[[int], Callable[[int], None] | None] | None = None,
 ) -> RunResult:
     """Lock, plan, record, back up, call ``execute``, record the end.
 
@@ -229,7 +236,6 @@ def run(
     """
     alias = request.alias
     with migration_lock(alias, request.timeout):
-        started = time.monotonic()
         if request.targets is None:
             plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
         else:
@@ -249,6 +255,8 @@ def run(
             argv=request.argv,
         )
         journal = Journal()
+        if announce is not None:
+            journal.announce = announce(len(plan.steps))
         backup: Manifest | None = None
         try:
             if plan.steps and not request.allow_edited:
@@ -279,8 +287,9 @@ def run(
         )
         if backup is not None:
             warnings += _apply_retention(alias, say)
+        # the ledger's duration: the same number in every command and page
         return RunResult(
-            run_row, plan, journal, time.monotonic() - started, warnings, backup
+            run_row, plan, journal, run_row.duration or 0.0, warnings, backup
         )
 
 

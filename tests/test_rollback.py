@@ -434,3 +434,68 @@ def test_preview_to_a_migration_inside_an_applied_squash(
         "-- Unapply scenario.0003_shelf_depth",
         drop + quote("depth"),
     ]
+
+
+def test_rollbackplan_never_contradicts_itself(database: Database) -> None:
+    """What each operation says, the summary and the strategy agree."""
+    run("safemigrate", verbosity=0, no_backup=True)
+    lines = run("rollbackplan", "catalog", "0001").splitlines()
+    assert (
+        "            nothing at risk: column orders_order.status: 0 non-null values"
+        in (lines)
+    )
+    assert not [line for line in lines if line.strip().startswith("at risk:")]
+    assert lines[-3:] == [
+        "Data at risk:",
+        "  none (every table and column to drop is empty)",
+        "Strategy: unapply (every operation has a reverse; the schema comes back, "
+        "not the data deleted when the plan was applied (re-created empty: table "
+        "catalog_legacyprice))",
+    ]
+    _insert_shop(database)
+    lines = run("rollbackplan", "orders", "0002").splitlines()
+    assert "            at risk: column orders_order.status: 3 non-null values" in (
+        lines
+    )
+    assert lines[-3:] == [
+        "Data at risk:",
+        "  column orders_order.status: 3 non-null values",
+        "Strategy: unapply (every operation has a reverse; the data at risk above "
+        "is dropped)",
+    ]
+    lines = run("rollbackplan", "admin", "0002").splitlines()
+    assert lines[-1].startswith("Strategy: unapply (every operation can be undone)")
+
+
+def test_reason_chains_stay_within_the_app_first() -> None:
+    """Of two chains as short, the one whose last edge stays in the app."""
+    from types import SimpleNamespace
+
+    from django.db.migrations import Migration
+    from django.db.migrations.graph import MigrationGraph
+
+    graph = MigrationGraph()
+    for key in [("a", "1"), ("a", "2"), ("a", "3"), ("b", "1"), ("b", "2"), ("b", "3")]:
+        graph.add_node(key, Migration(key[1], key[0]))
+    for child, parent in [
+        (("a", "2"), ("a", "1")),
+        (("a", "3"), ("a", "2")),
+        (("b", "2"), ("b", "1")),
+        (("b", "2"), ("a", "2")),
+        (("b", "3"), ("b", "2")),
+        (("b", "3"), ("a", "3")),
+    ]:
+        graph.add_dependency(None, child, parent)
+    in_plan = [("b", "3"), ("a", "3"), ("b", "2"), ("a", "2")]
+    plan = SimpleNamespace(
+        loader=SimpleNamespace(graph=graph),
+        steps=[SimpleNamespace(key=key) for key in in_plan],
+        resolution=SimpleNamespace(targets=[("a", "1")]),
+    )
+    reasons = backward_reasons(plan)  # type: ignore[arg-type]
+    assert reasons[("b", "3")].chain == (("a", "2"), ("b", "2"), ("b", "3"))
+    assert reasons[("b", "3")].describe() == (
+        "depends on b.2, which depends on a.2 (a goes back to 1)"
+    )
+    assert reasons[("a", "3")].chain == (("a", "2"), ("a", "3"))
+    assert reasons[("b", "2")].chain == (("a", "2"), ("b", "2"))

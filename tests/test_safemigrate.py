@@ -265,7 +265,7 @@ def test_bad_input_from_the_command_line(database: Database) -> None:
     assert database.tables() == set()
     result = database.manage("safemigrate", "--lock-timeout", "soon")
     assert result.returncode == 1
-    assert "argument --lock-timeout: invalid float value: 'soon'" in result.stderr
+    assert "argument --lock-timeout: 'soon' is not a number of seconds" in result.stderr
 
 
 def _widget_columns(database: Database) -> set[str]:

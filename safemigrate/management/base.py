@@ -11,8 +11,33 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from safemigrate.render import to_json
+from safemigrate import progress as progress_line
+from safemigrate.exceptions import UsageError
+from safemigrate.management import pipes
+from safemigrate.render import duration_text, to_json
 from safemigrate.runner import quiet  # noqa: F401  (re-exported for commands)
+
+
+def seconds(text: str) -> float:
+    """``--lock-timeout SECONDS``: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds"
+        ) from None
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(
+            f"{text} is not 0 or more seconds (0: do not wait at all)"
+        )
+    return value
+
+
+LOCK_TIMEOUT_HELP = (
+    "Seconds to wait for the database's migration lock held by another run "
+    "(default: SAFEMIGRATE['LOCK_TIMEOUT'], 60; 0: do not wait); exit 3 when "
+    "it runs out."
+)
 
 
 class SafemigrateCommandMixin:
@@ -72,6 +97,25 @@ class SafemigrateCommandMixin:
             help='Nominates a database. Defaults to the "default" database.',
         )
 
+    @staticmethod
+    def add_lock_timeout_argument(parser: argparse.ArgumentParser) -> None:
+        """``--lock-timeout SECONDS``, the same in every command that locks."""
+        parser.add_argument(
+            "--lock-timeout",
+            type=seconds,
+            default=None,
+            metavar="SECONDS",
+            help=LOCK_TIMEOUT_HELP,
+        )
+
+    def say_ledger(self, run: Any) -> None:
+        """The line every command that records a run prints after it."""
+        self.stdout.write(
+            self.style.MIGRATE_HEADING("Ledger:")
+            + f" run {run.pk} recorded ({run.get_outcome_display()}, "
+            f"{duration_text(run)})."
+        )
+
     def invocation(self, options: dict[str, Any]) -> list[str]:
         """The command line of this run, for the ledger."""
         if getattr(self, "_called_from_command_line", False):
@@ -91,18 +135,24 @@ class SafemigrateCommandMixin:
             self._progress_shown = False
         self.stdout.write(text, getattr(self.style, style))
 
-    def progress(self, label: str) -> Callable[[int], None] | None:
-        """A byte counter on stderr while long work runs, on a terminal only."""
+    def progress(
+        self, label: str, total: int | None = None
+    ) -> Callable[[int], None] | None:
+        """A byte counter with the rate on stderr, on a terminal only."""
         stream = getattr(self, "stderr", None)
-        if stream is None or not stream.isatty():
+        if stream is None:
             return None
 
-        def report(done: int) -> None:
-            stream._out.write(f"\r  {label}: {done / 1048576:,.1f} MB")
-            stream.flush()
+        def shown() -> None:
             self._progress_shown = True
 
-        return report
+        return progress_line.byte_counter(
+            stream._out, label, total=total, on_show=shown
+        )
+
+    def plan_progress(self) -> Callable[[int], Callable[[int], None] | None]:
+        """For a plan of N migrations: ``[n/N, elapsed]`` before each, on a terminal."""
+        return lambda total: progress_line.plan_counter(self.stdout._out, total)
 
     def confirm(self, question: str) -> bool:
         """Ask ``question`` on stderr; only "yes" says yes. No terminal means No.
@@ -128,10 +178,27 @@ class SafemigrateCommandMixin:
         self.stdout.write(to_json(document))
         self._json_written = True
 
+    def run_from_argv(self, argv: list[str]) -> None:
+        """From a shell: a reader of stdout that goes away (``| head``) is no error."""
+        try:
+            super().run_from_argv(argv)  # type: ignore[misc]
+        finally:
+            pipes.flush_quietly(sys.stdout)
+
     def execute(self, *args: Any, **options: Any) -> Any:
         """With ``--format json``, an error is a JSON document on stdout too."""
         self._json_written = False
+        if getattr(self, "_called_from_command_line", False) and not options.get(
+            "stdout"
+        ):
+            options["stdout"] = pipes.PipeSafe(sys.stdout)
         try:
+            timeout = options.get("lock_timeout")
+            if isinstance(timeout, (int, float)) and not timeout >= 0:
+                raise UsageError(  # call_command(lock_timeout=-1) skips argparse
+                    f"--lock-timeout {timeout}: give 0 or more seconds "
+                    "(0: do not wait at all)."
+                )
             return super().execute(*args, **options)  # type: ignore[misc]
         except CommandError as exc:
             if options.get("format") == "json" and not self._json_written:

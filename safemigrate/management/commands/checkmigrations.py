@@ -204,7 +204,12 @@ class Command(SafemigrateCommand):
             help="Record the current checksum of an edited applied migration "
             "(needs --reason; the ledger keeps it).",
         )
-        parser.add_argument("--reason", default="", help="Why --accept is right.")
+        parser.add_argument(
+            "--reason",
+            default="",
+            metavar="TEXT",
+            help="Why --accept is right (the ledger keeps it).",
+        )
         self.add_database_argument(parser)
         self.add_format_argument(parser)
 
@@ -389,6 +394,7 @@ class Command(SafemigrateCommand):
                     "outcome": "accepted",
                     "accepted": edit.as_json(),
                     "reason": options["reason"],
+                    "run": edit.run.pk,
                 }
             )
         elif options["verbosity"] >= 1:
@@ -399,3 +405,4 @@ class Command(SafemigrateCommand):
             )
             for change in edit.changed:
                 self.stdout.write(f"  {change}")
+            self.say_ledger(edit.run)

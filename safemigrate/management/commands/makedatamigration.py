@@ -18,6 +18,16 @@ from safemigrate.datamigrations.writer import describe, generate
 from safemigrate.exceptions import UsageError
 from safemigrate.management.base import SafemigrateCommand
 
+EXPRESSIONS_TEXT = (
+    "Python syntax over the model's field names in the migration state; "
+    "parsed, never run. " + SYNTAX_HELP + " Examples: --expression "
+    '"bool(profile_picture_url)", --expression "upper(code)", --filter '
+    "\"status == 'paid' and placed_at < '2024-01-01'\"."
+)
+EXPRESSIONS_HELP = (
+    "Expressions (--expression) and conditions (--filter): " + EXPRESSIONS_TEXT
+)
+
 
 class Command(SafemigrateCommand):
     help = (
@@ -26,6 +36,13 @@ class Command(SafemigrateCommand):
         "migration."
     )
 
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> CommandParser:
+        # what --expression and --filter say is "below": after the options
+        kwargs.setdefault("epilog", EXPRESSIONS_HELP)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("app_label", nargs="?", help="The app to add it to.")
         parser.add_argument(
@@ -33,7 +50,9 @@ class Command(SafemigrateCommand):
             nargs="?",
             help="The migration's name after its number (default: from the template).",
         )
-        parser.add_argument("--template", help="The template (--list-templates).")
+        parser.add_argument(
+            "--template", metavar="NAME", help="The template (--list-templates)."
+        )
         parser.add_argument(
             "--list-templates",
             action="store_true",
@@ -165,15 +184,9 @@ class Command(SafemigrateCommand):
         self.say(
             "MIGRATE_HEADING", "Expressions (--expression) and conditions (--filter)"
         )
-        text = (
-            "Python syntax over the model's field names in the migration state; "
-            "parsed, never run. " + SYNTAX_HELP + " Examples: --expression "
-            '"bool(profile_picture_url)", --expression "upper(code)", --filter '
-            "\"status == 'paid' and placed_at < '2024-01-01'\"."
-        )
         self.stdout.write(
             textwrap.fill(
-                text,
+                EXPRESSIONS_TEXT,
                 78,
                 initial_indent="  ",
                 subsequent_indent="  ",

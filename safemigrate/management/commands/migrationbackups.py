@@ -15,6 +15,7 @@ from safemigrate.exceptions import BackupFailed, UsageError
 from safemigrate.locking import migration_lock
 from safemigrate.management.base import SafemigrateCommand, quiet
 from safemigrate.planning import check_alias
+from safemigrate.progress import restore_total
 from safemigrate.render import human_size, table
 
 ACTIONS = ("list", "show", "verify", "create", "restore", "prune", "pin", "unpin")
@@ -35,13 +36,7 @@ class Command(SafemigrateCommand):
             dest="interactive",
             help="Do not ask for confirmation (restore).",
         )
-        parser.add_argument(
-            "--lock-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds to wait for a running migration's lock (create, restore).",
-        )
+        self.add_lock_timeout_argument(parser)
         parser.add_argument(
             "action",
             choices=ACTIONS,
@@ -53,6 +48,7 @@ class Command(SafemigrateCommand):
             "--keep",
             type=int,
             default=None,
+            metavar="N",
             help="prune: backups to keep (default SAFEMIGRATE['KEEP']).",
         )
         parser.add_argument(
@@ -203,7 +199,11 @@ class Command(SafemigrateCommand):
             command="migrationbackups restore",
             argv=self.invocation(options),
             say=self.say if not self.as_json and self.verbosity >= 1 else quiet,
-            progress=lambda label: None if self.as_json else self.progress(label),
+            progress=lambda label: (
+                None
+                if self.as_json
+                else self.progress(label, restore_total(label, manifest))
+            ),
             no_owner=options["no_owner"],
             no_privileges=options["no_privileges"],
         )
@@ -215,6 +215,8 @@ class Command(SafemigrateCommand):
             },
             [f"Safety backup of the replaced state: {done.safety.id}"],
         )
+        if not self.as_json and self.verbosity >= 1:
+            self.say_ledger(done.run)
 
     def do_prune(self, options: dict[str, Any]) -> None:
         keep = conf.KEEP if options["keep"] is None else options["keep"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -11,7 +12,19 @@ from safemigrate.exceptions import UsageError
 from safemigrate.management.base import SafemigrateCommand
 from safemigrate.models import MigrationRun, Outcome
 from safemigrate.planning import check_alias
-from safemigrate.render import run_document, table
+from safemigrate.render import duration_text, run_document, table
+
+
+def outcome(text: str) -> str:
+    """An outcome as the table shows it ("nothing to do") or as JSON has it."""
+    wanted = " ".join(text.lower().replace("_", " ").split())
+    for value, label in Outcome.choices:
+        if wanted in (label, value.replace("_", " ")):
+            return value
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not an outcome; the outcomes: "
+        + ", ".join(repr(label) for label in Outcome.labels)
+    )
 
 
 class Command(SafemigrateCommand):
@@ -22,12 +35,22 @@ class Command(SafemigrateCommand):
         self.add_database_argument(parser)
         self.add_format_argument(parser)
         parser.add_argument(
-            "--limit", type=int, default=20, help="Show at most this many runs (20)."
+            "--limit",
+            type=int,
+            default=20,
+            metavar="N",
+            help="Show at most this many runs (20).",
         )
         parser.add_argument(
             "--outcome",
-            choices=[choice.value for choice in Outcome],
-            help="Only runs that ended this way.",
+            type=outcome,
+            metavar="OUTCOME",
+            help="Only runs that ended this way, named as the OUTCOME column shows "
+            "it: "
+            + ", ".join(repr(label) for label in Outcome.labels)
+            + " (or the JSON name: "
+            + ", ".join(Outcome.values)
+            + ").",
         )
         parser.add_argument(
             "--run", type=int, metavar="ID", help="Show one run in full."
@@ -82,7 +105,7 @@ class Command(SafemigrateCommand):
                     f"{run.user or '?'}@{run.host or '?'}",
                     run.direction,
                     str(count),
-                    f"{run.duration:.2f}s" if run.duration is not None else "-",
+                    duration_text(run),
                     run.get_outcome_display(),
                 ]
             )
@@ -116,7 +139,7 @@ class Command(SafemigrateCommand):
             if key == "argv":
                 value = " ".join(value)
             elif key == "duration" and value is not None:
-                value = f"{value:.3f}s"
+                value = duration_text(run)
             self.stdout.write(f"  {label}: {value if value not in (None, '') else '-'}")
         if run.backup_note:
             self.stdout.write(f"  Backup note: {run.backup_note}")

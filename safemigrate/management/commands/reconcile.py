@@ -79,6 +79,7 @@ class Command(SafemigrateCommand):
         parser.add_argument(
             "--reason",
             default="",
+            metavar="TEXT",
             help="Why --force-fake is right (kept in the ledger).",
         )
         parser.add_argument(
@@ -86,13 +87,7 @@ class Command(SafemigrateCommand):
             action="store_true",
             help="Exit 2 when an applied migration's effects are missing (drift).",
         )
-        parser.add_argument(
-            "--lock-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds to wait for another run's lock with --fake/--unfake.",
-        )
+        self.add_lock_timeout_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         alias = options["database"]
@@ -340,10 +335,7 @@ class Command(SafemigrateCommand):
         elif before and run is not None:
             write(style.SUCCESS("History: consistent now."))
         if run is not None:
-            write(
-                style.MIGRATE_HEADING("Ledger:")
-                + f" run {run.pk} recorded ({run.outcome})."
-            )
+            self.say_ledger(run)
 
 
 def _write(

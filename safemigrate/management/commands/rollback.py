@@ -15,8 +15,10 @@ from safemigrate.conf import safemigrate_settings as conf
 from safemigrate.exceptions import RestoreRequired, UsageError
 from safemigrate.management.base import SafemigrateCommand, quiet
 from safemigrate.management.commands.rollbackplan import rollback_plan, strategy_for
+from safemigrate.models import MigrationRun
 from safemigrate.planning import Plan
 from safemigrate.preview import build_preview
+from safemigrate.progress import restore_total
 
 
 def models_ahead(alias: str) -> dict[str, list[str]]:
@@ -64,9 +66,9 @@ class Command(SafemigrateCommand):
             "--no-input",
             action="store_false",
             dest="interactive",
-            help="Do not ask for confirmation.",
+            help="Do not ask for confirmation (the preview is still shown).",
         )
-        parser.add_argument("--lock-timeout", type=float, default=None)
+        self.add_lock_timeout_argument(parser)
         parser.add_argument(
             "--no-backup",
             action="store_true",
@@ -131,7 +133,11 @@ class Command(SafemigrateCommand):
                 command="rollback",
                 argv=self.invocation(options),
                 say=self.say if not as_json and self.verbosity >= 1 else quiet,
-                progress=lambda label: None if as_json else self.progress(label),
+                progress=lambda label: (
+                    None
+                    if as_json
+                    else self.progress(label, restore_total(label, strategy.backup))
+                ),
             )
             document = {
                 "outcome": "restored",
@@ -172,6 +178,7 @@ class Command(SafemigrateCommand):
             execute,
             say=self.say if not as_json and self.verbosity >= 1 else quiet,
             progress=None if as_json else self.progress("Backing up"),
+            announce=None if as_json or self.verbosity < 1 else self.plan_progress(),
         )
         return {
             "outcome": result.outcome,
@@ -191,3 +198,7 @@ class Command(SafemigrateCommand):
             self.stdout.write("Nothing to undo: the run's migrations are not applied.")
         for line in warning:
             self.stdout.write(self.style.WARNING(line))
+        if self.verbosity >= 1 and document.get("undone_run") is not None:
+            self.say_ledger(
+                MigrationRun.objects.using(alias).get(pk=document["run_id"])
+            )

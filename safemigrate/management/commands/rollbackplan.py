@@ -30,7 +30,7 @@ from safemigrate.preview import (
 )
 
 
-def add_target_arguments(parser: CommandParser) -> None:
+def add_target_arguments(parser: CommandParser, verb: str = "Undo") -> None:
     parser.add_argument("app_label", nargs="?", help="App label of the target.")
     parser.add_argument(
         "migration_name",
@@ -40,9 +40,11 @@ def add_target_arguments(parser: CommandParser) -> None:
     parser.add_argument(
         "--last",
         action="store_true",
-        help="Undo the latest successful safemigrate run (from the ledger).",
+        help=f"{verb} the latest successful safemigrate run (from the ledger).",
     )
-    parser.add_argument("--run", type=int, metavar="ID", help="Undo ledger run ID.")
+    parser.add_argument(
+        "--run", type=int, metavar="ID", help=f"{verb} the ledger's run ID."
+    )
 
 
 def rollback_plan(alias: str, options: dict[str, Any]) -> tuple[Plan, Any]:
@@ -94,7 +96,7 @@ class Command(SafemigrateCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        add_target_arguments(parser)
+        add_target_arguments(parser, "Preview undoing")
         self.add_database_argument(parser)
         self.add_format_argument(parser, "dot", "mermaid")
         parser.add_argument("--sql", action="store_true", help="Show the backward SQL.")

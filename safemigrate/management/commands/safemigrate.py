@@ -16,11 +16,31 @@ from safemigrate.management.base import SafemigrateCommandMixin
 from safemigrate.planning import Key, Plan, TargetSpec, build_plan, check_alias
 from safemigrate.render import run_document
 
+#: help texts of migrate's options whose behaviour safemigrate changes
+OWN_HELP = {
+    "fake": "Record migrations as applied (or, backwards, unapplied) without "
+    "running them, only where the live schema verifies their effects (or their "
+    "absence); otherwise nothing is written and the command exits 4 with the "
+    "differences (see --force-fake).",
+    "fake_initial": "Record an initial migration as applied without running it "
+    "when all its tables exist and match it in full (columns, types, keys, "
+    "indexes, constraints), not only by name; apply the others. A partial or "
+    "different match writes nothing and exits 4 with the differences.",
+    "interactive": "Do not ask anything: a backward plan runs without asking "
+    "for confirmation (an irreversible one is still refused, exit 8).",
+    "check_unapplied": "Exit 2 when there are migrations to apply (or unapply "
+    "to reach the target); take no lock, write nothing.",
+    "plan": "Show the plan, operation by operation; take no lock, write nothing.",
+}
+
 
 class Command(SafemigrateCommandMixin, migrate.Command):
     help = (
-        "Apply migrations like 'migrate', with a lock per database, the run "
-        "recorded in the ledger, and exit codes for deployment scripts."
+        "Apply migrations like 'migrate', with a lock per database, a verified "
+        "backup before every non-empty plan (restored when a failed migration "
+        "leaves the database half-changed), the run recorded in the ledger, "
+        "fakes only where the schema verifies them, and exit codes for "
+        "deployment scripts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,14 +50,9 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         for action in parser._actions:
             if action.dest == "database":
                 action.choices = None
-        parser.add_argument(
-            "--lock-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds to wait for another run's lock (default: "
-            "SAFEMIGRATE['LOCK_TIMEOUT'], 60); exit 3 when it runs out.",
-        )
+            if action.dest in OWN_HELP:  # migrate's words describe migrate
+                action.help = OWN_HELP[action.dest]
+        self.add_lock_timeout_argument(parser)
         parser.add_argument(
             "--no-backup",
             action="store_true",
@@ -52,6 +67,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         parser.add_argument(
             "--reason",
             default="",
+            metavar="TEXT",
             help="Why --force-fake is right; the ledger keeps it with the differences.",
         )
         parser.add_argument(
@@ -133,6 +149,9 @@ class Command(SafemigrateCommandMixin, migrate.Command):
                 execute,
                 say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
                 progress=None if as_json else self.progress("Backing up"),
+                announce=None
+                if as_json or self.verbosity < 1
+                else self.plan_progress(),
             )
         except BaseException as exc:
             if as_json:
@@ -144,11 +163,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             document["log"] = log.getvalue().splitlines()
             self.write_json(document)
         elif self.verbosity >= 1:
-            what = "nothing to do" if result.outcome == "noop" else result.outcome
-            self.stdout.write(
-                self.style.MIGRATE_HEADING("Ledger:")
-                + f" run {result.run.pk} recorded ({what}, {result.seconds:.2f}s)."
-            )
+            self.say_ledger(result.run)
 
     def _confirm_backwards(
         self, alias: str, spec: TargetSpec, options: dict[str, Any], as_json: bool
