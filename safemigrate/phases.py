@@ -1,0 +1,575 @@
+"""Deploy phases: which migrations keep the previous release working.
+
+A zero-downtime deploy runs migrations twice: ``--phase pre-deploy`` before
+the new code is rolled out applies only *expand* migrations, whose every
+operation keeps the release still serving traffic working (a new table, a
+nullable column, an index); ``--phase post-deploy`` after the rollout applies
+the rest (*contract*: drops, renames, NOT NULL, constraints, data changes).
+
+:func:`classify_operation` decides one operation (the table in README,
+"Phases"); :func:`classify_migration` a migration, where a marker wins over
+the operations:
+
+* ours: ``safemigrate_phase = "pre-deploy"`` or ``"post-deploy"``;
+* django-syzygy's ``stage = Stage.PRE_DEPLOY / Stage.POST_DEPLOY`` (on the
+  migration, or on an operation);
+* django-safemigrate's ``safe = Safe.before_deploy() / after_deploy() /
+  always()`` (also the older ``Safe.before_deploy`` enum and ``True/False``).
+
+The two packages are recognised by duck typing, never imported.
+:func:`select` cuts a forward plan for a phase.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import migrations
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.migration import Migration
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
+from django.db.models import NOT_PROVIDED, Field
+
+Key = tuple[str, str]
+
+MARKER = "safemigrate_phase"
+
+
+class Phase(enum.Enum):
+    PRE = "pre-deploy"
+    POST = "post-deploy"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PHASES = tuple(p.value for p in Phase)
+
+
+class MarkerError(ValueError):
+    """A phase marker with a value no phase matches."""
+
+
+@dataclass(frozen=True)
+class OperationPhase:
+    """The phase of ``operations[index]``; ``neutral``: nothing a release sees."""
+
+    index: int
+    description: str
+    phase: Phase
+    reason: str
+    neutral: bool = False
+
+    def describe(self) -> str:
+        return f"operations[{self.index}] {self.description} {self.reason}"
+
+
+@dataclass(frozen=True)
+class MigrationPhase:
+    key: Key
+    phase: Phase
+    #: why, in words: the marker, or the first operation of the phase
+    reason: str
+    marker: str | None
+    operations: tuple[OperationPhase, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.key[0]}.{self.key[1]}"
+
+    @property
+    def mixed(self) -> bool:
+        """Unmarked, with operations of both phases (neutral ones aside)."""
+        if self.marker is not None:
+            return False
+        seen = {op.phase for op in self.operations if not op.neutral}
+        return len(seen) == 2
+
+    def as_json(self) -> dict[str, Any]:
+        return {"phase": self.phase.value, "reason": self.reason, "marker": self.marker}
+
+
+# ---------------------------------------------------------------------------
+# Markers
+# ---------------------------------------------------------------------------
+
+_SYZYGY = {"pre_deploy": Phase.PRE, "post_deployment": Phase.POST}
+_SYZYGY["post_deploy"] = Phase.POST
+_SAFEMIGRATE = {
+    "before_deploy": Phase.PRE,
+    "always": Phase.PRE,
+    "after_deploy": Phase.POST,
+}
+
+
+def _text(value: Any) -> Any:
+    """An enum member's value, or the value itself."""
+    return getattr(value, "value", value)
+
+
+def syzygy_stage(holder: Any) -> Phase | None:
+    """``holder.stage`` as django-syzygy writes it (``Stage.PRE_DEPLOY``...)."""
+    value = getattr(holder, "stage", None)
+    if value is None:
+        return None
+    phase = _SYZYGY.get(str(_text(value)).lower())
+    if phase is None:
+        raise MarkerError(
+            f"stage = {value!r} is not a django-syzygy stage (pre_deploy, "
+            "post_deployment)."
+        )
+    return phase
+
+
+def safemigrate_safe(migration: Any) -> tuple[Phase, str] | None:
+    """``migration.safe`` as django-safemigrate writes it, with its spelling.
+
+    ``Safe.before_deploy()`` (5.x, an object whose ``when`` is an enum),
+    ``Safe.before_deploy`` (2.x-4.x, an enum member; in 5.x the uncalled
+    classmethod), ``True``/``False`` (1.x).
+    """
+    value = getattr(migration, "safe", None)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        name = "before_deploy" if value else "after_deploy"
+    elif hasattr(value, "when"):
+        name = str(_text(value.when))
+    elif callable(value) and getattr(value, "__name__", "") in _SAFEMIGRATE:
+        name = value.__name__
+    else:
+        name = str(_text(value))
+    phase = _SAFEMIGRATE.get(name.lower())
+    if phase is None:
+        raise MarkerError(
+            f"safe = {value!r} is not a django-safemigrate marking "
+            "(Safe.before_deploy(), Safe.after_deploy(), Safe.always())."
+        )
+    return phase, f"safe = Safe.{name.lower()}() (django-safemigrate)"
+
+
+def marker(migration: Any) -> tuple[Phase, str] | None:
+    """The phase a migration is marked with, and how; None when unmarked."""
+    label = f"{migration.app_label}.{migration.name}"
+    try:
+        value = getattr(migration, MARKER, None)
+        if value is not None:
+            try:
+                phase = Phase(str(_text(value)).lower().replace("_", "-"))
+            except ValueError:
+                raise MarkerError(
+                    f"{MARKER} = {value!r} is not a phase "
+                    f"({', '.join(repr(p) for p in PHASES)})."
+                ) from None
+            return phase, f'{MARKER} = "{phase}"'
+        stage = syzygy_stage(migration)
+        if stage is not None:
+            return stage, f"stage = {_text(getattr(migration, 'stage'))!r} (django-syzygy)"
+        return safemigrate_safe(migration)
+    except MarkerError as exc:
+        raise MarkerError(f"Migration {label}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# Operations
+# ---------------------------------------------------------------------------
+
+OldField = Callable[[str, str], Field | None]
+"""``old_field(model_name, field_name)``: the field before the operation."""
+OldTogether = Callable[[str, str], set[tuple[str, ...]] | None]
+
+
+def _mro_names(op: Operation) -> set[str]:
+    return {cls.__name__ for cls in type(op).__mro__}
+
+
+def _field_kwargs(field: Field) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+    _, path, args, kwargs = field.deconstruct()
+    for attr in field.non_db_attrs:
+        if attr != "db_column":
+            kwargs.pop(attr, None)
+    return path, tuple(args), kwargs
+
+
+def _alter_field(op: migrations.AlterField, old: Field | None) -> tuple[Phase, str, bool]:
+    if old is None:
+        return Phase.POST, "changes a column whose previous definition is unknown", False
+    old_path, old_args, old_kwargs = _field_kwargs(old)
+    new_path, new_args, new_kwargs = _field_kwargs(op.field)
+    if (old_path, old_args, old_kwargs) == (new_path, new_args, new_kwargs):
+        return Phase.PRE, "changes no column (Python-side attributes only)", True
+    relaxed = {"null": True, "db_index": True, "db_comment": new_kwargs.get("db_comment")}
+    if old_path == new_path and old_args == new_args:
+        changed = {
+            key
+            for key in set(old_kwargs) | set(new_kwargs)
+            if old_kwargs.get(key) != new_kwargs.get(key)
+        }
+        wider = "max_length" in changed and (new_kwargs.get("max_length") or 0) > (
+            old_kwargs.get("max_length") or 0
+        )
+        changed -= {"max_length"} if wider else set()
+        if changed <= set(relaxed) and all(
+            new_kwargs.get(key) == relaxed[key] for key in changed
+        ):
+            return (
+                Phase.PRE,
+                "relaxes the column (NULL allowed, longer, index or comment added)",
+                False,
+            )
+    return (
+        Phase.POST,
+        "changes the column (type, NOT NULL, default, constraint...) the previous "
+        "release reads and writes",
+        False,
+    )
+
+
+def classify_operation(
+    op: Operation,
+    app_label: str,
+    old_field: OldField | None = None,
+    old_together: OldTogether | None = None,
+) -> tuple[Phase, str, bool]:
+    """``(phase, reason, neutral)`` of one operation (README: "Phases").
+
+    ``reason`` completes "operations[i] Describe(...) ...". ``old_field`` and
+    ``old_together`` give the state before the operation (for AlterField and
+    AlterUniqueTogether); without them those count as post-deploy.
+    """
+    stage = syzygy_stage(op)
+    if stage is not None:
+        return stage, f"is marked stage = {_text(getattr(op, 'stage'))!r}", False
+    if isinstance(op, migrations.SeparateDatabaseAndState):
+        inner = [
+            classify_operation(o, app_label, old_field, old_together)
+            for o in op.database_operations
+        ]
+        post = [item for item in inner if item[0] is Phase.POST]
+        if post:
+            return Phase.POST, post[0][1] + " (inside SeparateDatabaseAndState)", False
+        if not op.database_operations:
+            return Phase.PRE, "changes Django's state only", True
+        return Phase.PRE, inner[0][1] + " (inside SeparateDatabaseAndState)", False
+    if isinstance(op, migrations.RunPython):
+        if op.code is migrations.RunPython.noop:
+            return Phase.PRE, "does nothing", True
+        return (
+            Phase.POST,
+            "runs code the previous release's data may not agree with (mark the "
+            "migration to run it before the deploy)",
+            False,
+        )
+    if isinstance(op, migrations.RunSQL):
+        if op.sql in ("", migrations.RunSQL.noop):
+            return Phase.PRE, "does nothing", True
+        return (
+            Phase.POST,
+            "runs SQL that cannot be judged (mark the migration to run it before "
+            "the deploy)",
+            False,
+        )
+    if isinstance(op, migrations.CreateModel):
+        return Phase.PRE, "creates a table the previous release does not use", False
+    if isinstance(op, migrations.DeleteModel):
+        return Phase.POST, "drops a table the previous release still uses", False
+    if isinstance(op, migrations.RenameModel | migrations.AlterModelTable):
+        return Phase.POST, "renames a table the previous release uses by its old name", False
+    if isinstance(op, migrations.AddField):
+        field = op.field
+        if field.many_to_many:
+            return Phase.PRE, "creates a join table the previous release does not use", False
+        if field.null:
+            return Phase.PRE, "adds a nullable column (the previous release's inserts leave it NULL)", False
+        if getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED:
+            return Phase.PRE, "adds a column with a database default (db_default)", False
+        return (
+            Phase.POST,
+            "adds a NOT NULL column without db_default: the previous release's "
+            "inserts do not set it and fail",
+            False,
+        )
+    if isinstance(op, migrations.RemoveField):
+        return Phase.POST, "drops a column the previous release still reads", False
+    if isinstance(op, migrations.RenameField):
+        return Phase.POST, "renames a column the previous release uses by its old name", False
+    if isinstance(op, migrations.AlterField):
+        old = old_field(op.model_name, op.name) if old_field is not None else None
+        return _alter_field(op, old)
+    if isinstance(op, migrations.AddIndex):  # also AddIndexConcurrently
+        return Phase.PRE, "adds an index (the previous release's queries are unchanged)", False
+    if isinstance(op, migrations.RenameIndex):
+        return Phase.PRE, "renames an index (no query names it)", False
+    if isinstance(op, migrations.RemoveIndex):
+        return Phase.POST, "drops an index the previous release's queries may rely on", False
+    if isinstance(op, migrations.AddConstraint):  # also AddConstraintNotValid
+        return Phase.POST, "adds a constraint the previous release's writes may violate", False
+    if isinstance(op, migrations.RemoveConstraint):
+        return Phase.PRE, "drops a constraint (the previous release's writes still pass)", False
+    if isinstance(op, migrations.AlterIndexTogether):
+        return Phase.PRE, "changes plain indexes only", False
+    if isinstance(op, migrations.AlterUniqueTogether):
+        before = old_together(op.name, "unique_together") if old_together else None
+        after = {tuple(item) for item in (op.option_value or ())}
+        if before is not None and after <= before:
+            return Phase.PRE, "drops unique constraints only", False
+        return Phase.POST, "adds a unique constraint the previous release's writes may violate", False
+    if isinstance(op, migrations.AlterOrderWithRespectTo):
+        return Phase.POST, "adds or drops the _order column the previous release uses", False
+    if isinstance(
+        op,
+        migrations.AlterModelOptions
+        | migrations.AlterModelManagers
+        | migrations.AlterModelTableComment,
+    ):
+        return Phase.PRE, "changes no table the previous release uses", True
+    names = _mro_names(op)
+    if names & {"CreateExtension", "CreateCollation"}:
+        return Phase.PRE, "installs a database extension or collation", False
+    if "ValidateConstraint" in names:
+        return Phase.POST, "validates a constraint the previous release's rows may violate", False
+    return (
+        Phase.POST,
+        f"is a {type(op).__name__}, which safemigrate does not classify (mark the "
+        "migration to run it before the deploy)",
+        False,
+    )
+
+
+class _StateWalk:
+    """The project state before each operation of one migration, built lazily."""
+
+    def __init__(self, migration: Migration, loader: MigrationLoader | None) -> None:
+        self.migration = migration
+        self.loader = loader
+        self.state: ProjectState | None = None
+        self.position = 0
+        self.failed = False
+
+    def at(self, index: int) -> ProjectState | None:
+        key = (self.migration.app_label, self.migration.name)
+        if self.failed or self.loader is None or key not in self.loader.graph.nodes:
+            return None
+        if self.state is None:
+            self.state = self.loader.project_state(key, at_end=False)
+        try:
+            while self.position < index:
+                operation = self.migration.operations[self.position]
+                operation.state_forwards(self.migration.app_label, self.state)
+                self.position += 1
+        except Exception:  # a custom operation that cannot run on this state
+            self.failed = True
+            return None
+        return self.state
+
+    def field(self, index: int, model_name: str, name: str) -> Field | None:
+        state = self.at(index)
+        if state is None:
+            return None
+        model = state.models.get((self.migration.app_label, model_name.lower()))
+        if model is None:
+            return None
+        return model.fields.get(name)
+
+    def together(self, index: int, model_name: str, option: str) -> set[tuple[str, ...]] | None:
+        state = self.at(index)
+        if state is None:
+            return None
+        model = state.models.get((self.migration.app_label, model_name.lower()))
+        if model is None:
+            return None
+        return {tuple(item) for item in model.options.get(option) or ()}
+
+
+def classify_migration(
+    migration: Migration, loader: MigrationLoader | None = None
+) -> MigrationPhase:
+    """The phase of a migration: its marker, else post-deploy if any operation is."""
+    from safemigrate.lint import describe
+
+    walk = _StateWalk(migration, loader)
+    operations = []
+    for index, op in enumerate(migration.operations):
+        phase, reason, neutral = classify_operation(
+            op,
+            migration.app_label,
+            lambda model, name, i=index: walk.field(i, model, name),
+            lambda model, option, i=index: walk.together(i, model, option),
+        )
+        operations.append(OperationPhase(index, describe(op), phase, reason, neutral))
+    key = (migration.app_label, migration.name)
+    marked = marker(migration)
+    if marked is not None:
+        return MigrationPhase(
+            key, marked[0], f"marked {marked[1]}", marked[1], tuple(operations)
+        )
+    post = [op for op in operations if op.phase is Phase.POST]
+    if post:
+        return MigrationPhase(key, Phase.POST, post[0].describe(), None, tuple(operations))
+    real = [op for op in operations if not op.neutral] or operations
+    reason = real[0].describe() if real else "has no operations"
+    if len(real) > 1:
+        reason += f" (and {len(real) - 1} more pre-deploy operation{'s' if len(real) > 2 else ''})"
+    return MigrationPhase(key, Phase.PRE, reason, None, tuple(operations))
+
+
+# ---------------------------------------------------------------------------
+# Plans
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Left:
+    """A migration a phase does not apply; ``waits_for``: its post-deploy ancestor."""
+
+    phase: MigrationPhase
+    waits_for: Key | None = None
+
+    def describe(self) -> str:
+        if self.phase.phase is Phase.POST:
+            return self.phase.label
+        if self.waits_for is not None:
+            return (
+                f"{self.phase.label} (pre-deploy, but depends on "
+                f"{self.waits_for[0]}.{self.waits_for[1]}, which is post-deploy)"
+            )
+        return f"{self.phase.label} (pre-deploy, after it in the plan)"
+
+
+@dataclass(frozen=True)
+class Selection:
+    phase: Phase
+    applied: tuple[MigrationPhase, ...]
+    stopped_at: MigrationPhase | None
+    left: tuple[Left, ...]
+
+    def keys(self) -> list[Key]:
+        return [m.key for m in self.applied]
+
+    def lines(self) -> list[str]:
+        total = len(self.applied) + len(self.left)
+        pre = sum(1 for m in self.applied if m.phase is Phase.PRE)
+        if self.phase is Phase.POST:
+            return [
+                f"Phase post-deploy: {total} migration{'s' if total != 1 else ''} "
+                f"to apply ({pre} of them pre-deploy ones not applied before)."
+            ]
+        head = (
+            f"Phase pre-deploy: {len(self.applied)} of {total} migration"
+            f"{'s' if total != 1 else ''} to apply"
+        )
+        if self.stopped_at is None:
+            return [head + "."]
+        lines = [
+            f"{head}; stopped before {self.stopped_at.label}, which is post-deploy: "
+            f"{self.stopped_at.reason}.",
+            "  Left for --phase post-deploy: "
+            + ", ".join(left.describe() for left in self.left)
+            + ".",
+        ]
+        return lines
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase.value,
+            "applied": [m.label for m in self.applied],
+            "stopped_at": None
+            if self.stopped_at is None
+            else {"migration": self.stopped_at.label, "reason": self.stopped_at.reason},
+            "left": [
+                {
+                    "migration": left.phase.label,
+                    "phase": left.phase.phase.value,
+                    "waits_for": None
+                    if left.waits_for is None
+                    else f"{left.waits_for[0]}.{left.waits_for[1]}",
+                }
+                for left in self.left
+            ],
+        }
+
+
+def select(
+    migrations_in_order: Sequence[Migration],
+    phase: Phase,
+    *,
+    loader: MigrationLoader | None = None,
+    parents: Callable[[Key], Iterable[Key]] | None = None,
+) -> Selection:
+    """The part of a forward plan that ``phase`` applies.
+
+    Pre-deploy takes the plan in order and stops before its first post-deploy
+    migration: what follows waits (a pre-deploy migration among it is named
+    with the post-deploy migration it depends on, in any app). Post-deploy
+    applies the whole plan (what the pre-deploy phase left, and anything
+    pre-deploy not applied yet).
+    """
+    classified = [classify_migration(m, loader) for m in migrations_in_order]
+    if phase is Phase.POST:
+        return Selection(phase, tuple(classified), None, ())
+    cut = next(
+        (i for i, item in enumerate(classified) if item.phase is Phase.POST),
+        len(classified),
+    )
+    if cut == len(classified):
+        return Selection(phase, tuple(classified), None, ())
+    rest = classified[cut:]
+    post = {item.key for item in rest if item.phase is Phase.POST}
+    if parents is None and loader is not None:
+        graph = loader.graph
+
+        def parents(key: Key) -> Iterable[Key]:
+            return [node.key for node in graph.node_map[key].parents]
+
+    left = []
+    for item in rest:
+        waits = None
+        if item.phase is Phase.PRE and parents is not None:
+            waits = _post_ancestor(item.key, post, parents)
+        left.append(Left(item, waits))
+    return Selection(phase, tuple(classified[:cut]), classified[cut], tuple(left))
+
+
+def _post_ancestor(
+    key: Key, post: set[Key], parents: Callable[[Key], Iterable[Key]]
+) -> Key | None:
+    """The nearest post-deploy migration ``key`` depends on, breadth first."""
+    seen = {key}
+    frontier = [key]
+    while frontier:
+        following = []
+        for node in frontier:
+            for parent in sorted(parents(node)):
+                if parent in post:
+                    return parent
+                if parent not in seen:
+                    seen.add(parent)
+                    following.append(parent)
+        frontier = following
+    return None
+
+
+def restrict(plan: Any, phase: Phase | str) -> tuple[Any, Selection]:
+    """``plan`` (a :class:`safemigrate.planning.Plan`) cut to ``phase``."""
+    from safemigrate.exceptions import UsageError
+    from safemigrate.planning import Plan
+
+    phase = Phase(phase)
+    if plan.direction == "backwards":
+        raise UsageError(
+            f"--phase {phase} applies migrations forwards; this plan unapplies "
+            "migrations. Drop --phase to go back."
+        )
+    try:
+        selection = select(
+            [step.migration for step in plan.steps], phase, loader=plan.loader
+        )
+    except MarkerError as exc:
+        raise UsageError(f"{exc} Nothing was changed.") from None
+    keep = set(selection.keys())
+    steps = [step for step in plan.steps if step.key in keep]
+    return Plan(executor=plan.executor, resolution=plan.resolution, steps=steps), selection
