@@ -87,3 +87,222 @@ def test_pre_deploy_stops_before_the_first_post_deploy_migration(
         [],
         ["0003_contract", "0004_after", "0005_mixed"],
     ]
+
+
+def test_markers_of_ours_syzygy_and_django_safemigrate(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.phase_markers"}
+    out = run("scenario", phase="pre-deploy", no_backup=True)
+    assert out.splitlines()[:2] == [
+        "Phase pre-deploy: 4 of 5 migrations to apply; stopped before "
+        "scenario.0005_after, which is post-deploy: marked safe = "
+        "Safe.after_deploy() (django-safemigrate).",
+        "  Left for --phase post-deploy: scenario.0005_after.",
+    ]
+    assert applied(database) == [
+        "0001_initial",
+        "0002_ours",
+        "0003_syzygy",
+        "0004_safemigrate",
+    ]
+    assert database.query("SELECT name FROM scenario_item") == []
+
+
+def test_cross_app_dependency_on_a_post_deploy_migration_stops_the_phase(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.phase_cross"}
+    call_command("safemigrate", "accounts", "0002", verbosity=0, no_backup=True)
+    out = run("scenario", phase="pre-deploy", no_backup=True)
+    assert out.splitlines()[:2] == [
+        "Phase pre-deploy: 0 of 3 migrations to apply; stopped before "
+        "accounts.0003_set_has_profile_picture, which is post-deploy: "
+        "operations[0] RunPython(set_has_profile_picture) runs code the previous "
+        "release's data may not agree with (mark the migration to run it before "
+        "the deploy).",
+        "  Left for --phase post-deploy: accounts.0003_set_has_profile_picture, "
+        "accounts.0004_remove_userprofile_nickname, scenario.0001_initial "
+        "(pre-deploy, but depends on accounts.0004_remove_userprofile_nickname, "
+        "which is post-deploy).",
+    ]
+    assert applied(database) == []
+    assert "scenario_badge" not in database.tables()
+    run("scenario", phase="post-deploy", no_backup=True)
+    assert applied(database) == ["0001_initial"]
+    assert applied(database, "accounts")[-1] == "0004_remove_userprofile_nickname"
+
+
+def test_phase_refuses_backward_plans_bad_markers_and_other_modes(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = PHASES
+    run("scenario", phase="pre-deploy", no_backup=True)
+    with pytest.raises(UsageError) as info:
+        run("scenario", "0001", phase="post-deploy", no_backup=True, interactive=False)
+    assert str(info.value) == (
+        "--phase post-deploy applies migrations forwards; this plan unapplies "
+        "migrations. Drop --phase to go back."
+    )
+    with pytest.raises(UsageError, match="^--phase goes with a plain run"):
+        run("scenario", phase="pre-deploy", fake=True)
+    assert applied(database) == ["0001_initial", "0002_expand"]
+
+
+def test_a_marker_no_phase_matches_is_a_usage_error(
+    database: Database, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.MIGRATION_MODULES = PHASES
+    from tests.scenarios.phases import __name__ as package
+
+    module = __import__(f"{package}.0001_initial", fromlist=["Migration"])
+    monkeypatch.setattr(module.Migration, "safemigrate_phase", "before", raising=False)
+    with pytest.raises(UsageError) as info:
+        run("scenario", phase="pre-deploy", no_backup=True)
+    assert str(info.value) == (
+        "Migration scenario.0001_initial: safemigrate_phase = 'before' is not a "
+        "phase ('pre-deploy', 'post-deploy'). Nothing was changed."
+    )
+    assert applied(database) == []
+
+
+def _book(**kwargs: Any) -> models.Field:
+    return models.CharField(max_length=20, **kwargs)
+
+
+OLD = {"title": models.CharField(max_length=20), "note": _book(null=True)}
+
+
+@pytest.mark.parametrize(
+    ("operation", "phase", "reason"),
+    [
+        (migrations.CreateModel("x", []), Phase.PRE, "creates a table"),
+        (migrations.DeleteModel("book"), Phase.POST, "drops a table"),
+        (migrations.RenameModel("book", "tome"), Phase.POST, "renames a table"),
+        (migrations.AlterModelTable("book", "t"), Phase.POST, "renames a table"),
+        (migrations.AddField("book", "a", _book(null=True)), Phase.PRE, "nullable"),
+        (
+            migrations.AddField("book", "a", _book(db_default="x")),
+            Phase.PRE,
+            "database default",
+        ),
+        (migrations.AddField("book", "a", _book(default="x")), Phase.POST, "NOT NULL"),
+        (
+            migrations.AddField("book", "m", models.ManyToManyField("scenario.x")),
+            Phase.PRE,
+            "join table",
+        ),
+        (migrations.RemoveField("book", "title"), Phase.POST, "drops a column"),
+        (migrations.RenameField("book", "a", "b"), Phase.POST, "renames a column"),
+        (
+            migrations.AlterField("book", "title", models.CharField(max_length=40)),
+            Phase.PRE,
+            "relaxes",
+        ),
+        (
+            migrations.AlterField("book", "title", _book(null=True)),
+            Phase.PRE,
+            "relaxes",
+        ),
+        (migrations.AlterField("book", "note", _book()), Phase.POST, "NOT NULL"),
+        (
+            migrations.AlterField("book", "title", models.TextField()),
+            Phase.POST,
+            "changes the column",
+        ),
+        (
+            migrations.AlterField("book", "title", _book(help_text="h")),
+            Phase.PRE,
+            "changes no column",
+        ),
+        (
+            migrations.AlterField("book", "gone", _book()),
+            Phase.POST,
+            "previous definition is unknown",
+        ),
+        (
+            migrations.AddIndex("book", models.Index(fields=["title"], name="i")),
+            Phase.PRE,
+            "adds an index",
+        ),
+        (migrations.RemoveIndex("book", "i"), Phase.POST, "drops an index"),
+        (migrations.RenameIndex("book", "j", "i"), Phase.PRE, "renames an index"),
+        (
+            migrations.AddConstraint(
+                "book", models.UniqueConstraint(fields=["title"], name="u")
+            ),
+            Phase.POST,
+            "adds a constraint",
+        ),
+        (migrations.RemoveConstraint("book", "u"), Phase.PRE, "drops a constraint"),
+        (migrations.AlterUniqueTogether("book", {("title", "note")}), Phase.POST, "adds"),
+        (migrations.AlterUniqueTogether("book", set()), Phase.PRE, "drops unique"),
+        (migrations.AlterIndexTogether("book", set()), Phase.PRE, "plain indexes"),
+        (migrations.AlterOrderWithRespectTo("book", "x"), Phase.POST, "_order"),
+        (migrations.AlterModelOptions("book", {}), Phase.PRE, "changes no table"),
+        (migrations.AlterModelManagers("book", []), Phase.PRE, "changes no table"),
+        (migrations.AlterModelTableComment("book", "c"), Phase.PRE, "no table"),
+        (migrations.RunPython(print), Phase.POST, "runs code"),
+        (migrations.RunPython(migrations.RunPython.noop), Phase.PRE, "nothing"),
+        (migrations.RunSQL("UPDATE t SET a = 1"), Phase.POST, "runs SQL"),
+        (
+            migrations.SeparateDatabaseAndState(
+                state_operations=[migrations.DeleteModel("book")]
+            ),
+            Phase.PRE,
+            "state only",
+        ),
+        (
+            migrations.SeparateDatabaseAndState(
+                database_operations=[migrations.RemoveField("book", "title")]
+            ),
+            Phase.POST,
+            "drops a column",
+        ),
+    ],
+    ids=lambda value: type(value).__name__ if not isinstance(value, str) else "",
+)
+def test_classification_of_each_operation_type(
+    operation: Any, phase: Phase, reason: str
+) -> None:
+    def old_field(model: str, name: str) -> models.Field | None:
+        return OLD.get(name)
+
+    def old_together(model: str, option: str) -> set[tuple[str, ...]]:
+        return {("title",)}
+
+    got, text, _ = phases.classify_operation(operation, "scenario", old_field, old_together)
+    assert (got, reason in text) == (phase, True), text
+
+
+def test_postgres_operations_and_operation_stage_markers() -> None:
+    from django.contrib.postgres import operations as pg
+
+    index = models.Index(fields=["title"], name="i")
+    check = models.CheckConstraint(condition=models.Q(a__gt=0), name="c")
+    cases = [
+        (pg.AddIndexConcurrently("book", index), Phase.PRE),
+        (pg.RemoveIndexConcurrently("book", "i"), Phase.POST),
+        (pg.CreateExtension("hstore"), Phase.PRE),
+        (pg.AddConstraintNotValid("book", check), Phase.POST),
+        (pg.ValidateConstraint("book", "c"), Phase.POST),
+    ]
+    for operation, phase in cases:
+        assert phases.classify_operation(operation, "scenario")[0] is phase
+    marked = migrations.RemoveField("book", "title")
+    marked.stage = "pre_deploy"  # type: ignore[attr-defined]  # syzygy's operations
+    assert phases.classify_operation(marked, "scenario")[:2] == (
+        Phase.PRE,
+        "is marked stage = 'pre_deploy'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "phase"),
+    [(True, Phase.PRE), (False, Phase.POST), ("after_deploy", Phase.POST)],
+)
+def test_django_safemigrate_older_spellings(value: Any, phase: Phase) -> None:
+    migration = migrations.Migration("0001_x", "scenario")
+    migration.safe = value  # type: ignore[attr-defined]
+    marked = phases.marker(migration)
+    assert marked is not None and marked[0] is phase
