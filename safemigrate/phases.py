@@ -340,6 +340,29 @@ def classify_operation(
     )
 
 
+def classify_in_migration(
+    op: Operation,
+    app_label: str,
+    created: set[str],
+    old_field: OldField | None = None,
+    old_together: OldTogether | None = None,
+) -> tuple[Phase, str, bool]:
+    """:func:`classify_operation`, knowing the tables created earlier in the migration.
+
+    ``created`` (model names, lower case) is updated: an operation on a table
+    created earlier in the same migration is pre-deploy, as its CreateModel.
+    """
+    model = getattr(op, "model_name", None) or (
+        getattr(op, "name", None) if isinstance(op, migrations.AlterUniqueTogether
+        | migrations.AlterIndexTogether | migrations.AlterOrderWithRespectTo) else None
+    )
+    if isinstance(op, migrations.CreateModel):
+        created.add(op.name_lower)
+    elif model is not None and str(model).lower() in created:
+        return Phase.PRE, "changes a table created earlier in this migration", False
+    return classify_operation(op, app_label, old_field, old_together)
+
+
 class _StateWalk:
     """The project state before each operation of one migration, built lazily."""
 
@@ -393,14 +416,21 @@ def classify_migration(
 
     walk = _StateWalk(migration, loader)
     operations = []
+    created: set[str] = set()
     for index, op in enumerate(migration.operations):
-        phase, reason, neutral = classify_operation(
+        phase, reason, neutral = classify_in_migration(
             op,
             migration.app_label,
+            created,
             lambda model, name, i=index: walk.field(i, model, name),
             lambda model, option, i=index: walk.together(i, model, option),
         )
         operations.append(OperationPhase(index, describe(op), phase, reason, neutral))
+    return combine(migration, operations)
+
+
+def combine(migration: Migration, operations: Sequence[OperationPhase]) -> MigrationPhase:
+    """The phase of a migration from its marker and its operations' phases."""
     key = (migration.app_label, migration.name)
     marked = marker(migration)
     if marked is not None:
@@ -573,3 +603,105 @@ def restrict(plan: Any, phase: Phase | str) -> tuple[Any, Selection]:
     keep = set(selection.keys())
     steps = [step for step in plan.steps if step.key in keep]
     return Plan(executor=plan.executor, resolution=plan.resolution, steps=steps), selection
+
+
+MIXED = "safemigrate.W013"
+
+
+def state_lookups(
+    app_label: str, state: ProjectState
+) -> tuple[OldField, OldTogether]:
+    """``old_field`` and ``old_together`` reading ``state``."""
+
+    def old_field(model: str, name: str) -> Field | None:
+        model_state = state.models.get((app_label, model.lower()))
+        return None if model_state is None else model_state.fields.get(name)
+
+    def old_together(model: str, option: str) -> set[tuple[str, ...]] | None:
+        model_state = state.models.get((app_label, model.lower()))
+        if model_state is None:
+            return None
+        return {tuple(item) for item in model_state.options.get(option) or ()}
+
+    return old_field, old_together
+
+
+def classify_history(
+    loader: MigrationLoader, app_labels: Iterable[str]
+) -> list[tuple[Migration, MigrationPhase | MarkerError]]:
+    """Every migration of the apps (in dependency order) with its phase.
+
+    One walk of the history (:func:`safemigrate.gates.history`); a marker no
+    phase matches is returned as its error.
+    """
+    from safemigrate.gates import history
+    from safemigrate.lint import describe
+
+    found: dict[Key, tuple[Migration, list[OperationPhase]]] = {}
+    created: dict[Key, set[str]] = {}
+    for migration, index, op, state in history(loader, app_labels):
+        key = (migration.app_label, migration.name)
+        old_field, old_together = state_lookups(migration.app_label, state)
+        phase, reason, neutral = classify_in_migration(
+            op, migration.app_label, created.setdefault(key, set()), old_field, old_together
+        )
+        entry = found.setdefault(key, (migration, []))
+        entry[1].append(OperationPhase(index, describe(op), phase, reason, neutral))
+    result: list[tuple[Migration, MigrationPhase | MarkerError]] = []
+    for migration, operations in found.values():
+        try:
+            result.append((migration, combine(migration, operations)))
+        except MarkerError as exc:
+            result.append((migration, exc))
+    return result
+
+
+def mixed(loader: MigrationLoader, app_labels: Iterable[str]) -> list[Any]:
+    """W013 findings (:class:`safemigrate.lint.Finding`), silenced ones left out.
+
+    A migration whose operations are of both phases runs as a whole after the
+    deploy, holding its expand operations back; a marker no phase matches is
+    reported here too.
+    """
+    from safemigrate.lint import SILENCE_ATTRIBUTE, Finding, silenced_ids
+
+    findings = []
+    for migration, verdict in classify_history(loader, app_labels):
+        if MIXED in silenced_ids(migration):
+            continue
+        if isinstance(verdict, MarkerError):
+            findings.append(
+                Finding(
+                    MIXED,
+                    migration.app_label,
+                    migration.name,
+                    0,
+                    str(verdict),
+                    f'Write {MARKER} = "pre-deploy" or "post-deploy".',
+                )
+            )
+            continue
+        if not verdict.mixed:
+            continue
+        real = [op for op in verdict.operations if not op.neutral]
+        pre = [op for op in real if op.phase is Phase.PRE]
+        post = [op for op in real if op.phase is Phase.POST]
+        findings.append(
+            Finding(
+                MIXED,
+                migration.app_label,
+                migration.name,
+                pre[0].index,
+                f"operations[{pre[0].index}] {pre[0].description} can run before "
+                f"the deploy but operations[{post[0].index}] {post[0].description} "
+                f"{post[0].reason}: the whole migration waits for --phase "
+                "post-deploy.",
+                "Split it: move "
+                + ", ".join(f"operations[{op.index}]" for op in pre)
+                + " into a migration of their own before it (pre-deploy), "
+                "or mark it with "
+                f'{MARKER} = "post-deploy", or silence it: '
+                f'{SILENCE_ATTRIBUTE} = ["{MIXED}"].',
+            )
+        )
+    return findings
