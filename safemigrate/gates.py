@@ -103,6 +103,8 @@ def server_of(connection: Any) -> Server:
                 tuple(connection.mysql_version),
                 bool(connection.mysql_is_mariadb),
             )
+        if vendor == "sqlite":
+            return Server(vendor, tuple(connection.Database.sqlite_version_info))
     except DatabaseError:
         pass
     except Exception as exc:  # drivers wrap connection errors their own way

@@ -306,3 +306,36 @@ def test_django_safemigrate_older_spellings(value: Any, phase: Phase) -> None:
     migration.safe = value  # type: ignore[attr-defined]
     marked = phases.marker(migration)
     assert marked is not None and marked[0] is phase
+
+
+def test_checkmigrations_flags_a_migration_mixing_both_phases(
+    database: Database, settings: Any
+) -> None:
+    from tests.test_gates import checkmigrations
+
+    settings.MIGRATION_MODULES = PHASES
+    code, out = checkmigrations("scenario", format="json")
+    document = json.loads(out)
+    assert code == 2
+    assert [
+        (p["check"], p["name"], p["operation_index"], p["message"], p["hint"])
+        for p in document["problems"]
+    ] == [
+        (
+            "safemigrate.W013",
+            "0005_mixed",
+            0,
+            "operations[0] CreateModel(Shelf) can run before the deploy but "
+            "operations[2] RemoveField(author.bio) drops a column the previous "
+            "release still reads: the whole migration waits for --phase "
+            "post-deploy.",
+            "Split it: move operations[0], operations[1] into a migration of their "
+            "own before it (pre-deploy), or mark it with safemigrate_phase = "
+            '"post-deploy", or silence it: safemigrate_silence = '
+            '["safemigrate.W013"].',
+        )
+    ]
+    # silenced in tests/scenarios/lockgates/0002_locks, which mixes both too
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.lockgates"}
+    code, out = checkmigrations("scenario", format="json")
+    assert json.loads(out)["checks"]["phases"] == []

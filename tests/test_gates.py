@@ -1,0 +1,259 @@
+"""Lock-aware gates of ``checkmigrations``, per backend and server version.
+
+``tests/scenarios/lockgates`` on the three backends: every gate of the
+backend under test fires on the existing table, none on tables created in
+the same migration, silenced ones stay silent; exact messages, exit code 2.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
+
+from safemigrate import gates
+from safemigrate.exceptions import CheckFailed
+from safemigrate.gates import Server, mysql_copies, pg_rewrites, server_of
+from tests.conftest import Database
+
+LOCKGATES = {"scenario": "tests.scenarios.lockgates"}
+BOOK = "scenario_book"
+
+PG = {
+    0: (
+        "safemigrate.W020",
+        "operations[0] AddIndex(book) builds index book_title_idx on the existing "
+        f"table {BOOK} with CREATE INDEX, which blocks writes to {BOOK} until the "
+        "whole table is indexed.",
+    ),
+    1: (
+        "safemigrate.W021",
+        "operations[1] AddConstraint(book) adds unique constraint book_code_uniq "
+        f"to the existing table {BOOK}: its index is built with writes to {BOOK} "
+        "blocked until every row is indexed.",
+    ),
+    2: (
+        "safemigrate.W022",
+        "operations[2] AddField(book.author) adds a foreign key on "
+        f"{BOOK}.author_id to the existing table {BOOK} and validates every row "
+        f"at once, under a SHARE ROW EXCLUSIVE lock on {BOOK} and on the "
+        "referenced table (writes blocked).",
+    ),
+    3: (
+        "safemigrate.W023",
+        "operations[3] AddConstraint(book) adds check constraint "
+        f"book_pages_positive to the existing table {BOOK} and checks every row "
+        f"under an ACCESS EXCLUSIVE lock (reads and writes of {BOOK} blocked).",
+    ),
+    4: (
+        "safemigrate.W024",
+        f"operations[4] AlterField(book.rank) changes {BOOK}.rank from integer to "
+        "bigint: PostgreSQL rewrites the whole table under an ACCESS EXCLUSIVE "
+        f"lock (reads and writes of {BOOK} blocked).",
+    ),
+    6: (
+        "safemigrate.W025",
+        f"operations[6] AlterField(book.subtitle) makes {BOOK}.subtitle NOT NULL: "
+        "PostgreSQL scans the whole table to check it under an ACCESS EXCLUSIVE "
+        f"lock (reads and writes of {BOOK} blocked).",
+    ),
+}
+
+
+def mysql_expected(server: Server) -> dict[int, tuple[str, str]]:
+    copy = (
+        f"{server.describe()} cannot do it with ALGORITHM=INSTANT or INPLACE: it "
+        f"copies the table (ALGORITHM=COPY), blocking writes to {BOOK} for the "
+        "whole copy."
+    )
+    expected = {
+        2: (
+            "safemigrate.W031",
+            f"operations[2] AddField(book.author) adds a foreign key on "
+            f"{BOOK}.author_id to the existing table {BOOK}: with "
+            f"foreign_key_checks on, as Django runs it, {copy}",
+        ),
+        5: (
+            "safemigrate.W030",
+            f"operations[5] AlterField(book.code) changes {BOOK}.code from "
+            f"varchar(10) to varchar(100): {copy}",
+        ),
+    }
+    if not (server.mariadb and server.at_least(10, 4, 3)):  # MySQL: no instant widening
+        expected[4] = (
+            "safemigrate.W030",
+            f"operations[4] AlterField(book.rank) changes {BOOK}.rank from integer "
+            f"to bigint: {copy}",
+        )
+    return dict(sorted(expected.items()))
+
+
+def checkmigrations(*args: str, **options: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("checkmigrations", *args, stdout=out, no_color=True, **options)
+    except CheckFailed as exc:
+        return exc.returncode, out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_gates_of_the_backend_in_use(database: Database, settings: Any) -> None:
+    settings.MIGRATION_MODULES = LOCKGATES
+    server = server_of(database.connection)
+    expected = {
+        "postgresql": PG,
+        "mysql": mysql_expected(server),
+        "sqlite": {},
+    }[database.vendor]
+    code, out = checkmigrations("scenario", format="json")
+    document = json.loads(out)
+    assert document["checks"]["gates_server"] == server.describe()
+    assert {
+        p["operation_index"]: (p["check"], p["message"])
+        for p in document["checks"]["gates"]
+    } == expected
+    assert {p["name"] for p in document["checks"]["gates"]} <= {"0002_locks"}
+    assert [p["check"] for p in document["problems"]] == [
+        check for check, _ in expected.values()
+    ]
+    assert code == (2 if expected else 0)
+
+    code, out = checkmigrations("scenario")
+    lines = out.splitlines()
+    title = f"  Lock-aware gates ({server.describe()})"
+    if not expected:
+        assert f"{title}: none" in lines
+        return
+    start = lines.index(f"{title}: {len(expected)}")
+    first_check, first_message = next(iter(expected.values()))
+    assert lines[start + 1] == f"    scenario.0002_locks: {first_message}"
+    assert lines[start + 2].startswith("      hint: ")
+    assert lines[start + 2].endswith(
+        f'Or silence it for this migration: safemigrate_silence = ["{first_check}"].'
+    )
+    assert out.count("scenario.0003_silenced") == 0
+
+
+def test_hints_give_the_safe_alternative(database: Database, settings: Any) -> None:
+    settings.MIGRATION_MODULES = LOCKGATES
+    code, out = checkmigrations("scenario", format="json")
+    hints = {p["check"]: p["hint"] for p in json.loads(out)["checks"]["gates"]}
+    if database.vendor == "postgresql":
+        assert "AddIndexConcurrently in a migration with atomic = False" in hints[
+            "safemigrate.W020"
+        ]
+        assert "UNIQUE USING INDEX" in hints["safemigrate.W021"]
+        assert "NOT VALID" in hints["safemigrate.W022"]
+        assert "AddConstraintNotValid" in hints["safemigrate.W023"]
+        assert "Expand and contract" in hints["safemigrate.W024"]
+        assert "IS NOT NULL) NOT VALID" in hints["safemigrate.W025"]
+    elif database.vendor == "mysql":
+        assert "SET foreign_key_checks = 0" in hints["safemigrate.W031"]
+        assert "gh-ost" in hints["safemigrate.W030"]
+    else:
+        assert hints == {}
+
+
+@pytest.mark.backends("postgresql")
+def test_silenced_gates_are_reported_when_asked(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = LOCKGATES
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    server = server_of(database.connection)
+    found = gates.gate(
+        loader, ["scenario"], server, database.connection, include_silenced=True
+    )
+    assert [
+        (f.migration_name, f.operation_index, f.check_id)
+        for f in found
+        if f.silenced
+    ] == [
+        ("0003_silenced", 0, "safemigrate.W020"),
+        ("0003_silenced", 1, "safemigrate.W021"),
+    ]
+    assert gates.gate(loader, ["accounts", "catalog", "orders"], server, database.connection) == []
+
+
+@pytest.mark.backends("postgresql")
+def test_postgresql_before_11_rewrites_for_a_default(
+    database: Database, settings: Any
+) -> None:
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    old = gates.gate(
+        loader, ["accounts", "orders"], Server("postgresql", (10, 23)), database.connection
+    )
+    assert [(f.check_id, f.migration, f.message) for f in old] == [
+        (
+            "safemigrate.W024",
+            "accounts.0002_userprofile_has_profile_picture",
+            "operations[0] AddField(userprofile.has_profile_picture) adds "
+            "accounts_userprofile.has_profile_picture with a default: PostgreSQL "
+            "10.23 (before 11) rewrites the whole table under an ACCESS EXCLUSIVE "
+            "lock.",
+        ),
+        (
+            "safemigrate.W024",
+            "orders.0003_order_status",
+            "operations[0] AddField(order.status) adds orders_order.status with a "
+            "default: PostgreSQL 10.23 (before 11) rewrites the whole table under "
+            "an ACCESS EXCLUSIVE lock.",
+        ),
+    ]
+    new = gates.gate(
+        loader, ["accounts", "orders"], Server("postgresql", (11, 0)), database.connection
+    )
+    assert new == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rewrites"),
+    [
+        ("varchar(10)", "varchar(20)", False),
+        ("varchar(20)", "varchar(10)", True),
+        ("varchar(10)", "text", False),
+        ("numeric(10, 2)", "numeric(12, 2)", False),
+        ("numeric(10, 2)", "numeric(12, 3)", True),
+        ("integer", "bigint", True),
+        ("text", "varchar(10)", True),
+    ],
+)
+def test_postgresql_type_changes_that_rewrite(old: str, new: str, rewrites: bool) -> None:
+    assert pg_rewrites(old, new) is rewrites
+
+
+MARIADB_10_3 = Server("mysql", (10, 3, 39), mariadb=True)
+MARIADB_10_11 = Server("mysql", (10, 11, 6), mariadb=True)
+MYSQL_8 = Server("mysql", (8, 0, 36))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "server", "copies"),
+    [
+        ("varchar(10)", "varchar(60)", MYSQL_8, False),  # 40 -> 240 bytes
+        ("varchar(10)", "varchar(64)", MYSQL_8, True),  # 40 -> 256: 2-byte length
+        ("varchar(100)", "varchar(200)", MYSQL_8, False),
+        ("varchar(100)", "varchar(50)", MARIADB_10_11, True),
+        ("integer", "bigint", MYSQL_8, True),
+        ("integer", "bigint", MARIADB_10_3, True),
+        ("integer", "bigint", MARIADB_10_11, False),
+        ("integer unsigned", "bigint", MARIADB_10_11, True),
+        ("bigint", "integer", MARIADB_10_11, True),
+        ("integer", "varchar(10)", MARIADB_10_11, True),
+    ],
+)
+def test_mysql_type_changes_that_copy(
+    old: str, new: str, server: Server, copies: bool
+) -> None:
+    assert mysql_copies(old, new, server) is copies
+
+
+def test_server_description() -> None:
+    assert Server("postgresql", (15, 20)).describe() == "PostgreSQL 15.20"
+    assert MARIADB_10_11.describe() == "MariaDB 10.11.6"
+    assert Server("mysql").describe() == "MySQL, version unknown"
+    assert Server("sqlite", (3, 45, 1)).describe() == "SQLite 3.45.1"
