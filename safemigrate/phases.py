@@ -705,3 +705,21 @@ def mixed(loader: MigrationLoader, app_labels: Iterable[str]) -> list[Any]:
             )
         )
     return findings
+
+
+def phases_of(loader: MigrationLoader, keys: Iterable[Key]) -> dict[Key, str]:
+    """``"pre-deploy"``/``"post-deploy"`` of each migration (for rollbackplan).
+
+    A marker no phase matches reads ``"unknown (...)"`` with the error.
+    """
+    wanted = set(keys)
+    found: dict[Key, str] = {}
+    for migration, verdict in classify_history(loader, {app for app, _ in wanted}):
+        key = (migration.app_label, migration.name)
+        if key in wanted:
+            found[key] = (
+                f"unknown ({verdict})"
+                if isinstance(verdict, MarkerError)
+                else verdict.phase.value
+            )
+    return found

@@ -339,3 +339,31 @@ def test_checkmigrations_flags_a_migration_mixing_both_phases(
     settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.lockgates"}
     code, out = checkmigrations("scenario", format="json")
     assert json.loads(out)["checks"]["phases"] == []
+
+
+def test_rollbackplan_shows_each_migrations_phase(
+    database: Database, settings: Any
+) -> None:
+    settings.MIGRATION_MODULES = PHASES
+    run("scenario", no_backup=True, verbosity=0)
+    out = io.StringIO()
+    call_command("rollbackplan", "scenario", "0002", stdout=out, no_color=True)
+    lines = out.getvalue().splitlines()
+    phase_lines = [
+        (lines[i - 2].strip(), line.strip())
+        for i, line in enumerate(lines)
+        if line.startswith("        phase: ")
+    ]
+    assert phase_lines == [
+        ("[1] scenario.0005_mixed", "phase: post-deploy"),
+        ("[2] scenario.0004_after", "phase: pre-deploy"),
+        ("[3] scenario.0003_contract", "phase: post-deploy"),
+    ]
+    out = io.StringIO()
+    call_command("rollbackplan", "scenario", "0002", stdout=out, format="json")
+    document = json.loads(out.getvalue())
+    assert [(m["name"], m["phase"]) for m in document["migrations"]] == [
+        ("0005_mixed", "post-deploy"),
+        ("0004_after", "pre-deploy"),
+        ("0003_contract", "post-deploy"),
+    ]
