@@ -59,7 +59,16 @@ NOT_NULL = "safemigrate.W025"
 COPY = "safemigrate.W030"
 COPY_FOREIGN_KEY = "safemigrate.W031"
 
-GATE_IDS = (INDEX, UNIQUE, FOREIGN_KEY, CHECK, REWRITE, NOT_NULL, COPY, COPY_FOREIGN_KEY)
+GATE_IDS = (
+    INDEX,
+    UNIQUE,
+    FOREIGN_KEY,
+    CHECK,
+    REWRITE,
+    NOT_NULL,
+    COPY,
+    COPY_FOREIGN_KEY,
+)
 
 
 @dataclass(frozen=True)
@@ -238,7 +247,12 @@ def mysql_copies(old: str, new: str, server: Server) -> bool:
         return not (after >= before and (after <= 255 or before > 255))
     if server.mariadb and server.at_least(10, 4, 3):
         old_int, new_int = _int_rank(old), _int_rank(new)
-        if old_int and new_int and old_int[1] == new_int[1] and new_int[0] >= old_int[0]:
+        if (
+            old_int
+            and new_int
+            and old_int[1] == new_int[1]
+            and new_int[0] >= old_int[0]
+        ):
             return False
     return True
 
@@ -269,7 +283,8 @@ class _Context:
 
 
 def _postgresql(c: _Context) -> list[Finding]:
-    op, table, found = c.op, c.table, []
+    op, table = c.op, c.table
+    found: list[Finding] = []
     names = {cls.__name__ for cls in type(op).__mro__}
     index_hint = (
         "Build it with CREATE INDEX CONCURRENTLY: "
@@ -293,7 +308,10 @@ def _postgresql(c: _Context) -> list[Finding]:
                 index_hint,
             )
         )
-    elif isinstance(op, migrations.AddConstraint) and "AddConstraintNotValid" not in names:
+    elif (
+        isinstance(op, migrations.AddConstraint)
+        and "AddConstraintNotValid" not in names
+    ):
         constraint = op.constraint
         if isinstance(constraint, UniqueConstraint):
             found.append(
@@ -319,10 +337,11 @@ def _postgresql(c: _Context) -> list[Finding]:
             )
     elif isinstance(op, migrations.AlterUniqueTogether):
         model_state = c.state.models.get((c.migration.app_label, str(op.name).lower()))
-        before = {
-            tuple(item)
-            for item in (model_state.options.get("unique_together") or ())
-        } if model_state is not None else set()
+        before = (
+            {tuple(item) for item in (model_state.options.get("unique_together") or ())}
+            if model_state is not None
+            else set()
+        )
         added = {tuple(item) for item in op.option_value or ()} - before
         if added:
             columns = ", ".join(sorted("(" + ", ".join(item) + ")" for item in added))
@@ -359,7 +378,10 @@ def _postgresql(c: _Context) -> list[Finding]:
         if old is not None:
             found += _pg_new_field(c, op.name, op.field, old)
             column = _column(op.name, op.field)
-            old_type, new_type = _db_type(old, c.connection), _db_type(op.field, c.connection)
+            old_type, new_type = (
+                _db_type(old, c.connection),
+                _db_type(op.field, c.connection),
+            )
             if old_type and new_type and pg_rewrites(old_type, new_type):
                 found.append(
                     c.finding(
@@ -413,7 +435,11 @@ def _pg_new_field(
     if field.primary_key:
         return found
     unique = field.unique and not (old is not None and old.unique)
-    indexed = field.db_index and not unique and not (old is not None and old.db_index)
+    indexed = (
+        getattr(field, "db_index", False)
+        and not unique
+        and not (old is not None and getattr(old, "db_index", False))
+    )
     if unique:
         found.append(
             c.finding(
@@ -444,7 +470,8 @@ def _pg_new_field(
 
 
 def _mysql(c: _Context) -> list[Finding]:
-    op, table, found = c.op, c.table, []
+    op, table = c.op, c.table
+    found: list[Finding] = []
     fk_hint = (
         "Add the field with db_constraint=False, then add the constraint with "
         f"RunSQL: SET foreign_key_checks = 0; ALTER TABLE {table} ADD CONSTRAINT "

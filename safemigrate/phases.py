@@ -23,6 +23,7 @@ The two packages are recognised by duck typing, never imported.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,7 +169,10 @@ def marker(migration: Any) -> tuple[Phase, str] | None:
             return phase, f'{MARKER} = "{phase}"'
         stage = syzygy_stage(migration)
         if stage is not None:
-            return stage, f"stage = {_text(getattr(migration, 'stage'))!r} (django-syzygy)"
+            return (
+                stage,
+                f"stage = {_text(migration.stage)!r} (django-syzygy)",
+            )
         return safemigrate_safe(migration)
     except MarkerError as exc:
         raise MarkerError(f"Migration {label}: {exc}") from None
@@ -195,14 +199,24 @@ def _field_kwargs(field: Field) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     return path, tuple(args), kwargs
 
 
-def _alter_field(op: migrations.AlterField, old: Field | None) -> tuple[Phase, str, bool]:
+def _alter_field(
+    op: migrations.AlterField, old: Field | None
+) -> tuple[Phase, str, bool]:
     if old is None:
-        return Phase.POST, "changes a column whose previous definition is unknown", False
+        return (
+            Phase.POST,
+            "changes a column whose previous definition is unknown",
+            False,
+        )
     old_path, old_args, old_kwargs = _field_kwargs(old)
     new_path, new_args, new_kwargs = _field_kwargs(op.field)
     if (old_path, old_args, old_kwargs) == (new_path, new_args, new_kwargs):
         return Phase.PRE, "changes no column (Python-side attributes only)", True
-    relaxed = {"null": True, "db_index": True, "db_comment": new_kwargs.get("db_comment")}
+    relaxed = {
+        "null": True,
+        "db_index": True,
+        "db_comment": new_kwargs.get("db_comment"),
+    }
     if old_path == new_path and old_args == new_args:
         changed = {
             key
@@ -243,7 +257,7 @@ def classify_operation(
     """
     stage = syzygy_stage(op)
     if stage is not None:
-        return stage, f"is marked stage = {_text(getattr(op, 'stage'))!r}", False
+        return stage, f"is marked stage = {_text(getattr(op, 'stage', None))!r}", False
     if isinstance(op, migrations.SeparateDatabaseAndState):
         inner = [
             classify_operation(o, app_label, old_field, old_together)
@@ -278,15 +292,31 @@ def classify_operation(
     if isinstance(op, migrations.DeleteModel):
         return Phase.POST, "drops a table the previous release still uses", False
     if isinstance(op, migrations.RenameModel | migrations.AlterModelTable):
-        return Phase.POST, "renames a table the previous release uses by its old name", False
+        return (
+            Phase.POST,
+            "renames a table the previous release uses by its old name",
+            False,
+        )
     if isinstance(op, migrations.AddField):
         field = op.field
         if field.many_to_many:
-            return Phase.PRE, "creates a join table the previous release does not use", False
+            return (
+                Phase.PRE,
+                "creates a join table the previous release does not use",
+                False,
+            )
         if field.null:
-            return Phase.PRE, "adds a nullable column (the previous release's inserts leave it NULL)", False
+            return (
+                Phase.PRE,
+                "adds a nullable column (the previous release's inserts leave it NULL)",
+                False,
+            )
         if getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED:
-            return Phase.PRE, "adds a column with a database default (db_default)", False
+            return (
+                Phase.PRE,
+                "adds a column with a database default (db_default)",
+                False,
+            )
         return (
             Phase.POST,
             "adds a NOT NULL column without db_default: the previous release's "
@@ -296,20 +326,40 @@ def classify_operation(
     if isinstance(op, migrations.RemoveField):
         return Phase.POST, "drops a column the previous release still reads", False
     if isinstance(op, migrations.RenameField):
-        return Phase.POST, "renames a column the previous release uses by its old name", False
+        return (
+            Phase.POST,
+            "renames a column the previous release uses by its old name",
+            False,
+        )
     if isinstance(op, migrations.AlterField):
         old = old_field(op.model_name, op.name) if old_field is not None else None
         return _alter_field(op, old)
     if isinstance(op, migrations.AddIndex):  # also AddIndexConcurrently
-        return Phase.PRE, "adds an index (the previous release's queries are unchanged)", False
+        return (
+            Phase.PRE,
+            "adds an index (the previous release's queries are unchanged)",
+            False,
+        )
     if isinstance(op, migrations.RenameIndex):
         return Phase.PRE, "renames an index (no query names it)", False
     if isinstance(op, migrations.RemoveIndex):
-        return Phase.POST, "drops an index the previous release's queries may rely on", False
+        return (
+            Phase.POST,
+            "drops an index the previous release's queries may rely on",
+            False,
+        )
     if isinstance(op, migrations.AddConstraint):  # also AddConstraintNotValid
-        return Phase.POST, "adds a constraint the previous release's writes may violate", False
+        return (
+            Phase.POST,
+            "adds a constraint the previous release's writes may violate",
+            False,
+        )
     if isinstance(op, migrations.RemoveConstraint):
-        return Phase.PRE, "drops a constraint (the previous release's writes still pass)", False
+        return (
+            Phase.PRE,
+            "drops a constraint (the previous release's writes still pass)",
+            False,
+        )
     if isinstance(op, migrations.AlterIndexTogether):
         return Phase.PRE, "changes plain indexes only", False
     if isinstance(op, migrations.AlterUniqueTogether):
@@ -317,9 +367,17 @@ def classify_operation(
         after = {tuple(item) for item in (op.option_value or ())}
         if before is not None and after <= before:
             return Phase.PRE, "drops unique constraints only", False
-        return Phase.POST, "adds a unique constraint the previous release's writes may violate", False
+        return (
+            Phase.POST,
+            "adds a unique constraint the previous release's writes may violate",
+            False,
+        )
     if isinstance(op, migrations.AlterOrderWithRespectTo):
-        return Phase.POST, "adds or drops the _order column the previous release uses", False
+        return (
+            Phase.POST,
+            "adds or drops the _order column the previous release uses",
+            False,
+        )
     if isinstance(
         op,
         migrations.AlterModelOptions
@@ -331,7 +389,11 @@ def classify_operation(
     if names & {"CreateExtension", "CreateCollation"}:
         return Phase.PRE, "installs a database extension or collation", False
     if "ValidateConstraint" in names:
-        return Phase.POST, "validates a constraint the previous release's rows may violate", False
+        return (
+            Phase.POST,
+            "validates a constraint the previous release's rows may violate",
+            False,
+        )
     return (
         Phase.POST,
         f"is a {type(op).__name__}, which safemigrate does not classify (mark the "
@@ -353,8 +415,14 @@ def classify_in_migration(
     created earlier in the same migration is pre-deploy, as its CreateModel.
     """
     model = getattr(op, "model_name", None) or (
-        getattr(op, "name", None) if isinstance(op, migrations.AlterUniqueTogether
-        | migrations.AlterIndexTogether | migrations.AlterOrderWithRespectTo) else None
+        getattr(op, "name", None)
+        if isinstance(
+            op,
+            migrations.AlterUniqueTogether
+            | migrations.AlterIndexTogether
+            | migrations.AlterOrderWithRespectTo,
+        )
+        else None
     )
     if isinstance(op, migrations.CreateModel):
         created.add(op.name_lower)
@@ -398,7 +466,9 @@ class _StateWalk:
             return None
         return model.fields.get(name)
 
-    def together(self, index: int, model_name: str, option: str) -> set[tuple[str, ...]] | None:
+    def together(
+        self, index: int, model_name: str, option: str
+    ) -> set[tuple[str, ...]] | None:
         state = self.at(index)
         if state is None:
             return None
@@ -422,14 +492,16 @@ def classify_migration(
             op,
             migration.app_label,
             created,
-            lambda model, name, i=index: walk.field(i, model, name),
-            lambda model, option, i=index: walk.together(i, model, option),
+            functools.partial(walk.field, index),
+            functools.partial(walk.together, index),
         )
         operations.append(OperationPhase(index, describe(op), phase, reason, neutral))
     return combine(migration, operations)
 
 
-def combine(migration: Migration, operations: Sequence[OperationPhase]) -> MigrationPhase:
+def combine(
+    migration: Migration, operations: Sequence[OperationPhase]
+) -> MigrationPhase:
     """The phase of a migration from its marker and its operations' phases."""
     key = (migration.app_label, migration.name)
     marked = marker(migration)
@@ -439,11 +511,14 @@ def combine(migration: Migration, operations: Sequence[OperationPhase]) -> Migra
         )
     post = [op for op in operations if op.phase is Phase.POST]
     if post:
-        return MigrationPhase(key, Phase.POST, post[0].describe(), None, tuple(operations))
+        return MigrationPhase(
+            key, Phase.POST, post[0].describe(), None, tuple(operations)
+        )
     real = [op for op in operations if not op.neutral] or operations
     reason = real[0].describe() if real else "has no operations"
     if len(real) > 1:
-        reason += f" (and {len(real) - 1} more pre-deploy operation{'s' if len(real) > 2 else ''})"
+        more = len(real) - 1
+        reason += f" (and {more} more pre-deploy operation{'s' if more > 1 else ''})"
     return MigrationPhase(key, Phase.PRE, reason, None, tuple(operations))
 
 
@@ -602,15 +677,15 @@ def restrict(plan: Any, phase: Phase | str) -> tuple[Any, Selection]:
         raise UsageError(f"{exc} Nothing was changed.") from None
     keep = set(selection.keys())
     steps = [step for step in plan.steps if step.key in keep]
-    return Plan(executor=plan.executor, resolution=plan.resolution, steps=steps), selection
+    return Plan(
+        executor=plan.executor, resolution=plan.resolution, steps=steps
+    ), selection
 
 
 MIXED = "safemigrate.W013"
 
 
-def state_lookups(
-    app_label: str, state: ProjectState
-) -> tuple[OldField, OldTogether]:
+def state_lookups(app_label: str, state: ProjectState) -> tuple[OldField, OldTogether]:
     """``old_field`` and ``old_together`` reading ``state``."""
 
     def old_field(model: str, name: str) -> Field | None:
@@ -643,7 +718,11 @@ def classify_history(
         key = (migration.app_label, migration.name)
         old_field, old_together = state_lookups(migration.app_label, state)
         phase, reason, neutral = classify_in_migration(
-            op, migration.app_label, created.setdefault(key, set()), old_field, old_together
+            op,
+            migration.app_label,
+            created.setdefault(key, set()),
+            old_field,
+            old_together,
         )
         entry = found.setdefault(key, (migration, []))
         entry[1].append(OperationPhase(index, describe(op), phase, reason, neutral))

@@ -140,12 +140,13 @@ def test_gates_of_the_backend_in_use(database: Database, settings: Any) -> None:
 
 def test_hints_give_the_safe_alternative(database: Database, settings: Any) -> None:
     settings.MIGRATION_MODULES = LOCKGATES
-    code, out = checkmigrations("scenario", format="json")
+    _, out = checkmigrations("scenario", format="json")
     hints = {p["check"]: p["hint"] for p in json.loads(out)["checks"]["gates"]}
     if database.vendor == "postgresql":
-        assert "AddIndexConcurrently in a migration with atomic = False" in hints[
-            "safemigrate.W020"
-        ]
+        assert (
+            "AddIndexConcurrently in a migration with atomic = False"
+            in hints["safemigrate.W020"]
+        )
         assert "UNIQUE USING INDEX" in hints["safemigrate.W021"]
         assert "NOT VALID" in hints["safemigrate.W022"]
         assert "AddConstraintNotValid" in hints["safemigrate.W023"]
@@ -169,14 +170,17 @@ def test_silenced_gates_are_reported_when_asked(
         loader, ["scenario"], server, database.connection, include_silenced=True
     )
     assert [
-        (f.migration_name, f.operation_index, f.check_id)
-        for f in found
-        if f.silenced
+        (f.migration_name, f.operation_index, f.check_id) for f in found if f.silenced
     ] == [
         ("0003_silenced", 0, "safemigrate.W020"),
         ("0003_silenced", 1, "safemigrate.W021"),
     ]
-    assert gates.gate(loader, ["accounts", "catalog", "orders"], server, database.connection) == []
+    assert (
+        gates.gate(
+            loader, ["accounts", "catalog", "orders"], server, database.connection
+        )
+        == []
+    )
 
 
 @pytest.mark.backends("postgresql")
@@ -185,7 +189,10 @@ def test_postgresql_before_11_rewrites_for_a_default(
 ) -> None:
     loader = MigrationLoader(None, ignore_no_migrations=True)
     old = gates.gate(
-        loader, ["accounts", "orders"], Server("postgresql", (10, 23)), database.connection
+        loader,
+        ["accounts", "orders"],
+        Server("postgresql", (10, 23)),
+        database.connection,
     )
     assert [(f.check_id, f.migration, f.message) for f in old] == [
         (
@@ -205,7 +212,10 @@ def test_postgresql_before_11_rewrites_for_a_default(
         ),
     ]
     new = gates.gate(
-        loader, ["accounts", "orders"], Server("postgresql", (11, 0)), database.connection
+        loader,
+        ["accounts", "orders"],
+        Server("postgresql", (11, 0)),
+        database.connection,
     )
     assert new == []
 
@@ -222,7 +232,9 @@ def test_postgresql_before_11_rewrites_for_a_default(
         ("text", "varchar(10)", True),
     ],
 )
-def test_postgresql_type_changes_that_rewrite(old: str, new: str, rewrites: bool) -> None:
+def test_postgresql_type_changes_that_rewrite(
+    old: str, new: str, rewrites: bool
+) -> None:
     assert pg_rewrites(old, new) is rewrites
 
 

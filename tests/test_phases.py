@@ -73,12 +73,11 @@ def test_pre_deploy_stops_before_the_first_post_deploy_migration(
         "0005_mixed",
     ]
     run_rows = list(
-        database.query(
-            "SELECT plan FROM safemigrate_migrationrun ORDER BY id"
-        )
+        database.query("SELECT plan FROM safemigrate_migrationrun ORDER BY id")
     )
     plans = [
-        [step["name"] for step in json.loads(row[0])] if isinstance(row[0], str)
+        [step["name"] for step in json.loads(row[0])]
+        if isinstance(row[0], str)
         else [step["name"] for step in row[0]]
         for row in run_rows
     ]
@@ -144,7 +143,7 @@ def test_phase_refuses_backward_plans_bad_markers_and_other_modes(
         "--phase post-deploy applies migrations forwards; this plan unapplies "
         "migrations. Drop --phase to go back."
     )
-    with pytest.raises(UsageError, match="^--phase goes with a plain run"):
+    with pytest.raises(UsageError, match=r"^--phase goes with a plain run"):
         run("scenario", phase="pre-deploy", fake=True)
     assert applied(database) == ["0001_initial", "0002_expand"]
 
@@ -235,7 +234,11 @@ OLD = {"title": models.CharField(max_length=20), "note": _book(null=True)}
             "adds a constraint",
         ),
         (migrations.RemoveConstraint("book", "u"), Phase.PRE, "drops a constraint"),
-        (migrations.AlterUniqueTogether("book", {("title", "note")}), Phase.POST, "adds"),
+        (
+            migrations.AlterUniqueTogether("book", {("title", "note")}),
+            Phase.POST,
+            "adds",
+        ),
         (migrations.AlterUniqueTogether("book", set()), Phase.PRE, "drops unique"),
         (migrations.AlterIndexTogether("book", set()), Phase.PRE, "plain indexes"),
         (migrations.AlterOrderWithRespectTo("book", "x"), Phase.POST, "_order"),
@@ -271,7 +274,9 @@ def test_classification_of_each_operation_type(
     def old_together(model: str, option: str) -> set[tuple[str, ...]]:
         return {("title",)}
 
-    got, text, _ = phases.classify_operation(operation, "scenario", old_field, old_together)
+    got, text, _ = phases.classify_operation(
+        operation, "scenario", old_field, old_together
+    )
     assert (got, reason in text) == (phase, True), text
 
 

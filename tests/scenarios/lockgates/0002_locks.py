@@ -16,9 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             "book",
             "author",
-            models.ForeignKey(
-                "scenario.author", models.SET_NULL, null=True
-            ),
+            models.ForeignKey("scenario.author", models.SET_NULL, null=True),
         ),
         migrations.AddConstraint(
             "book",

@@ -3,6 +3,7 @@
 import enum
 from dataclasses import dataclass
 
+
 class When(enum.Enum):
     ALWAYS = "always"
     BEFORE_DEPLOY = "before_deploy"
@@ -20,4 +21,3 @@ class Safe:
     @classmethod
     def after_deploy(cls):
         return cls(When.AFTER_DEPLOY)
-
