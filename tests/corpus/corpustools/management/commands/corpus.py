@@ -39,7 +39,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "what", choices=["info", "plans", "sql", "refake", "renders", "deltas", "phases"]
+            "what",
+            choices=["info", "plans", "sql", "refake", "renders", "deltas", "phases"],
         )
         parser.add_argument("apps", nargs="*")
 
