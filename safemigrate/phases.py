@@ -187,10 +187,6 @@ OldField = Callable[[str, str], Field | None]
 OldTogether = Callable[[str, str], set[tuple[str, ...]] | None]
 
 
-def _mro_names(op: Operation) -> set[str]:
-    return {cls.__name__ for cls in type(op).__mro__}
-
-
 def _field_kwargs(field: Field) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     _, path, args, kwargs = field.deconstruct()
     for attr in field.non_db_attrs:
@@ -243,6 +239,129 @@ def _alter_field(
     )
 
 
+_PRE, _POST = Phase.PRE, Phase.POST
+
+#: operation types whose phase does not depend on their arguments (subclasses,
+#: such as AddIndexConcurrently or AddConstraintNotValid, included)
+SIMPLE: tuple[tuple[type | tuple[type, ...], Phase, str, bool], ...] = (
+    (
+        migrations.CreateModel,
+        _PRE,
+        "creates a table the previous release does not use",
+        False,
+    ),
+    (
+        migrations.DeleteModel,
+        _POST,
+        "drops a table the previous release still uses",
+        False,
+    ),
+    (
+        (migrations.RenameModel, migrations.AlterModelTable),
+        _POST,
+        "renames a table the previous release uses by its old name",
+        False,
+    ),
+    (
+        migrations.RemoveField,
+        _POST,
+        "drops a column the previous release still reads",
+        False,
+    ),
+    (
+        migrations.RenameField,
+        _POST,
+        "renames a column the previous release uses by its old name",
+        False,
+    ),
+    (
+        migrations.AddIndex,
+        _PRE,
+        "adds an index (the previous release's queries are unchanged)",
+        False,
+    ),
+    (migrations.RenameIndex, _PRE, "renames an index (no query names it)", False),
+    (
+        migrations.RemoveIndex,
+        _POST,
+        "drops an index the previous release's queries may rely on",
+        False,
+    ),
+    (
+        migrations.AddConstraint,
+        _POST,
+        "adds a constraint the previous release's writes may violate",
+        False,
+    ),
+    (
+        migrations.RemoveConstraint,
+        _PRE,
+        "drops a constraint (the previous release's writes still pass)",
+        False,
+    ),
+    (migrations.AlterIndexTogether, _PRE, "changes plain indexes only", False),
+    (
+        migrations.AlterOrderWithRespectTo,
+        _POST,
+        "adds or drops the _order column the previous release uses",
+        False,
+    ),
+    (
+        (
+            migrations.AlterModelOptions,
+            migrations.AlterModelManagers,
+            migrations.AlterModelTableComment,
+        ),
+        _PRE,
+        "changes no table the previous release uses",
+        True,
+    ),
+)
+
+#: by class name, for django.contrib.postgres operations (not imported here)
+BY_NAME: dict[str, tuple[Phase, str]] = {
+    "CreateExtension": (_PRE, "installs a database extension"),
+    "CreateCollation": (_PRE, "installs a collation"),
+    "ValidateConstraint": (
+        _POST,
+        "validates a constraint the previous release's rows may violate",
+    ),
+}
+
+
+def _add_field(op: migrations.AddField) -> tuple[Phase, str, bool]:
+    field = op.field
+    if field.many_to_many:
+        return _PRE, "creates a join table the previous release does not use", False
+    if field.null:
+        return (
+            _PRE,
+            "adds a nullable column (the previous release's inserts leave it NULL)",
+            False,
+        )
+    if getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED:
+        return _PRE, "adds a column with a database default (db_default)", False
+    return (
+        _POST,
+        "adds a NOT NULL column without db_default: the previous release's "
+        "inserts do not set it and fail",
+        False,
+    )
+
+
+def _code(op: Operation) -> tuple[Phase, str, bool]:
+    """RunPython, RunSQL: post-deploy unless they do nothing."""
+    if isinstance(op, migrations.RunPython):
+        if op.code is migrations.RunPython.noop:
+            return _PRE, "does nothing", True
+        what = "runs code the previous release's data may not agree with"
+    else:
+        if getattr(op, "sql", None) in ("", migrations.RunSQL.noop):
+            return _PRE, "does nothing", True
+        what = "runs SQL that cannot be judged"
+    return _POST, f"{what} (mark the migration to run it before the deploy)", False
+
+
 def classify_operation(
     op: Operation,
     app_label: str,
@@ -263,139 +382,38 @@ def classify_operation(
             classify_operation(o, app_label, old_field, old_together)
             for o in op.database_operations
         ]
-        post = [item for item in inner if item[0] is Phase.POST]
+        post = [item for item in inner if item[0] is _POST]
         if post:
-            return Phase.POST, post[0][1] + " (inside SeparateDatabaseAndState)", False
+            return _POST, post[0][1] + " (inside SeparateDatabaseAndState)", False
         if not op.database_operations:
-            return Phase.PRE, "changes Django's state only", True
-        return Phase.PRE, inner[0][1] + " (inside SeparateDatabaseAndState)", False
-    if isinstance(op, migrations.RunPython):
-        if op.code is migrations.RunPython.noop:
-            return Phase.PRE, "does nothing", True
-        return (
-            Phase.POST,
-            "runs code the previous release's data may not agree with (mark the "
-            "migration to run it before the deploy)",
-            False,
-        )
-    if isinstance(op, migrations.RunSQL):
-        if op.sql in ("", migrations.RunSQL.noop):
-            return Phase.PRE, "does nothing", True
-        return (
-            Phase.POST,
-            "runs SQL that cannot be judged (mark the migration to run it before "
-            "the deploy)",
-            False,
-        )
-    if isinstance(op, migrations.CreateModel):
-        return Phase.PRE, "creates a table the previous release does not use", False
-    if isinstance(op, migrations.DeleteModel):
-        return Phase.POST, "drops a table the previous release still uses", False
-    if isinstance(op, migrations.RenameModel | migrations.AlterModelTable):
-        return (
-            Phase.POST,
-            "renames a table the previous release uses by its old name",
-            False,
-        )
+            return _PRE, "changes Django's state only", True
+        return _PRE, inner[0][1] + " (inside SeparateDatabaseAndState)", False
+    if isinstance(op, migrations.RunPython | migrations.RunSQL):
+        return _code(op)
     if isinstance(op, migrations.AddField):
-        field = op.field
-        if field.many_to_many:
-            return (
-                Phase.PRE,
-                "creates a join table the previous release does not use",
-                False,
-            )
-        if field.null:
-            return (
-                Phase.PRE,
-                "adds a nullable column (the previous release's inserts leave it NULL)",
-                False,
-            )
-        if getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED:
-            return (
-                Phase.PRE,
-                "adds a column with a database default (db_default)",
-                False,
-            )
-        return (
-            Phase.POST,
-            "adds a NOT NULL column without db_default: the previous release's "
-            "inserts do not set it and fail",
-            False,
-        )
-    if isinstance(op, migrations.RemoveField):
-        return Phase.POST, "drops a column the previous release still reads", False
-    if isinstance(op, migrations.RenameField):
-        return (
-            Phase.POST,
-            "renames a column the previous release uses by its old name",
-            False,
-        )
+        return _add_field(op)
     if isinstance(op, migrations.AlterField):
         old = old_field(op.model_name, op.name) if old_field is not None else None
         return _alter_field(op, old)
-    if isinstance(op, migrations.AddIndex):  # also AddIndexConcurrently
-        return (
-            Phase.PRE,
-            "adds an index (the previous release's queries are unchanged)",
-            False,
-        )
-    if isinstance(op, migrations.RenameIndex):
-        return Phase.PRE, "renames an index (no query names it)", False
-    if isinstance(op, migrations.RemoveIndex):
-        return (
-            Phase.POST,
-            "drops an index the previous release's queries may rely on",
-            False,
-        )
-    if isinstance(op, migrations.AddConstraint):  # also AddConstraintNotValid
-        return (
-            Phase.POST,
-            "adds a constraint the previous release's writes may violate",
-            False,
-        )
-    if isinstance(op, migrations.RemoveConstraint):
-        return (
-            Phase.PRE,
-            "drops a constraint (the previous release's writes still pass)",
-            False,
-        )
-    if isinstance(op, migrations.AlterIndexTogether):
-        return Phase.PRE, "changes plain indexes only", False
     if isinstance(op, migrations.AlterUniqueTogether):
         before = old_together(op.name, "unique_together") if old_together else None
         after = {tuple(item) for item in (op.option_value or ())}
         if before is not None and after <= before:
-            return Phase.PRE, "drops unique constraints only", False
+            return _PRE, "drops unique constraints only", False
         return (
-            Phase.POST,
+            _POST,
             "adds a unique constraint the previous release's writes may violate",
             False,
         )
-    if isinstance(op, migrations.AlterOrderWithRespectTo):
-        return (
-            Phase.POST,
-            "adds or drops the _order column the previous release uses",
-            False,
-        )
-    if isinstance(
-        op,
-        migrations.AlterModelOptions
-        | migrations.AlterModelManagers
-        | migrations.AlterModelTableComment,
-    ):
-        return Phase.PRE, "changes no table the previous release uses", True
-    names = _mro_names(op)
-    if names & {"CreateExtension", "CreateCollation"}:
-        return Phase.PRE, "installs a database extension or collation", False
-    if "ValidateConstraint" in names:
-        return (
-            Phase.POST,
-            "validates a constraint the previous release's rows may violate",
-            False,
-        )
+    for types, phase, reason, neutral in SIMPLE:
+        if isinstance(op, types):
+            return phase, reason, neutral
+    for cls in type(op).__mro__:
+        if cls.__name__ in BY_NAME:
+            phase, reason = BY_NAME[cls.__name__]
+            return phase, reason, False
     return (
-        Phase.POST,
+        _POST,
         f"is a {type(op).__name__}, which safemigrate does not classify (mark the "
         "migration to run it before the deploy)",
         False,
@@ -461,10 +479,7 @@ class _StateWalk:
         state = self.at(index)
         if state is None:
             return None
-        model = state.models.get((self.migration.app_label, model_name.lower()))
-        if model is None:
-            return None
-        return model.fields.get(name)
+        return state_lookups(self.migration.app_label, state)[0](model_name, name)
 
     def together(
         self, index: int, model_name: str, option: str
@@ -472,10 +487,7 @@ class _StateWalk:
         state = self.at(index)
         if state is None:
             return None
-        model = state.models.get((self.migration.app_label, model_name.lower()))
-        if model is None:
-            return None
-        return {tuple(item) for item in model.options.get(option) or ()}
+        return state_lookups(self.migration.app_label, state)[1](model_name, option)
 
 
 def classify_migration(

@@ -7,18 +7,16 @@ the same migration, silenced ones stay silent; exact messages, exit code 2.
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 
 from safemigrate import gates
-from safemigrate.exceptions import CheckFailed
 from safemigrate.gates import Server, mysql_copies, pg_rewrites, server_of
 from tests.conftest import Database
+from tests.test_checkmigrations import check as checkmigrations
 
 LOCKGATES = {"scenario": "tests.scenarios.lockgates"}
 BOOK = "scenario_book"
@@ -90,15 +88,6 @@ def mysql_expected(server: Server) -> dict[int, tuple[str, str]]:
             f"to bigint: {copy}",
         )
     return dict(sorted(expected.items()))
-
-
-def checkmigrations(*args: str, **options: Any) -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("checkmigrations", *args, stdout=out, no_color=True, **options)
-    except CheckFailed as exc:
-        return exc.returncode, out.getvalue()
-    return 0, out.getvalue()
 
 
 def test_gates_of_the_backend_in_use(database: Database, settings: Any) -> None:

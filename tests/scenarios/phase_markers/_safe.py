@@ -1,4 +1,4 @@
-"""django-safemigrate 5's Safe, in shape (for 0005_after)."""
+"""django-safemigrate 5's Safe, in shape (for 0004 and 0005)."""
 
 import enum
 from dataclasses import dataclass
