@@ -68,6 +68,14 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             "itself is not changed.",
         )
         parser.add_argument(
+            "--max-lock-ms",
+            type=float,
+            default=None,
+            metavar="MS",
+            help="With --rehearse on PostgreSQL: fail the rehearsal when a "
+            "migration holds a lock that blocks writes for longer than MS.",
+        )
+        parser.add_argument(
             "--phase",
             choices=("pre-deploy", "post-deploy"),
             default=None,
@@ -99,6 +107,8 @@ class Command(SafemigrateCommandMixin, migrate.Command):
                 "--phase goes with a plain run, not with --rehearse, --plan, "
                 "--check, --fake, --fake-initial or --prune."
             )
+        if options["max_lock_ms"] is not None and not options["rehearse"]:
+            raise UsageError("--max-lock-ms goes with --rehearse.")
         if options["rehearse"]:
             from safemigrate import rehearse
 
