@@ -39,6 +39,7 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("safemigrate.W025", "PostgreSQL: NOT NULL added to an existing column"),
     ("safemigrate.W030", "MySQL/MariaDB: a change that copies the table"),
     ("safemigrate.W031", "MySQL/MariaDB: a foreign key that copies the table"),
+    ("safemigrate.W032", "MySQL/MariaDB: a check constraint that copies the table"),
 )
 
 _TITLES = dict(CHECK_IDS)

@@ -25,10 +25,14 @@ MySQL and MariaDB (the InnoDB online DDL pages of both manuals):
 
 * W030 a column type change InnoDB can do neither INSTANT nor INPLACE, so it
   copies the table (ALGORITHM=COPY, writes blocked): every type change except
-  a longer VARCHAR whose length prefix stays 1 or 2 bytes (utf8mb4: 63/64
-  characters), and on MariaDB 10.4.3+ a wider integer of the same signedness;
+  a longer VARCHAR (on MariaDB 10.4.3+ always INSTANT; on MySQL while its
+  length prefix stays 1 or 2 bytes, utf8mb4: up to 63 / from 64 characters);
 * W031 a foreign key added with ``foreign_key_checks`` on (as Django runs
-  it): only ALGORITHM=COPY.
+  it): only ALGORITHM=COPY;
+* W032 a check constraint added: only ALGORITHM=COPY.
+
+tests/test_gates.py checks these rules against the server in use (ALTER TABLE
+with ALGORITHM=INPLACE on MySQL/MariaDB, relfilenode on PostgreSQL).
 
 SQLite rebuilds tables for most changes but has one writer at a time anyway:
 no gate applies.
@@ -58,6 +62,7 @@ REWRITE = "safemigrate.W024"
 NOT_NULL = "safemigrate.W025"
 COPY = "safemigrate.W030"
 COPY_FOREIGN_KEY = "safemigrate.W031"
+COPY_CHECK = "safemigrate.W032"
 
 GATE_IDS = (
     INDEX,
@@ -68,6 +73,7 @@ GATE_IDS = (
     NOT_NULL,
     COPY,
     COPY_FOREIGN_KEY,
+    COPY_CHECK,
 )
 
 
@@ -210,7 +216,6 @@ def _is_fk(field: Field | None) -> bool:
 
 _VARCHAR = re.compile(r"^varchar\((\d+)\)$")
 _NUMERIC = re.compile(r"^numeric\((\d+),\s*(\d+)\)$")
-_INTEGERS = ("tinyint", "smallint", "mediumint", "integer", "int", "bigint")
 
 
 def pg_rewrites(old: str, new: str) -> bool:
@@ -228,32 +233,23 @@ def pg_rewrites(old: str, new: str) -> bool:
     return True
 
 
-def _int_rank(db_type: str) -> tuple[int, bool] | None:
-    words = db_type.split()
-    if not words or words[0] not in _INTEGERS:
-        return None
-    rank = _INTEGERS.index(words[0])
-    rank = 3 if words[0] == "int" else rank
-    return rank, "unsigned" in words[1:]
-
-
 def mysql_copies(old: str, new: str, server: Server) -> bool:
-    """Whether InnoDB needs ALGORITHM=COPY to change a column ``old`` -> ``new``."""
+    """Whether InnoDB needs ALGORITHM=COPY to change a column ``old`` -> ``new``.
+
+    Only a longer VARCHAR goes without a copy: on MariaDB 10.4.3+ always
+    (INSTANT), on MySQL (and older MariaDB) while its length prefix stays 1 or
+    2 bytes (INPLACE; utf8mb4, 4 bytes a character).
+    """
     if old == new:
         return False
     old_varchar, new_varchar = _VARCHAR.match(old), _VARCHAR.match(new)
     if old_varchar and new_varchar:
         before, after = int(old_varchar[1]) * 4, int(new_varchar[1]) * 4  # utf8mb4
-        return not (after >= before and (after <= 255 or before > 255))
-    if server.mariadb and server.at_least(10, 4, 3):
-        old_int, new_int = _int_rank(old), _int_rank(new)
-        if (
-            old_int
-            and new_int
-            and old_int[1] == new_int[1]
-            and new_int[0] >= old_int[0]
-        ):
+        if after < before:
+            return True
+        if server.mariadb and server.at_least(10, 4, 3):
             return False
+        return not (after <= 255 or before > 255)
     return True
 
 
@@ -483,6 +479,19 @@ def _mysql(c: _Context) -> list[Finding]:
         f"it copies the table (ALGORITHM=COPY), blocking writes to {table} for "
         "the whole copy."
     )
+    if isinstance(op, migrations.AddConstraint) and isinstance(
+        op.constraint, CheckConstraint
+    ):
+        found.append(
+            c.finding(
+                COPY_CHECK,
+                f"adds check constraint {op.constraint.name} to the existing table "
+                f"{table}: " + copy_text,
+                "Enforce the rule in the application first, and add the "
+                "constraint in a maintenance window or with an online schema "
+                "change tool (gh-ost, pt-online-schema-change).",
+            )
+        )
     if isinstance(op, migrations.AddField | migrations.AlterField):
         old = (
             c.old_field(str(op.model_name).lower(), op.name)

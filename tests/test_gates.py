@@ -75,19 +75,24 @@ def mysql_expected(server: Server) -> dict[int, tuple[str, str]]:
             f"{BOOK}.author_id to the existing table {BOOK}: with "
             f"foreign_key_checks on, as Django runs it, {copy}",
         ),
-        5: (
-            "safemigrate.W030",
-            f"operations[5] AlterField(book.code) changes {BOOK}.code from "
-            f"varchar(10) to varchar(100): {copy}",
+        3: (
+            "safemigrate.W032",
+            "operations[3] AddConstraint(book) adds check constraint "
+            f"book_pages_positive to the existing table {BOOK}: {copy}",
         ),
-    }
-    if not (server.mariadb and server.at_least(10, 4, 3)):  # MySQL: no instant widening
-        expected[4] = (
+        4: (
             "safemigrate.W030",
             f"operations[4] AlterField(book.rank) changes {BOOK}.rank from integer "
             f"to bigint: {copy}",
+        ),
+    }
+    if not (server.mariadb and server.at_least(10, 4, 3)):  # no instant VARCHAR
+        expected[5] = (
+            "safemigrate.W030",
+            f"operations[5] AlterField(book.code) changes {BOOK}.code from "
+            f"varchar(10) to varchar(100): {copy}",
         )
-    return dict(sorted(expected.items()))
+    return expected
 
 
 def test_gates_of_the_backend_in_use(database: Database, settings: Any) -> None:
@@ -238,12 +243,12 @@ MYSQL_8 = Server("mysql", (8, 0, 36))
         ("varchar(10)", "varchar(60)", MYSQL_8, False),  # 40 -> 240 bytes
         ("varchar(10)", "varchar(64)", MYSQL_8, True),  # 40 -> 256: 2-byte length
         ("varchar(100)", "varchar(200)", MYSQL_8, False),
+        ("varchar(10)", "varchar(64)", MARIADB_10_3, True),
+        ("varchar(10)", "varchar(100)", MARIADB_10_11, False),
         ("varchar(100)", "varchar(50)", MARIADB_10_11, True),
         ("integer", "bigint", MYSQL_8, True),
-        ("integer", "bigint", MARIADB_10_3, True),
-        ("integer", "bigint", MARIADB_10_11, False),
-        ("integer unsigned", "bigint", MARIADB_10_11, True),
-        ("bigint", "integer", MARIADB_10_11, True),
+        ("integer", "bigint", MARIADB_10_11, True),
+        ("integer", "integer unsigned", MARIADB_10_11, True),
         ("integer", "varchar(10)", MARIADB_10_11, True),
     ],
 )
@@ -251,6 +256,78 @@ def test_mysql_type_changes_that_copy(
     old: str, new: str, server: Server, copies: bool
 ) -> None:
     assert mysql_copies(old, new, server) is copies
+
+
+#: column type changes as Django's schema editor writes them, old -> new
+CHANGES = [
+    ("integer", "bigint"),
+    ("integer", "integer unsigned"),
+    ("integer", "varchar(10)"),
+    ("varchar(10)", "varchar(60)"),
+    ("varchar(10)", "varchar(100)"),
+    ("varchar(100)", "varchar(200)"),
+    ("varchar(100)", "varchar(50)"),
+    ("varchar(10)", "longtext"),
+]
+PG_CHANGES = [
+    ("integer", "bigint"),
+    ("varchar(10)", "varchar(20)"),
+    ("varchar(20)", "varchar(10)"),
+    ("varchar(10)", "text"),
+    ("text", "varchar(10)"),
+    ("numeric(10, 2)", "numeric(12, 2)"),
+    ("numeric(10, 2)", "numeric(12, 3)"),
+]
+
+
+@pytest.mark.backends("mysql")
+def test_mysql_rules_agree_with_the_server_in_use(database: Database) -> None:
+    """Each rule, tried on the server: ALTER TABLE ... ALGORITHM=INPLACE."""
+    server = server_of(database.connection)
+
+    def inplace(sql: str) -> bool:
+        database.query("DROP TABLE IF EXISTS gate_probe")
+        database.query("DROP TABLE IF EXISTS gate_target")
+        database.query("CREATE TABLE gate_target (id integer PRIMARY KEY)")
+        database.query(
+            "CREATE TABLE gate_probe (id integer PRIMARY KEY, c {old}, p integer) "
+            "CHARACTER SET utf8mb4".format(old=old)
+        )
+        try:
+            database.query(f"ALTER TABLE gate_probe {sql}, ALGORITHM=INPLACE")
+        except Exception as exc:
+            assert "ALGORITHM=COPY" in str(exc), exc
+            return False
+        return True
+
+    seen = []
+    for old, new in CHANGES:
+        copies = not inplace(f"MODIFY c {new}")
+        seen.append((old, new, copies))
+        assert mysql_copies(old, new, server) is copies, (old, new, server)
+    old = "integer"
+    assert not inplace(
+        "ADD CONSTRAINT gate_fk FOREIGN KEY (p) REFERENCES gate_target (id)"
+    )  # W031
+    assert not inplace("ADD CONSTRAINT gate_ck CHECK (p >= 0)")  # W032
+    assert inplace("MODIFY c integer NOT NULL")  # NOT NULL: no gate
+    assert ("integer", "bigint", True) in seen
+
+
+@pytest.mark.backends("postgresql")
+def test_postgresql_rules_agree_with_the_server_in_use(database: Database) -> None:
+    """Each type-change rule, tried: did the table's relfilenode change?"""
+    for old, new in PG_CHANGES:
+        database.query("DROP TABLE IF EXISTS gate_probe")
+        database.query(f"CREATE TABLE gate_probe (id integer PRIMARY KEY, c {old})")
+        database.query("INSERT INTO gate_probe VALUES (1, '1')")
+        sql = "SELECT relfilenode FROM pg_class WHERE relname = 'gate_probe'"
+        before = database.query(sql)
+        database.query(
+            f"ALTER TABLE gate_probe ALTER COLUMN c TYPE {new} USING c::{new}"
+        )
+        rewrote = database.query(sql) != before
+        assert pg_rewrites(old, new) is rewrote, (old, new)
 
 
 def test_server_description() -> None:

@@ -311,7 +311,7 @@ GATES = {
         "safemigrate.W024": 14,
         "safemigrate.W025": 9,
     },
-    "mysql": {"safemigrate.W030": 16, "safemigrate.W031": 10},
+    "mysql": {"safemigrate.W030": 17, "safemigrate.W031": 10},
 }
 
 
