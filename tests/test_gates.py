@@ -290,8 +290,8 @@ def test_mysql_rules_agree_with_the_server_in_use(database: Database) -> None:
         database.query("DROP TABLE IF EXISTS gate_target")
         database.query("CREATE TABLE gate_target (id integer PRIMARY KEY)")
         database.query(
-            "CREATE TABLE gate_probe (id integer PRIMARY KEY, c {old}, p integer) "
-            "CHARACTER SET utf8mb4".format(old=old)
+            f"CREATE TABLE gate_probe (id integer PRIMARY KEY, c {old}, p integer) "
+            "CHARACTER SET utf8mb4"
         )
         try:
             database.query(f"ALTER TABLE gate_probe {sql}, ALGORITHM=INPLACE")
