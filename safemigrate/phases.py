@@ -187,9 +187,13 @@ OldField = Callable[[str, str], Field | None]
 OldTogether = Callable[[str, str], set[tuple[str, ...]] | None]
 
 
+#: attributes Django keeps in Python: the previous release sets its own values
+PYTHON_SIDE = ("default", "auto_now", "auto_now_add")
+
+
 def _field_kwargs(field: Field) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     _, path, args, kwargs = field.deconstruct()
-    for attr in field.non_db_attrs:
+    for attr in (*field.non_db_attrs, *PYTHON_SIDE):
         if attr != "db_column":
             kwargs.pop(attr, None)
     return path, tuple(args), kwargs
@@ -207,7 +211,7 @@ def _alter_field(
     old_path, old_args, old_kwargs = _field_kwargs(old)
     new_path, new_args, new_kwargs = _field_kwargs(op.field)
     if (old_path, old_args, old_kwargs) == (new_path, new_args, new_kwargs):
-        return Phase.PRE, "changes no column (Python-side attributes only)", True
+        return Phase.PRE, "changes no column (attributes Django keeps in Python)", True
     relaxed = {
         "null": True,
         "db_index": True,
@@ -554,7 +558,7 @@ class Left:
                 f"{self.phase.label} (pre-deploy, but depends on "
                 f"{self.waits_for[0]}.{self.waits_for[1]}, which is post-deploy)"
             )
-        return f"{self.phase.label} (pre-deploy, after it in the plan)"
+        return f"{self.phase.label} (pre-deploy, but later in the plan)"
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,11 @@ OLD = {"title": models.CharField(max_length=20), "note": _book(null=True)}
             "changes no column",
         ),
         (
+            migrations.AlterField("book", "note", _book(null=True, default="x")),
+            Phase.PRE,
+            "changes no column",
+        ),
+        (
             migrations.AlterField("book", "gone", _book()),
             Phase.POST,
             "previous definition is unknown",
@@ -372,3 +377,27 @@ def test_rollbackplan_shows_each_migrations_phase(
         ("0004_after", "pre-deploy"),
         ("0003_contract", "post-deploy"),
     ]
+
+
+def test_manage_py_runs_the_phases_of_the_test_project(database: Database) -> None:
+    first = database.manage("safemigrate", "--phase", "pre-deploy", "--no-backup")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == (
+        "Phase pre-deploy: 3 of 31 migrations to apply; stopped before "
+        "accounts.0002_userprofile_has_profile_picture, which is post-deploy: "
+        "operations[0] AddField(userprofile.has_profile_picture) adds a NOT NULL "
+        "column without db_default: the previous release's inserts do not set it "
+        "and fail."
+    )
+    assert database.migration_rows() == [
+        ("contenttypes", "0001_initial"),
+        ("auth", "0001_initial"),
+        ("accounts", "0001_initial"),
+    ]
+    second = database.manage("safemigrate", "--phase", "post-deploy", "--no-backup")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines()[0] == (
+        "Phase post-deploy: 28 migrations to apply (17 of them pre-deploy ones not "
+        "applied before)."
+    )
+    assert len(database.migration_rows()) == 31
