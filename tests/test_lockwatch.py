@@ -31,12 +31,16 @@ def rehearse(**options: Any) -> dict[str, Any]:
     return json.loads(out.getvalue())
 
 
-@pytest.mark.backends("postgresql")
-def test_rehearsal_reports_the_strongest_lock_and_rewrites(
-    database: Database, settings: Any
-) -> None:
+@pytest.fixture
+def initial(database: Database, settings: Any) -> Database:
+    """The lockwatch scenario with its 0001 applied: 0002 and 0003 pending."""
     settings.MIGRATION_MODULES = LOCKWATCH
     call_command("safemigrate", "scenario", "0001", verbosity=0, no_backup=True)
+    return database
+
+
+@pytest.mark.backends("postgresql")
+def test_rehearsal_reports_the_strongest_lock_and_rewrites(initial: Database) -> None:
     document = rehearse()
     assert document["outcome"] == "success"
     assert document["locks_note"] is None
@@ -51,17 +55,13 @@ def test_rehearsal_reports_the_strongest_lock_and_rewrites(
     assert slow["samples"] > 1
     assert (note["migration"], note["rewritten"]) == ("scenario.0003_note", [])
     # the real database is as it was
-    assert [n for a, n in database.migration_rows() if a == "scenario"] == [
+    assert [n for a, n in initial.migration_rows() if a == "scenario"] == [
         "0001_initial"
     ]
 
 
 @pytest.mark.backends("postgresql")
-def test_max_lock_ms_fails_the_rehearsal_above_the_budget(
-    database: Database, settings: Any
-) -> None:
-    settings.MIGRATION_MODULES = LOCKWATCH
-    call_command("safemigrate", "scenario", "0001", verbosity=0, no_backup=True)
+def test_max_lock_ms_fails_the_rehearsal_above_the_budget(initial: Database) -> None:
     with pytest.raises(CheckFailed) as info:
         rehearse(max_lock_ms=100)
     assert info.value.returncode == 2
@@ -101,11 +101,7 @@ def test_lock_modes_order() -> None:
 
 
 @pytest.mark.backends("postgresql")
-def test_rehearsal_text_names_locks_per_migration(
-    database: Database, settings: Any
-) -> None:
-    settings.MIGRATION_MODULES = LOCKWATCH
-    call_command("safemigrate", "scenario", "0001", verbosity=0, no_backup=True)
+def test_rehearsal_text_names_locks_per_migration(initial: Database) -> None:
     out = io.StringIO()
     call_command("safemigrate", "scenario", rehearse=True, stdout=out, no_color=True)
     lines = out.getvalue().splitlines()
