@@ -30,6 +30,16 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("safemigrate.W010", "RunPython/RunSQL without a reverse"),
     ("safemigrate.W011", "a data migration that also changes the schema"),
     ("safemigrate.W012", "RunPython uses the current models, not apps.get_model"),
+    ("safemigrate.W013", "a migration mixes pre- and post-deploy operations"),
+    ("safemigrate.W020", "PostgreSQL: an index built without CONCURRENTLY"),
+    ("safemigrate.W021", "PostgreSQL: a unique constraint on an existing table"),
+    ("safemigrate.W022", "PostgreSQL: a foreign key without NOT VALID"),
+    ("safemigrate.W023", "PostgreSQL: a check constraint without NOT VALID"),
+    ("safemigrate.W024", "PostgreSQL: a change that rewrites the table"),
+    ("safemigrate.W025", "PostgreSQL: NOT NULL added to an existing column"),
+    ("safemigrate.W030", "MySQL/MariaDB: a change that copies the table"),
+    ("safemigrate.W031", "MySQL/MariaDB: a foreign key that copies the table"),
+    ("safemigrate.W032", "MySQL/MariaDB: a check constraint that copies the table"),
 )
 
 _TITLES = dict(CHECK_IDS)

@@ -122,11 +122,19 @@ class Rehearsal:
     revert_changes: list[SchemaChange] = field(default_factory=list)
     untouched: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: per migration of the plan, the locks sampled (PostgreSQL; see lockwatch)
+    locks: list[Any] | None = None
+    locks_note: str = ""
+    #: ``--max-lock-ms``, and the blocking locks held longer than it
+    max_lock_ms: float | None = None
+    over_budget: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         if not self.plan:
             return True
+        if self.over_budget:
+            return False
         return not self.error and self.revert_status in ("done", "irreversible")
 
     @property
@@ -163,6 +171,12 @@ class Rehearsal:
                 "error": self.revert_error or None,
                 "differences": [c.as_json() for c in self.revert_changes],
             },
+            "locks": None
+            if self.locks is None
+            else [item.as_json() for item in self.locks],
+            "locks_note": self.locks_note or None,
+            "max_lock_ms": self.max_lock_ms,
+            "over_budget": self.over_budget,
             "database_unchanged": self.untouched,
             "seconds": round(self.seconds, 6),
         }
@@ -171,12 +185,18 @@ class Rehearsal:
 class _Timed(Journal):
     """A journal that says each migration with its time as it finishes."""
 
-    def __init__(self, say: Say) -> None:
+    def __init__(self, say: Say, watch: Any = None) -> None:
         super().__init__()
         self.say = say
+        self.watch = watch
 
     def record(self, action: str, migration: Migration | None, fake: bool) -> None:
         super().record(action, migration, fake)
+        if self.watch is not None and migration is not None:
+            if action == "apply_start":
+                self.watch.started(f"{migration.app_label}.{migration.name}")
+            elif action == "apply_success":
+                self.watch.finished()
         if action in ("apply_success", "unapply_success") and migration is not None:
             verb = "Applying" if action == "apply_success" else "Unapplying"
             seconds = self.executed[-1]["seconds"]
@@ -229,6 +249,7 @@ def rehearse(
     *,
     say: Say = _quiet,
     show_preview: Callable[[Any], None] | None = None,
+    max_lock_ms: float | None = None,
 ) -> Rehearsal:
     """Rehearse the plan of ``spec`` on a copy of ``alias``; see the module doc."""
     from safemigrate.backup.base import BackupError
@@ -240,6 +261,7 @@ def rehearse(
     started = time.monotonic()
     real_plan = planning.build_plan(alias, spec)  # read-only: no lock, no ledger
     result = Rehearsal(alias, connections[alias].vendor, spec)
+    result.max_lock_ms = max_lock_ms
     result.direction = real_plan.direction
     result.plan = [step.as_json() for step in real_plan.steps]
     if not real_plan.steps:
@@ -314,7 +336,7 @@ def _on_copy(
         f"{'s' if len(plan.steps) != 1 else ''}):",
     )
     journal = _Timed(say)
-    result.error = _run(plan, journal)
+    _run_watched(scratch, plan, journal, result, say)
     result.executed = _timings(journal)
     if result.error:
         current = journal.current
@@ -350,6 +372,36 @@ def _on_copy(
                 say("ERROR", f"  {result.revert_error}")
             else:
                 say("MIGRATE_LABEL", "  Schema of the copy: as before the plan.")
+
+
+def _run_watched(
+    scratch: Any, plan: Plan, journal: Any, result: Rehearsal, say: Say
+) -> None:
+    """Run the plan; on PostgreSQL with its locks sampled (lockwatch)."""
+    if scratch.connection.vendor != "postgresql" or plan.direction != "forwards":
+        result.locks_note = (
+            "locks are measured on PostgreSQL only (pg_locks)"
+            if scratch.connection.vendor != "postgresql"
+            else "locks are measured for forward plans only"
+        )
+        result.error = _run(plan, journal)
+        return
+    from safemigrate.lockwatch import LockWatch
+
+    with LockWatch(scratch.connection) as watch:
+        journal.watch = watch
+        result.error = _run(plan, journal)
+        journal.watch = None
+    result.locks = watch.migrations
+    result.locks_note = watch.error
+    say("MIGRATE_HEADING", "Locks (pg_locks sampled from a second connection):")
+    for item in watch.migrations:
+        say("MIGRATE_LABEL", f"  {item.describe()}")
+    if result.max_lock_ms is not None:
+        result.over_budget = [
+            f"{label} held {lock.mode} on {lock.table} for {lock.ms:.0f} ms"
+            for label, lock in watch.over_budget(result.max_lock_ms)
+        ]
 
 
 def _preview(plan: Plan, result: Rehearsal, show: Callable[[Any], None] | None) -> None:
@@ -464,12 +516,31 @@ def handle(command: Any, alias: str, spec: TargetSpec, options: dict[str, Any]) 
             "MIGRATE_HEADING",
             f"Rehearsal on a copy of database '{alias}' (nothing on it changes):",
         )
-    result = rehearse(alias, spec, say=say, show_preview=None if quiet else show)
+    max_lock_ms = options.get("max_lock_ms")
+    if max_lock_ms is not None and connections[alias].vendor != "postgresql":
+        raise UsageError(
+            "--max-lock-ms needs PostgreSQL: locks are measured with pg_locks "
+            f"(database '{alias}' is {connections[alias].vendor})."
+        )
+    result = rehearse(
+        alias,
+        spec,
+        say=say,
+        show_preview=None if quiet else show,
+        max_lock_ms=max_lock_ms,
+    )
     if as_json:
         command.write_json(result.as_json())
     elif not quiet and result.plan:
         for line in report_lines(result, command.style):
             command.stdout.write(line)
+    if result.over_budget:
+        raise CheckFailed(
+            f"Rehearsal of database '{alias}' failed: "
+            + "; ".join(result.over_budget)
+            + f", over --max-lock-ms {result.max_lock_ms:g}. Database '{alias}' "
+            "was not changed."
+        )
     if not result.ok:
         failed = result.failed_migration or "the plan"
         what = (

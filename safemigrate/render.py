@@ -108,6 +108,7 @@ def preview_lines(preview: Any, strategy: Any, run: Any, style: Any) -> list[str
     if not preview.migrations:
         return [*lines, "  Nothing to unapply."]
     order = {m.key: i + 1 for i, m in enumerate(preview.migrations)}
+    phase_of = _phases(preview)
     apps: dict[str, list[Any]] = {}
     for migration in preview.migrations:
         apps.setdefault(migration.key[0], []).append(migration)
@@ -117,6 +118,8 @@ def preview_lines(preview: Any, strategy: Any, run: Any, style: Any) -> list[str
             mark = "" if migration.reversible else "  " + style.ERROR("IRREVERSIBLE")
             lines.append(f"    [{order[migration.key]}] {migration.label}{mark}")
             lines.append(f"        why: {migration.reason.describe()}")
+            if migration.key in phase_of:
+                lines.append(f"        phase: {phase_of[migration.key]}")
             for effect in migration.effects:
                 text = effect.undo
                 if not effect.reversible:
@@ -149,14 +152,24 @@ def _risk_line(risk: Any, style: Any) -> str:
     return style.WARNING("at risk: " + risk.describe())
 
 
+def _phases(preview: Any) -> dict[tuple[str, str], str]:
+    """The deploy phase of each migration of the preview (README: Phases)."""
+    from safemigrate.phases import phases_of
+
+    return phases_of(preview.plan.loader, [m.key for m in preview.migrations])
+
+
 def preview_document(preview: Any, strategy: Any, run: Any) -> dict[str, Any]:
+    phase_of = _phases(preview)
     return {
         "database": preview.plan.executor.connection.alias,
         "targets": [
             {"app": app, "name": name} for app, name in preview.plan.resolution.targets
         ],
         "run_id": run.pk if run is not None else None,
-        "migrations": [m.as_json() for m in preview.migrations],
+        "migrations": [
+            {**m.as_json(), "phase": phase_of.get(m.key)} for m in preview.migrations
+        ],
         "irreversible": [m.label for m in preview.irreversible],
         "data_at_risk": [r.as_json() for r in preview.risks],
         "strategy": {

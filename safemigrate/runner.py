@@ -73,6 +73,8 @@ class RunRequest:
     targets: tuple[Target, ...] | None = None
     #: the plan the user confirmed; the run stops if the locked plan differs
     expected: tuple[Key, ...] | None = None
+    #: ``--phase pre-deploy|post-deploy``: the part of the plan to apply
+    phase: str | None = None
 
     @property
     def timeout(self) -> float:
@@ -240,6 +242,12 @@ def run(
             plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
         else:
             plan = plan_for(load(alias), Resolution(list(request.targets), False))
+        if request.phase is not None:
+            from safemigrate.phases import restrict
+
+            plan, selection = restrict(plan, request.phase)
+            for line in selection.lines():
+                say("MIGRATE_HEADING", line)
         if request.expected is not None and request.expected != plan.keys():
             raise UsageError(
                 "The plan changed while the preview was shown (another run "

@@ -16,6 +16,7 @@ import pytest
 from django.core.management import call_command
 
 from safemigrate.exceptions import CheckFailed, UsageError
+from safemigrate.gates import server_of
 from safemigrate.models import MigrationRun
 from tests.conftest import Database
 
@@ -111,6 +112,8 @@ def test_clean_project_passes(database: Database) -> None:
         "Checking migrations of accounts, catalog, orders:",
         "  Conflicts: none",
         "  Data migrations (lint): none",
+        "  Deploy phases (mixed migrations): none",
+        f"  Lock-aware gates ({server_of(database.connection).describe()}): none",
         "  Other irreversible operations: none",
         "  Edited after being applied on database 'default': none",
         "All checks passed.",

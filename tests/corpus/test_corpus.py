@@ -293,3 +293,36 @@ def test_rollbackplan_sql_completes_for_every_app(corpus_template: Corpus) -> No
     outcomes = corpus_template.json("sql")
     assert set(outcomes) >= COMMON_APPS
     assert {app: o for app, o in outcomes.items() if o["exit"] not in (0, 8)} == {}
+
+
+#: what ``corpus phases`` finds (safemigrate.phases, safemigrate.gates) over
+#: every app of the corpus, per backend: the pinned apps make it stable
+PHASES = {
+    "sqlite": {"pre-deploy": 124, "post-deploy": 81, "mixed": 25},
+    "postgresql": {"pre-deploy": 125, "post-deploy": 80, "mixed": 25},
+    "mysql": {"pre-deploy": 122, "post-deploy": 80, "mixed": 25},
+}
+GATES = {
+    "sqlite": {},
+    "postgresql": {
+        "safemigrate.W020": 27,
+        "safemigrate.W021": 12,
+        "safemigrate.W022": 10,
+        "safemigrate.W024": 14,
+        "safemigrate.W025": 9,
+    },
+    "mysql": {"safemigrate.W030": 17, "safemigrate.W031": 10},
+}
+
+
+def test_phases_and_lock_aware_gates_over_every_app(corpus_template: Corpus) -> None:
+    document = corpus_template.json("phases")
+    vendor = corpus_template.vendor
+    assert document["migrations"] == PHASES[vendor]
+    assert len(document["mixed"]) == 25
+    assert {
+        "contenttypes.0002_remove_content_type_name",
+        "otp_totp.0002_auto_20190420_0723",
+        "cms.0038_alter_page_site",
+    } <= set(document["mixed"])
+    assert document["gates"] == GATES[vendor]

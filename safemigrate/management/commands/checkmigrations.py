@@ -23,7 +23,7 @@ from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RunPython, RunSQL
 
-from safemigrate import lint
+from safemigrate import gates, lint, phases
 from safemigrate.exceptions import CheckFailed, UsageError
 from safemigrate.management.base import SafemigrateCommand
 from safemigrate.planning import check_alias
@@ -128,6 +128,10 @@ def irreversible(loader: MigrationLoader, labels: Iterable[str]) -> list[Problem
 
 def lint_problems(loader: MigrationLoader, labels: list[str]) -> list[Problem]:
     """The findings of :mod:`safemigrate.lint` (silenced ones left out)."""
+    return finding_problems(lint.lint(loader, labels))
+
+
+def finding_problems(findings: Iterable[lint.Finding]) -> list[Problem]:
     return [
         Problem(
             finding.check_id,
@@ -137,7 +141,7 @@ def lint_problems(loader: MigrationLoader, labels: list[str]) -> list[Problem]:
             operation_index=finding.operation_index,
             hint=finding.hint,
         )
-        for finding in lint.lint(loader, labels)
+        for finding in findings
     ]
 
 
@@ -238,6 +242,18 @@ class Command(SafemigrateCommand):
         found = lint_problems(loader, labels)
         checks["lint"] = [p.as_json() for p in found]
         self._section(say, "Data migrations (lint)", found)
+        problems += found
+
+        found = finding_problems(phases.mixed(loader, labels))
+        checks["phases"] = [p.as_json() for p in found]
+        self._section(say, "Deploy phases (mixed migrations)", found)
+        problems += found
+
+        server = gates.server_of(connections[alias])
+        found = finding_problems(gates.gate(loader, labels, server, connections[alias]))
+        checks["gates"] = [p.as_json() for p in found]
+        checks["gates_server"] = server.describe()
+        self._section(say, f"Lock-aware gates ({server.describe()})", found)
         problems += found
 
         found = irreversible(loader, labels)

@@ -83,6 +83,22 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             "scratch database on the same server), with timings; the database "
             "itself is not changed.",
         )
+        parser.add_argument(
+            "--max-lock-ms",
+            type=float,
+            default=None,
+            metavar="MS",
+            help="With --rehearse on PostgreSQL: fail the rehearsal when a "
+            "migration holds a lock that blocks writes for longer than MS.",
+        )
+        parser.add_argument(
+            "--phase",
+            choices=("pre-deploy", "post-deploy"),
+            default=None,
+            help="pre-deploy: apply the plan up to its first migration that the "
+            "previous release cannot run with (README: Phases); post-deploy: "
+            "apply the rest.",
+        )
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
@@ -95,6 +111,20 @@ class Command(SafemigrateCommandMixin, migrate.Command):
         check_alias(alias)
         spec = TargetSpec(options["app_label"], options["migration_name"])
         as_json = options["format"] == "json"
+        if options["phase"] and (
+            options["rehearse"]
+            or options["plan"]
+            or options["check_unapplied"]
+            or options["fake"]
+            or options["fake_initial"]
+            or options["prune"]
+        ):
+            raise UsageError(
+                "--phase goes with a plain run, not with --rehearse, --plan, "
+                "--check, --fake, --fake-initial or --prune."
+            )
+        if options["max_lock_ms"] is not None and not options["rehearse"]:
+            raise UsageError("--max-lock-ms goes with --rehearse.")
         if options["rehearse"]:
             from safemigrate import rehearse
 
@@ -133,10 +163,20 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             lock_timeout=options["lock_timeout"],
             argv=self.invocation(options),
             expected=expected,
+            phase=options["phase"],
         )
         log = io.StringIO()
 
         def execute(plan: Plan, journal: runner.Journal) -> None:
+            if options["phase"]:  # migrate would run its own, whole plan
+                runner.execute_plan(
+                    plan,
+                    journal,
+                    verbosity=0 if as_json else self.verbosity,
+                    interactive=False,
+                    stdout=OutputWrapper(log) if as_json else self.stdout,
+                )
+                return
             with runner.django_migrate_uses(plan.executor, journal):
                 if as_json:
                     self._quietly(log, super(Command, self).handle, *args, **options)

@@ -13,7 +13,9 @@ own settings never see them. Each sub-command prints one JSON document:
   history before;
 * ``renders``: ``ModelState.render`` calls during ``reconcile``;
 * ``deltas``: the migrations whose effect the walk over stand-ins finds
-  other than the walk over rendered models (Django's ``state.apps``).
+  other than the walk over rendered models (Django's ``state.apps``);
+* ``phases``: how many migrations of all apps are pre- and post-deploy,
+  the mixed ones, and ``checkmigrations``' W013 and gate findings by id.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "what", choices=["info", "plans", "sql", "refake", "renders", "deltas"]
+            "what",
+            choices=["info", "plans", "sql", "refake", "renders", "deltas", "phases"],
         )
         parser.add_argument("apps", nargs="*")
 
@@ -45,6 +48,30 @@ class Command(BaseCommand):
         what = options["what"]
         document = getattr(self, f"_{what}")(options["apps"])
         self.stdout.write(json.dumps(document, indent=1, sort_keys=True))
+
+    def _phases(self, apps: list[str]) -> dict[str, Any]:
+        from collections import Counter
+
+        from safemigrate import gates, phases
+
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+        labels = sorted(apps or loader.migrated_apps)
+        counts: Counter[str] = Counter()
+        for _, verdict in phases.classify_history(loader, labels):
+            if isinstance(verdict, phases.MarkerError):
+                counts["bad marker"] += 1
+                continue
+            counts[verdict.phase.value] += 1
+            counts["mixed"] += verdict.mixed
+        server = gates.server_of(connection)
+        found = gates.gate(loader, labels, server, connection)
+        return {
+            "vendor": connection.vendor,
+            "migrations": dict(counts),
+            "mixed": sorted(f.migration for f in phases.mixed(loader, labels)),
+            "gates": dict(Counter(f.check_id for f in found)),
+            "gated_migrations": len({f.migration for f in found}),
+        }
 
     @staticmethod
     def _executor() -> MigrationExecutor:
