@@ -30,6 +30,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
+from django.db.migrations.state import ProjectState
 
 from safemigrate.conf import safemigrate_settings as conf
 
@@ -175,9 +176,13 @@ def _timeouts(
             )
         if atomic:
             with transaction.atomic(using=connection.alias):
-                with connection.cursor() as cursor:
-                    for name, value in values.items():
-                        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+                if values:  # one round trip, whatever is set
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            "SELECT "
+                            + ", ".join(["set_config(%s, %s, true)"] * len(values)),
+                            [item for pair in values.items() for item in pair],
+                        )
                 yield
             return
         with _session(
@@ -457,6 +462,7 @@ class Attempts:
     policy: LockWaits
     say: Say
     journal: Any = None
+    executor: MigrationExecutor | None = None
     session: int = 0
 
     def retryable(self, migration: Migration, statements: Statements) -> bool:
@@ -473,6 +479,7 @@ class Attempts:
         state: Any,
         migration: Migration,
         *args: Any,
+        forwards: bool,
     ) -> Any:
         connection = self.connection
         attempt = 1
@@ -488,7 +495,7 @@ class Attempts:
                     connection.execute_wrapper(statements),
                     _timeouts(connection, self.policy, migration.atomic),
                 ):
-                    result = call(state.clone(), migration, *args)
+                    result = call(state, migration, *args)
             except Exception as exc:
                 if not is_lock_timeout(exc, connection.vendor):
                     raise
@@ -513,6 +520,8 @@ class Attempts:
                         f"{said}; rolled back, trying again in {pause:.2f}s.",
                     )
                     self.policy.sleep(pause)
+                    if forwards:
+                        state = self.state_before(migration)
                     attempt += 1
                     continue
                 self.say(
@@ -524,6 +533,33 @@ class Attempts:
             if waits:
                 self._annotate(migration, attempt, waits)
             return result
+
+    def state_before(self, migration: Migration) -> ProjectState:
+        """The project state to apply ``migration`` on again, after a failure.
+
+        ``Migration.apply`` changes the state it is given, so the failed
+        attempt left it half-way; copying it before every attempt would cost
+        every migration of every run, a retry is rare: the state is built
+        again as ``migrate`` builds its first one, from the migrations
+        applied now (those recorded when the run started and those this run
+        applied since). ``unapply`` leaves its state alone.
+        """
+        executor = self.executor
+        assert executor is not None
+        loader = executor.loader
+        applied = set(loader.applied_migrations)
+        applied.update(
+            (entry["app"], entry["name"])
+            for entry in (self.journal.executed if self.journal is not None else ())
+            if entry.get("action") == "applied"
+        )
+        state = ProjectState(real_apps=loader.unmigrated_apps)
+        for node, _ in executor.migration_plan(
+            loader.graph.leaf_nodes(), clean_start=True
+        ):
+            if (node.app_label, node.name) in applied:
+                node.mutate_state(state, preserve=False)
+        return state
 
     def _blockers(self, seen: Any) -> Blockers:
         if isinstance(seen, Watcher):
@@ -595,7 +631,7 @@ def bounded(
         yield
         return
     connection = executor.connection
-    attempts = Attempts(connection, policy, say, journal)
+    attempts = Attempts(connection, policy, say, journal, executor)
     if connection.vendor in ("postgresql", "mysql"):
         attempts.session = _session_id(connection)
     apply, unapply = executor.apply_migration, executor.unapply_migration
@@ -605,12 +641,12 @@ def bounded(
     ) -> Any:
         if fake:
             return apply(state, migration, fake=fake, fake_initial=fake_initial)
-        return attempts.run(apply, state, migration, fake, fake_initial)
+        return attempts.run(apply, state, migration, fake, fake_initial, forwards=True)
 
     def unapply_migration(state: Any, migration: Migration, fake: bool = False) -> Any:
         if fake:
             return unapply(state, migration, fake=fake)
-        return attempts.run(unapply, state, migration, fake)
+        return attempts.run(unapply, state, migration, fake, forwards=False)
 
     executor.apply_migration = apply_migration  # type: ignore[method-assign]
     executor.unapply_migration = unapply_migration  # type: ignore[method-assign]

@@ -171,7 +171,7 @@ def test_retries_until_the_holder_commits(
 
     locktimeouts.sleeper = pause  # the fixture puts the original back
     hold_when_migrating(holder)
-    out = safemigrate("scenario", "0002")
+    out = safemigrate("scenario", "0004")  # 0003 and 0004 run on the rebuilt state
 
     assert (
         "Applying scenario.0002_widget_size... lock timeout (1s) on attempt 1 of 3; "
@@ -181,7 +181,9 @@ def test_retries_until_the_holder_commits(
     assert pauses == [pytest.approx(0.15)]  # 0.2 s backoff, 75 % with jitter 0.5
     run = last_run(database)
     assert run.outcome == "success"
-    (entry,) = run.executed
+    entry, *later = run.executed
+    assert [e["name"] for e in later] == ["0003_gadget_then_widget", "0004_not_atomic"]
+    assert all("attempts" not in e for e in later)
     assert entry["name"] == "0002_widget_size"
     assert entry["attempts"] == 2
     (wait,) = entry["lock_waits"]
@@ -191,8 +193,9 @@ def test_retries_until_the_holder_commits(
         assert f"pid {holder.session} " in wait["blockers"][0]
     elif database.vendor == "mysql":
         assert any(f"thread {holder.session} " in b for b in wait["blockers"])
-    assert "size" in columns(database, "scenario_widget")
-    assert database.migration_rows()[-1] == ("scenario", "0002_widget_size")
+    assert {"size", "weight", "height"} <= columns(database, "scenario_widget")
+    assert "colour" in columns(database, "scenario_gadget")
+    assert database.migration_rows()[-1] == ("scenario", "0004_not_atomic")
 
 
 def test_exhausted_retries_exit_6_and_name_the_blocker(
