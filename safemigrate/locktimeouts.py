@@ -529,7 +529,9 @@ class Attempts:
                     f"{said}; giving up"
                     + ("." if retry else " (it cannot be rolled back)."),
                 )
-                raise self._final(migration, exc, attempt, retry, blockers) from exc
+                raise self._final(
+                    migration, waits[-1], attempt, retry, blockers
+                ) from exc
             if waits:
                 self._annotate(migration, attempt, waits)
             return result
@@ -571,7 +573,7 @@ class Attempts:
     def _final(
         self,
         migration: Migration,
-        exc: Exception,
+        wait: dict[str, Any],
         attempt: int,
         retryable: bool,
         blockers: Blockers,
@@ -596,7 +598,8 @@ class Attempts:
                 "it was not retried."
             )
         return LockWaitTimeout(
-            f"{why} Statement: {_short(exc)}\n{blockers.describe()}\n"
+            f"{why} The statement that waited: {wait['statement'] or '?'} "
+            f"({wait['error']})\n{blockers.describe()}\n"
             "End or wait for the blocking transactions, or raise "
             "--lock-wait-timeout / --lock-wait-retries, and run again.",
             nothing_applied=retryable,
