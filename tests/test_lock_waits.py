@@ -198,6 +198,28 @@ def test_retries_until_the_holder_commits(
     assert database.migration_rows()[-1] == ("scenario", "0004_not_atomic")
 
 
+def test_backward_run_retries_too(
+    database: Database, holder: Holder, pauses: list[float]
+) -> None:
+    safemigrate("scenario", "0002", verbosity=0)
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        holder.release()
+
+    locktimeouts.sleeper = pause
+    hold_when_migrating(holder)
+    out = safemigrate("scenario", "0001", interactive=False)
+    assert (
+        "Unapplying scenario.0002_widget_size... lock timeout (1s) on attempt 1" in out
+    )
+    assert "Unapplying scenario.0002_widget_size... OK" in out
+    (entry,) = last_run(database).executed
+    assert (entry["action"], entry["attempts"]) == ("unapplied", 2)
+    assert "size" not in columns(database, "scenario_widget")
+    assert database.migration_rows()[-1] == ("scenario", "0001_initial")
+
+
 def test_exhausted_retries_exit_6_and_name_the_blocker(
     database: Database, holder: Holder, pauses: list[float]
 ) -> None:
