@@ -310,9 +310,9 @@ def test_timeouts_hold_during_the_migration_and_are_put_back(
         assert during == ("2s", "30s")
         assert after == ("0", "0")
     elif database.vendor == "mysql":
-        assert untouched == (86400, 50)
-        assert during == (2, 2)
-        assert after == (86400, 50)
+        assert untouched == (86400, 50, 0)
+        assert during == (2, 2, 30)
+        assert after == (86400, 50, 0)
     else:
         assert untouched == (5000,)
         assert during == (2000,)
@@ -324,7 +324,7 @@ def test_zero_timeout_switches_it_off(database: Database, holder: Holder) -> Non
     if database.vendor == "postgresql":
         assert SEEN["during"] == ("0", "0")
     elif database.vendor == "mysql":
-        assert SEEN["during"] == (86400, 50)
+        assert SEEN["during"] == (86400, 50, 0)
     else:
         assert SEEN["during"] == (5000,)
 

@@ -7,7 +7,8 @@ from tests.scenarios.lockwaits import SEEN
 QUERIES = {
     "postgresql": "SELECT current_setting('lock_timeout'), "
     "current_setting('statement_timeout')",
-    "mysql": "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout",
+    "mysql": "SELECT @@SESSION.lock_wait_timeout, @@SESSION.innodb_lock_wait_timeout, "
+    "@@SESSION.max_statement_time",
     "sqlite": "PRAGMA busy_timeout",
 }
 
