@@ -25,6 +25,8 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("safemigrate.E005", "AUTO_RESTORE is not one of auto, always, never"),
     ("safemigrate.E006", "DUMP_COMMANDS is not a dict of vendor to command"),
     ("safemigrate.E007", "BACKUP_DIR is not a path"),
+    ("safemigrate.E014", "LOCK_WAIT_TIMEOUT/STATEMENT_TIMEOUT/BACKOFF not >= 0"),
+    ("safemigrate.E015", "LOCK_WAIT_RETRIES is not a non-negative integer"),
     ("safemigrate.W001", "SAFEMIGRATE has an unknown key"),
     ("safemigrate.W002", "a backup client binary is missing"),
     ("safemigrate.W010", "RunPython/RunSQL without a reverse"),
@@ -138,6 +140,40 @@ def check_settings(
                 "safemigrate.E007",
                 f"SAFEMIGRATE['BACKUP_DIR'] is {backup_dir!r}.",
                 'Use a path, e.g. BASE_DIR / "backups".',
+            )
+        )
+    messages += _lock_wait_messages()
+    return messages
+
+
+def _lock_wait_messages() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for key, nullable in (
+        ("LOCK_WAIT_TIMEOUT", True),
+        ("STATEMENT_TIMEOUT", True),
+        ("LOCK_WAIT_BACKOFF", False),
+    ):
+        value = getattr(conf, key)
+        if (value is None and nullable) or (_is_number(value) and value >= 0):
+            continue
+        messages.append(
+            _message(
+                "safemigrate.E014",
+                f"SAFEMIGRATE['{key}'] is {value!r}.",
+                "Use a number of seconds"
+                + (" (None or 0: no limit)." if nullable else ", e.g. 1.0."),
+            )
+        )
+    retries = conf.LOCK_WAIT_RETRIES
+    if not (
+        isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0
+    ):
+        messages.append(
+            _message(
+                "safemigrate.E015",
+                f"SAFEMIGRATE['LOCK_WAIT_RETRIES'] is {retries!r}.",
+                "Use how many times a migration that timed out waiting for a "
+                "lock is tried again, e.g. 3 (0: never).",
             )
         )
     return messages

@@ -21,6 +21,12 @@ DEFAULTS: dict[str, Any] = {
     "LOCK_TIMEOUT": 60,
     "AUTO_RESTORE": "auto",
     "DUMP_COMMANDS": {},
+    # each migration's statements wait at most this long for a lock (seconds;
+    # None or 0: no limit, no retries), and are retried this often
+    "LOCK_WAIT_TIMEOUT": 5,
+    "LOCK_WAIT_RETRIES": 3,
+    "LOCK_WAIT_BACKOFF": 1.0,  # seconds before the 1st retry, doubled each time
+    "STATEMENT_TIMEOUT": None,  # seconds a statement may run (PostgreSQL, MariaDB)
 }
 
 BACKUP_CHOICES = ("auto", "never", "always")

@@ -21,7 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RunPython
 
-from safemigrate import ledger
+from safemigrate import ledger, locktimeouts
 from safemigrate.backup.base import BackupError, Progress
 from safemigrate.conf import safemigrate_settings as conf
 from safemigrate.exceptions import (
@@ -75,6 +75,8 @@ class RunRequest:
     expected: tuple[Key, ...] | None = None
     #: ``--phase pre-deploy|post-deploy``: the part of the plan to apply
     phase: str | None = None
+    #: lock waits and retries of each migration (None: the settings)
+    lock_waits: locktimeouts.LockWaits | None = None
 
     @property
     def timeout(self) -> float:
@@ -279,7 +281,8 @@ def run(
                     reason=request.reason,
                 )
             backup = _backup(request, plan, run_row, say, progress)
-            execute(plan, journal)
+            with locktimeouts.bounded(plan.executor, journal, request.lock_waits, say):
+                execute(plan, journal)
         except BaseException as exc:
             error = _failed(run_row, journal, exc, backup, say)
             error.run = run_row  # type: ignore[attr-defined]  # for --format json
@@ -428,10 +431,13 @@ def _failed(
     reason = reason.rstrip()
     reason += "" if reason.endswith(".") else "."
     done = [f"{item['app']}.{item['name']}" for item in journal.executed]
-    consistent = failed is None or rolled_back_cleanly(failed, alias)
+    rolled_back = failed is None or rolled_back_cleanly(failed, alias)
+    consistent = rolled_back or locktimeouts.nothing_applied(exc)
     policy = conf.AUTO_RESTORE
     if consistent:
-        cause = "The database rolled the migration back." if failed else ""
+        cause = (
+            "The database rolled the migration back." if failed and rolled_back else ""
+        )
     else:
         cause = _why_not_rolled_back(failed, alias)
     restore = (policy == "auto" and not consistent) or (

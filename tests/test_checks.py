@@ -41,6 +41,11 @@ def test_defaults_are_valid(settings: Any) -> None:
         ({"AUTO_RESTORE": "yes"}, "safemigrate.E005", "'yes'"),
         ({"DUMP_COMMANDS": {"postgresql": 16}}, "safemigrate.E006", "16"),
         ({"BACKUP_DIR": 42}, "safemigrate.E007", "is 42"),
+        ({"LOCK_WAIT_TIMEOUT": -2}, "safemigrate.E014", "LOCK_WAIT_TIMEOUT'] is -2"),
+        ({"STATEMENT_TIMEOUT": "1s"}, "safemigrate.E014", "TIMEOUT'] is '1s'"),
+        ({"LOCK_WAIT_BACKOFF": None}, "safemigrate.E014", "BACKOFF'] is None"),
+        ({"LOCK_WAIT_RETRIES": 1.5}, "safemigrate.E015", "RETRIES'] is 1.5"),
+        ({"LOCK_WAIT_RETRIES": -1}, "safemigrate.E015", "RETRIES'] is -1"),
         ({"BACKUPS": "auto"}, "safemigrate.W001", "unknown key 'BACKUPS'"),
     ],
 )

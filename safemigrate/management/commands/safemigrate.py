@@ -12,6 +12,7 @@ from django.core.management.commands import migrate
 
 from safemigrate import runner
 from safemigrate.exceptions import CheckFailed, RestoreRequired, UsageError
+from safemigrate.locktimeouts import LockWaits, from_settings
 from safemigrate.management.base import SafemigrateCommandMixin
 from safemigrate.planning import Key, Plan, TargetSpec, build_plan, check_alias
 from safemigrate.render import run_document
@@ -53,6 +54,39 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             if action.dest in OWN_HELP:  # migrate's words describe migrate
                 action.help = OWN_HELP[action.dest]
         self.add_lock_timeout_argument(parser)
+        parser.add_argument(
+            "--lock-wait-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Seconds each statement of a migration may wait for a table "
+            "lock before the migration is rolled back and retried (default: "
+            "SAFEMIGRATE['LOCK_WAIT_TIMEOUT'], 5; 0: no limit).",
+        )
+        parser.add_argument(
+            "--lock-wait-retries",
+            type=int,
+            default=None,
+            metavar="N",
+            help="How often a migration that timed out waiting for a lock is "
+            "tried again (default: SAFEMIGRATE['LOCK_WAIT_RETRIES'], 3).",
+        )
+        parser.add_argument(
+            "--lock-wait-backoff",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Pause before the first retry, doubled for each next one, with "
+            "jitter (default: SAFEMIGRATE['LOCK_WAIT_BACKOFF'], 1).",
+        )
+        parser.add_argument(
+            "--statement-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Seconds a statement of a migration may run (PostgreSQL, "
+            "MariaDB; default: SAFEMIGRATE['STATEMENT_TIMEOUT'], no limit).",
+        )
         parser.add_argument(
             "--no-backup",
             action="store_true",
@@ -164,6 +198,7 @@ class Command(SafemigrateCommandMixin, migrate.Command):
             argv=self.invocation(options),
             expected=expected,
             phase=options["phase"],
+            lock_waits=lock_waits(options),
         )
         log = io.StringIO()
 
@@ -318,3 +353,23 @@ class Command(SafemigrateCommandMixin, migrate.Command):
                 f"database '{alias}': {shown}. 'manage.py safemigrate --plan' "
                 "shows them all."
             )
+
+
+def lock_waits(options: dict[str, Any]) -> LockWaits:
+    """The lock waits of a run: the settings, overridden by the options given."""
+    for name in (
+        "lock_wait_timeout",
+        "lock_wait_retries",
+        "lock_wait_backoff",
+        "statement_timeout",
+    ):
+        value = options.get(name)
+        if value is not None and value < 0:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be 0 or more, not {value:g}.")
+    return from_settings(
+        timeout=options.get("lock_wait_timeout"),
+        statement_timeout=options.get("statement_timeout"),
+        retries=options.get("lock_wait_retries"),
+        backoff=options.get("lock_wait_backoff"),
+    )
