@@ -304,3 +304,75 @@ def test_altered_content_with_a_matching_checksum_is_refused_before_anything(
     assert database.schema() == before
     assert database.query("SELECT count(*) FROM catalog_tag") == [(200,)]
     assert [m.id for m in get_store().manifests()] == [manifest.id]
+
+
+# -- restores never rewrite the ledger ------------------------------------------
+
+
+def _ledger(db: Database) -> list[tuple[int, str, str, str]]:
+    return [
+        (run.pk, str(run.key), run.command, run.outcome)
+        for run in MigrationRun.objects.using(db.alias).order_by("pk")
+    ]
+
+
+def test_a_restore_merges_the_ledger_and_overwrites_no_run(
+    make_database: Callable[..., Database],
+) -> None:
+    """The restored ledger holds other runs under the ids of this one's."""
+    first = make_database()
+    for target in ("0001", "0002", "0003"):
+        run("safemigrate", "catalog", target, verbosity=0, no_backup=True)
+    (of_first,) = _backups(1)
+    restored = _ledger(first)
+    assert [pk for pk, *_ in restored] == [1, 2, 3]
+    second = make_database()
+    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    (own,) = _ledger(second)
+    out = json.loads(
+        run(
+            "migrationbackups",
+            "restore",
+            of_first,
+            interactive=False,
+            into_other_database=True,
+            format="json",
+        )
+    )
+    after = _ledger(second)
+    assert after[:3] == restored  # the restored runs, untouched
+    keys = {key: (pk, command, outcome) for pk, key, command, outcome in after}
+    assert len(after) == 5 and len(keys) == 5
+    assert keys[own[1]][1:] == (own[2], own[3])  # this database's run, kept
+    restore_run = MigrationRun.objects.using("default").get(pk=out["run_id"])
+    assert out["run_id"] > 3
+    assert (restore_run.command, restore_run.outcome) == (
+        "migrationbackups restore",
+        "success",
+    )
+    assert keys[str(restore_run.key)][0] == out["run_id"]
+    # a second restore of the same backup adds its own run and nothing else
+    run(
+        "migrationbackups",
+        "restore",
+        of_first,
+        interactive=False,
+        into_other_database=True,
+    )
+    again = _ledger(second)
+    assert again[:5] == after and len(again) == 6
+
+
+def test_a_ledger_without_keys_gets_the_column_on_the_next_run(
+    database: Database,
+) -> None:
+    from safemigrate import ledger
+
+    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    with database.connection.schema_editor() as editor:
+        editor.remove_field(MigrationRun, MigrationRun._meta.get_field("key"))
+    run("safemigrate", verbosity=0, no_backup=True)
+    old, new = MigrationRun.objects.using("default").order_by("pk")
+    assert old.key is None and new.key is not None
+    assert not ledger._lacks_later_fields("default")
+    assert ("safemigrate", "0003_migrationrun_key") in database.migration_rows()
