@@ -376,3 +376,102 @@ def test_a_ledger_without_keys_gets_the_column_on_the_next_run(
     assert old.key is None and new.key is not None
     assert not ledger._lacks_later_fields("default")
     assert ("safemigrate", "0003_migrationrun_key") in database.migration_rows()
+
+
+# -- a restore is compared with the backup's record ------------------------------
+
+
+def _table_key(vendor: str, table: str) -> str:
+    return f"public.{table}" if vendor == "postgresql" else table
+
+
+def test_the_manifest_records_rows_from_the_file_and_the_schema(
+    database: Database, vendor: str
+) -> None:
+    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    with database.connection.cursor() as cursor:
+        for i in range(30):
+            cursor.execute("INSERT INTO catalog_tag (name) VALUES (%s)", [f"t{i}"])
+    manifest = catalog.create_backup("default", reason="manual")
+    assert manifest.rows[_table_key(vendor, "catalog_tag")] == 30
+    assert manifest.rows[_table_key(vendor, "catalog_category")] == 1
+    assert manifest.rows[_table_key(vendor, "catalog_product")] == 0
+    assert set(manifest.schema) == database.tables()
+    # the same, read again from the file
+    assert (
+        catalog._backend_of(manifest).read_rows(Path(get_store().location(manifest)))
+        == manifest.rows
+    )
+
+
+def test_a_manifest_whose_rows_differ_from_the_file_is_refused(
+    database: Database, vendor: str
+) -> None:
+    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    manifest = catalog.create_backup("default", reason="manual")
+    manifest.rows[_table_key(vendor, "catalog_category")] = 7
+    get_store().write_manifest(manifest)
+    with pytest.raises(VerificationRefused) as caught:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert caught.value.returncode == 4
+    assert str(caught.value) == (
+        f"Backup {manifest.id}: the file holds other rows than its manifest "
+        f"records (tables {_table_key(vendor, 'catalog_category')}); do not "
+        "restore it."
+    )
+    assert [m.id for m in get_store().manifests()] == [manifest.id]
+
+
+def test_a_restore_that_differs_from_the_record_fails(
+    database: Database, vendor: str
+) -> None:
+    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    manifest = catalog.create_backup("default", reason="manual")
+    manifest.schema["catalog_tag"] = "0" * 16
+    get_store().write_manifest(manifest)
+    done = database.manage("migrationbackups", "restore", manifest.id, "--noinput")
+    assert done.returncode == 7, done.stderr
+    assert (
+        f"The database restored from backup {manifest.id} differs from the "
+        "backup: table catalog_tag has other columns or constraints."
+    ) in done.stderr
+    runs = MigrationRun.objects.using("default").filter(
+        command="migrationbackups restore"
+    )
+    assert [r.outcome for r in runs] == ["restore_failed"]
+
+
+@pytest.mark.backends("mysql")
+def test_mariadb_check_names_come_back(database: Database) -> None:
+    """A JSONField's column renamed (wagtail's revision.content): its CHECK keeps
+    the old name; mariadb-dump prints it inline without a name."""
+    database.query(
+        "CREATE TABLE sm_revision (id INT PRIMARY KEY, "
+        "content_json LONGTEXT CHECK (json_valid(content_json)))"
+    )
+    database.query("ALTER TABLE sm_revision RENAME COLUMN content_json TO content")
+    database.query("INSERT INTO sm_revision VALUES (1, '{\"a\": 1}')")
+
+    def checks() -> list[tuple[Any, ...]]:
+        return database.query(
+            "SELECT CONSTRAINT_NAME, CHECK_CLAUSE FROM "
+            "information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = "
+            "DATABASE() AND TABLE_NAME = 'sm_revision'"
+        )
+
+    def json_columns() -> list[str]:
+        connection = database.connection
+        with connection.cursor() as cursor:
+            description = connection.introspection.get_table_description(
+                cursor, "sm_revision"
+            )
+        return [info.name for info in description if info.has_json_constraint]
+
+    assert checks() == [("content_json", "json_valid(`content`)")]
+    assert json_columns() == []
+    manifest = catalog.create_backup("default", reason="manual")
+    assert manifest.checks == {"sm_revision": {"content_json": "json_valid(`content`)"}}
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert checks() == [("content_json", "json_valid(`content`)")]
+    assert json_columns() == []  # still a TextField to Django
+    assert database.query("SELECT content FROM sm_revision") == [('{"a": 1}',)]

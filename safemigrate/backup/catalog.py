@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connections
 
 import safemigrate
+from safemigrate.backup import fingerprint
 from safemigrate.backup.base import (
     BackupBackend,
     BackupError,
@@ -94,6 +95,9 @@ def create_backup(
                     f"{store.description} differs from what was written and "
                     "checked; the storage is corrupting data."
                 )
+            manifest.rows = backend.read_rows(path)
+            manifest.schema = fingerprint.schema(alias)
+            manifest.checks = fingerprint.mysql_checks(alias)
             manifest.seconds = round(time.monotonic() - started, 3)
             store.commit(path, manifest)
     except ProcessError as exc:
@@ -186,9 +190,21 @@ def verify_backup(
             )
         if full:
             try:
-                _backend_of(manifest).check_content(path)
+                rows = _backend_of(manifest).check_content(path)
             except (BackupError, ProcessError) as exc:
                 raise VerificationRefused(f"Backup {manifest.id}: {exc}") from exc
+            if manifest.rows and rows != manifest.rows:
+                tables = sorted(
+                    t
+                    for t in set(rows) | set(manifest.rows)
+                    if rows.get(t) != manifest.rows.get(t)
+                )
+                raise VerificationRefused(
+                    f"Backup {manifest.id}: the file holds other rows than its "
+                    f"manifest records (tables {', '.join(tables[:5])}"
+                    + (", ..." if len(tables) > 5 else "")
+                    + "); do not restore it."
+                )
 
 
 #: the first bytes of each vendor's backup files
@@ -278,10 +294,38 @@ def restore_backup(
                 no_owner=no_owner,
                 no_privileges=no_privileges,
             )
+        connections[alias].close()
+        check_restored(alias, manifest)
     except ProcessError as exc:
         raise BackupError(str(exc)) from exc
     finally:
         connections[alias].close()
+
+
+def check_restored(alias: str, manifest: Manifest) -> list[str]:
+    """Compare the restored database with the manifest's record; repair what
+    a dump cannot carry (MariaDB check names). Returns the repairs made.
+
+    BackupError lists any other difference. Manifests written before the
+    record existed are not compared.
+    """
+    if not manifest.schema:
+        return []
+    repaired = fingerprint.repair_mysql_checks(alias, manifest.checks)
+    problems = fingerprint.differences(
+        manifest.schema,
+        manifest.rows,
+        fingerprint.schema(alias),
+        fingerprint.live_rows(alias, list(manifest.rows)),
+    )
+    if problems:
+        raise BackupError(
+            f"The database restored from backup {manifest.id} differs from the "
+            f"backup: {'; '.join(problems[:10])}"
+            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+            + "."
+        )
+    return repaired
 
 
 def prune(

@@ -63,6 +63,12 @@ class Manifest:
     #: which database this is a backup of (see catalog.database_identity);
     #: empty in manifests written before safemigrate recorded it
     identity: dict[str, str] = field(default_factory=dict)
+    #: a digest per table of its columns and constraints (fingerprint.schema)
+    schema: dict[str, str] = field(default_factory=dict)
+    #: rows per table, read from the backup file when it was taken
+    rows: dict[str, int] = field(default_factory=dict)
+    #: MySQL/MariaDB: {table: {check constraint name: clause}}
+    checks: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def manifest_name(self) -> str:
@@ -188,10 +194,8 @@ def unsafe_directory(directory: Path) -> str | None:
     """
     try:
         mode = directory.stat().st_mode
-    except FileNotFoundError:
+    except OSError:  # missing or not a directory: creating it says why
         return None
-    except OSError as exc:
-        return f"the backup directory {directory} cannot be read: {exc.strerror}"
     if mode & (stat.S_IWGRP | stat.S_IWOTH):
         return (
             f"the backup directory {directory} is writable by other users "
