@@ -68,6 +68,11 @@ def test_list_shows_this_database_and_all_marks_the_others(
     listing = json.loads(run("migrationbackups", "list", format="json"))
     assert [b["id"] for b in listing["backups"]] == [of_second]
     assert listing["identity"]["vendor"] == second.vendor
+    server_id = listing["identity"].get("server_id", "")
+    if second.vendor == "postgresql":
+        assert server_id.isdigit()  # pg_control_system().system_identifier
+    elif second.vendor == "mysql":  # MariaDB 10.11 has server_uid only
+        assert server_id.startswith(("server_uid:", "server_uuid:"))
     everything = json.loads(
         run("migrationbackups", "list", all_databases=True, format="json")
     )

@@ -29,6 +29,9 @@ from safemigrate.models import MigrationRun
 
 #: tables whose rows a restore changes on purpose
 NOT_COUNTED = (MigrationRun._meta.db_table,)
+#: tables safemigrate keeps during a restore only (the crash-recovery marker
+#: that says a MySQL load is in progress): neither in a backup nor compared
+NOT_COMPARED = ("safemigrate_restore_in_progress",)
 
 
 def _tables(alias: str) -> list[str]:
@@ -37,7 +40,7 @@ def _tables(alias: str) -> list[str]:
         return sorted(
             info.name
             for info in connection.introspection.get_table_list(cursor)
-            if info.type == "t"
+            if info.type == "t" and info.name not in NOT_COMPARED
         )
 
 

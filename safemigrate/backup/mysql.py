@@ -386,10 +386,10 @@ class MySQLBackend(BackupBackend):
                 "was cut short."
             )
 
-    def read_rows(self, path: Path) -> dict[str, int]:
-        """Rows per table, from a full parse of the dump (see :mod:`.mysql_dump`)."""
+    def read_rows(self, path: Path, *, parse: bool = False) -> dict[str, int]:
+        """Rows per table, counted in the dump (``parse``: every row parsed)."""
         try:
-            return mysql_dump.read_rows(path)
+            return mysql_dump.read_rows(path, parse=parse)
         except DumpError as exc:
             raise BackupError(
                 f"{path} is not a well-formed dump: {exc}. Do not restore it."
@@ -400,7 +400,7 @@ class MySQLBackend(BackupBackend):
     def check_content(self, path: Path) -> dict[str, int]:
         """:meth:`verify`, then every statement carrying rows parsed."""
         self.verify(path)
-        return self.read_rows(path)
+        return self.read_rows(path, parse=True)
 
     # -- restore -----------------------------------------------------------
 
