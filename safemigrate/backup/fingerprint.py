@@ -19,9 +19,10 @@ The ledger's rows are not compared (a restore merges them).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import re
+from typing import Any
 
 from django.db import connections
 
@@ -45,20 +46,34 @@ def _tables(alias: str) -> list[str]:
 
 
 def schema(alias: str) -> dict[str, str]:
-    """A digest per table of its columns and constraints (catalog reads only)."""
-    connection = connections[alias]
-    introspection = connection.introspection
+    """A digest per table of its columns and constraints (catalog reads only).
+
+    The tables as :func:`safemigrate.schema.introspect.snapshot` reads them
+    (batched catalog queries, the field classes Django's introspection
+    reports, check constraints by name), each element by what it compares.
+    """
+    from safemigrate.schema import elements
+    from safemigrate.schema.introspect import snapshot
+
+    tables = snapshot(connections[alias], _tables(alias))
     digests = {}
-    with connection.cursor() as cursor:
-        for table in _tables(alias):
-            columns = [
-                list(info)
-                for info in introspection.get_table_description(cursor, table)
-            ]
-            constraints = introspection.get_constraints(cursor, table)
-            text = json.dumps([columns, constraints], sort_keys=True, default=str)
-            digests[table] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    for name, table in sorted(tables.items()):
+        parts = sorted(
+            f"{key!r}={_compared(value)!r}" for key, value in elements(table)
+        )
+        parts.append(f"primary key {table.primary_key!r}")
+        text = "\n".join(parts)
+        digests[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return digests
+
+
+def _compared(value: Any) -> Any:
+    """What a comparison of ``value`` looks at (not its message-only fields)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return tuple(
+            getattr(value, f.name) for f in dataclasses.fields(value) if f.compare
+        )
+    return value
 
 
 def mysql_checks(alias: str) -> dict[str, dict[str, str]]:
