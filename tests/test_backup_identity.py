@@ -36,6 +36,32 @@ def _two_databases(
     return first, second
 
 
+def _restore_across(backup_id: str) -> dict[str, Any]:
+    """``migrationbackups restore ID --into-other-database --noinput``'s JSON."""
+    document: dict[str, Any] = json.loads(
+        run(
+            "migrationbackups",
+            "restore",
+            backup_id,
+            interactive=False,
+            into_other_database=True,
+            format="json",
+        )
+    )
+    return document
+
+
+def _backup_of_the_first(
+    make_database: Callable[..., Database],
+) -> tuple[Database, Database, str]:
+    """:func:`_two_databases`, a backup of the first, the second active."""
+    first, second = _two_databases(make_database)
+    first.activate()
+    (of_first,) = _backups(1)
+    second.activate()
+    return first, second, of_first
+
+
 def _backups(n: int) -> list[str]:
     return [catalog.create_backup("default", reason="manual").id for _ in range(n)]
 
@@ -60,10 +86,7 @@ def test_retention_keeps_other_databases_backups(
 def test_list_shows_this_database_and_all_marks_the_others(
     make_database: Callable[..., Database],
 ) -> None:
-    first, second = _two_databases(make_database)
-    first.activate()
-    (of_first,) = _backups(1)
-    second.activate()
+    first, second, of_first = _backup_of_the_first(make_database)
     (of_second,) = _backups(1)
     listing = json.loads(run("migrationbackups", "list", format="json"))
     assert [b["id"] for b in listing["backups"]] == [of_second]
@@ -93,10 +116,7 @@ def test_list_shows_this_database_and_all_marks_the_others(
 def test_restore_of_another_databases_backup_is_refused(
     make_database: Callable[..., Database],
 ) -> None:
-    first, second = _two_databases(make_database)
-    first.activate()
-    (of_first,) = _backups(1)
-    second.activate()
+    first, second, of_first = _backup_of_the_first(make_database)
     before = second.schema()
     with pytest.raises(VerificationRefused) as caught:
         run("migrationbackups", "restore", of_first, interactive=False)
@@ -113,16 +133,7 @@ def test_restore_of_another_databases_backup_is_refused(
     assert done.returncode == 4, done.stderr
     assert "is a backup of another database" in done.stderr
 
-    out = json.loads(
-        run(
-            "migrationbackups",
-            "restore",
-            of_first,
-            interactive=False,
-            into_other_database=True,
-            format="json",
-        )
-    )
+    out = _restore_across(of_first)
     assert out["restored"] == of_first
     assert "catalog_product" in second.tables()
     applied = {n for a, n in second.migration_rows() if a == "catalog"}
@@ -291,14 +302,19 @@ def _corrupt_middle(data: bytes, vendor: str) -> bytes:
     )
 
 
+def _tagged_backup(database: Database, target: str, tags: int) -> Manifest:
+    """catalog at ``target``, ``tags`` rows in catalog_tag, then a backup."""
+    run("safemigrate", "catalog", target, verbosity=0, no_backup=True)
+    with database.connection.cursor() as cursor:
+        for i in range(tags):
+            cursor.execute("INSERT INTO catalog_tag (name) VALUES (%s)", [f"tag {i}"])
+    return catalog.create_backup("default", reason="manual")
+
+
 def test_altered_content_with_a_matching_checksum_is_refused_before_anything(
     database: Database, vendor: str
 ) -> None:
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
-    with database.connection.cursor() as cursor:
-        for i in range(200):
-            cursor.execute("INSERT INTO catalog_tag (name) VALUES (%s)", [f"tag {i}"])
-    manifest = catalog.create_backup("default", reason="manual")
+    manifest = _tagged_backup(database, "0001", 200)
     path = Path(get_store().location(manifest))
     _replace_file(manifest, _corrupt_middle(path.read_bytes(), vendor))
     before = database.schema()
@@ -334,16 +350,7 @@ def test_a_restore_merges_the_ledger_and_overwrites_no_run(
     second = make_database()
     run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
     (own,) = _ledger(second)
-    out = json.loads(
-        run(
-            "migrationbackups",
-            "restore",
-            of_first,
-            interactive=False,
-            into_other_database=True,
-            format="json",
-        )
-    )
+    out = _restore_across(of_first)
     after = _ledger(second)
     assert after[:3] == restored  # the restored runs, untouched
     keys = {key: (pk, command, outcome) for pk, key, command, outcome in after}
@@ -357,13 +364,7 @@ def test_a_restore_merges_the_ledger_and_overwrites_no_run(
     )
     assert keys[str(restore_run.key)][0] == out["run_id"]
     # a second restore of the same backup adds its own run and nothing else
-    run(
-        "migrationbackups",
-        "restore",
-        of_first,
-        interactive=False,
-        into_other_database=True,
-    )
+    _restore_across(of_first)
     again = _ledger(second)
     assert again[:5] == after and len(again) == 6
 
@@ -393,11 +394,7 @@ def _table_key(vendor: str, table: str) -> str:
 def test_the_manifest_records_rows_from_the_file_and_the_schema(
     database: Database, vendor: str
 ) -> None:
-    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
-    with database.connection.cursor() as cursor:
-        for i in range(30):
-            cursor.execute("INSERT INTO catalog_tag (name) VALUES (%s)", [f"t{i}"])
-    manifest = catalog.create_backup("default", reason="manual")
+    manifest = _tagged_backup(database, "0002", 30)
     assert manifest.rows[_table_key(vendor, "catalog_tag")] == 30
     assert manifest.rows[_table_key(vendor, "catalog_category")] == 1
     assert manifest.rows[_table_key(vendor, "catalog_product")] == 0
