@@ -359,7 +359,7 @@ def _apply_retention(alias: str, say: Say) -> list[str]:
 
     try:
         removed = prune(alias, int(conf.KEEP))
-    except (OSError, BackupError, BackupFailed) as exc:
+    except (OSError, BackupError) as exc:
         return [f"Could not apply the retention of backups (KEEP): {exc}"]
     if removed:
         say(

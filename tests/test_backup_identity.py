@@ -477,3 +477,25 @@ def test_mariadb_check_names_come_back(database: Database) -> None:
     assert checks() == [("content_json", "json_valid(`content`)")]
     assert json_columns() == []  # still a TextField to Django
     assert database.query("SELECT content FROM sm_revision") == [('{"a": 1}',)]
+
+
+def test_a_run_stops_before_applying_when_the_backup_dir_is_open(
+    database: Database, backup_dir: Path
+) -> None:
+    backup_dir.mkdir()
+    os.chmod(backup_dir, 0o777)
+    # the system check stops it first, as every configuration error (exit 1)
+    done = database.manage("safemigrate", "catalog", "0001", "--noinput")
+    assert done.returncode == 1, done.stderr
+    assert "(safemigrate.E008) SAFEMIGRATE['BACKUP_DIR']: " in done.stderr
+    # without the checks, the store refuses itself (exit 5)
+    args = ("safemigrate", "catalog", "0001", "--noinput", "--skip-checks")
+    done = database.manage(*args)
+    assert done.returncode == 5, done.stderr
+    assert (
+        "The backup of database 'default' failed, so nothing was applied: "
+        f"Refusing to use {backup_dir}: the backup directory {backup_dir} is "
+        "writable by other users (mode 0777)"
+    ) in done.stderr
+    assert ("catalog", "0001_initial") not in database.migration_rows()
+    assert list(backup_dir.iterdir()) == []

@@ -141,8 +141,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-class UnsafeStore(BackupFailed):
-    """The store is not a closed box (exit 5): nothing was read or deleted."""
+class UnsafeStore(BackupFailed, BackupError):
+    """The store is not a closed box (exit 5): nothing was read or deleted.
+
+    A BackupError too, so whoever handles a failed backup handles it.
+    """
 
 
 class BackupStore:
