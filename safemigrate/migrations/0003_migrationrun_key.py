@@ -2,19 +2,15 @@
 
 Like the table itself, the column may already exist: safemigrate's first run
 on a database creates the table from the model, and a run on an older ledger
-adds the column before writing (:func:`safemigrate.ledger.ensure_table`).
+adds the column before writing (:func:`safemigrate.ledger.ensure_table`), so
+it is added only when it is missing (:class:`~safemigrate.ledger.AddFieldIfMissing`).
 Rows written before have no key (NULL); restores match them by id, start and
 command.
 """
 
 from django.db import migrations, models
 
-from safemigrate.ledger import add_field_if_missing
-
-
-def add_key(apps, schema_editor):
-    model = apps.get_model("safemigrate", "MigrationRun")
-    add_field_if_missing(model, model._meta.get_field("key"), schema_editor)
+from safemigrate.ledger import AddFieldIfMissing
 
 
 class Migration(migrations.Migration):
@@ -23,17 +19,11 @@ class Migration(migrations.Migration):
     dependencies = [("safemigrate", "0001_initial")]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AddField(
-                    model_name="migrationrun",
-                    name="key",
-                    field=models.UUIDField(
-                        blank=True, db_index=True, editable=False, null=True
-                    ),
-                ),
-            ],
-            database_operations=[],
+        AddFieldIfMissing(
+            model_name="migrationrun",
+            name="key",
+            field=models.UUIDField(
+                blank=True, db_index=True, editable=False, null=True
+            ),
         ),
-        migrations.RunPython(add_key, migrations.RunPython.noop, atomic=False),
     ]
