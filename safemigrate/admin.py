@@ -45,7 +45,7 @@ from typing import Any
 
 from django.apps import apps
 from django.apps.registry import Apps
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, models
 from django.db.models import Q, QuerySet
@@ -62,6 +62,7 @@ from safemigrate.backup.storage import (
     DjangoStorageStore,
     LocalStore,
     Manifest,
+    UnsafeStore,
     get_store,
 )
 from safemigrate.exceptions import SafemigrateError
@@ -414,7 +415,11 @@ class BackupAdmin(ReadOnlyAdmin):
     def list_view(self, request: HttpRequest) -> HttpResponse:
         context = self._context(request, "Backups")
         store = get_store()
-        manifests = store.manifests()
+        try:
+            manifests = store.manifests()
+        except UnsafeStore as exc:  # nothing is read from an open store
+            messages.error(request, str(exc))
+            manifests = []
         links = self._run_links(manifests)
         context["store"] = store.description
         context["backups"] = [
@@ -431,7 +436,10 @@ class BackupAdmin(ReadOnlyAdmin):
     def detail_view(self, request: HttpRequest, backup_id: str) -> HttpResponse:
         context = self._context(request, f"Backup {backup_id}")
         store = get_store()
-        manifest = store.get(backup_id)
+        try:
+            manifest = store.get(backup_id)
+        except UnsafeStore as exc:
+            raise Http404(str(exc)) from exc
         if manifest is None:
             raise Http404(f"No backup {backup_id!r} in {store.description}.")
         check = file_status(store, manifest)

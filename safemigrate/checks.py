@@ -25,6 +25,7 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("safemigrate.E005", "AUTO_RESTORE is not one of auto, always, never"),
     ("safemigrate.E006", "DUMP_COMMANDS is not a dict of vendor to command"),
     ("safemigrate.E007", "BACKUP_DIR is not a path"),
+    ("safemigrate.E008", "the backup directory is writable by other users"),
     ("safemigrate.E014", "LOCK_WAIT_TIMEOUT/STATEMENT_TIMEOUT/BACKOFF not >= 0"),
     ("safemigrate.E015", "LOCK_WAIT_RETRIES is not a non-negative integer"),
     ("safemigrate.W001", "SAFEMIGRATE has an unknown key"),
@@ -177,6 +178,33 @@ def _lock_wait_messages() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+@register(Tags.compatibility)
+def check_backup_dir(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """An existing local backup directory must be closed to other users."""
+    from django.conf import settings
+
+    from safemigrate.backup.storage import directory_hint, unsafe_directory
+
+    if "safemigrate" in getattr(settings, "STORAGES", {}):
+        return []
+    try:
+        directory = conf.backup_dir
+        problem = unsafe_directory(directory)
+    except (TypeError, ValueError):  # a bad BACKUP_DIR: E007 says so
+        return []
+    if problem is None:
+        return []
+    return [
+        _message(
+            "safemigrate.E008",
+            f"SAFEMIGRATE['BACKUP_DIR']: {problem}.",
+            directory_hint(directory),
+        )
+    ]
 
 
 @register(Tags.compatibility)

@@ -12,12 +12,13 @@ import getpass
 import socket
 import sys
 import traceback
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import django
 from django.core.management.color import no_style
-from django.db import DatabaseError, connections, models, transaction
+from django.db import DatabaseError, connections, migrations, models, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
@@ -36,10 +37,74 @@ def create_table_if_missing(
         schema_editor.create_model(model)
 
 
+def add_field_if_missing(
+    model: type[models.Model],
+    field: models.Field[Any, Any],
+    schema_editor: BaseDatabaseSchemaEditor,
+) -> None:
+    """Add ``field``'s column to ``model``'s table unless it is there already."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        columns = {
+            column.name
+            for column in connection.introspection.get_table_description(
+                cursor, model._meta.db_table
+            )
+        }
+    if field.column not in columns:
+        schema_editor.add_field(model, field)
+
+
+class AddFieldIfMissing(migrations.AddField):
+    """``AddField`` of a ledger column that may be there already.
+
+    safemigrate writes its ledger before its own migrations run, adding the
+    columns the model has (:func:`ensure_table`), so the migration adds the
+    column only when it is missing. An ``AddField`` still, so previews and
+    ``reconcile`` see the column it stands for. Unapplying keeps the column
+    (the ledger is an audit trail).
+    """
+
+    def database_forwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: Any,
+        to_state: Any,
+    ) -> None:
+        if schema_editor.collect_sql:  # sqlmigrate: like 0001, no SQL of its own
+            return
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            add_field_if_missing(model, model._meta.get_field(self.name), schema_editor)
+
+    def database_backwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: Any,
+        to_state: Any,
+    ) -> None:
+        pass
+
+
+def _field(name: str) -> models.Field[Any, Any]:
+    field = MigrationRun._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
+#: columns added to the ledger after 0001, which an older ledger lacks
+LATER_FIELDS = ("key",)
+
+
 def ensure_table(alias: str) -> None:
-    """Make sure the ledger table exists on database ``alias``."""
+    """Make sure the ledger table, with every column of the model, is there."""
     connection = connections[alias]
     if has_table(alias):
+        with connection.schema_editor() as editor:
+            for name in LATER_FIELDS:
+                add_field_if_missing(MigrationRun, _field(name), editor)
         return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)
@@ -81,16 +146,29 @@ def start_run(
         started_at=timezone.now(),
         django_version=django.get_version(),
         safemigrate_version=safemigrate.__version__,
+        key=uuid.uuid4(),
     )
     try:
         with transaction.atomic(using=alias):  # a failed insert leaves no mess
             run.save(using=alias, force_insert=True)
     except DatabaseError:
-        if has_table(alias):
+        if has_table(alias) and not _lacks_later_fields(alias):
             raise
         ensure_table(alias)
         run.save(using=alias, force_insert=True)
     return run
+
+
+def _lacks_later_fields(alias: str) -> bool:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        columns = {
+            column.name
+            for column in connection.introspection.get_table_description(
+                cursor, MigrationRun._meta.db_table
+            )
+        }
+    return any(_field(name).column not in columns for name in LATER_FIELDS)
 
 
 def has_table(alias: str) -> bool:
@@ -129,13 +207,14 @@ def finish_run(
     changed = ["outcome", "executed", "error", "finished_at", *fields]
     try:
         # only what changed (not the plan and applied state again), unless a
-        # restore removed the row: then it is written whole
+        # restore removed the row: then it is merged whole, never over the
+        # row of another run that a restore put under the same id
         if (
             not MigrationRun.objects.using(run.alias)
-            .filter(pk=run.pk)
+            .filter(pk=run.pk, key=run.key)
             .update(**{name: getattr(run, name) for name in changed})
         ):
-            run.save(using=run.alias)
+            run.pk = merge(run.alias, [_row(run)])[0]
     except DatabaseError as exc:
         return [f"Could not record the end of run {run.pk} in the ledger: {exc}"]
     return []
@@ -152,11 +231,65 @@ def replay(alias: str, rows: Sequence[dict[str, Any]]) -> None:
     """Write ``rows`` back after a restore replaced the ledger table's content.
 
     A restore rolls the database back, but the ledger is history: runs made
-    after the backup was taken must stay recorded.
+    after the backup was taken must stay recorded. Rows are merged
+    (:func:`merge`): the restored table's rows of other runs stay.
     """
     ensure_table(alias)
-    for row in rows:
-        MigrationRun(**row).save(using=alias)
+    merge(alias, rows)
+
+
+def _row(run: MigrationRun) -> dict[str, Any]:
+    return {
+        f.attname: getattr(run, f.attname) for f in MigrationRun._meta.concrete_fields
+    }
+
+
+def _same_run(row: dict[str, Any], existing: MigrationRun) -> bool:
+    """Whether ``row`` and ``existing`` record the same run.
+
+    By their keys; rows written before runs had keys (NULL) by their start
+    and command.
+    """
+    if row.get("key") and existing.key:
+        return str(row["key"]) == str(existing.key)
+    return (existing.started_at, existing.command) == (
+        row.get("started_at"),
+        row.get("command"),
+    )
+
+
+def merge(alias: str, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Write ledger ``rows`` without overwriting another run's row; their ids.
+
+    A row whose run is already there (same key) updates it. A row whose id
+    another run holds (a restore brought back a ledger with other runs under
+    the same ids) is kept too, under a new id. Others are written with their
+    own id.
+    """
+    manager = MigrationRun.objects.using(alias)
+    ids: list[int | None] = []
+    displaced: list[tuple[int, dict[str, Any]]] = []
+    for index, row in enumerate(rows):
+        same = manager.filter(key=row["key"]).first() if row.get("key") else None
+        if same is None:
+            holder = manager.filter(pk=row["id"]).first()
+            if holder is not None and not _same_run(row, holder):
+                displaced.append((index, row))
+                ids.append(None)
+                continue
+            same = holder
+        values = {**row, "id": same.pk if same is not None else row["id"]}
+        MigrationRun(**values).save(using=alias, force_insert=same is None)
+        ids.append(values["id"])
+    _reset_sequence(alias)
+    for index, row in displaced:
+        moved = MigrationRun(**{**row, "id": None})
+        moved.save(using=alias, force_insert=True)
+        ids[index] = moved.pk
+    return [pk for pk in ids if pk is not None]
+
+
+def _reset_sequence(alias: str) -> None:
     connection = connections[alias]
     statements = connection.ops.sequence_reset_sql(no_style(), [MigrationRun])
     if statements:

@@ -414,18 +414,16 @@ class Strategy:
 def backups_for(alias: str, applied: set[str]) -> list[Manifest]:
     """Backups of this very database taken when exactly ``applied`` was applied.
 
-    Newest first. Alias, vendor and database name must all match: another
-    database behind the same alias name (a staging copy) is not this one.
+    Newest first. Only backups of the database the alias points at now
+    (its identity, see :mod:`safemigrate.backup.identity`): another database
+    behind the same alias name (a staging copy) is not this one.
     """
-    connection = connections[alias]
-    name = str(connection.settings_dict.get("NAME") or "")
+    from safemigrate.backup.catalog import backups_of
+
     return [
         manifest
-        for manifest in get_store().manifests()
-        if manifest.alias == alias
-        and manifest.vendor == connection.vendor
-        and manifest.database == name
-        and set(manifest.applied_before) == applied
+        for manifest in backups_of(alias, get_store())
+        if set(manifest.applied_before) == applied
     ]
 
 

@@ -353,3 +353,19 @@ def test_backups_in_a_django_storage(
     manifest = json.loads((location / f"{backup_id}.json").read_text())
     (location / manifest["filename"]).unlink()
     assert "file missing" in client.get(BACKUPS).content.decode()
+
+
+def test_a_backup_dir_open_to_others_is_not_read(
+    database: Database, backup_dir: Path
+) -> None:
+    call_command("safemigrate", verbosity=0, no_backup=True)
+    call_command("migrationbackups", "create", stdout=io.StringIO())
+    (manifest,) = backup_dir.glob("*.json")
+    backup_dir.chmod(0o777)
+    client = client_for(superuser())
+    html = main(client.get(BACKUPS).content.decode())
+    assert (
+        "is writable by other users (mode 0777)" in client.get(BACKUPS).content.decode()
+    )
+    assert manifest.stem not in html
+    assert client.get(f"{BACKUPS}{manifest.stem}/").status_code == 404

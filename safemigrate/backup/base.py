@@ -104,6 +104,24 @@ class BackupBackend(abc.ABC):
     def verify(self, path: Path) -> None:
         """Raise BackupError unless ``path`` is a complete backup of this format."""
 
+    def read_rows(self, path: Path) -> dict[str, int]:
+        """Rows per table, read from the backup file itself (not the database).
+
+        Keys are the table names as the database's catalog lists them
+        (``schema.table`` on PostgreSQL). BackupError if the file does not
+        read in full.
+        """
+        raise NotImplementedError
+
+    def check_content(self, path: Path) -> dict[str, int]:
+        """Raise BackupError unless the whole of ``path`` loads as a backup.
+
+        Run before a restore: every byte read as the restore will read it.
+        Returns the rows per table found on the way (:meth:`read_rows`).
+        """
+        self.verify(path)
+        return self.read_rows(path)
+
     @abc.abstractmethod
     def restore(
         self,

@@ -12,12 +12,19 @@ from typing import Any
 from django.db import connections
 
 import safemigrate
+from safemigrate.backup import fingerprint
 from safemigrate.backup.base import (
     BackupBackend,
     BackupError,
     Progress,
     backend_class,
     backend_for,
+)
+from safemigrate.backup.identity import (
+    Identity,
+    belongs_to,
+    database_identity,
+    describe,
 )
 from safemigrate.backup.process import ProcessError
 from safemigrate.backup.storage import (
@@ -69,6 +76,7 @@ def create_backup(
     )
     started = time.monotonic()
     try:
+        manifest.identity = database_identity(alias)
         versions = backend.versions()
         manifest.server_version = versions.get("server", "")
         manifest.client_version = versions.get("client", "")
@@ -87,6 +95,9 @@ def create_backup(
                     f"{store.description} differs from what was written and "
                     "checked; the storage is corrupting data."
                 )
+            manifest.rows = backend.read_rows(path)
+            manifest.schema = fingerprint.schema(alias)
+            manifest.checks = fingerprint.mysql_checks(alias)
             manifest.seconds = round(time.monotonic() - started, 3)
             store.commit(path, manifest)
     except ProcessError as exc:
@@ -112,6 +123,36 @@ def find(backup_id: str, store: BackupStore | None = None) -> Manifest:
     return manifest
 
 
+def backups_of(
+    alias: str, store: BackupStore | None = None, current: Identity | None = None
+) -> list[Manifest]:
+    """The backups of the database ``alias`` points at now, newest first."""
+    store = store or get_store()
+    current = current if current is not None else database_identity(alias)
+    return [m for m in store.manifests() if belongs_to(m, alias, current)]
+
+
+def check_identity(manifest: Manifest, alias: str, *, into_other: bool) -> bool:
+    """Refuse (exit 4) a backup of another database unless ``into_other``.
+
+    Returns whether the backup is of another database (so the caller
+    records that it was restored across).
+    """
+    current = database_identity(alias)
+    if belongs_to(manifest, alias, current):
+        return False
+    if into_other:
+        return True
+    alias_note = f"{manifest.vendor} {manifest.database} (alias {manifest.alias})"
+    source = describe(manifest.identity, alias_note)
+    raise VerificationRefused(
+        f"Backup {manifest.id} is a backup of another database ({source}); "
+        f"database '{alias}' is {describe(current)}. Nothing was changed. "
+        "Pass --into-other-database to replace this database's content with "
+        "it anyway."
+    )
+
+
 def check_engine(manifest: Manifest, alias: str) -> BackupBackend:
     """Refuse (exit 4) a backup made by another engine or in another format."""
     connection = connections[alias]
@@ -128,20 +169,63 @@ def check_engine(manifest: Manifest, alias: str) -> BackupBackend:
 def verify_backup(
     manifest: Manifest, store: BackupStore | None = None, *, full: bool = True
 ) -> None:
-    """Refuse (exit 4) unless the file is intact: size, sha256 and format.
+    """Refuse (exit 4) unless the file is intact: size, sha256, kind, content.
 
-    The format check (for PostgreSQL a full decode of the archive) already
-    passed when the backup was written, and a matching sha256 proves the
-    bytes are those; ``full=False`` (before a restore) skips repeating it.
-    ``migrationbackups verify`` always does the full check.
+    The kind (from the file's first bytes) must be the manifest's vendor.
+    ``full`` reads the whole file as it will be loaded
+    (:meth:`~safemigrate.backup.base.BackupBackend.check_content`): a sha256
+    in the manifest proves only that nobody changed the file since the
+    manifest was written, not that the manifest is honest. Restores and
+    ``migrationbackups verify`` do the full check; ``full=False`` skips it.
     """
     store = store or get_store()
     with _checked_copy(manifest, store) as path:
+        kind = file_kind(path)
+        if kind != manifest.vendor:
+            raise VerificationRefused(
+                f"Backup {manifest.id}: {store.location(manifest)} is "
+                + (f"a {kind} backup" if kind else "not a backup safemigrate knows")
+                + f", but its manifest says {manifest.vendor}. The manifest was "
+                "altered; nothing was changed."
+            )
         if full:
             try:
-                _backend_of(manifest).verify(path)
+                rows = _backend_of(manifest).check_content(path)
             except (BackupError, ProcessError) as exc:
                 raise VerificationRefused(f"Backup {manifest.id}: {exc}") from exc
+            if manifest.rows and rows != manifest.rows:
+                tables = sorted(
+                    t
+                    for t in set(rows) | set(manifest.rows)
+                    if rows.get(t) != manifest.rows.get(t)
+                )
+                raise VerificationRefused(
+                    f"Backup {manifest.id}: the file holds other rows than its "
+                    f"manifest records (tables {', '.join(tables[:5])}"
+                    + (", ..." if len(tables) > 5 else "")
+                    + "); do not restore it."
+                )
+
+
+#: the first bytes of each vendor's backup files
+_MAGIC = (
+    (b"SQLite format 3\x00", "sqlite"),
+    (b"PGDMP", "postgresql"),
+)
+
+
+def file_kind(path: Path) -> str | None:
+    """The vendor whose backup ``path`` is, from its first bytes, or None."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    for magic, vendor in _MAGIC:
+        if head.startswith(magic):
+            return vendor
+    from safemigrate.backup.mysql import HEADERS
+
+    if any(line.startswith(HEADERS) for line in head.splitlines()[:3]):
+        return "mysql"
+    return None
 
 
 @contextlib.contextmanager
@@ -210,10 +294,38 @@ def restore_backup(
                 no_owner=no_owner,
                 no_privileges=no_privileges,
             )
+        connections[alias].close()
+        check_restored(alias, manifest)
     except ProcessError as exc:
         raise BackupError(str(exc)) from exc
     finally:
         connections[alias].close()
+
+
+def check_restored(alias: str, manifest: Manifest) -> list[str]:
+    """Compare the restored database with the manifest's record; repair what
+    a dump cannot carry (MariaDB check names). Returns the repairs made.
+
+    BackupError lists any other difference. Manifests written before the
+    record existed are not compared.
+    """
+    if not manifest.schema:
+        return []
+    repaired = fingerprint.repair_mysql_checks(alias, manifest.checks)
+    problems = fingerprint.differences(
+        manifest.schema,
+        manifest.rows,
+        fingerprint.schema(alias),
+        fingerprint.live_rows(alias, list(manifest.rows)),
+    )
+    if problems:
+        raise BackupError(
+            f"The database restored from backup {manifest.id} differs from the "
+            f"backup: {'; '.join(problems[:10])}"
+            + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
+            + "."
+        )
+    return repaired
 
 
 def prune(
@@ -221,10 +333,12 @@ def prune(
 ) -> list[Manifest]:
     """Remove ``alias``'s backups beyond the ``keep`` newest unpinned ones.
 
-    The newest backup and pinned backups are never removed.
+    Only backups of the database ``alias`` points at now are considered
+    (other databases may share the store). The newest backup and pinned
+    backups are never removed.
     """
     store = store or get_store()
-    mine = [m for m in store.manifests() if m.alias == alias]  # newest first
+    mine = backups_of(alias, store)  # newest first
     if not mine:
         return []
     candidates = [m for m in mine[1:] if not m.pinned]

@@ -25,10 +25,18 @@ def applied_now(alias: str) -> list[str]:
     return sorted(f"{a}.{n}" for a, n in recorder.applied_migrations())
 
 
-def check(manifest: Manifest, alias: str, store: BackupStore) -> None:
-    """Engine, format, size, sha256: refuse (exit 4) before anything is touched."""
+def check(
+    manifest: Manifest, alias: str, store: BackupStore, *, into_other: bool = False
+) -> bool:
+    """Database, engine, format, size, sha256 and the whole file's content:
+    refuse (exit 4) before anything is touched, no safety backup taken.
+
+    Returns whether the backup is of another database (``into_other``).
+    """
     catalog.check_engine(manifest, alias)
-    catalog.verify_backup(manifest, store, full=False)
+    other = catalog.check_identity(manifest, alias, into_other=into_other)
+    catalog.verify_backup(manifest, store, full=True)
+    return other
 
 
 @dataclass
@@ -49,6 +57,7 @@ def restore(
     progress: Callable[[str], Progress | None],
     no_owner: bool = False,
     no_privileges: bool = False,
+    into_other: bool = False,
 ) -> Restored:
     """Restore a checked backup under the lock, after a safety backup.
 
@@ -104,6 +113,8 @@ def restore(
         ledger.ensure_table(alias)
         run.backup_id = manifest.id
         run.backup_note = f"restored; safety backup {safety.id}"
+        if into_other:
+            run.backup_note += "; a backup of another database (--into-other-database)"
         ledger.finish_run(run, Outcome.SUCCESS)
         ledger.replay(alias, history)
     say(

@@ -30,8 +30,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from safemigrate.backup import process
+from safemigrate.backup import mysql_dump, process
 from safemigrate.backup.base import BackupBackend, BackupError, Progress, register
+from safemigrate.backup.mysql_dump import DumpError
 from safemigrate.conf import safemigrate_settings as conf
 
 #: the restore clients, in order of preference (same directory as the dump tool)
@@ -82,6 +83,19 @@ def option_value(value: str) -> str:
             f"{MAX_OPTION_LINE} characters)."
         )
     return f'"{escaped}"'
+
+
+#: the part of a server error that quotes the statement ("near '...' at line")
+_NEAR = re.compile(r"near '.*' at line (\d+)", re.DOTALL)
+
+
+def without_data(exc: BaseException) -> str:
+    """The client's error without the text of the statement it quotes.
+
+    A syntax error quotes the statement near the error: in a dump, rows of
+    the backup. The line number in the file is kept.
+    """
+    return _NEAR.sub(r"near (statement not shown) at line \1", str(exc))
 
 
 def quote_name(name: str) -> str:
@@ -372,6 +386,22 @@ class MySQLBackend(BackupBackend):
                 "was cut short."
             )
 
+    def read_rows(self, path: Path, *, parse: bool = False) -> dict[str, int]:
+        """Rows per table, counted in the dump (``parse``: every row parsed)."""
+        try:
+            return mysql_dump.read_rows(path, parse=parse)
+        except DumpError as exc:
+            raise BackupError(
+                f"{path} is not a well-formed dump: {exc}. Do not restore it."
+            ) from exc
+        except OSError as exc:
+            raise BackupError(f"Cannot read backup {path}: {exc.strerror}") from exc
+
+    def check_content(self, path: Path) -> dict[str, int]:
+        """:meth:`verify`, then every statement carrying rows parsed."""
+        self.verify(path)
+        return self.read_rows(path, parse=True)
+
     # -- restore -----------------------------------------------------------
 
     def cleanup_sql(self) -> str:
@@ -496,7 +526,7 @@ class MySQLBackend(BackupBackend):
             except process.ProcessError as exc:
                 raise BackupError(
                     f"Restoring MySQL database '{name}' from {path} failed; the "
-                    f"database holds only part of the backup: {exc}"
+                    f"database holds only part of the backup: {without_data(exc)}"
                 ) from exc
         if progress is not None:
             progress(path.stat().st_size)

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.db import DatabaseError, transaction
 
@@ -253,6 +253,53 @@ FROM pg_catalog.pg_extension e
 WHERE e.oid >= {FIRST_NORMAL_OBJECT_ID}
 ORDER BY 4, 2
 """
+
+
+_IDENT = rb'(?:"(?:[^"]|"")+"|[^ ."(]+)'
+_COPY = re.compile(rb"COPY (" + _IDENT + rb"\." + _IDENT + rb") .*FROM stdin;$")
+
+
+def unquote_qualified(name: str) -> str:
+    """A qualified name as pg_dump quotes it, as the catalog spells it.
+
+    Quoted parts lose their quotes and doubled quotes are halved.
+    """
+    parts = re.findall(r'"((?:[^"]|"")+)"|([^."]+)', name)
+    return ".".join(quoted.replace('""', '"') or bare for quoted, bare in parts)
+
+
+def copy_rows(source: IO[bytes]) -> dict[str, int]:
+    """Rows of each ``COPY ... FROM stdin;`` block of a SQL script stream."""
+    rows: dict[str, int] = {}
+    table: str | None = None
+    count = 0
+    for line in source:
+        if table is not None:
+            if line == b"\\.\n":
+                rows[table] = rows.get(table, 0) + count
+                table = None
+            else:
+                count += 1
+            continue
+        if line.startswith(b"COPY "):
+            match = _COPY.match(line.rstrip(b"\n"))
+            if match:
+                table = unquote_qualified(match.group(1).decode("utf-8", "replace"))
+                count = 0
+    return rows
+
+
+def _check_magic(path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(MAGIC))
+    except OSError as exc:
+        raise BackupError(f"Cannot read backup {path}: {exc.strerror}") from exc
+    if head != MAGIC:
+        raise BackupError(
+            f"{path} is not a pg_dump custom-format archive (it does not "
+            f"start with {MAGIC.decode()})."
+        )
 
 
 def archived_objects(toc: str) -> dict[str, set[str]]:
@@ -565,16 +612,7 @@ class PostgreSQLBackend(BackupBackend):
         (``--data-only``) saves nothing, the time is zlib inflating the data.
         No server connection is involved.
         """
-        try:
-            with open(path, "rb") as handle:
-                head = handle.read(len(MAGIC))
-        except OSError as exc:
-            raise BackupError(f"Cannot read backup {path}: {exc.strerror}") from exc
-        if head != MAGIC:
-            raise BackupError(
-                f"{path} is not a pg_dump custom-format archive (it does not "
-                f"start with {MAGIC.decode()})."
-            )
+        _check_magic(path)
         argv = [self.command("pg_restore"), f"--file={os.devnull}", str(path)]
         try:
             process.run(argv)
@@ -585,6 +623,46 @@ class PostgreSQLBackend(BackupBackend):
                 f"{path} is not a complete pg_dump custom-format archive: "
                 f"{_detail(exc)}"
             ) from exc
+
+    def read_rows(self, path: Path) -> dict[str, int]:
+        """Decode the whole archive as SQL and count the rows of each COPY.
+
+        ``pg_restore --file=-`` writes the script a restore runs; every data
+        block is inflated on the way (as :meth:`verify` does), so this is
+        also the full check of the file. No server connection is involved.
+        """
+        argv = [self.command("pg_restore"), "--file=-", str(path)]
+        read, write = os.pipe()
+        failure: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                with os.fdopen(write, "wb") as sink:
+                    process.run(argv, stdout=sink)
+            except BaseException as exc:  # reported by the reader
+                failure.append(exc)
+
+        thread = threading.Thread(target=produce, daemon=True)
+        thread.start()
+        try:
+            with os.fdopen(read, "rb") as source:
+                rows = copy_rows(source)
+        finally:
+            thread.join()
+        if failure:
+            exc = failure[0]
+            if isinstance(exc, process.ProcessError):
+                raise BackupError(
+                    f"{path} is not a complete pg_dump custom-format archive: "
+                    f"{_detail(exc)}"
+                ) from exc
+            raise BackupError(f"Cannot read {path}: {exc}") from exc
+        return rows
+
+    def check_content(self, path: Path) -> dict[str, int]:
+        """The archive's magic, then one full decode that counts the rows."""
+        _check_magic(path)
+        return self.read_rows(path)
 
     def restore(
         self,

@@ -8,8 +8,10 @@ into the live database file, so its WAL and readers stay consistent.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -32,6 +34,19 @@ def _copy(
 
     page_size = source.execute("PRAGMA page_size").fetchone()[0]
     source.backup(target, pages=PAGES_PER_STEP, progress=report)
+
+
+@contextlib.contextmanager
+def _backup_file(path: Path) -> Iterator[sqlite3.Connection]:
+    """The backup at ``path``, read-only and immutable (nothing written beside)."""
+    try:
+        check = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            yield check
+        finally:
+            check.close()
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path} is not a sound SQLite database: {exc}") from exc
 
 
 @register
@@ -109,6 +124,43 @@ class SQLiteBackend(BackupBackend):
             raise BackupError(
                 f"{path} is not a readable SQLite database: {exc}"
             ) from exc
+
+    def read_rows(self, path: Path) -> dict[str, int]:
+        """``count(*)`` of every table in the backup file (a local copy)."""
+        with _backup_file(path) as check:
+            names = [
+                row[0]
+                for row in check.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+            ]
+            return {
+                name: check.execute(
+                    f'SELECT count(*) FROM "{name.replace(chr(34), chr(34) * 2)}"'
+                ).fetchone()[0]
+                for name in names
+            }
+
+    def check_content(self, path: Path) -> dict[str, int]:
+        """:meth:`verify`, then ``PRAGMA integrity_check`` on the backup file.
+
+        Every page is read and every index checked against its table: a
+        file whose bytes were changed (and its sha256 with them) is refused
+        before the live database is touched. Opened read-only and immutable,
+        so the check writes nothing beside the backup.
+        """
+        self.verify(path)
+        with _backup_file(path) as check:
+            problems = [row[0] for row in check.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            shown = "; ".join(str(p) for p in problems[:3])
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise BackupError(
+                f"{path} fails SQLite's integrity check: {shown}{more}. Do not "
+                "restore it."
+            )
+        return self.read_rows(path)
 
     def restore(
         self,

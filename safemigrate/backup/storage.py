@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from django.core.files.storage import Storage, storages
 
 from safemigrate.backup.base import BackupError
 from safemigrate.conf import safemigrate_settings as conf
+from safemigrate.exceptions import BackupFailed
 
 CHUNK = 4 * 1024 * 1024  # reading back: fewer, larger reads
 MANIFEST_SUFFIX = ".json"
@@ -58,6 +60,15 @@ class Manifest:
     pinned: bool = False
     seconds: float = 0.0
     safemigrate_version: str = ""
+    #: which database this is a backup of (see catalog.database_identity);
+    #: empty in manifests written before safemigrate recorded it
+    identity: dict[str, str] = field(default_factory=dict)
+    #: a digest per table of its columns and constraints (fingerprint.schema)
+    schema: dict[str, str] = field(default_factory=dict)
+    #: rows per table, read from the backup file when it was taken
+    rows: dict[str, int] = field(default_factory=dict)
+    #: MySQL/MariaDB: {table: {check constraint name: clause}}
+    checks: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def manifest_name(self) -> str:
@@ -72,8 +83,39 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
+        """A manifest read from the store; ValueError unless it is well-formed.
+
+        The id and the file name must be plain names inside the store, and
+        the file must be this backup's own (``ID.ext``): a manifest is data
+        anybody who can write to the store may have edited, and retention
+        deletes what it names.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        manifest = cls(**{key: value for key, value in data.items() if key in known})
+        check_name(manifest.id)
+        check_name(manifest.filename)
+        if not manifest.filename.startswith(manifest.id + "."):
+            raise ValueError(
+                f"the manifest of backup {manifest.id!r} names the file "
+                f"{manifest.filename!r}, which is not its own"
+            )
+        if not isinstance(manifest.identity, dict):
+            raise ValueError(f"the identity of backup {manifest.id!r} is not a dict")
+        return manifest
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def check_name(name: Any) -> str:
+    """``name`` if it is a plain file name inside the store; else ValueError.
+
+    No directory part, no absolute path, no ``..``, no hidden or partial
+    file: only the characters :func:`new_id` and the extensions produce.
+    """
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"{name!r} is not a plain file name inside the backup store")
+    return name
 
 
 def new_id(alias: str, when: datetime | None = None) -> str:
@@ -99,10 +141,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class UnsafeStore(BackupFailed, BackupError):
+    """The store is not a closed box (exit 5): nothing was read or deleted.
+
+    A BackupError too, so whoever handles a failed backup handles it.
+    """
+
+
 class BackupStore:
     """A place for backups and their manifests."""
 
     description = ""
+    #: manifests :meth:`manifests` skipped, each with the reason
+    rejected: list[str]
 
     @contextlib.contextmanager
     def staging(self, manifest: Manifest) -> Iterator[Path]:
@@ -137,10 +188,54 @@ class BackupStore:
         return None
 
 
+def unsafe_directory(directory: Path) -> str | None:
+    """Why ``directory`` cannot hold backups safely, or None.
+
+    A directory other users can write to lets them replace a backup and its
+    manifest (the checksum is in the manifest) or plant manifests that make
+    retention delete files: 0777 and 1777 (sticky) alike.
+    """
+    try:
+        mode = directory.stat().st_mode
+    except OSError:  # missing or not a directory: creating it says why
+        return None
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return (
+            f"the backup directory {directory} is writable by other users "
+            f"(mode {stat.S_IMODE(mode):04o}): they could replace backups or "
+            "plant manifests"
+        )
+    return None
+
+
+def directory_hint(directory: Path) -> str:
+    return (
+        f"Run 'chmod 700 {directory}', or set SAFEMIGRATE['BACKUP_DIR'] to a "
+        "private directory."
+    )
+
+
 class LocalStore(BackupStore):
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.description = str(self.directory)
+        self.rejected = []
+
+    def check_directory(self) -> None:
+        """Raise UnsafeStore (exit 5) if the directory is writable by others."""
+        problem = unsafe_directory(self.directory)
+        if problem:
+            raise UnsafeStore(
+                f"Refusing to use {self.directory}: {problem}. "
+                + directory_hint(self.directory)
+            )
+
+    def path_of(self, name: str) -> Path:
+        """The path of the plain file ``name`` in the store (checked again)."""
+        try:
+            return self.directory / check_name(name)
+        except ValueError as exc:
+            raise UnsafeStore(f"{exc}; {self.directory} was not touched.") from exc
 
     def _ensure_directory(self) -> None:
         try:
@@ -155,11 +250,12 @@ class LocalStore(BackupStore):
                 f"The backup directory {self.directory} is not writable. Make it "
                 "writable or set SAFEMIGRATE['BACKUP_DIR']."
             )
+        self.check_directory()
 
     @contextlib.contextmanager
     def staging(self, manifest: Manifest) -> Iterator[Path]:
         self._ensure_directory()
-        path = self.directory / f".{manifest.filename}.partial"
+        path = self.directory / f".{check_name(manifest.filename)}.partial"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
@@ -171,14 +267,15 @@ class LocalStore(BackupStore):
             path.unlink(missing_ok=True)
 
     def commit(self, staged: Path, manifest: Manifest) -> None:
-        final = self.directory / manifest.filename
+        final = self.path_of(manifest.filename)
         os.chmod(staged, 0o600)
         os.replace(staged, final)
         self.write_manifest(manifest)
         _fsync_dir(self.directory)
 
     def write_manifest(self, manifest: Manifest) -> None:
-        path = self.directory / manifest.manifest_name
+        self.check_directory()
+        path = self.path_of(manifest.manifest_name)
         partial = path.with_name(f".{path.name}.partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -190,19 +287,36 @@ class LocalStore(BackupStore):
     def manifests(self) -> list[Manifest]:
         if not self.directory.is_dir():
             return []
+        self.check_directory()
         found = []
+        self.rejected = []
         for path in self.directory.glob("*" + MANIFEST_SUFFIX):
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                found.append(Manifest.from_json(json.loads(path.read_text("utf-8"))))
+            try:
+                manifest = Manifest.from_json(json.loads(path.read_text("utf-8")))
+            except (OSError, ValueError, TypeError) as exc:
+                self.rejected.append(f"{path.name}: {exc}")
+                continue
+            if manifest.manifest_name != path.name:
+                self.rejected.append(
+                    f"{path.name}: it describes backup {manifest.id!r}"
+                )
+                continue
+            found.append(manifest)
         return sorted(found, key=lambda m: m.created_at, reverse=True)
 
     @contextlib.contextmanager
     def local_copy(self, manifest: Manifest) -> Iterator[Path]:
-        yield self.directory / manifest.filename
+        self.check_directory()
+        yield self.path_of(manifest.filename)
 
     def delete(self, manifest: Manifest) -> None:
-        (self.directory / manifest.filename).unlink(missing_ok=True)
-        (self.directory / manifest.manifest_name).unlink(missing_ok=True)
+        self.check_directory()
+        file, described = (
+            self.path_of(manifest.filename),
+            self.path_of(manifest.manifest_name),
+        )
+        file.unlink(missing_ok=True)
+        described.unlink(missing_ok=True)
 
     def location(self, manifest: Manifest) -> str:
         return str(self.directory / manifest.filename)
@@ -217,6 +331,7 @@ class DjangoStorageStore(BackupStore):
     """
 
     def __init__(self, storage: Storage) -> None:
+        self.rejected = []
         self.storage = storage
         self.description = f"STORAGES['safemigrate'] ({type(storage).__name__})"
 
@@ -267,13 +382,19 @@ class DjangoStorageStore(BackupStore):
         except (FileNotFoundError, NotImplementedError):
             return []
         found = []
+        self.rejected = []
         for name in files:
             if name.endswith(MANIFEST_SUFFIX):
-                with (
-                    contextlib.suppress(OSError, ValueError, TypeError),
-                    self.storage.open(name, "rb") as handle,
-                ):
-                    found.append(Manifest.from_json(json.loads(handle.read())))
+                try:
+                    with self.storage.open(name, "rb") as handle:
+                        manifest = Manifest.from_json(json.loads(handle.read()))
+                except (OSError, ValueError, TypeError) as exc:
+                    self.rejected.append(f"{name}: {exc}")
+                    continue
+                if manifest.manifest_name != name:
+                    self.rejected.append(f"{name}: it describes backup {manifest.id!r}")
+                    continue
+                found.append(manifest)
         return sorted(found, key=lambda m: m.created_at, reverse=True)
 
     @contextlib.contextmanager
@@ -287,7 +408,11 @@ class DjangoStorageStore(BackupStore):
             yield path
 
     def delete(self, manifest: Manifest) -> None:
-        for name in (manifest.filename, manifest.manifest_name):
+        try:
+            names = (check_name(manifest.filename), check_name(manifest.manifest_name))
+        except ValueError as exc:
+            raise UnsafeStore(f"{exc}; {self.description} was not touched.") from exc
+        for name in names:
             if self.storage.exists(name):
                 self.storage.delete(name)
 

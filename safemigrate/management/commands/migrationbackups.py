@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import connections
 
-from safemigrate.backup import catalog, guarded
+from safemigrate.backup import catalog, guarded, identity
 from safemigrate.backup.base import BackupError
 from safemigrate.backup.storage import Manifest, get_store
 from safemigrate.conf import safemigrate_settings as conf
@@ -40,8 +40,9 @@ class Command(SafemigrateCommand):
         parser.add_argument(
             "action",
             choices=ACTIONS,
-            help="list | show ID | verify ID | create | restore ID | "
-            "prune [--keep N] [--dry-run] | pin ID | unpin ID",
+            help="list [--all] | show ID | verify ID | create | restore ID "
+            "[--into-other-database] | prune [--keep N] [--dry-run] | pin ID | "
+            "unpin ID",
         )
         parser.add_argument("backup_id", nargs="?", metavar="ID", help="A backup id.")
         parser.add_argument(
@@ -53,6 +54,18 @@ class Command(SafemigrateCommand):
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="prune: only show what would go."
+        )
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            dest="all_databases",
+            help="list: also the backups of other databases in the store, marked.",
+        )
+        parser.add_argument(
+            "--into-other-database",
+            action="store_true",
+            help="restore: replace this database's content with a backup of "
+            "another database (refused otherwise, exit 4).",
         )
         parser.add_argument(
             "--no-owner",
@@ -91,7 +104,7 @@ class Command(SafemigrateCommand):
     def _describe(self, manifest: Manifest) -> list[str]:
         return [
             f"Backup {manifest.id}" + (" (pinned)" if manifest.pinned else ""),
-            f"  Database: {manifest.alias} ({manifest.vendor}, {manifest.database})",
+            f"  Database: {manifest.alias} ({_source(manifest)})",
             f"  Created: {manifest.created_at} ({manifest.reason}"
             + (f", run {manifest.run_id})" if manifest.run_id else ")"),
             f"  File: {self.store.location(manifest)}",
@@ -109,10 +122,14 @@ class Command(SafemigrateCommand):
 
     # -- actions -----------------------------------------------------------
     def do_list(self, options: dict[str, Any]) -> None:
-        mine = [m for m in self.store.manifests() if m.alias == self.alias]
-        rows = [["ID", "CREATED", "SIZE", "REASON", "RUN", "PINNED"]]
-        rows += [
-            [
+        current = identity.database_identity(self.alias)
+        every = self.store.manifests()
+        mine = {m.id for m in every if identity.belongs_to(m, self.alias, current)}
+        shown = [m for m in every if options["all_databases"] or m.id in mine]
+        header = ["ID", "CREATED", "SIZE", "REASON", "RUN", "PINNED"]
+        rows = [header + (["DATABASE"] if options["all_databases"] else [])]
+        for m in shown:
+            row = [
                 m.id,
                 m.created.strftime("%Y-%m-%d %H:%M:%S"),
                 human_size(m.size),
@@ -120,15 +137,28 @@ class Command(SafemigrateCommand):
                 str(m.run_id or "-"),
                 "yes" if m.pinned else "",
             ]
-            for m in mine
-        ]
+            if options["all_databases"]:
+                row.append("this" if m.id in mine else f"other: {_source(m)}")
+            rows.append(row)
         lines = (
             table(rows)
-            if mine
+            if shown
             else [f"No backups of database '{self.alias}' in {self.store.description}."]
         )
+        lines += [
+            f"Skipped a manifest that is not well-formed: {reason}"
+            for reason in self.store.rejected
+        ]
         self._emit(
-            {"database": self.alias, "backups": [m.as_json() for m in mine]}, lines
+            {
+                "database": self.alias,
+                "identity": current,
+                "backups": [
+                    {**m.as_json(), "this_database": m.id in mine} for m in shown
+                ],
+                "rejected": self.store.rejected,
+            },
+            lines,
         )
 
     def do_show(self, options: dict[str, Any]) -> None:
@@ -175,12 +205,22 @@ class Command(SafemigrateCommand):
 
     def do_restore(self, options: dict[str, Any]) -> None:
         manifest = catalog.find(options["backup_id"], self.store)
-        guarded.check(manifest, self.alias, self.store)
+        other = guarded.check(
+            manifest,
+            self.alias,
+            self.store,
+            into_other=options["into_other_database"],
+        )
         name = connections[self.alias].settings_dict.get("NAME")
         if options["interactive"]:
             self.tell(
                 [
                     *self._describe(manifest),
+                    *(
+                        [self.style.WARNING(f"A backup of {_source(manifest)}.")]
+                        if other
+                        else []
+                    ),
                     self.style.WARNING(
                         f"This replaces everything in database '{self.alias}' "
                         f"({name}) with the backup. A safety backup of the "
@@ -206,6 +246,7 @@ class Command(SafemigrateCommand):
             ),
             no_owner=options["no_owner"],
             no_privileges=options["no_privileges"],
+            into_other=other,
         )
         self._emit(
             {
@@ -242,6 +283,12 @@ class Command(SafemigrateCommand):
 
     def do_unpin(self, options: dict[str, Any]) -> None:
         self.do_pin(options, pinned=False)
+
+
+def _source(manifest: Manifest) -> str:
+    return identity.describe(
+        manifest.identity, f"{manifest.vendor} {manifest.database}, no identity"
+    )
 
 
 def _count(items: list[Any]) -> str:

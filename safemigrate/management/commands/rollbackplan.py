@@ -8,6 +8,7 @@ from django.core.management.base import CommandParser
 
 from safemigrate import ledger, render
 from safemigrate.backup.catalog import find
+from safemigrate.backup.identity import belongs_to, database_identity
 from safemigrate.backward_sql import backward_sql, write_backward_sql
 from safemigrate.exceptions import RestoreRequired, UsageError
 from safemigrate.management.base import SafemigrateCommand
@@ -78,11 +79,18 @@ def rollback_plan(alias: str, options: dict[str, Any]) -> tuple[Plan, Any]:
 
 
 def strategy_for(alias: str, preview: Preview, run: Any) -> Strategy:
+    """The strategy, with a backup of the database ``alias`` points at now.
+
+    A run's own backup counts only if it is of this database: a ledger
+    restored from another database's backup names that database's backups.
+    """
     if run is not None and run.backup_id:
         try:
             backups = [find(run.backup_id)]
         except UsageError:
             backups = []
+        current = database_identity(alias)
+        backups = [m for m in backups if belongs_to(m, alias, current)]
     else:
         backups = backups_for(alias, state_after(preview))
     return choose_strategy(preview, backups)
