@@ -9,6 +9,7 @@ is missing, and that migration creates it only when it is missing.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import sys
 import traceback
@@ -36,16 +37,47 @@ def create_table_if_missing(
         schema_editor.create_model(model)
 
 
+def add_field_if_missing(
+    model: type[models.Model],
+    field: models.Field[Any, Any],
+    schema_editor: BaseDatabaseSchemaEditor,
+) -> None:
+    """Add ``field``'s column to ``model``'s table unless it is there already."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        columns = {
+            column.name
+            for column in connection.introspection.get_table_description(
+                cursor, model._meta.db_table
+            )
+        }
+    if field.column not in columns:
+        schema_editor.add_field(model, field)
+
+
+def _field(name: str) -> models.Field[Any, Any]:
+    field = MigrationRun._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
+#: columns added to the ledger after 0001, which an older ledger lacks
+LATER_FIELDS = ("runtime",)
+
+
 def ensure_table(alias: str) -> None:
-    """Make sure the ledger table exists on database ``alias``."""
+    """Make sure the ledger table, with every column of the model, is there."""
     connection = connections[alias]
     if has_table(alias):
+        with connection.schema_editor() as editor:
+            for name in LATER_FIELDS:
+                add_field_if_missing(MigrationRun, _field(name), editor)
         return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry, no env var: the ledger still works
@@ -71,7 +103,7 @@ def start_run(
         alias=alias,
         vendor=connections[alias].vendor,
         command=command,
-        user=_user(),
+        user=current_user(),
         host=socket.gethostname(),
         argv=list(sys.argv if argv is None else argv),
         direction=direction,
@@ -81,16 +113,36 @@ def start_run(
         started_at=timezone.now(),
         django_version=django.get_version(),
         safemigrate_version=safemigrate.__version__,
+        runtime=this_process(),
     )
     try:
         with transaction.atomic(using=alias):  # a failed insert leaves no mess
             run.save(using=alias, force_insert=True)
     except DatabaseError:
-        if has_table(alias):
+        if has_table(alias) and not _lacks_later_fields(alias):
             raise
         ensure_table(alias)
         run.save(using=alias, force_insert=True)
     return run
+
+
+def _lacks_later_fields(alias: str) -> bool:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        columns = {
+            column.name
+            for column in connection.introspection.get_table_description(
+                cursor, MigrationRun._meta.db_table
+            )
+        }
+    return any(_field(name).column not in columns for name in LATER_FIELDS)
+
+
+def this_process() -> dict[str, Any]:
+    """What identifies this process later: its pid and its start (see recovery)."""
+    from safemigrate.recovery import process_token
+
+    return {"pid": os.getpid(), "token": process_token(os.getpid())}
 
 
 def has_table(alias: str) -> bool:

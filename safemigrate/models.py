@@ -51,6 +51,10 @@ class MigrationRun(models.Model):
     backup_note = models.CharField(max_length=200, blank=True, default="")
     django_version = models.CharField(max_length=20, blank=True, default="")
     safemigrate_version = models.CharField(max_length=20, blank=True, default="")
+    #: the process of the run (``pid``, ``token``: its start on this boot) and,
+    #: for an interrupted run, what recovery needs (``needs_restore``,
+    #: ``in_progress``) and how it was resolved (``resolved``)
+    runtime = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -28,6 +28,7 @@ from safemigrate.exceptions import (
     BackupFailed,
     MigrationFailed,
     RestoreFailed,
+    RunInterrupted,
     SafemigrateError,
     UsageError,
 )
@@ -230,6 +231,7 @@ def run(
     alias = request.alias
     with migration_lock(alias, request.timeout):
         started = time.monotonic()
+        recover(alias, say)
         if request.targets is None:
             plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
         else:
@@ -282,6 +284,71 @@ def run(
         return RunResult(
             run_row, plan, journal, time.monotonic() - started, warnings, backup
         )
+
+
+def recover(alias: str, say: Say) -> None:
+    """Before anything: what earlier runs killed on this database left behind.
+
+    Stale ``.partial`` files of dead runs are removed; a restore that did not
+    finish, or an interrupted run that left the database half-migrated, stops
+    the run (exit 7) with the command that brings the database back, unless
+    ``AUTO_RESTORE`` is ``always``: then the pre-run backup of that run is
+    restored here (and the run goes on).
+    """
+    from safemigrate import recovery
+    from safemigrate.backup.storage import get_store
+
+    with contextlib.suppress(OSError, BackupError):
+        get_store().remove_stale_partials()
+    if not ledger.has_table(alias):
+        return
+    ledger.ensure_table(alias)  # an older ledger gets the runtime column
+    recovery.refuse_unfinished_restore(alias)
+    recovery.find_dead_runs(alias, say)
+    for pending in recovery.pending_restores(alias):
+        if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:
+            raise recovery.RecoveryRequired(pending.message(alias))
+        restore_interrupted(alias, pending.run, say=say, locked=True)
+
+
+def restore_interrupted(
+    alias: str,
+    run_row: MigrationRun,
+    *,
+    say: Say,
+    locked: bool,
+    lock_timeout: float | None = None,
+    argv: list[str] | None = None,
+    command: str = "safemigrate",
+    progress: Callable[[str], Progress | None] = lambda label: None,
+) -> Any:
+    """Restore the pre-run backup of interrupted run ``run_row``; resolve it."""
+    from safemigrate import recovery
+    from safemigrate.backup import guarded
+    from safemigrate.backup.catalog import find
+    from safemigrate.backup.storage import get_store
+
+    manifest = find(run_row.backup_id)
+    store = get_store()
+    guarded.check(manifest, alias, store)
+    say(
+        "MIGRATE_HEADING",
+        f"Run {run_row.pk} was interrupted half-way; restoring its pre-run "
+        f"backup {manifest.id}:",
+    )
+    done = guarded.restore(
+        alias,
+        manifest,
+        store=store,
+        lock_timeout=float(conf.LOCK_TIMEOUT if lock_timeout is None else lock_timeout),
+        command=command,
+        argv=argv if argv is not None else list(sys.argv),
+        say=say,
+        progress=progress,
+        locked=locked,
+    )
+    recovery.resolve(run_row, f"restored from {manifest.id} by run {done.run.pk}")
+    return done
 
 
 def refuse_edited(plan: Plan) -> None:
@@ -387,6 +454,10 @@ def _failed(
     """
     failed = journal.current
     error = ledger.format_error(exc)
+    alias = run_row.alias
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    if interrupted:
+        _reset_connection(alias)
 
     def finish(outcome: Outcome, **fields: Any) -> None:
         journal.add_checksums()
@@ -399,17 +470,19 @@ def _failed(
     if isinstance(exc, BackupFailed):
         finish(Outcome.FAILED, backup_note=f"failed: {exc.__cause__}"[:200])
         return exc
-    if isinstance(exc, KeyboardInterrupt | SystemExit) and failed is None:
+    if isinstance(exc, SystemExit) and failed is None:
         finish(Outcome.INTERRUPTED)
         return exc
     if failed is None and not journal.executed and isinstance(exc, CommandError):
         finish(Outcome.FAILED)  # refused before anything ran: nothing changed
         return exc
-    alias = run_row.alias
     what = f"Migration {failed.app_label}.{failed.name}" if failed else "The run"
-    reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
-    reason = reason.rstrip()
-    reason += "" if reason.endswith(".") else "."
+    if interrupted:
+        reason = f"{what} on database '{alias}' was {exc} (run {run_row.pk})."
+    else:
+        reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
+        reason = reason.rstrip()
+        reason += "" if reason.endswith(".") else "."
     done = [f"{item['app']}.{item['name']}" for item in journal.executed]
     consistent = failed is None or rolled_back_cleanly(failed, alias)
     policy = conf.AUTO_RESTORE
@@ -427,10 +500,25 @@ def _failed(
         else " Nothing else of this run was applied."
     )
     if not restore and consistent:
+        if interrupted:
+            finish(Outcome.INTERRUPTED)
+            return _interrupted(exc, f"{reason} {cause}{earlier}")
         finish(Outcome.FAILED)
         return MigrationFailed(f"{reason} {cause}{earlier}".replace("  ", " "))
     if not restore or backup is None:
-        finish(Outcome.RESTORE_FAILED)
+        if interrupted:  # the next run stops until this is resolved
+            finish(
+                Outcome.INTERRUPTED,
+                runtime={
+                    **run_row.runtime,
+                    "needs_restore": True,
+                    "in_progress": failed.app_label + "." + failed.name
+                    if failed
+                    else "",
+                },
+            )
+        else:
+            finish(Outcome.RESTORE_FAILED)
         if backup is None:
             why = run_row.backup_note.removeprefix("skipped: ") or "none was taken"
             advice = f"No backup of this run exists to restore ({why})."
@@ -438,30 +526,68 @@ def _failed(
             advice = (
                 f"AUTO_RESTORE is '{policy}', so the database was not restored. "
                 "To go back to the state before the run: manage.py "
-                f"migrationbackups restore {backup.id} --database {alias}"
+                f"rollback --run {run_row.pk} --strategy restore --database {alias}"
             )
         return RestoreFailed(
             f"{reason} {cause} Part of it may be applied. {advice}{earlier} "
             "Inspect the schema before running again."
         )
+    from safemigrate import recovery
     from safemigrate.backup.catalog import restore_backup
 
     say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
+    marked = recovery.marks_restores(alias)
     try:
+        if marked:
+            recovery.set_marker(alias, backup.id)
         restore_backup(alias, backup)
     except (BackupError, SafemigrateError) as restore_error:
-        finish(Outcome.RESTORE_FAILED)
+        finish(Outcome.INTERRUPTED if interrupted else Outcome.RESTORE_FAILED)
         return RestoreFailed(
             f"{reason} {cause} Restoring backup {backup.id} failed too: "
             f"{restore_error} The database may be half-migrated. Restore it with: "
             f"manage.py migrationbackups restore {backup.id} --database {alias}"
         )
+    if marked:
+        recovery.clear_marker(alias)
     say("MIGRATE_LABEL", f"  {backup.id}... " + "OK")
+    if interrupted:
+        finish(Outcome.INTERRUPTED, runtime={**run_row.runtime, "resolved": "restored"})
+        return _interrupted(
+            exc,
+            f"{reason} {cause} The database was restored from backup {backup.id} "
+            "to its state before the run.",
+        )
     finish(Outcome.RESTORED)
     return MigrationFailed(
         f"{reason} {cause} The database was restored from backup {backup.id} "
         "to its state before the run."
     )
+
+
+def _interrupted(exc: BaseException, message: str) -> BaseException:
+    from safemigrate.interrupts import exit_code_of
+
+    return RunInterrupted(
+        message.replace("  ", " "), returncode=exit_code_of(exc) or 130
+    )
+
+
+def _reset_connection(alias: str) -> None:
+    """Drop the connection a signal cut short (MySQL: "Commands out of sync").
+
+    The statement it was running may still be unread on the wire; closing
+    it rolls back what the server can, and the next query reconnects.
+    """
+    connection = connections[alias]
+    try:
+        connection.close()
+    except Exception:  # the connection is broken: forget it
+        connection.connection = None
+    connection.in_atomic_block = False
+    connection.needs_rollback = False
+    connection.savepoint_ids = []
+    connection.closed_in_transaction = False
 
 
 def _why_not_rolled_back(failed: Migration | None, alias: str) -> str:
