@@ -45,6 +45,9 @@ def exit_code_of(exc: BaseException) -> int | None:
     """The exit status of an interruption (Ctrl-C without a handler: SIGINT)."""
     if isinstance(exc, Interrupted):
         return exc.exit_code
+    signum = received()
+    if signum is not None:
+        return 128 + signum
     if isinstance(exc, KeyboardInterrupt):
         return 128 + signal.SIGINT
     return None
@@ -52,6 +55,21 @@ def exit_code_of(exc: BaseException) -> int | None:
 
 class _State:
     raised = False
+    signum: int | None = None
+
+
+#: the handlers' state while :func:`handled` is active (None otherwise)
+_current: list[_State] = []
+
+
+def defer() -> None:
+    """From now on, signals are noted and ignored: a cleanup (a restore) runs.
+
+    Killing the restore of a failed run half-way would leave the database
+    worse than the failure did.
+    """
+    if _current:
+        _current[-1].raised = True
 
 
 def as_error(exc: KeyboardInterrupt) -> BaseException:
@@ -65,6 +83,96 @@ def as_error(exc: KeyboardInterrupt) -> BaseException:
     )
 
 
+def received() -> int | None:
+    """The first signal received while :func:`handled` is active, if any.
+
+    A driver may turn the interruption into its own error (psycopg2 cancels
+    the statement: ``QueryCanceledError``); the run is interrupted all the same.
+    """
+    return _current[-1].signum if _current else None
+
+
+@contextlib.contextmanager
+def cancellable_queries(alias: str) -> Iterator[None]:
+    """Let a signal cut the statement running on ``alias`` short.
+
+    The drivers wait for a statement's result in C, where Python's signal
+    handlers cannot run until it ends (a long ALTER TABLE: minutes). psycopg2
+    gets its ``wait_select`` callback, which waits in Python and cancels the
+    statement on an interruption (psycopg 3 does so by itself). For MySQL a
+    watcher thread, woken by the signal through ``signal.set_wakeup_fd``,
+    runs ``KILL QUERY`` on another connection.
+    """
+    from django.db import connections
+
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        with _psycopg2_wait_select():
+            yield
+    elif connection.vendor == "mysql" and _current and _is_main_thread():
+        connection.ensure_connection()
+        with _mysql_query_killer(alias, int(connection.connection.thread_id())):
+            yield
+    else:
+        yield
+
+
+def _is_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _psycopg2_wait_select() -> Iterator[None]:
+    try:
+        import psycopg2.extensions
+        import psycopg2.extras
+    except ImportError:
+        yield
+        return
+    previous = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    try:
+        yield
+    finally:
+        psycopg2.extensions.set_wait_callback(previous)
+
+
+@contextlib.contextmanager
+def _mysql_query_killer(alias: str, thread_id: int) -> Iterator[None]:
+    import os
+    import select
+
+    from django.db import connections
+
+    wake_read, wake_write = os.pipe()
+    stop_read, stop_write = os.pipe()
+    os.set_blocking(wake_write, False)
+
+    def watch() -> None:
+        ready, _, _ = select.select([wake_read, stop_read], [], [])
+        if wake_read not in ready:
+            return
+        killer = connections.create_connection(alias)
+        try:
+            with contextlib.suppress(Exception), killer.cursor() as cursor:
+                cursor.execute("KILL QUERY %s", [thread_id])
+        finally:
+            with contextlib.suppress(Exception):
+                killer.close()
+
+    previous = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.write(stop_write, b"x")
+        watcher.join(timeout=10)
+        for fd in (wake_read, wake_write, stop_read, stop_write):
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
     """Turn the three signals into :class:`Interrupted` for the duration.
@@ -76,8 +184,11 @@ def handled() -> Iterator[None]:
         yield
         return
     state = _State()
+    _current.append(state)
 
     def handler(signum: int, frame: FrameType | None) -> Any:
+        if state.signum is None:
+            state.signum = signum
         if state.raised:
             return  # already unwinding: let the cleanup (a restore) finish
         state.raised = True
@@ -90,3 +201,4 @@ def handled() -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+        _current.remove(state)

@@ -265,7 +265,10 @@ def run(
                     reason=request.reason,
                 )
             backup = _backup(request, plan, run_row, say, progress)
-            execute(plan, journal)
+            from safemigrate.interrupts import cancellable_queries
+
+            with cancellable_queries(alias):
+                execute(plan, journal)
         except BaseException as exc:
             error = _failed(run_row, journal, exc, backup, say)
             error.run = run_row  # type: ignore[attr-defined]  # for --format json
@@ -452,12 +455,19 @@ def _failed(
     restored: ``auto`` when the database is not consistent, ``always`` when
     anything of this run was applied, ``never`` not at all.
     """
+    from safemigrate import interrupts
+
+    interrupts.defer()  # the cleanup below must not be cut short
     failed = journal.current
     error = ledger.format_error(exc)
     alias = run_row.alias
-    interrupted = isinstance(exc, KeyboardInterrupt)
+    interrupted = isinstance(exc, KeyboardInterrupt) or (
+        interrupts.received() is not None and not isinstance(exc, SafemigrateError)
+    )
     if interrupted:
         _reset_connection(alias)
+        if not isinstance(exc, KeyboardInterrupt):  # the driver's own error
+            exc = interrupts.Interrupted(interrupts.received() or 2)
 
     def finish(outcome: Outcome, **fields: Any) -> None:
         journal.add_checksums()
@@ -580,6 +590,17 @@ def _reset_connection(alias: str) -> None:
     it rolls back what the server can, and the next query reconnects.
     """
     connection = connections[alias]
+    if connection.vendor == "mysql" and connection.connection is not None:
+        # the statement goes on on the server (and holds its locks) until
+        # its connection is killed: a restore would wait for it
+        with contextlib.suppress(Exception):
+            thread = connection.connection.thread_id()
+            killer = connections.create_connection(alias)
+            try:
+                with killer.cursor() as cursor:
+                    cursor.execute("KILL CONNECTION %s", [int(thread)])
+            finally:
+                killer.close()
     try:
         connection.close()
     except Exception:  # the connection is broken: forget it

@@ -164,6 +164,7 @@ class LocalStore(BackupStore):
     @contextlib.contextmanager
     def staging(self, manifest: Manifest) -> Iterator[Path]:
         self._ensure_directory()
+        self.remove_stale_partials()
         path = self.directory / f".{manifest.filename}.partial"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
