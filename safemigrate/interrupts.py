@@ -124,8 +124,8 @@ def _is_main_thread() -> bool:
 @contextlib.contextmanager
 def _psycopg2_wait_select() -> Iterator[None]:
     try:
-        import psycopg2.extensions
-        import psycopg2.extras
+        import psycopg2.extensions  # type: ignore[import-untyped]
+        import psycopg2.extras  # type: ignore[import-untyped]
     except ImportError:
         yield
         return
