@@ -78,7 +78,10 @@ def as_error(exc: KeyboardInterrupt) -> BaseException:
 
     code = exit_code_of(exc) or 130
     return RunInterrupted(
-        f"Interrupted ({signal.Signals(code - 128).name}); nothing was changed.",
+        f"Interrupted by {signal.Signals(code - 128).name}. A migration run that "
+        "was under way is recorded as interrupted by the next run, which says "
+        "what to do if anything is left half-done ('manage.py migrationhistory' "
+        "shows the runs).",
         returncode=code,
     )
 

@@ -69,9 +69,10 @@ def ensure_table(alias: str) -> None:
     """Make sure the ledger table, with every column of the model, is there."""
     connection = connections[alias]
     if has_table(alias):
-        with connection.schema_editor() as editor:
-            for name in LATER_FIELDS:
-                add_field_if_missing(MigrationRun, _field(name), editor)
+        if _lacks_later_fields(alias):
+            with connection.schema_editor() as editor:
+                for name in LATER_FIELDS:
+                    add_field_if_missing(MigrationRun, _field(name), editor)
         return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)

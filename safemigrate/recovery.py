@@ -39,7 +39,6 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-from safemigrate import ledger
 from safemigrate.exceptions import RecoveryRequired
 from safemigrate.models import MigrationRun, Outcome
 
@@ -81,7 +80,7 @@ def _label(step: dict[str, Any]) -> str:
     return f"{step['app']}.{step['name']}"
 
 
-def unfinished_step(run: MigrationRun) -> dict[str, Any] | None:
+def unfinished_step(run: MigrationRun, alias: str) -> dict[str, Any] | None:
     """The step of ``run``'s plan it was executing when it died, if any.
 
     The first step neither recorded as executed in the ledger nor done in
@@ -116,7 +115,7 @@ def could_roll_back(alias: str, step: dict[str, Any]) -> bool:
 
 
 def mark_interrupted(run: MigrationRun, alias: str) -> MigrationRun:
-    step = unfinished_step(run) if run.direction != "none" else None
+    step = unfinished_step(run, alias) if run.direction != "none" else None
     needs_restore = step is not None and not could_roll_back(alias, step)
     runtime = dict(run.runtime or {})
     runtime.update(
@@ -129,11 +128,15 @@ def mark_interrupted(run: MigrationRun, alias: str) -> MigrationRun:
         f"pid {os.getpid()} on '{socket.gethostname()}' at "
         f"{timezone.now():%Y-%m-%d %H:%M:%S}."
     )
-    ledger.finish_run(
-        run,
-        Outcome.INTERRUPTED,
-        executed=run.executed,
-        error="\n".join(filter(None, [run.error, found])),
+    run.outcome = Outcome.INTERRUPTED
+    run.error = "\n".join(filter(None, [run.error, found]))
+    run.finished_at = timezone.now()
+    run.runtime = runtime
+    # through ``alias``: the run may have been recorded under another alias name
+    MigrationRun.objects.using(alias).filter(pk=run.pk).update(
+        outcome=run.outcome,
+        error=run.error,
+        finished_at=run.finished_at,
         runtime=runtime,
     )
     return run
@@ -203,11 +206,11 @@ def find_dead_runs(alias: str, say: Say) -> None:
             )
 
 
-def resolve(run: MigrationRun, how: str) -> None:
-    """Record on ``run`` how its interruption was resolved."""
+def resolve(run: MigrationRun, how: str, alias: str) -> None:
+    """Record on ``run`` (in the ledger of ``alias``) how its interruption ended."""
     runtime = dict(run.runtime or {})
     runtime["resolved"] = how
-    MigrationRun.objects.using(run.alias).filter(pk=run.pk).update(runtime=runtime)
+    MigrationRun.objects.using(alias).filter(pk=run.pk).update(runtime=runtime)
     run.runtime = runtime
 
 

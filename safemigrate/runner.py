@@ -21,7 +21,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RunPython
 
-from safemigrate import ledger
+from safemigrate import interrupts, ledger
 from safemigrate.backup.base import BackupError, Progress
 from safemigrate.conf import safemigrate_settings as conf
 from safemigrate.exceptions import (
@@ -32,6 +32,7 @@ from safemigrate.exceptions import (
     SafemigrateError,
     UsageError,
 )
+from safemigrate.interrupts import cancellable_queries
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun, Outcome
 from safemigrate.planning import (
@@ -265,10 +266,10 @@ def run(
                     reason=request.reason,
                 )
             backup = _backup(request, plan, run_row, say, progress)
-            from safemigrate.interrupts import cancellable_queries
-
             with cancellable_queries(alias):
                 execute(plan, journal)
+            # the work is done: a signal from now on lets the run record it
+            interrupts.defer()
         except BaseException as exc:
             error = _failed(run_row, journal, exc, backup, say)
             error.run = run_row  # type: ignore[attr-defined]  # for --format json
@@ -350,7 +351,9 @@ def restore_interrupted(
         progress=progress,
         locked=locked,
     )
-    recovery.resolve(run_row, f"restored from {manifest.id} by run {done.run.pk}")
+    recovery.resolve(
+        run_row, f"restored from {manifest.id} by run {done.run.pk}", alias
+    )
     return done
 
 
@@ -455,8 +458,6 @@ def _failed(
     restored: ``auto`` when the database is not consistent, ``always`` when
     anything of this run was applied, ``never`` not at all.
     """
-    from safemigrate import interrupts
-
     interrupts.defer()  # the cleanup below must not be cut short
     failed = journal.current
     error = ledger.format_error(exc)

@@ -243,7 +243,7 @@ class Command(SafemigrateCommand):
                 f"marked resolved without a restore by {ledger.current_user()} "
                 f"on {socket.gethostname()} at {timezone.now():%Y-%m-%d %H:%M:%S} UTC"
             )
-            recovery.resolve(run, how)
+            recovery.resolve(run, how, alias)
         if as_json:
             self.write_json({"outcome": "resolved", "run_id": run.pk, "resolved": how})
         else:
