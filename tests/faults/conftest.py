@@ -147,6 +147,8 @@ class Project:
     def state(self) -> str:
         """``pre`` (0001), ``post`` (0002) or what else the database holds."""
         self.database.connection.close()
+        if "scenario_widget" not in self.database.tables():
+            return "empty"
         applied = [
             name for app, name in self.database.migration_rows() if app == "scenario"
         ]
