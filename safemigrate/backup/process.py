@@ -59,23 +59,35 @@ _inherited: set[int] = set()
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """preexec: SIGKILL this child when the thread that started it dies."""
-    import ctypes
+def _death_signal() -> Callable[[], None] | None:
+    """A preexec function: SIGKILL the child when the thread that started it dies.
 
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    ``prctl`` is looked up here, in the parent: the child of a threaded
+    process must not import anything between fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return preexec
 
 
 def popen(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
     """``Popen`` in its own process group, killed with safemigrate, tracked."""
-    linux = sys.platform.startswith("linux")
+    preexec = _death_signal()
     with _children_lock:
         child = subprocess.Popen(  # type: ignore[call-overload]
             list(argv),
             process_group=0,
-            preexec_fn=_die_with_parent if linux else None,
+            preexec_fn=preexec,
             pass_fds=tuple(sorted(_inherited)),
             **kwargs,
         )
