@@ -18,7 +18,7 @@ from typing import Any
 
 import django
 from django.core.management.color import no_style
-from django.db import DatabaseError, connections, models, transaction
+from django.db import DatabaseError, connections, migrations, models, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
@@ -42,9 +42,15 @@ def add_field_if_missing(
     field: models.Field[Any, Any],
     schema_editor: BaseDatabaseSchemaEditor,
 ) -> None:
-    """Add ``field``'s column to ``model``'s table unless it is there already."""
+    """Add ``field``'s column to ``model``'s table unless it is there already.
+
+    Nothing when the table is missing (``sqlmigrate`` on a database without
+    the ledger): the table is created whole, like 0001 creates it.
+    """
     connection = schema_editor.connection
     with connection.cursor() as cursor:
+        if model._meta.db_table not in connection.introspection.table_names(cursor):
+            return
         columns = {
             column.name
             for column in connection.introspection.get_table_description(
@@ -59,6 +65,27 @@ def _field(name: str) -> models.Field[Any, Any]:
     field = MigrationRun._meta.get_field(name)
     assert isinstance(field, models.Field)
     return field
+
+
+class AddFieldIfMissing(migrations.AddField):
+    """``AddField`` to the ledger, unless the column is there already.
+
+    A first run creates the ledger table from the model, columns added later
+    included, before safemigrate's own migrations run. Unapplying keeps the
+    column, as unapplying 0001 keeps the table: the ledger is an audit trail.
+    A plain ``AddField`` to reconcile, which checks the column.
+    """
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        model = to_state.apps.get_model(app_label, self.model_name)
+        add_field_if_missing(model, model._meta.get_field(self.name), schema_editor)
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        pass
 
 
 #: columns added to the ledger after 0001, which an older ledger lacks
