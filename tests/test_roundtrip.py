@@ -90,7 +90,9 @@ def test_project_migrations_round_trip_cleanly(database: Database) -> None:
     assert statuses.pop("orders.0002_uppercase_currency") == "irreversible"
     assert set(statuses.values()) == {"ok"}
     assert "accounts.0003_set_has_profile_picture" in statuses
-    assert report.applied_only == 1  # safemigrate.0001_initial
+    assert (
+        report.applied_only == 2
+    )  # safemigrate.0001_initial, 0002_migrationrun_runtime
     irreversible = report.irreversible[0]
     assert irreversible.error == "Raw Python operation has no reverse function"
     assert scratch_gone(database, report.where)

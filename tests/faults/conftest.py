@@ -131,6 +131,10 @@ class Project:
         """Children, credentials files and partial backups left behind."""
         found = [str(path) for path in self.partials()]
         found += [str(path) for path in self.private_tmp.iterdir()]
+        # the kernel kills them when their parent dies; they may take a moment
+        deadline = time.monotonic() + 10
+        while children_of(self.database) and time.monotonic() < deadline:
+            time.sleep(0.05)
         found += [f"process {pid}: {cmd}" for pid, cmd in children_of(self.database)]
         return found
 
