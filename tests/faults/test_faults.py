@@ -110,12 +110,14 @@ def test_kill_9_during_a_backup(project: Project, database: Database) -> None:
 def test_kill_9_during_a_restore(
     project: Project, database: Database, request: pytest.FixtureRequest
 ) -> None:
-    if database.vendor == "postgresql":
-        # found, not fixed: at some kill points (FAULT_SEED=2 hits one) the
-        # next run fails with 'relation "django_content_type" does not exist'
+    if database.vendor in ("postgresql", "mysql"):
+        # found, not fixed (issue 11): at some kill points, PostgreSQL's next
+        # run fails with 'relation "django_content_type" does not exist'
+        # (FAULT_SEED=2 hits one), and on MariaDB the marker of the killed
+        # restore is found again after the restore was redone
         request.applymarker(
             pytest.mark.xfail(
-                strict=False, reason="kill -9 mid pg_restore: open finding, issue 11"
+                strict=False, reason="kill -9 mid restore: open finding, issue 11"
             )
         )
     created = project.run("migrationbackups", "create", "--format", "json")
