@@ -70,6 +70,24 @@ class RestoreRequired(SafemigrateError):
     exit_code = 8
 
 
+class RecoveryRequired(RestoreFailed):
+    """An interrupted run or restore left the database half-done (exit 7).
+
+    Raised before anything is done; the message names the backup and the
+    command that brings the database back.
+    """
+
+
+class RunInterrupted(SafemigrateError):
+    """SIGINT, SIGTERM or SIGHUP ended the run; the database is consistent.
+
+    The exit status is ``128 + signal number``: 130 (SIGINT), 143 (SIGTERM),
+    129 (SIGHUP), passed as ``returncode``.
+    """
+
+    exit_code = 130
+
+
 EXIT_CODES: dict[int, type[SafemigrateError]] = {
     cls.exit_code: cls
     for cls in (

@@ -9,6 +9,7 @@ is missing, and that migration creates it only when it is missing.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import sys
 import traceback
@@ -42,9 +43,15 @@ def add_field_if_missing(
     field: models.Field[Any, Any],
     schema_editor: BaseDatabaseSchemaEditor,
 ) -> None:
-    """Add ``field``'s column to ``model``'s table unless it is there already."""
+    """Add ``field``'s column to ``model``'s table unless it is there already.
+
+    Nothing when the table is missing (``sqlmigrate`` on a database without
+    the ledger): the table is created whole, like 0001 creates it.
+    """
     connection = schema_editor.connection
     with connection.cursor() as cursor:
+        if model._meta.db_table not in connection.introspection.table_names(cursor):
+            return
         columns = {
             column.name
             for column in connection.introspection.get_table_description(
@@ -95,22 +102,23 @@ def _field(name: str) -> models.Field[Any, Any]:
 
 
 #: columns added to the ledger after 0001, which an older ledger lacks
-LATER_FIELDS = ("key",)
+LATER_FIELDS = ("runtime", "key")
 
 
 def ensure_table(alias: str) -> None:
     """Make sure the ledger table, with every column of the model, is there."""
     connection = connections[alias]
     if has_table(alias):
-        with connection.schema_editor() as editor:
-            for name in LATER_FIELDS:
-                add_field_if_missing(MigrationRun, _field(name), editor)
+        if _lacks_later_fields(alias):
+            with connection.schema_editor() as editor:
+                for name in LATER_FIELDS:
+                    add_field_if_missing(MigrationRun, _field(name), editor)
         return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry, no env var: the ledger still works
@@ -136,7 +144,7 @@ def start_run(
         alias=alias,
         vendor=connections[alias].vendor,
         command=command,
-        user=_user(),
+        user=current_user(),
         host=socket.gethostname(),
         argv=list(sys.argv if argv is None else argv),
         direction=direction,
@@ -147,6 +155,7 @@ def start_run(
         django_version=django.get_version(),
         safemigrate_version=safemigrate.__version__,
         key=uuid.uuid4(),
+        runtime=this_process(),
     )
     try:
         with transaction.atomic(using=alias):  # a failed insert leaves no mess
@@ -169,6 +178,13 @@ def _lacks_later_fields(alias: str) -> bool:
             )
         }
     return any(_field(name).column not in columns for name in LATER_FIELDS)
+
+
+def this_process() -> dict[str, Any]:
+    """What identifies this process later: its pid and its start (see recovery)."""
+    from safemigrate.recovery import process_token
+
+    return {"pid": os.getpid(), "token": process_token(os.getpid())}
 
 
 def has_table(alias: str) -> bool:

@@ -54,6 +54,10 @@ class MigrationRun(models.Model):
     #: what identifies the run across restores (ids are reused when a restore
     #: brings back an older ledger); NULL in rows written before 0003
     key = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
+    #: the process of the run (``pid``, ``token``: its start on this boot) and,
+    #: for an interrupted run, what recovery needs (``needs_restore``,
+    #: ``in_progress``) and how it was resolved (``resolved``)
+    runtime = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

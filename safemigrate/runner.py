@@ -21,16 +21,18 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RunPython
 
-from safemigrate import ledger, locktimeouts
+from safemigrate import interrupts, ledger, locktimeouts
 from safemigrate.backup.base import BackupError, Progress
 from safemigrate.conf import safemigrate_settings as conf
 from safemigrate.exceptions import (
     BackupFailed,
     MigrationFailed,
     RestoreFailed,
+    RunInterrupted,
     SafemigrateError,
     UsageError,
 )
+from safemigrate.interrupts import cancellable_queries
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun, Outcome
 from safemigrate.planning import (
@@ -240,6 +242,7 @@ def run(
     """
     alias = request.alias
     with migration_lock(alias, request.timeout):
+        recover(alias, say)
         if request.targets is None:
             plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
         else:
@@ -281,8 +284,13 @@ def run(
                     reason=request.reason,
                 )
             backup = _backup(request, plan, run_row, say, progress)
-            with locktimeouts.bounded(plan.executor, journal, request.lock_waits, say):
+            bounded = locktimeouts.bounded(
+                plan.executor, journal, request.lock_waits, say
+            )
+            with bounded, cancellable_queries(alias):
                 execute(plan, journal)
+            # the work is done: a signal from now on lets the run record it
+            interrupts.defer()
         except BaseException as exc:
             error = _failed(run_row, journal, exc, backup, say)
             error.run = run_row  # type: ignore[attr-defined]  # for --format json
@@ -302,6 +310,73 @@ def run(
         return RunResult(
             run_row, plan, journal, run_row.duration or 0.0, warnings, backup
         )
+
+
+def recover(alias: str, say: Say) -> None:
+    """Before anything: what earlier runs killed on this database left behind.
+
+    Stale ``.partial`` files of dead runs are removed; a restore that did not
+    finish, or an interrupted run that left the database half-migrated, stops
+    the run (exit 7) with the command that brings the database back, unless
+    ``AUTO_RESTORE`` is ``always``: then the pre-run backup of that run is
+    restored here (and the run goes on).
+    """
+    from safemigrate import recovery
+    from safemigrate.backup.storage import get_store
+
+    with contextlib.suppress(OSError, BackupError):
+        get_store().remove_stale_partials()
+    if not ledger.has_table(alias):
+        return
+    ledger.ensure_table(alias)  # an older ledger gets the runtime column
+    recovery.refuse_unfinished_restore(alias)
+    recovery.find_dead_runs(alias, say)
+    for pending in recovery.pending_restores(alias):
+        if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:
+            raise recovery.RecoveryRequired(pending.message(alias))
+        restore_interrupted(alias, pending.run, say=say, locked=True)
+
+
+def restore_interrupted(
+    alias: str,
+    run_row: MigrationRun,
+    *,
+    say: Say,
+    locked: bool,
+    lock_timeout: float | None = None,
+    argv: list[str] | None = None,
+    command: str = "safemigrate",
+    progress: Callable[[str], Progress | None] = lambda label: None,
+) -> Any:
+    """Restore the pre-run backup of interrupted run ``run_row``; resolve it."""
+    from safemigrate import recovery
+    from safemigrate.backup import guarded
+    from safemigrate.backup.catalog import find
+    from safemigrate.backup.storage import get_store
+
+    manifest = find(run_row.backup_id)
+    store = get_store()
+    guarded.check(manifest, alias, store)
+    say(
+        "MIGRATE_HEADING",
+        f"Run {run_row.pk} was interrupted half-way; restoring its pre-run "
+        f"backup {manifest.id}:",
+    )
+    done = guarded.restore(
+        alias,
+        manifest,
+        store=store,
+        lock_timeout=float(conf.LOCK_TIMEOUT if lock_timeout is None else lock_timeout),
+        command=command,
+        argv=argv if argv is not None else list(sys.argv),
+        say=say,
+        progress=progress,
+        locked=locked,
+    )
+    recovery.resolve(
+        run_row, f"restored from {manifest.id} by run {done.run.pk}", alias
+    )
+    return done
 
 
 def refuse_edited(plan: Plan) -> None:
@@ -405,8 +480,17 @@ def _failed(
     restored: ``auto`` when the database is not consistent, ``always`` when
     anything of this run was applied, ``never`` not at all.
     """
+    interrupts.defer()  # the cleanup below must not be cut short
     failed = journal.current
     error = ledger.format_error(exc)
+    alias = run_row.alias
+    interrupted = isinstance(exc, KeyboardInterrupt) or (
+        interrupts.received() is not None and not isinstance(exc, SafemigrateError)
+    )
+    if interrupted:
+        _reset_connection(alias)
+        if not isinstance(exc, KeyboardInterrupt):  # the driver's own error
+            exc = interrupts.Interrupted(interrupts.received() or 2)
 
     def finish(outcome: Outcome, **fields: Any) -> None:
         journal.add_checksums()
@@ -419,17 +503,19 @@ def _failed(
     if isinstance(exc, BackupFailed):
         finish(Outcome.FAILED, backup_note=f"failed: {exc.__cause__}"[:200])
         return exc
-    if isinstance(exc, KeyboardInterrupt | SystemExit) and failed is None:
+    if isinstance(exc, SystemExit) and failed is None:
         finish(Outcome.INTERRUPTED)
         return exc
     if failed is None and not journal.executed and isinstance(exc, CommandError):
         finish(Outcome.FAILED)  # refused before anything ran: nothing changed
         return exc
-    alias = run_row.alias
     what = f"Migration {failed.app_label}.{failed.name}" if failed else "The run"
-    reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
-    reason = reason.rstrip()
-    reason += "" if reason.endswith(".") else "."
+    if interrupted:
+        reason = f"{what} on database '{alias}' was {exc} (run {run_row.pk})."
+    else:
+        reason = f"{what} failed on database '{alias}': {type(exc).__name__}: {exc}"
+        reason = reason.rstrip()
+        reason += "" if reason.endswith(".") else "."
     done = [f"{item['app']}.{item['name']}" for item in journal.executed]
     rolled_back = failed is None or rolled_back_cleanly(failed, alias)
     consistent = rolled_back or locktimeouts.nothing_applied(exc)
@@ -450,10 +536,25 @@ def _failed(
         else " Nothing else of this run was applied."
     )
     if not restore and consistent:
+        if interrupted:
+            finish(Outcome.INTERRUPTED)
+            return _interrupted(exc, f"{reason} {cause}{earlier}")
         finish(Outcome.FAILED)
         return MigrationFailed(f"{reason} {cause}{earlier}".replace("  ", " "))
     if not restore or backup is None:
-        finish(Outcome.RESTORE_FAILED)
+        if interrupted:  # the next run stops until this is resolved
+            finish(
+                Outcome.INTERRUPTED,
+                runtime={
+                    **run_row.runtime,
+                    "needs_restore": True,
+                    "in_progress": failed.app_label + "." + failed.name
+                    if failed
+                    else "",
+                },
+            )
+        else:
+            finish(Outcome.RESTORE_FAILED)
         if backup is None:
             why = run_row.backup_note.removeprefix("skipped: ") or "none was taken"
             advice = f"No backup of this run exists to restore ({why})."
@@ -461,30 +562,79 @@ def _failed(
             advice = (
                 f"AUTO_RESTORE is '{policy}', so the database was not restored. "
                 "To go back to the state before the run: manage.py "
-                f"migrationbackups restore {backup.id} --database {alias}"
+                f"rollback --run {run_row.pk} --strategy restore --database {alias}"
             )
         return RestoreFailed(
             f"{reason} {cause} Part of it may be applied. {advice}{earlier} "
             "Inspect the schema before running again."
         )
+    from safemigrate import recovery
     from safemigrate.backup.catalog import restore_backup
 
     say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
+    marked = recovery.marks_restores(alias)
     try:
+        if marked:
+            recovery.set_marker(alias, backup.id)
         restore_backup(alias, backup)
     except (BackupError, SafemigrateError) as restore_error:
-        finish(Outcome.RESTORE_FAILED)
+        finish(Outcome.INTERRUPTED if interrupted else Outcome.RESTORE_FAILED)
         return RestoreFailed(
             f"{reason} {cause} Restoring backup {backup.id} failed too: "
             f"{restore_error} The database may be half-migrated. Restore it with: "
             f"manage.py migrationbackups restore {backup.id} --database {alias}"
         )
+    if marked:
+        recovery.clear_marker(alias)
     say("MIGRATE_LABEL", f"  {backup.id}... " + "OK")
+    if interrupted:
+        finish(Outcome.INTERRUPTED, runtime={**run_row.runtime, "resolved": "restored"})
+        return _interrupted(
+            exc,
+            f"{reason} {cause} The database was restored from backup {backup.id} "
+            "to its state before the run.",
+        )
     finish(Outcome.RESTORED)
     return MigrationFailed(
         f"{reason} {cause} The database was restored from backup {backup.id} "
         "to its state before the run."
     )
+
+
+def _interrupted(exc: BaseException, message: str) -> BaseException:
+    from safemigrate.interrupts import exit_code_of
+
+    return RunInterrupted(
+        message.replace("  ", " "), returncode=exit_code_of(exc) or 130
+    )
+
+
+def _reset_connection(alias: str) -> None:
+    """Drop the connection a signal cut short (MySQL: "Commands out of sync").
+
+    The statement it was running may still be unread on the wire; closing
+    it rolls back what the server can, and the next query reconnects.
+    """
+    connection = connections[alias]
+    if connection.vendor == "mysql" and connection.connection is not None:
+        # the statement goes on on the server (and holds its locks) until
+        # its connection is killed: a restore would wait for it
+        with contextlib.suppress(Exception):
+            thread = connection.connection.thread_id()
+            killer = connections.create_connection(alias)
+            try:
+                with killer.cursor() as cursor:
+                    cursor.execute("KILL CONNECTION %s", [int(thread)])
+            finally:
+                killer.close()
+    try:
+        connection.close()
+    except Exception:  # the connection is broken: forget it
+        connection.connection = None
+    connection.in_atomic_block = False
+    connection.needs_rollback = False
+    connection.savepoint_ids = []
+    connection.closed_in_transaction = False
 
 
 def _why_not_rolled_back(failed: Migration | None, alias: str) -> str:

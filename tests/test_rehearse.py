@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from safemigrate import rehearse, scratch
 from safemigrate.backup.storage import get_store
-from safemigrate.exceptions import CheckFailed, UsageError
+from safemigrate.exceptions import CheckFailed, RunInterrupted, UsageError
 from tests.conftest import Database
 
 FAILING = {"scenario": "tests.scenarios.failing"}
@@ -181,8 +181,9 @@ def test_interrupted_rehearsal_drops_the_copy(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(rehearse, "execute_plan", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted) as caught:  # Ctrl-C: exit 130
         run(rehearse=True, verbosity=0)
+    assert caught.value.returncode == 130
     assert seen
     where = f"temporary SQLite file {seen[0]}" if with_data.vendor == "sqlite" else ""
     assert leftovers(with_data, where) == []

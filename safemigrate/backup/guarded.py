@@ -5,17 +5,19 @@ Shared by ``migrationbackups restore`` and ``rollback --strategy restore``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
-from safemigrate import ledger
+from safemigrate import ledger, recovery
 from safemigrate.backup import catalog
 from safemigrate.backup.base import BackupError, Progress
 from safemigrate.backup.storage import BackupStore, Manifest
-from safemigrate.exceptions import BackupFailed, RestoreFailed
+from safemigrate.exceptions import BackupFailed, RestoreFailed, RunInterrupted
+from safemigrate.interrupts import exit_code_of
 from safemigrate.locking import migration_lock
 from safemigrate.models import MigrationRun, Outcome
 
@@ -58,13 +60,18 @@ def restore(
     no_owner: bool = False,
     no_privileges: bool = False,
     into_other: bool = False,
+    locked: bool = False,
 ) -> Restored:
     """Restore a checked backup under the lock, after a safety backup.
 
     The ledger is history: the restore rolls its table back with the rest,
     so the rows it erased are written back afterwards, with this restore.
+    ``locked``: the caller holds the migration lock already. On MySQL, a
+    marker table says a restore is in progress until it is done: loading a
+    dump is not atomic there, and runs refuse a half-loaded database.
     """
-    with migration_lock(alias, lock_timeout):
+    lock = contextlib.nullcontext() if locked else migration_lock(alias, lock_timeout)
+    with lock:
         say("MIGRATE_HEADING", "Taking a safety backup:")
         try:
             safety = catalog.create_backup(
@@ -90,7 +97,10 @@ def restore(
             applied_before=applied_now(alias),
             argv=argv,
         )
+        marked = recovery.marks_restores(alias)
         try:
+            if marked:
+                recovery.set_marker(alias, manifest.id)
             catalog.restore_backup(
                 alias,
                 manifest,
@@ -99,6 +109,25 @@ def restore(
                 no_owner=no_owner,
                 no_privileges=no_privileges,
             )
+        except KeyboardInterrupt as exc:
+            connections[alias].close()
+            for warning in ledger.finish_run(
+                run, Outcome.INTERRUPTED, error=ledger.format_error(exc)
+            ):
+                say("ERROR", warning)
+            if marked:
+                raise RestoreFailed(
+                    f"The restore of backup {manifest.id} into database '{alias}' "
+                    "was interrupted: the database may hold only part of it, and "
+                    "migration runs refuse it until it is restored again: "
+                    f"manage.py migrationbackups restore {manifest.id} --database "
+                    f"{alias}"
+                ) from exc
+            raise RunInterrupted(
+                f"The restore of backup {manifest.id} into database '{alias}' was "
+                "interrupted and rolled back by the database: it is as before.",
+                returncode=exit_code_of(exc),
+            ) from exc
         except BackupError as exc:
             for warning in ledger.finish_run(
                 run, Outcome.RESTORE_FAILED, error=ledger.format_error(exc)
@@ -110,6 +139,8 @@ def restore(
                 f"{safety.id}: manage.py migrationbackups restore {safety.id} "
                 f"--database {alias}"
             ) from exc
+        if marked:
+            recovery.clear_marker(alias)
         ledger.ensure_table(alias)
         run.backup_id = manifest.id
         run.backup_note = f"restored; safety backup {safety.id}"

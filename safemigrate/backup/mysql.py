@@ -434,6 +434,10 @@ class MySQLBackend(BackupBackend):
                 [name],
             )
             events = [row[0] for row in cursor.fetchall()]
+        from safemigrate.recovery import MARKER_TABLE
+
+        # the marker of this restore stays until the load is complete
+        tables = [(table, kind) for table, kind in tables if table != MARKER_TABLE]
         schema = quote_name(name)
 
         def qualified(object_name: str) -> str:

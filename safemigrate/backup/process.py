@@ -1,9 +1,16 @@
 """The only place in safemigrate that runs a subprocess.
 
 Commands are argv lists (never a shell). Secrets reach the child through a
-file of mode 0600 that is removed afterwards, or through its environment;
-never through argv. stderr is captured, and every secret is redacted from it
-before it becomes part of an error message.
+memory file (``memfd_create``, mode 0600) the child inherits and opens as
+``/dev/fd/N``: they never touch a disk, and nothing is left behind when
+safemigrate is killed. Never through argv. stderr is captured, and every
+secret is redacted from it before it becomes part of an error message.
+
+Children never outlive safemigrate: each runs in its own process group with
+a parent-death signal (``PR_SET_PDEATHSIG``: the kernel kills it when
+safemigrate dies, even of ``kill -9``), and :func:`stop_children` (called by
+the signal handlers of :mod:`safemigrate.interrupts`) kills the groups of
+those still running.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,6 +51,65 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+#: the children running now, stopped by :func:`stop_children`
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+#: memory files holding secrets, inherited by every child while they exist
+_inherited: set[int] = set()
+PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """A preexec function: SIGKILL the child when the thread that started it dies.
+
+    ``prctl`` is looked up here, in the parent: the child of a threaded
+    process must not import anything between fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return preexec
+
+
+def popen(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    """``Popen`` in its own process group, killed with safemigrate, tracked."""
+    preexec = _death_signal()
+    with _children_lock:
+        child = subprocess.Popen(  # type: ignore[call-overload]
+            list(argv),
+            process_group=0,
+            preexec_fn=preexec,
+            pass_fds=tuple(sorted(_inherited)),
+            **kwargs,
+        )
+        _children.add(child)
+    return child
+
+
+def _forget(child: subprocess.Popen[bytes]) -> None:
+    with _children_lock:
+        _children.discard(child)
+
+
+def stop_children() -> int:
+    """Kill the process group of every child still running; return how many."""
+    with _children_lock:
+        running = [child for child in _children if child.poll() is None]
+    for child in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+    return len(running)
+
+
 def which(command: str) -> str | None:
     """The path of ``command`` (a name on PATH or a path), None when missing."""
     if os.sep in command:
@@ -51,7 +119,30 @@ def which(command: str) -> str | None:
 
 @contextlib.contextmanager
 def secret_file(content: str, *, suffix: str = "") -> Iterator[Path]:
-    """A file only the owner can read, holding ``content``; removed afterwards."""
+    """A path only this process and its children can read, holding ``content``.
+
+    On Linux a memory file (never on a disk, gone with the last process that
+    holds it), passed to the children started meanwhile, which open it as
+    ``/dev/fd/N``. Elsewhere a 0600 file in the temporary directory, removed
+    afterwards.
+    """
+    if not hasattr(os, "memfd_create"):  # pragma: no cover - not Linux
+        yield from _secret_tempfile(content, suffix)
+        return
+    fd = os.memfd_create(f"safemigrate{suffix}", os.MFD_CLOEXEC)
+    try:
+        os.fchmod(fd, 0o600)  # the clients refuse option files others can read
+        os.write(fd, content.encode("utf-8"))
+        with _children_lock:
+            _inherited.add(fd)
+        yield Path(f"/dev/fd/{fd}")
+    finally:
+        with _children_lock:
+            _inherited.discard(fd)
+        os.close(fd)
+
+
+def _secret_tempfile(content: str, suffix: str) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix="safemigrate-", suffix=suffix)
     try:
         os.fchmod(fd, 0o600)
@@ -96,14 +187,21 @@ def run(
         )
         watcher.start()
     try:
-        completed = subprocess.run(
+        child = popen(
             argv,
             stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=stdout if stdout is not None else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=child_env,
-            check=False,
         )
+        try:
+            _, raw_stderr = child.communicate()
+        finally:  # interrupted (a signal): the child goes too
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            _forget(child)
     except FileNotFoundError as exc:
         raise ProcessError(f"{argv[0]} is not installed or not on PATH") from exc
     except OSError as exc:
@@ -112,12 +210,12 @@ def run(
         done.set()
         if watcher is not None:
             watcher.join()
-    stderr = redact(completed.stderr.decode("utf-8", "replace"), secrets).strip()
-    if completed.returncode != 0:
+    stderr = redact(raw_stderr.decode("utf-8", "replace"), secrets).strip()
+    if child.returncode != 0:
         detail = stderr[-STDERR_LIMIT:] or "no error output"
         raise ProcessError(
-            f"{Path(argv[0]).name} exited with status {completed.returncode}: {detail}",
-            returncode=completed.returncode,
+            f"{Path(argv[0]).name} exited with status {child.returncode}: {detail}",
+            returncode=child.returncode,
             stderr=detail,
         )
     return stderr
@@ -158,13 +256,13 @@ def tee(
         open(path, "wb") as out,
     ):
         try:
-            producer = subprocess.Popen(
+            producer = popen(
                 argv, stdout=subprocess.PIPE, stderr=dump_err, env=child_env
             )
         except OSError as exc:
             raise ProcessError(f"{argv[0]} could not be started: {exc}") from exc
         try:
-            checker = subprocess.Popen(
+            checker = popen(
                 check,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
@@ -173,6 +271,7 @@ def tee(
         except OSError as exc:
             producer.kill()
             producer.wait()
+            _forget(producer)
             raise ProcessError(f"{check[0]} could not be started: {exc}") from exc
         assert producer.stdout is not None and checker.stdin is not None
         checker_alive = True
@@ -188,11 +287,18 @@ def tee(
                 done += len(chunk)
                 if progress is not None:
                     progress(done)
+        except BaseException:  # interrupted: neither goes on without us
+            for child in (producer, checker):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+            raise
         finally:
             with contextlib.suppress(BrokenPipeError):
                 checker.stdin.close()
             producer.stdout.close()
             produced, checked = producer.wait(), checker.wait()
+            _forget(producer)
+            _forget(checker)
         for program, status, errors in (
             (argv[0], produced, dump_err),
             (check[0], checked, check_err),

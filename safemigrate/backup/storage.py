@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -181,6 +182,10 @@ class BackupStore:
     def location(self, manifest: Manifest) -> str:
         raise NotImplementedError
 
+    def remove_stale_partials(self) -> list[Path]:
+        """Remove what killed runs left half-written; return the paths removed."""
+        return []
+
     def get(self, backup_id: str) -> Manifest | None:
         for manifest in self.manifests():
             if manifest.id == backup_id:
@@ -255,16 +260,47 @@ class LocalStore(BackupStore):
     @contextlib.contextmanager
     def staging(self, manifest: Manifest) -> Iterator[Path]:
         self._ensure_directory()
+        self.remove_stale_partials()
         path = self.directory / f".{check_name(manifest.filename)}.partial"
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
             raise BackupError(f"Cannot write {path}: {exc.strerror}") from exc
-        os.close(fd)
+        # held while the file is written: remove_stale_partials() of another
+        # run leaves it alone, and removes it once this process is gone
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield path
         finally:
             path.unlink(missing_ok=True)
+            os.close(fd)
+
+    def remove_stale_partials(self) -> list[Path]:
+        """``.partial`` files nobody writes any more (their writer was killed).
+
+        A writer holds an exclusive ``flock`` on its partial file; a file
+        whose lock can be taken has no writer left.
+        """
+        removed: list[Path] = []
+        if not self.directory.is_dir():
+            return removed
+        for path in self.directory.glob(".*.partial"):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                if os.fstat(fd).st_nlink:  # not already replaced by its writer
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+            finally:
+                os.close(fd)
+        return removed
 
     def commit(self, staged: Path, manifest: Manifest) -> None:
         final = self.path_of(manifest.filename)
@@ -279,10 +315,11 @@ class LocalStore(BackupStore):
         partial = path.with_name(f".{path.name}.partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # see remove_stale_partials()
             json.dump(manifest.as_json(), handle, indent=2)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(partial, path)
+            os.replace(partial, path)
 
     def manifests(self) -> list[Manifest]:
         if not self.directory.is_dir():

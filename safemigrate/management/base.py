@@ -187,6 +187,8 @@ class SafemigrateCommandMixin:
 
     def execute(self, *args: Any, **options: Any) -> Any:
         """With ``--format json``, an error is a JSON document on stdout too."""
+        from safemigrate import interrupts
+
         self._json_written = False
         if getattr(self, "_called_from_command_line", False) and not options.get(
             "stdout"
@@ -199,7 +201,11 @@ class SafemigrateCommandMixin:
                     f"--lock-timeout {timeout}: give 0 or more seconds "
                     "(0: do not wait at all)."
                 )
-            return super().execute(*args, **options)  # type: ignore[misc]
+            with interrupts.handled():
+                try:
+                    return super().execute(*args, **options)  # type: ignore[misc]
+                except KeyboardInterrupt as interrupted:
+                    raise interrupts.as_error(interrupted) from interrupted
         except CommandError as exc:
             if options.get("format") == "json" and not self._json_written:
                 self.write_json(

@@ -16,7 +16,7 @@ from safemigrate.ledger import AddFieldIfMissing
 class Migration(migrations.Migration):
     # numbered 0003: 0002 (the runtime column) comes from the crash-recovery
     # branch; when both are merged this depends on 0002_migrationrun_runtime
-    dependencies = [("safemigrate", "0001_initial")]
+    dependencies = [("safemigrate", "0002_migrationrun_runtime")]
 
     operations = [
         AddFieldIfMissing(

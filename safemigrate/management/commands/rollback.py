@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from django.core.management.base import CommandParser
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
+from django.utils import timezone
 
-from safemigrate import render, runner
+from safemigrate import ledger, recovery, render, runner
 from safemigrate.backup import guarded
 from safemigrate.backup.storage import get_store
 from safemigrate.conf import safemigrate_settings as conf
 from safemigrate.exceptions import RestoreRequired, UsageError
+from safemigrate.locking import migration_lock
 from safemigrate.management.base import SafemigrateCommand, quiet
 from safemigrate.management.commands.rollbackplan import rollback_plan, strategy_for
-from safemigrate.models import MigrationRun
+from safemigrate.models import MigrationRun, Outcome
 from safemigrate.planning import Plan
 from safemigrate.preview import build_preview
 from safemigrate.progress import restore_total
@@ -70,6 +73,13 @@ class Command(SafemigrateCommand):
         )
         self.add_lock_timeout_argument(parser)
         parser.add_argument(
+            "--mark-resolved",
+            action="store_true",
+            help="With --run ID of an interrupted run: record that the database "
+            "was repaired by hand, without restoring (the ledger keeps who and "
+            "when); safemigrate runs again afterwards.",
+        )
+        parser.add_argument(
             "--no-backup",
             action="store_true",
             help="unapply: do not take a backup first (the ledger records it).",
@@ -83,6 +93,13 @@ class Command(SafemigrateCommand):
         if not (options["last"] or options["run"] is not None):
             raise UsageError("Say which run to undo: --last or --run ID.")
         as_json = options["format"] == "json"
+        if options["mark_resolved"]:
+            self._mark_resolved(alias, options, as_json)
+            return
+        interrupted = self._interrupted_run(alias, options)
+        if interrupted is not None:
+            self._restore_interrupted(alias, interrupted, options, as_json)
+            return
         plan, run = rollback_plan(
             alias, {**options, "app_label": None, "migration_name": None}
         )
@@ -125,11 +142,7 @@ class Command(SafemigrateCommand):
                 alias,
                 strategy.backup,
                 store=get_store(),
-                lock_timeout=float(
-                    conf.LOCK_TIMEOUT
-                    if options["lock_timeout"] is None
-                    else options["lock_timeout"]
-                ),
+                lock_timeout=self._lock_timeout(options),
                 command="rollback",
                 argv=self.invocation(options),
                 say=self.say if not as_json and self.verbosity >= 1 else quiet,
@@ -150,6 +163,102 @@ class Command(SafemigrateCommand):
         else:
             document = self._unapply(plan, run, options, as_json)
         self._finish(as_json, document, alias)
+
+    def _interrupted_run(self, alias: str, options: dict[str, Any]) -> Any:
+        """Run ``--run ID`` when it was interrupted half-way and is not resolved.
+
+        Its plan cannot be unapplied (part of a migration is applied), so the
+        only way back is its pre-run backup, whatever ``--strategy`` says.
+        """
+        if options["run"] is None or not ledger.has_table(alias):
+            return None
+        ledger.ensure_table(alias)
+        run = ledger.find_run(alias, options["run"])
+        if run.outcome == Outcome.RUNNING:
+            with migration_lock(alias, self._lock_timeout(options)):
+                recovery.find_dead_runs(alias, quiet)
+            run.refresh_from_db(using=alias)
+        runtime = run.runtime or {}
+        if run.outcome != Outcome.INTERRUPTED or not runtime.get("needs_restore"):
+            return None
+        if runtime.get("resolved"):
+            raise UsageError(
+                f"Run {run.pk} was interrupted and is resolved already "
+                f"({runtime['resolved']}); nothing was changed."
+            )
+        if options["strategy"] == "unapply":
+            raise RestoreRequired(
+                f"Run {run.pk} was interrupted while {runtime.get('in_progress')} "
+                "was half-done: only its pre-run backup brings the database "
+                f"back. Use --strategy restore (backup {run.backup_id or 'none'})."
+            )
+        if not run.backup_id:
+            raise UsageError(
+                f"Run {run.pk} has no backup to restore ({run.backup_note or 'none'}"
+                "); repair the schema by hand, then: manage.py rollback --run "
+                f"{run.pk} --mark-resolved"
+            )
+        return run
+
+    def _restore_interrupted(
+        self, alias: str, run: Any, options: dict[str, Any], as_json: bool
+    ) -> None:
+        if options["interactive"] and not self.confirm(
+            f"Run {run.pk} was interrupted half-way. Restore its pre-run backup "
+            f"{run.backup_id}?"
+        ):
+            raise UsageError("Rollback cancelled; nothing was changed.")
+        say = self.say if not as_json and self.verbosity >= 1 else quiet
+        done = runner.restore_interrupted(
+            alias,
+            run,
+            say=say,
+            locked=False,
+            lock_timeout=self._lock_timeout(options),
+            argv=self.invocation(options),
+            command="rollback",
+            progress=lambda label: None if as_json else self.progress(label),
+        )
+        document = {
+            "outcome": "restored",
+            "strategy": "restore",
+            "backup": run.backup_id,
+            "safety_backup": done.safety.id,
+            "run_id": done.run.pk,
+            "undone_run": run.pk,
+        }
+        self._finish(as_json, document, alias)
+
+    def _mark_resolved(
+        self, alias: str, options: dict[str, Any], as_json: bool
+    ) -> None:
+        if options["run"] is None:
+            raise UsageError("--mark-resolved needs --run ID (an interrupted run).")
+        with migration_lock(alias, self._lock_timeout(options)):
+            if ledger.has_table(alias):
+                ledger.ensure_table(alias)
+                recovery.find_dead_runs(alias, quiet)
+            run = ledger.find_run(alias, options["run"])
+            if run.outcome != Outcome.INTERRUPTED:
+                raise UsageError(
+                    f"Run {run.pk} is not an interrupted run (it is "
+                    f"'{run.outcome}'); only those can be marked resolved."
+                )
+            how = (
+                f"marked resolved without a restore by {ledger.current_user()} "
+                f"on {socket.gethostname()} at {timezone.now():%Y-%m-%d %H:%M:%S} UTC"
+            )
+            recovery.resolve(run, how, alias)
+        if as_json:
+            self.write_json({"outcome": "resolved", "run_id": run.pk, "resolved": how})
+        else:
+            self.stdout.write(f"Run {run.pk}: {how}.")
+
+    @staticmethod
+    def _lock_timeout(options: dict[str, Any]) -> float:
+        if options["lock_timeout"] is None:
+            return float(conf.LOCK_TIMEOUT)
+        return float(options["lock_timeout"])
 
     def _unapply(
         self, plan: Plan, run: Any, options: dict[str, Any], as_json: bool
