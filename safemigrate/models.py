@@ -51,13 +51,13 @@ class MigrationRun(models.Model):
     backup_note = models.CharField(max_length=200, blank=True, default="")
     django_version = models.CharField(max_length=20, blank=True, default="")
     safemigrate_version = models.CharField(max_length=20, blank=True, default="")
-    #: what identifies the run across restores (ids are reused when a restore
-    #: brings back an older ledger); NULL in rows written before 0003
-    key = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
     #: the process of the run (``pid``, ``token``: its start on this boot) and,
     #: for an interrupted run, what recovery needs (``needs_restore``,
     #: ``in_progress``) and how it was resolved (``resolved``)
     runtime = models.JSONField(default=dict, blank=True)
+    #: what identifies the run across restores (ids are reused when a restore
+    #: brings back an older ledger); NULL in rows written before 0003
+    key = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -26,7 +26,6 @@ Runs refuse (exit 7) until the restore is done again.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from collections.abc import Callable
@@ -39,10 +38,11 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
+from safemigrate.backup.base import RESTORE_MARKER_TABLE
 from safemigrate.exceptions import RecoveryRequired
 from safemigrate.models import MigrationRun, Outcome
 
-MARKER_TABLE = "safemigrate_restore_in_progress"
+MARKER_TABLE = RESTORE_MARKER_TABLE
 Say = Callable[[str, str], None]
 
 
@@ -240,13 +240,18 @@ def refuse_unfinished_restore(alias: str) -> None:
 
 
 def marks_restores(alias: str) -> bool:
-    """Whether a restore of ``alias`` needs the marker: a MySQL load is not atomic.
+    """Whether a restore of ``alias`` needs the marker.
 
-    A PostgreSQL restore runs in one transaction, a SQLite one through the
-    backup API, which holds the destination's write lock until the end: a
-    killed restore leaves the database as it was.
+    A MySQL load is not atomic. A PostgreSQL restore is two transactions:
+    the objects the backup does not know are dropped first (committed), then
+    ``pg_restore --single-transaction`` loads the archive; killed between or
+    during them, the database has lost those objects but not got the backup
+    back (the fault suite found it: the tables a deploy created were gone
+    while ``django_migrations`` still listed their migrations). A SQLite
+    restore goes through the backup API, which holds the destination's write
+    lock until the end: a killed restore leaves the database as it was.
     """
-    return connections[alias].vendor == "mysql"
+    return connections[alias].vendor in ("mysql", "postgresql")
 
 
 def set_marker(alias: str, backup_id: str) -> None:
@@ -267,8 +272,22 @@ def set_marker(alias: str, backup_id: str) -> None:
 
 
 def clear_marker(alias: str) -> None:
+    """Drop the marker: the restore finished.
+
+    The connection may be one the load left unusable (MySQL closes idle
+    sessions during a long load; a restore closes Django's connection around
+    its steps): on an error the statement is tried once more on a new
+    connection, and a second error is raised, never swallowed, since a
+    marker left behind makes every later run refuse the database.
+    """
     connection = connections[alias]
-    with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-        cursor.execute(
-            f"DROP TABLE IF EXISTS {connection.ops.quote_name(MARKER_TABLE)}"
-        )
+    statement = f"DROP TABLE IF EXISTS {connection.ops.quote_name(MARKER_TABLE)}"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    except DatabaseError:
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    if not connection.get_autocommit():  # pragma: no cover - commands autocommit
+        connection.commit()

@@ -97,9 +97,9 @@ def test_migrated_project_and_contrib_apps_reconcile_clean(database: Database) -
         **dict.fromkeys(applied, "applied"),
         **dict.fromkeys(CODE_ONLY, "not verifiable"),
     }
-    assert len(applied) == 28
+    assert len(applied) == 29
     assert document["summary"] == {
-        "applied": 28,
+        "applied": 29,
         "drift": 0,
         "fakeable": 0,
         "pending": 0,
@@ -115,7 +115,7 @@ def test_migrated_project_and_contrib_apps_reconcile_clean(database: Database) -
     result = database.manage("reconcile", "--check")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
-        "Summary: 28 applied, 0 drift, 0 fakeable, 0 pending, 0 partial, "
+        "Summary: 29 applied, 0 drift, 0 fakeable, 0 pending, 0 partial, "
         "4 not verifiable."
     )
     assert "  [X] 0003_set_has_profile_picture" in result.stdout
@@ -314,7 +314,7 @@ def test_dropped_column_is_drift_and_is_never_faked(database: Database) -> None:
         result.stdout,
     )
     assert result.stdout.splitlines()[-1] == (
-        "Summary: 27 applied, 1 drift, 0 fakeable, 0 pending, 0 partial, "
+        "Summary: 28 applied, 1 drift, 0 fakeable, 0 pending, 0 partial, "
         "4 not verifiable."
     )
     drift = report()
@@ -592,9 +592,9 @@ def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> N
         "  orders.0003_order_status: depends on catalog.0003_delete_legacyprice, "
         "orders.0002_uppercase_currency, not applied",
     ]
-    assert result.stdout.count("... FAKED (verified)\n") == 19
+    assert result.stdout.count("... FAKED (verified)\n") == 20
     assert result.stdout.count("... FAKED (no schema effect)\n") == 5
-    assert "Summary: 0 applied, 0 drift, 28 fakeable, 0 pending, 0 partial, " in (
+    assert "Summary: 0 applied, 0 drift, 29 fakeable, 0 pending, 0 partial, " in (
         result.stdout
     )
     held_back = {
@@ -606,7 +606,7 @@ def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> N
         (m.app_label, m.name) for m in graph_order(MigrationLoader(database.connection))
     }
     assert set(rows) == everything - held_back
-    assert len(rows) == 24
+    assert len(rows) == 25
     (first,) = runs(database)
     assert (first.command, first.outcome, first.fake) == ("reconcile", "success", True)
     state_only = {

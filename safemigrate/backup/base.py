@@ -146,6 +146,10 @@ B = TypeVar("B", bound=type[BackupBackend])
 _registry: dict[str, type[BackupBackend]] = {}
 BUILTIN = ("sqlite", "postgresql", "mysql")
 
+#: the table that says a restore is in progress (:mod:`safemigrate.recovery`):
+#: restores leave it alone and runs refuse the database while it exists
+RESTORE_MARKER_TABLE = "safemigrate_restore_in_progress"
+
 
 def register(cls: B) -> B:
     _registry[cls.vendor] = cls

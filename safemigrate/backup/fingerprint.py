@@ -26,13 +26,14 @@ from typing import Any
 
 from django.db import connections
 
+from safemigrate.backup.base import RESTORE_MARKER_TABLE
 from safemigrate.models import MigrationRun
 
 #: tables whose rows a restore changes on purpose
 NOT_COUNTED = (MigrationRun._meta.db_table,)
 #: tables safemigrate keeps during a restore only (the crash-recovery marker
 #: that says a MySQL load is in progress): neither in a backup nor compared
-NOT_COMPARED = ("safemigrate_restore_in_progress",)
+NOT_COMPARED = (RESTORE_MARKER_TABLE,)
 
 
 def _tables(alias: str) -> list[str]:

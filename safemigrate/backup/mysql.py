@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from safemigrate.backup import mysql_dump, process
-from safemigrate.backup.base import BackupBackend, BackupError, Progress, register
+from safemigrate.backup.base import (
+    RESTORE_MARKER_TABLE,
+    BackupBackend,
+    BackupError,
+    Progress,
+    register,
+)
 from safemigrate.backup.mysql_dump import DumpError
 from safemigrate.conf import safemigrate_settings as conf
 
@@ -434,10 +440,8 @@ class MySQLBackend(BackupBackend):
                 [name],
             )
             events = [row[0] for row in cursor.fetchall()]
-        from safemigrate.recovery import MARKER_TABLE
-
         # the marker of this restore stays until the load is complete
-        tables = [(table, kind) for table, kind in tables if table != MARKER_TABLE]
+        tables = [(t, kind) for t, kind in tables if t != RESTORE_MARKER_TABLE]
         schema = quote_name(name)
 
         def qualified(object_name: str) -> str:

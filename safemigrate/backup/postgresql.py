@@ -38,7 +38,13 @@ from typing import IO, Any
 from django.db import DatabaseError, transaction
 
 from safemigrate.backup import process
-from safemigrate.backup.base import BackupBackend, BackupError, Progress, register
+from safemigrate.backup.base import (
+    RESTORE_MARKER_TABLE,
+    BackupBackend,
+    BackupError,
+    Progress,
+    register,
+)
 from safemigrate.conf import safemigrate_settings as conf
 
 COMPRESSION = 1
@@ -740,6 +746,8 @@ class PostgreSQLBackend(BackupBackend):
             cursor.execute("SELECT pg_catalog.set_config('search_path', '', true)")
             cursor.execute(EXTRA_CANDIDATES_SQL)
             for description, key, drop, _ in cursor.fetchall():
+                if key.rsplit(" ", 1)[-1] == RESTORE_MARKER_TABLE:
+                    continue  # the restore's own marker (recovery.set_marker)
                 if _as_listed(key) not in archived.get(description, ()):
                     drops.append(drop)
         return drops
