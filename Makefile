@@ -1,11 +1,11 @@
 # Quickstart:
-#   make demo   set up .venv and take the tour of safemigrate on the bundled
+#   make demo   set up .venv and take the tour of migration_guard on the bundled
 #               testproject (SQLite): testproject/demo.py, step by step
 #   make test   set up .venv and run the whole suite on SQLite, PostgreSQL and
 #               MariaDB (the admin pages in Chromium included: tests/browser),
 #               the corpus (make corpus), then the tox matrix (Django 5.2,
 #               6.0, 6.1) on SQLite
-#   make test-browser  only the browser tests; SAFEMIGRATE_SCREENSHOTS=1 keeps
+#   make test-browser  only the browser tests; MIGRATION_GUARD_SCREENSHOTS=1 keeps
 #               their screenshots in tests/browser/screenshots/
 #   make corpus install the corpus's pinned third-party apps into .venv and run
 #               tests/corpus (a real project of them) on the three backends
@@ -66,12 +66,12 @@ test-browser: $(STAMP)
 	$(BIN)/python -m pytest -m browser tests/browser
 
 test-matrix: $(STAMP)
-	SAFEMIGRATE_TEST_BACKENDS=sqlite $(TOX_ENV) $(BIN)/tox run $(TOX_FLAGS)
+	MIGRATION_GUARD_TEST_BACKENDS=sqlite $(TOX_ENV) $(BIN)/tox run $(TOX_FLAGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check safemigrate tests bench testproject
-	$(BIN)/ruff format --check safemigrate tests bench testproject
+	$(BIN)/ruff check migration_guard tests bench testproject
+	$(BIN)/ruff format --check migration_guard tests bench testproject
 	PYTHONPATH=testproject:. $(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .tox $(DEMO_DB) $(DEMO_DB).safemigrate-lock testproject/backups
+	rm -rf $(VENV) .tox $(DEMO_DB) $(DEMO_DB).migration-guard-lock testproject/backups

@@ -1,15 +1,15 @@
-"""Benchmark: ``safemigrate`` vs ``migrate`` applying everything to an empty database.
+"""Benchmark: ``guardedmigrate`` vs ``migrate`` applying all to an empty database.
 
     python bench/apply.py [--backends sqlite,postgresql,mysql] [--runs 5] [--quick]
 
 Generates a project (300 migrations in 10 apps) and, for every run of each
 tool, creates a fresh empty scratch database, times the whole ``python
-manage.py migrate`` / ``safemigrate`` subprocess that applies all migrations
+manage.py migrate`` / ``guardedmigrate`` subprocess that applies all migrations
 (wall clock, and its CPU time, which other load on the machine barely
 affects but which leaves out the database server's work), and drops the
 database. The tools alternate; one untimed ``migrate`` per
 backend warms up caches first. Prints a table of medians and
-safemigrate/migrate ratios against the target (<= 1.05). Always exits 0.
+migration_guard/migrate ratios against the target (<= 1.05). Always exits 0.
 """
 
 from __future__ import annotations
@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"[{backend}] failed: {exc}")
                     rows.append(Row(backend, f"({type(exc).__name__})", None))
     print(
-        f"\nApply all from empty, migrate vs safemigrate: {project.migrations} "
+        f"\nApply all from empty, migrate vs migration_guard: {project.migrations} "
         f"migrations in {len(project.apps)} apps, fresh database per run, "
         f"median of {runs} runs each (subprocess wall clock and CPU)"
     )
     print(
-        f"safemigrate {common.code_version()}, Python {sys.version.split()[0]}, "
+        f"migration_guard {common.code_version()}, Python {sys.version.split()[0]}, "
         f"{load_before} before / {common.load_average()} after"
     )
     print(common.format_table(rows))

@@ -9,8 +9,8 @@ through environment variables (defaults match the CI/dev containers):
 
 Commands run as ``python manage.py ...`` in the generated project with
 ``DATABASE_URL`` set and the repository root first on ``PYTHONPATH``, so the
-safemigrate under test is the checkout this file lives in (or, with
-``--ref REF``, safemigrate/ of that git commit, exported to the work
+migration_guard under test is the checkout this file lives in (or, with
+``--ref REF``, migration_guard/ of that git commit, exported to the work
 directory: a stable version to measure while the checkout is being edited).
 Bytecode caching is
 on in those processes (``PYTHONDONTWRITEBYTECODE`` is dropped from their
@@ -61,12 +61,12 @@ _ALIASES = {
     "pg": "postgresql",
     "mariadb": "mysql",
 }
-TOOLS = ("migrate", "safemigrate")
+TOOLS = ("migrate", "guardedmigrate")
 
 
 @dataclass
 class _Source:
-    """Where the safemigrate under test comes from (see :func:`use_ref`)."""
+    """Where the guardedmigrate under test comes from (see :func:`use_ref`)."""
 
     root: Path = REPO_ROOT
     ref: str | None = None
@@ -128,13 +128,13 @@ def add_common_arguments(
         "--backup",
         choices=("auto", "never", "always"),
         default=None,
-        help="SAFEMIGRATE['BACKUP'] of the generated project (default: "
-        "safemigrate's own default); sets SAFEMIGRATE_BACKUP for the commands",
+        help="MIGRATION_GUARD['BACKUP'] of the generated project (default: "
+        "migration_guard's own default); sets MIGRATION_GUARD_BACKUP for the commands",
     )
     parser.add_argument(
         "--ref",
         default=None,
-        help="benchmark safemigrate/ as of this git commit (exported to the "
+        help="benchmark migration_guard/ as of this git commit (exported to the "
         "work directory) instead of the checkout's working tree",
     )
     parser.set_defaults(_default_runs=runs, _quick_runs=quick_runs)
@@ -143,18 +143,18 @@ def add_common_arguments(
 def resolve_sizes(args: argparse.Namespace) -> tuple[int, int]:
     """(runs, migrations) after --quick and explicit overrides; applies --backup."""
     if args.backup is not None:
-        os.environ["SAFEMIGRATE_BACKUP"] = args.backup  # inherited by commands
+        os.environ["MIGRATION_GUARD_BACKUP"] = args.backup  # inherited by commands
     runs = args.runs or (args._quick_runs if args.quick else args._default_runs)
     migrations = args.migrations or (100 if args.quick else 300)
     return runs, migrations
 
 
 def use_ref(ref: str | None, workdir: Path) -> None:
-    """Test safemigrate/ of git ``ref`` (exported under ``workdir``); None: checkout."""
+    """Test migration_guard/ of git ``ref`` (exported to ``workdir``); None: here."""
     if ref is None:
         return
     proc = subprocess.run(
-        ["git", "archive", "--format=tar", ref, "safemigrate"],
+        ["git", "archive", "--format=tar", ref, "migration_guard"],
         cwd=REPO_ROOT,
         capture_output=True,
         check=False,
@@ -269,7 +269,7 @@ def create_database(backend: str, name: str, workdir: Path) -> ScratchDatabase:
 
 
 def _remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", ".safemigrate-lock"):
+    for suffix in ("", "-wal", "-shm", "-journal", ".migration-guard-lock"):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{path}{suffix}").unlink()
 
@@ -577,7 +577,7 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def code_version() -> str:
-    """The commit of the checkout, with ``+dirty`` when safemigrate/ has edits."""
+    """The commit of the checkout, with ``+dirty`` when migration_guard/ has edits."""
 
     def git(*args: str) -> str:
         proc = subprocess.run(
@@ -594,8 +594,8 @@ def code_version() -> str:
         dirty = ""
     else:
         commit = git("rev-parse", "--short", "HEAD") or "unknown"
-        dirty = git("status", "--porcelain", "--", "safemigrate")
-    backup = os.environ.get("SAFEMIGRATE_BACKUP") or "default"
+        dirty = git("status", "--porcelain", "--", "migration_guard")
+    backup = os.environ.get("MIGRATION_GUARD_BACKUP") or "default"
     return f"{commit}{'+dirty' if dirty else ''} (BACKUP: {backup})"
 
 
@@ -621,7 +621,7 @@ def profile_diff(baseline: Path, candidate: Path, top: int = 15) -> str:
     """Where ``candidate`` spends time that ``baseline`` does not.
 
     Both are cProfile dumps of the same number of calls. Two lists: the
-    functions of safemigrate itself by cumulative time (its wrapper around
+    functions of migration_guard itself by cumulative time (its wrapper around
     ``migrate``), and the other functions called more often in ``candidate``,
     by the extra cumulative time (work done twice, extra queries, ...).
     """
@@ -642,11 +642,11 @@ def profile_diff(baseline: Path, candidate: Path, top: int = 15) -> str:
 
     base, cand = load(baseline), load(candidate)
     own = sorted(
-        (key for key in cand if key[0].startswith(f"{SOURCE.root}/safemigrate/")),
+        (key for key in cand if key[0].startswith(f"{SOURCE.root}/migration_guard/")),
         key=lambda k: cand[k][2],
         reverse=True,
     )
-    lines = ["safemigrate's own functions:", f"{'calls':>8} {'cum s':>8}  function"]
+    lines = ["migration_guard's own functions:", f"{'calls':>8} {'cum s':>8}  function"]
     lines += [f"{cand[k][0]:8d} {cand[k][2]:8.4f}  {where(k)}" for k in own[:top]]
     extra = []
     for key, (c_nc, _, c_ct) in cand.items():

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--ref", default=None, help="benchmark safemigrate/ of REF")
+    parser.add_argument("--ref", default=None, help="benchmark migration_guard/ of REF")
     args = parser.parse_args(argv)
     rows: list[Row] = []
     load_before = common.load_average()
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         [
             f"reconcile vs a no-op migrate on the corpus project (tests/corpus); "
             f"median of {args.runs} manage.py runs each",
-            f"safemigrate {common.code_version()}, Python {sys.version.split()[0]}, "
+            f"migration_guard {common.code_version()}, "
+            f"Python {sys.version.split()[0]}, "
             f"{load_before} before / {common.load_average()} after, "
             f"{(time.perf_counter() - began) / 60:.1f} min",
             common.format_table(rows),

@@ -705,11 +705,11 @@ def render_models(app: AppState) -> str:
 
 
 SETTINGS = '''\
-"""Settings of a generated safemigrate benchmark project.
+"""Settings of a generated migration_guard benchmark project.
 
 DATABASE_URL: sqlite:////abs/path, postgres://user[:password]@host:port/name,
 mysql://user[:password]@host:port/name (default: db.sqlite3 beside manage.py).
-SAFEMIGRATE_BACKUP, when set, becomes SAFEMIGRATE["BACKUP"].
+MIGRATION_GUARD_BACKUP, when set, becomes MIGRATION_GUARD["BACKUP"].
 """
 
 import os
@@ -727,7 +727,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
-    "safemigrate",
+    "migration_guard",
 __APPS__
 ]
 
@@ -769,9 +769,9 @@ DATABASES = {
     )
 }
 
-SAFEMIGRATE: dict = {"BACKUP_DIR": BASE_DIR / "backups"}
-if os.environ.get("SAFEMIGRATE_BACKUP"):
-    SAFEMIGRATE["BACKUP"] = os.environ["SAFEMIGRATE_BACKUP"]
+MIGRATION_GUARD: dict = {"BACKUP_DIR": BASE_DIR / "backups"}
+if os.environ.get("MIGRATION_GUARD_BACKUP"):
+    MIGRATION_GUARD["BACKUP"] = os.environ["MIGRATION_GUARD_BACKUP"]
 '''
 
 MANAGE = """\

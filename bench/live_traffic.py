@@ -3,7 +3,7 @@
     python bench/live_traffic.py [--backends postgresql,mysql] [--runs 3]
         [--rate 50] [--hold 6] [--lock-timeout 1] [--quick]
 
-Per backend and tool (plain ``migrate``, then ``safemigrate``), on a fresh
+Per backend and tool (plain ``migrate``, then ``guardedmigrate``), on a fresh
 scratch database holding ``live_item`` (1,000 rows, migration 0001):
 
 1. another process sends ``--rate`` small queries per second (a primary key
@@ -14,7 +14,7 @@ scratch database holding ``live_item`` (1,000 rows, migration 0001):
 2. after one second, a long transaction opens (``BEGIN; SELECT ... FROM
    live_item``) and holds its lock for ``--hold`` seconds;
 3. the migration command starts (``manage.py migrate live`` or ``manage.py
-   safemigrate live --lock-wait-timeout T``; both ``--no-backup`` so only the
+   migration_guard live --lock-wait-timeout T``; both ``--no-backup`` so only the
    lock behaviour differs): 0002 is an ``AddField`` on ``live_item``, whose
    ``ALTER TABLE`` waits for the long transaction and makes every later
    query on the table queue behind it;
@@ -22,8 +22,8 @@ scratch database holding ``live_item`` (1,000 rows, migration 0001):
    for one more second.
 
 Prints, per backend and tool, p50/p99/max of the live queries, how long
-the command took, whether it completed, and how many attempts safemigrate
-made. Target: safemigrate's max <= the lock timeout + 100 ms, and the deploy
+the command took, whether it completed, and how many attempts migration_guard
+made. Target: migration_guard's max <= the lock timeout + 100 ms, and the deploy
 completes once the long transaction ends. Always exits 0.
 """
 
@@ -213,7 +213,7 @@ def one_run(
         held.fetchall()
 
         command = [common.PYTHON, "manage.py", tool, "live", "-v", "1"]
-        if tool == "safemigrate":
+        if tool == "guardedmigrate":
             command += [
                 "--no-backup",
                 "--lock-wait-timeout",
@@ -271,7 +271,7 @@ def report(outcomes: list[Outcome], lock_timeout: float) -> str:
         worst = max(latencies)
         target = (
             ("met" if worst <= lock_timeout + TARGET_SLACK else "MISSED")
-            if tool == "safemigrate"
+            if tool == "guardedmigrate"
             else "-"
         )
         lines.append(
@@ -300,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         "--hold", type=float, default=6.0, help="seconds the long transaction lasts"
     )
     parser.add_argument(
-        "--lock-timeout", type=float, default=1.0, help="safemigrate's lock wait"
+        "--lock-timeout", type=float, default=1.0, help="migration_guard's lock wait"
     )
     parser.add_argument(
-        "--backoff", type=float, default=0.5, help="safemigrate's first backoff"
+        "--backoff", type=float, default=0.5, help="migration_guard's first backoff"
     )
     parser.add_argument("--quick", action="store_true", help="one run, 3 s hold")
     parser.add_argument("--keep", action="store_true")

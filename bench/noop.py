@@ -1,10 +1,10 @@
-"""Benchmark: ``safemigrate`` vs ``migrate`` with nothing to apply.
+"""Benchmark: ``guardedmigrate`` vs ``migrate`` with nothing to apply.
 
     python bench/noop.py [--backends sqlite,postgresql,mysql] [--runs 7] [--quick]
 
 Generates a project (300 migrations in 10 apps), migrates a scratch database
 of each backend fully once, then times ``manage.py migrate`` and ``manage.py
-safemigrate`` with nothing pending, alternating them:
+migration_guard`` with nothing pending, alternating them:
 
 * wall: the whole ``python manage.py ...`` subprocess, what a deploy pays;
 * cpu: the CPU time of that subprocess (barely affected by other load on the
@@ -13,9 +13,9 @@ safemigrate`` with nothing pending, alternating them:
   process (system checks included, connections closed before each call), so
   the ratio is not drowned in interpreter and Django start-up.
 
-Prints a table of medians and safemigrate/migrate ratios against the target
+Prints a table of medians and migration_guard/migrate ratios against the target
 (<= 1.05). ``--profile`` also runs both in-process under cProfile and prints
-where safemigrate spends more time than migrate. Always exits 0.
+where migration_guard spends more time than migrate. Always exits 0.
 """
 
 from __future__ import annotations
@@ -84,9 +84,9 @@ def bench_backend(
                 )
                 report = (
                     f"\nProfile ({backend}, {inproc_runs} in-process calls of "
-                    "each, under cProfile): where safemigrate's time goes\n"
+                    "each, under cProfile): where migration_guard's time goes\n"
                     + common.profile_diff(
-                        Path(tmp) / "migrate.prof", Path(tmp) / "safemigrate.prof"
+                        Path(tmp) / "migrate.prof", Path(tmp) / "migration_guard.prof"
                     )
                 )
         return rows, report
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="also profile both in-process and print where safemigrate is slower",
+        help="also profile both in-process and print where migration_guard is slower",
     )
     parser.add_argument(
         "--inproc-runs",
@@ -145,12 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows += backend_rows
                 reports.append(report)
     print(
-        f"\nNo-op migrate vs safemigrate: {project.migrations} migrations in "
+        f"\nNo-op migrate vs migration_guard: {project.migrations} migrations in "
         f"{len(project.apps)} apps; median of {runs} runs each (wall), "
         f"{inproc_runs} calls each (in-process)"
     )
     print(
-        f"safemigrate {common.code_version()}, Python {sys.version.split()[0]}, "
+        f"migration_guard {common.code_version()}, Python {sys.version.split()[0]}, "
         f"{load_before} before / {common.load_average()} after"
     )
     print(common.format_table(rows))

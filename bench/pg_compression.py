@@ -2,8 +2,8 @@
 
     python bench/pg_compression.py [--size-mb 300] [--runs 3] [--levels 0,1,3,6,9]
 
-safemigrate takes a backup before every deploy, so the dump is on the
-critical path of every release: :data:`safemigrate.backup.postgresql.COMPRESSION`
+guardedmigrate takes a backup before every deploy, so the dump is on the
+critical path of every release: :data:`migration_guard.backup.postgresql.COMPRESSION`
 is chosen from this benchmark. It creates a scratch database
 (``smbench_pgcomp_<pid>_<n>``, dropped at the end) of about ``--size-mb`` MB
 (``pg_database_size``) of mixed data generated server-side with

@@ -694,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ref",
         default=None,
-        help="benchmark safemigrate/ as of this git commit instead of the checkout",
+        help="benchmark migration_guard/ as of this git commit instead of the checkout",
     )
     args = parser.parse_args(argv)
     sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
@@ -770,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         f"in-process calls); peak RSS = max over the runs ({rss_mode})"
     )
     print(
-        f"safemigrate {common.code_version()}, Python {sys.version.split()[0]}, "
+        f"migration_guard {common.code_version()}, Python {sys.version.split()[0]}, "
         f"{load_before} before / {common.load_average()} after, "
         f"{minutes:.1f} min"
     )

@@ -118,7 +118,7 @@ def timed(call: Callable[[], Any]) -> float:
 def without_record() -> contextlib.ExitStack:
     """create_backup and restore_backup as before: nothing recorded or compared."""
     stack = contextlib.ExitStack()
-    from safemigrate.backup import base, mysql, postgresql, sqlite
+    from migration_guard.backup import base, mysql, postgresql, sqlite
 
     for cls in (
         base.BackupBackend,
@@ -128,10 +128,10 @@ def without_record() -> contextlib.ExitStack:
     ):
         stack.enter_context(mock.patch.object(cls, "read_rows", return_value={}))
     stack.enter_context(
-        mock.patch("safemigrate.backup.fingerprint.schema", return_value={})
+        mock.patch("migration_guard.backup.fingerprint.schema", return_value={})
     )
     stack.enter_context(
-        mock.patch("safemigrate.backup.fingerprint.mysql_checks", return_value={})
+        mock.patch("migration_guard.backup.fingerprint.mysql_checks", return_value={})
     )
     return stack
 
@@ -139,8 +139,8 @@ def without_record() -> contextlib.ExitStack:
 def bench(vendor: str, rows: int, runs: int, workdir: Path) -> list[str]:
     from django.db import connections
 
-    from safemigrate.backup import catalog
-    from safemigrate.backup.storage import get_store
+    from migration_guard.backup import catalog
+    from migration_guard.backup.storage import get_store
 
     with scratch(vendor, workdir) as name:
         connections.settings["default"] = connections.configure_settings(
@@ -213,8 +213,8 @@ def main() -> None:
 
         settings.configure(
             DATABASES={"default": settings_for("sqlite", ":memory:")},
-            INSTALLED_APPS=["safemigrate"],
-            SAFEMIGRATE={"BACKUP_DIR": str(Path(tmp) / "backups")},
+            INSTALLED_APPS=["migration_guard"],
+            MIGRATION_GUARD={"BACKUP_DIR": str(Path(tmp) / "backups")},
             USE_TZ=True,
         )
         django.setup()

@@ -7,7 +7,7 @@ subprocesses on a fresh empty scratch database:
 
 * ``manage.py migrate``: every migration applied forwards once;
 * ``manage.py checkmigrations --roundtrip --format json``: the static gates,
-  then, on a scratch database safemigrate creates next to it (a temporary
+  then, on a scratch database migration_guard creates next to it (a temporary
   SQLite file, or ``test_<name>`` on PostgreSQL), every migration of the
   project's apps applied, unapplied, compared and re-applied (Django's own
   migrations are applied forwards only, as under ``migrate``).
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{project.migrations} migrations in {len(project.apps)} apps, fresh "
         f"database per run, median of {runs} runs each (subprocess wall clock "
         "and CPU; CPU leaves out the database server)",
-        f"safemigrate {common.code_version()}, Python {sys.version.split()[0]}, "
+        f"migration_guard {common.code_version()}, Python {sys.version.split()[0]}, "
         f"{load_before} before / {common.load_average()} after",
         common.format_table(rows),
         *notes,

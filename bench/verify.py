@@ -99,10 +99,10 @@ import django
 django.setup()
 spans = {"Django set-up": time.perf_counter() - started}
 from django.db import connections
-import safemigrate.reconcile as rec
-from safemigrate.planning import load
-from safemigrate.schema.backends import backend_for
-from safemigrate.schema.backends.base import SchemaBackend
+import migration_guard.reconcile as rec
+from migration_guard.planning import load
+from migration_guard.schema.backends import backend_for
+from migration_guard.schema.backends.base import SchemaBackend
 
 def clocked(name, function):
     def call(*args, **kwargs):
@@ -350,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             f"migrations, {len(project.apps)} apps, {project.models} models; "
             f"median of {runs} manage.py runs each, parts from {part_runs} "
             "fresh processes",
-            f"safemigrate {common.code_version()}, Python {sys.version.split()[0]}, "
+            f"migration_guard {common.code_version()}, "
+            f"Python {sys.version.split()[0]}, "
             f"{load_before} before / {common.load_average()} after, "
             f"{(time.perf_counter() - began) / 60:.1f} min",
             format_table(rows),

@@ -1,4 +1,4 @@
-"""``make demo``: a tour of safemigrate on the bundled testproject (SQLite).
+"""``make demo``: a tour of migration_guard on the bundled testproject (SQLite).
 
 Each step says what it shows, prints the command as you would type it, its
 output, and its exit code where the exit code is the point. The database and
@@ -30,13 +30,13 @@ class Tour:
         self.env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{database}",
-            "SAFEMIGRATE_BACKUP_DIR": str(backups),
+            "MIGRATION_GUARD_BACKUP_DIR": str(backups),
             "DJANGO_SETTINGS_MODULE": "testproject.settings",
         }
         self.number = 0
 
     def reset(self) -> None:
-        for path in (self.database, Path(f"{self.database}.safemigrate-lock")):
+        for path in (self.database, Path(f"{self.database}.migration-guard-lock")):
             path.unlink(missing_ok=True)
         shutil.rmtree(self.backups, ignore_errors=True)
 
@@ -77,29 +77,29 @@ class Tour:
         self.reset()
         self.step(
             "What would be applied",
-            "safemigrate --plan lists every migration and operation it would run; "
+            "guardedmigrate --plan lists every migration and operation it would run; "
             "it takes no lock and writes nothing (not even the ledger).",
         )
-        self.manage("safemigrate", "--plan")
+        self.manage("guardedmigrate", "--plan")
 
         self.step(
             "Apply, the safe way",
             "One run per database (a lock), a verified backup first, then Django's "
             "own migrate code; the run is recorded in the ledger.",
         )
-        self.manage("safemigrate")
+        self.manage("guardedmigrate")
 
         self.step(
             "Apply again",
             "Nothing to do: no backup is taken, and the ledger records the no-op.",
         )
-        self.manage("safemigrate")
+        self.manage("guardedmigrate")
 
         self.step(
             "The CI/deploy gate: --check",
             "Exit 0 when nothing is pending, 2 when something is; no lock, no write.",
         )
-        self.manage("safemigrate", "--check", show_exit=True)
+        self.manage("guardedmigrate", "--check", show_exit=True)
 
         self.step(
             "A backward run",
@@ -107,24 +107,24 @@ class Tour:
             "migration is undone, what undoing it does, the data at risk) and "
             "backs up first; --noinput answers the confirmation.",
         )
-        self.manage("safemigrate", "catalog", "0001", "--noinput")
+        self.manage("guardedmigrate", "catalog", "0001", "--noinput")
 
         self.step(
             "--check again",
             "Now three migrations are pending, so --check exits 2 and names them.",
         )
-        self.manage("safemigrate", "--check", show_exit=True, expect=2)
-        self.manage("safemigrate")
+        self.manage("guardedmigrate", "--check", show_exit=True, expect=2)
+        self.manage("guardedmigrate")
 
         self.step(
             "Undo the last run",
             "rollbackplan --last previews undoing the latest run (executes "
             "nothing); rollback --last does it, with the same lock, backup and "
-            "ledger; safemigrate applies the migrations again.",
+            "ledger; guardedmigrate applies the migrations again.",
         )
         self.manage("rollbackplan", "--last")
         self.manage("rollback", "--last", "--noinput")
-        self.manage("safemigrate", "--noinput")
+        self.manage("guardedmigrate", "--noinput")
 
         self.step(
             "The live schema against the recorded history",

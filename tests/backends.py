@@ -3,7 +3,7 @@
 Connection parameters come from the environment with the local defaults:
 ``PGHOST PGPORT PGUSER PGPASSWORD`` (127.0.0.1, 5432, root, none) and
 ``MYSQL_HOST MYSQL_PORT MYSQL_USER MYSQL_PASSWORD`` (127.0.0.1, 3306, root, none).
-``SAFEMIGRATE_TEST_BACKENDS`` picks the backends (default: all three).
+``MIGRATION_GUARD_TEST_BACKENDS`` picks the backends (default: all three).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _counter = itertools.count()
 
 
 def selected() -> list[str]:
-    names = os.environ.get("SAFEMIGRATE_TEST_BACKENDS", ",".join(ALL))
+    names = os.environ.get("MIGRATION_GUARD_TEST_BACKENDS", ",".join(ALL))
     return [name.strip() for name in names.split(",") if name.strip()]
 
 
@@ -108,7 +108,7 @@ class Server:
         elif self.vendor == "mysql":
             self.execute(f"DROP DATABASE IF EXISTS `{name}`")
         else:
-            for suffix in ("", "-wal", "-shm", "-journal", ".safemigrate-lock"):
+            for suffix in ("", "-wal", "-shm", "-journal", ".migration-guard-lock"):
                 Path(name + suffix).unlink(missing_ok=True)
 
 

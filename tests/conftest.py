@@ -1,7 +1,7 @@
 """Fixtures: a fresh, real database per test on each selected backend.
 
 A test that takes the ``database`` fixture runs once per backend in
-``SAFEMIGRATE_TEST_BACKENDS`` (sqlite, postgresql, mysql). An unreachable
+``MIGRATION_GUARD_TEST_BACKENDS`` (sqlite, postgresql, mysql). An unreachable
 server skips the test with the reason, or fails it when ``CI=true``.
 """
 
@@ -39,7 +39,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = []
     for vendor in backends.selected():
         reason = backends.unavailable(vendor)
-        lines.append(f"safemigrate backend {vendor}: {reason or 'available'}")
+        lines.append(f"migration_guard backend {vendor}: {reason or 'available'}")
     return lines
 
 
@@ -87,7 +87,7 @@ class Database:
             PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTPROJECT)]),
         )
         if self.backup_dir is not None:
-            env["SAFEMIGRATE_BACKUP_DIR"] = str(self.backup_dir)
+            env["MIGRATION_GUARD_BACKUP_DIR"] = str(self.backup_dir)
         env.update(extra)
         return env
 
@@ -131,7 +131,10 @@ class Database:
 def backup_dir(tmp_path: Path, settings: Any) -> Path:
     """Each test keeps its backups in its own directory."""
     path = tmp_path / "backups"
-    settings.SAFEMIGRATE = {**getattr(settings, "SAFEMIGRATE", {}), "BACKUP_DIR": path}
+    settings.MIGRATION_GUARD = {
+        **getattr(settings, "MIGRATION_GUARD", {}),
+        "BACKUP_DIR": path,
+    }
     return path
 
 

@@ -12,7 +12,7 @@ from testproject.settings import INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.scenarioapp"]
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="safemigrate-tests-"))
+_SCRATCH = Path(tempfile.mkdtemp(prefix="migration-guard-tests-"))
 
 DATABASES = {
     "default": {
@@ -21,6 +21,6 @@ DATABASES = {
     }
 }
 
-SAFEMIGRATE = {"BACKUP_DIR": _SCRATCH / "backups"}
+MIGRATION_GUARD = {"BACKUP_DIR": _SCRATCH / "backups"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

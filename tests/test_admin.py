@@ -21,12 +21,12 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from safemigrate import ledger
-from safemigrate.models import MigrationRun, Outcome
+from migration_guard import ledger
+from migration_guard.models import MigrationRun, Outcome
 from tests.conftest import ROOT, Database
 
-RUNS = "/admin/safemigrate/migrationrun/"
-BACKUPS = "/admin/safemigrate/backup/"
+RUNS = "/admin/migration_guard/migrationrun/"
+BACKUPS = "/admin/migration_guard/backup/"
 EVIL_NAME = "0009_<script>alert('name')</script>"
 EVIL_ERROR = (
     "RuntimeError: <script>alert('error')</script> & <b>bold</b> "
@@ -67,10 +67,10 @@ def run_ids(html: str) -> list[int]:
 @pytest.fixture
 def history(database: Database) -> list[MigrationRun]:
     """Real runs: apply all, back to catalog 0002 (backed up), forward, no-op."""
-    call_command("safemigrate", verbosity=0)
-    call_command("safemigrate", "catalog", "0002", verbosity=0, interactive=False)
-    call_command("safemigrate", verbosity=0)
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
+    call_command("guardedmigrate", "catalog", "0002", verbosity=0, interactive=False)
+    call_command("guardedmigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     return list(MigrationRun.objects.order_by("pk"))
 
 
@@ -78,7 +78,7 @@ def evil_run() -> MigrationRun:
     """A ledger row whose migration name and error carry markup."""
     run = ledger.start_run(
         "default",
-        command="safemigrate",
+        command="guardedmigrate",
         direction="forwards",
         plan=[{"app": "evil", "name": EVIL_NAME, "backwards": False}],
         applied_before=[],
@@ -139,7 +139,7 @@ def test_run_detail_shows_plan_timings_and_backup(
     for name, value in seconds.items():
         assert f"{value:.3f}s" in html, name
     assert f"Total: {sum(seconds.values()):.3f}s" in html
-    url = reverse("admin:safemigrate_backup_change", args=[backward.backup_id])
+    url = reverse("admin:migration_guard_backup_change", args=[backward.backup_id])
     assert f'<a href="{url}">{backward.backup_id}</a>' in html
     assert (
         "No backup taken."
@@ -181,7 +181,7 @@ def test_every_write_is_refused(history: list[MigrationRun]) -> None:
 
 
 def test_markup_in_names_and_errors_is_text(database: Database) -> None:
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     run = evil_run()
     client = client_for(superuser())
     for url in (RUNS, f"{RUNS}{run.pk}/change/", f"{RUNS}?q=script"):
@@ -194,7 +194,7 @@ def test_markup_in_names_and_errors_is_text(database: Database) -> None:
         in detail
     )
     assert (
-        '<pre class="safemigrate-error">RuntimeError: &lt;script&gt;alert('
+        '<pre class="migration-guard-error">RuntimeError: &lt;script&gt;alert('
         "&#x27;error&#x27;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt; "
         "&lt;img src=x onerror=alert(1)&gt;</pre>"
     ) in detail
@@ -245,7 +245,7 @@ def test_backup_list_and_cheap_status(
 
     with connection.execute_wrapper(record):
         html = client.get(BACKUPS).content.decode()
-    run_url = reverse("admin:safemigrate_migrationrun_change", args=[backward.pk])
+    run_url = reverse("admin:migration_guard_migrationrun_change", args=[backward.pk])
     assert f'<a href="{run_url}">run {backward.pk}</a>' in html
     taken = [run.backup_id for run in history if run.backup_id]
     assert len(taken) == 3  # the no-op run took none
@@ -261,7 +261,7 @@ def test_backup_list_and_cheap_status(
     data_file.unlink()
     assert "file missing" in client.get(BACKUPS).content.decode()
     # one query for the run links (sessions and user aside)
-    assert sum("safemigrate_migrationrun" in sql for sql in statements) == 1
+    assert sum("migration_guard_migrationrun" in sql for sql in statements) == 1
 
 
 def test_backup_detail_verifies_only_when_asked(
@@ -272,7 +272,7 @@ def test_backup_detail_verifies_only_when_asked(
     client = client_for(superuser())
     html = client.get(url).content.decode()
     assert "verify in full" in html and 'id="verify-result"' not in html
-    run_url = reverse("admin:safemigrate_migrationrun_change", args=[backward.pk])
+    run_url = reverse("admin:migration_guard_migrationrun_change", args=[backward.pk])
     assert f'<a href="{run_url}">run {backward.pk}</a>' in html
     assert "<td>unapply</td><td>orders.0003_order_status</td>" in html
     html = client.get(url + "?verify=1").content.decode()
@@ -298,14 +298,14 @@ def test_admin_module_costs_nothing_without_contrib_admin(tmp_path: Path) -> Non
 import django
 from django.conf import settings
 settings.configure(
-    INSTALLED_APPS=["safemigrate"],
+    INSTALLED_APPS=["migration_guard"],
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db"}},
 )
 django.setup()
 from django.db import connection
 queries = []
 with connection.execute_wrapper(lambda run, sql, *args: queries.append(sql)):
-    import safemigrate.admin
+    import migration_guard.admin
 from django.contrib.admin import sites
 from django.utils.functional import empty
 print(len(queries), sites.site._wrapped is empty)
@@ -325,8 +325,10 @@ print(len(queries), sites.site._wrapped is empty)
 @pytest.mark.backends("sqlite")
 def test_the_backup_entry_needs_no_migration(database: Database) -> None:
     out = io.StringIO()
-    call_command("makemigrations", "safemigrate", check=True, dry_run=True, stdout=out)
-    assert out.getvalue() == "No changes detected in app 'safemigrate'\n"
+    call_command(
+        "makemigrations", "migration_guard", check=True, dry_run=True, stdout=out
+    )
+    assert out.getvalue() == "No changes detected in app 'migration_guard'\n"
     call_command("check", fail_level="WARNING", stdout=out)
 
 
@@ -337,16 +339,18 @@ def test_backups_in_a_django_storage(
     location = tmp_path / "storage"
     settings.STORAGES = {
         **settings.STORAGES,
-        "safemigrate": {
+        "migration_guard": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(location)},
         },
     }
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     backup_id = MigrationRun.objects.get().backup_id
     client = client_for(superuser())
     html = client.get(BACKUPS).content.decode()
-    assert "Read from STORAGES[&#x27;safemigrate&#x27;] (FileSystemStorage)." in html
+    assert (
+        "Read from STORAGES[&#x27;migration_guard&#x27;] (FileSystemStorage)." in html
+    )
     assert "file present, size matches" in html
     html = client.get(f"{BACKUPS}{backup_id}/?verify=1").content.decode()
     assert f'<li class="success" id="verify-result">Backup {backup_id} verified' in html
@@ -358,7 +362,7 @@ def test_backups_in_a_django_storage(
 def test_a_backup_dir_open_to_others_is_not_read(
     database: Database, backup_dir: Path
 ) -> None:
-    call_command("safemigrate", verbosity=0, no_backup=True)
+    call_command("guardedmigrate", verbosity=0, no_backup=True)
     call_command("migrationbackups", "create", stdout=io.StringIO())
     (manifest,) = backup_dir.glob("*.json")
     backup_dir.chmod(0o777)

@@ -20,17 +20,17 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from safemigrate.backup import catalog
-from safemigrate.backup.storage import get_store
-from safemigrate.checks import check_backup_tools
-from safemigrate.exceptions import (
+from migration_guard.backup import catalog
+from migration_guard.backup.storage import get_store
+from migration_guard.checks import check_backup_tools
+from migration_guard.exceptions import (
     BackupFailed,
     MigrationFailed,
     RestoreFailed,
     UsageError,
     VerificationRefused,
 )
-from safemigrate.models import MigrationRun
+from migration_guard.models import MigrationRun
 from tests import backends
 from tests.conftest import Database
 from tests.schema import logical_dump
@@ -84,7 +84,7 @@ def insert_samples(db: Database) -> None:
 @pytest.fixture
 def samples(database: Database, settings: Any) -> Database:
     settings.MIGRATION_MODULES = TYPES
-    run("safemigrate", "scenario", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "scenario", "0002", verbosity=0, no_backup=True)
     insert_samples(database)
     return database
 
@@ -105,7 +105,7 @@ def test_round_trip_restores_schema_and_rows(samples: Database) -> None:
         cursor.execute("DELETE FROM scenario_sample WHERE label = 'unicode'")
         cursor.execute("UPDATE scenario_sample SET label = 'changed'")
     run(
-        "safemigrate", "scenario", verbosity=0, no_backup=True, interactive=False
+        "guardedmigrate", "scenario", verbosity=0, no_backup=True, interactive=False
     ) if False else None
     call_command("migrate", "scenario", "0001", verbosity=0)  # drops column extra
     assert logical_dump(samples.connection) != before
@@ -115,8 +115,8 @@ def test_round_trip_restores_schema_and_rows(samples: Database) -> None:
     )
     assert result["restored"] == backup_id
     after = logical_dump(samples.connection)
-    ledger_before = before["rows"].pop("safemigrate_migrationrun", None)
-    ledger_after = after["rows"].pop("safemigrate_migrationrun", None)
+    ledger_before = before["rows"].pop("migration_guard_migrationrun", None)
+    ledger_after = after["rows"].pop("migration_guard_migrationrun", None)
     assert after == before
     # the ledger keeps its history, plus the restore itself
     assert ledger_before is None or len(ledger_after) == len(ledger_before) + 1
@@ -126,7 +126,7 @@ def test_round_trip_restores_schema_and_rows(samples: Database) -> None:
 
 @pytest.mark.backends("sqlite")
 def test_sqlite_wal_commit_is_in_the_backup(database: Database) -> None:
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     database.connection.close()
     writer = sqlite3.connect(database.name)
     assert writer.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
@@ -198,7 +198,7 @@ def test_restore_of_another_engine_is_refused(
     make_database: Callable[..., Database], vendor: str
 ) -> None:
     db = make_database()
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     manifest = catalog.create_backup("default", reason="manual")
     other = "postgresql" if vendor != "postgresql" else "mysql"
     if backends.unavailable(other):
@@ -234,9 +234,9 @@ def test_unwritable_backup_dir_stops_the_run(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    settings.SAFEMIGRATE = {"BACKUP_DIR": blocker / "backups"}
+    settings.MIGRATION_GUARD = {"BACKUP_DIR": blocker / "backups"}
     with pytest.raises(BackupFailed) as caught:
-        run("safemigrate", verbosity=0)
+        run("guardedmigrate", verbosity=0)
     assert caught.value.returncode == 5
     assert "Cannot create the backup directory" in str(caught.value)
     assert "nothing was applied" in str(caught.value)
@@ -253,7 +253,7 @@ def test_disk_full_during_backup_stops_the_run(database: Database) -> None:
         mock.patch.object(catalog, "fsync_file", side_effect=full),
         pytest.raises(BackupFailed) as caught,
     ):
-        run("safemigrate", verbosity=0)
+        run("guardedmigrate", verbosity=0)
     assert "No space left on device" in str(caught.value)
     assert database.migration_rows() == []
     assert get_store().manifests() == []
@@ -264,26 +264,26 @@ def test_disk_full_during_backup_stops_the_run(database: Database) -> None:
 def test_missing_dump_tool_stops_the_run_and_is_checked(
     database: Database, settings: Any, vendor: str
 ) -> None:
-    settings.SAFEMIGRATE = {
-        **settings.SAFEMIGRATE,
+    settings.MIGRATION_GUARD = {
+        **settings.MIGRATION_GUARD,
         "DUMP_COMMANDS": {vendor: "/nonexistent/dump"},
     }
     messages = [m for m in check_backup_tools() if "'default'" in m.msg]
-    assert [m.id for m in messages][:1] == ["safemigrate.W002"]
+    assert [m.id for m in messages][:1] == ["migration_guard.W002"]
     assert "/nonexistent/dump is not installed" in messages[0].msg
     with pytest.raises(BackupFailed) as caught:
-        run("safemigrate", verbosity=0)
+        run("guardedmigrate", verbosity=0)
     assert caught.value.returncode == 5
     assert "/nonexistent/dump" in str(caught.value)
     assert database.migration_rows() == []
 
 
 def test_no_backup_and_noop_are_recorded(database: Database, settings: Any) -> None:
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
-    run("safemigrate", "catalog", verbosity=0)
-    run("safemigrate", "catalog", verbosity=0)  # nothing to do: no backup
-    settings.SAFEMIGRATE = {**settings.SAFEMIGRATE, "BACKUP": "never"}
-    run("safemigrate", verbosity=0)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", verbosity=0)
+    run("guardedmigrate", "catalog", verbosity=0)  # nothing to do: no backup
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "BACKUP": "never"}
+    run("guardedmigrate", verbosity=0)
     runs = list(MigrationRun.objects.using("default").order_by("id"))
     assert [(r.backup_id != "", r.backup_note.split(":")[0]) for r in runs] == [
         (False, "skipped"),
@@ -292,7 +292,7 @@ def test_no_backup_and_noop_are_recorded(database: Database, settings: Any) -> N
         (False, "skipped"),
     ]
     assert runs[0].backup_note == "skipped: --no-backup"
-    assert runs[3].backup_note == "skipped: SAFEMIGRATE['BACKUP'] is 'never'"
+    assert runs[3].backup_note == "skipped: MIGRATION_GUARD['BACKUP'] is 'never'"
     assert [m.id for m in get_store().manifests()] == [runs[1].backup_id]
     manifest = get_store().manifests()[0]
     assert manifest.run_id == runs[1].pk
@@ -310,13 +310,13 @@ def test_failed_migration_is_restored_where_ddl_cannot_roll_back(
     rows_before = samples.migration_rows()
     expected = MigrationFailed
     with pytest.raises(expected) as caught:
-        run("safemigrate", "scenario", verbosity=0)
+        run("guardedmigrate", "scenario", verbosity=0)
     assert caught.value.returncode == 6
     run_row = MigrationRun.objects.using("default").order_by("id").last()
     assert run_row is not None
     after = logical_dump(samples.connection)
-    after["rows"].pop("safemigrate_migrationrun")
-    before["rows"].pop("safemigrate_migrationrun")
+    after["rows"].pop("migration_guard_migrationrun")
+    before["rows"].pop("migration_guard_migrationrun")
     assert after == before  # schema and rows as before the run
     assert samples.migration_rows() == rows_before
     if samples.vendor == "mysql":
@@ -332,9 +332,9 @@ def test_auto_restore_always_undoes_the_whole_run(
     database: Database, settings: Any
 ) -> None:
     settings.MIGRATION_MODULES = TYPES
-    settings.SAFEMIGRATE = {**settings.SAFEMIGRATE, "AUTO_RESTORE": "always"}
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "always"}
     with pytest.raises(MigrationFailed) as caught:
-        run("safemigrate", "scenario", verbosity=0)
+        run("guardedmigrate", "scenario", verbosity=0)
     assert "to its state before the run" in str(caught.value)
     assert database.migration_rows() == []
     assert "scenario_sample" not in database.tables()
@@ -347,9 +347,9 @@ def test_auto_restore_always_undoes_the_whole_run(
 
 
 def test_failed_restore_names_the_backup(samples: Database, settings: Any) -> None:
-    settings.SAFEMIGRATE = {**settings.SAFEMIGRATE, "AUTO_RESTORE": "always"}
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "always"}
     run(
-        "safemigrate",
+        "guardedmigrate",
         "scenario",
         "0001",
         verbosity=0,
@@ -361,7 +361,7 @@ def test_failed_restore_names_the_backup(samples: Database, settings: Any) -> No
         mock.patch.object(catalog, "restore_backup", side_effect=broken),
         pytest.raises(RestoreFailed) as caught,
     ):
-        run("safemigrate", "scenario", verbosity=0)
+        run("guardedmigrate", "scenario", verbosity=0)
     run_row = MigrationRun.objects.using("default").order_by("id").last()
     assert run_row is not None and run_row.outcome == "restore_failed"
     assert caught.value.returncode == 7
@@ -374,17 +374,17 @@ def test_failed_restore_names_the_backup(samples: Database, settings: Any) -> No
 def test_retention_keeps_the_newest_and_pinned(
     database: Database, settings: Any
 ) -> None:
-    settings.SAFEMIGRATE = {**settings.SAFEMIGRATE, "KEEP": 2}
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "KEEP": 2}
     ids = []
     for target in ("0001", "0002", "0003"):
-        run("safemigrate", "catalog", target, verbosity=0)
+        run("guardedmigrate", "catalog", target, verbosity=0)
         ids.append(
             MigrationRun.objects.using("default").order_by("id").last().backup_id
         )
     assert [m.id for m in get_store().manifests()] == ids[::-1][:2]
     run("migrationbackups", "pin", ids[2])
-    run("safemigrate", "catalog", "0002", verbosity=0, interactive=False)
-    run("safemigrate", "catalog", "0003", verbosity=0)
+    run("guardedmigrate", "catalog", "0002", verbosity=0, interactive=False)
+    run("guardedmigrate", "catalog", "0003", verbosity=0)
     kept = [m.id for m in get_store().manifests()]
     assert len(kept) == 3 and ids[2] in kept  # 2 newest + the pinned one
     removed = json.loads(
@@ -414,7 +414,7 @@ def test_migrationbackups_list_show_verify(database: Database) -> None:
     assert run("migrationbackups", "list") == (
         f"No backups of database 'default' in {get_store().description}.\n"
     )
-    run("safemigrate", "catalog", "0001", verbosity=0)
+    run("guardedmigrate", "catalog", "0001", verbosity=0)
     (manifest,) = get_store().manifests()
     listing = run("migrationbackups", "list").splitlines()
     assert listing[0].split() == ["ID", "CREATED", "SIZE", "REASON", "RUN", "PINNED"]
@@ -432,7 +432,7 @@ def test_migrationbackups_list_show_verify(database: Database) -> None:
 
 
 def test_backup_files_are_private(database: Database) -> None:
-    run("safemigrate", "catalog", "0001", verbosity=0)
+    run("guardedmigrate", "catalog", "0001", verbosity=0)
     directory = get_store().directory  # type: ignore[attr-defined]
     assert directory.stat().st_mode & 0o777 == 0o700
     modes = {path.name: path.stat().st_mode & 0o777 for path in directory.iterdir()}
@@ -440,7 +440,7 @@ def test_backup_files_are_private(database: Database) -> None:
 
 
 def test_command_line_backup_then_restore(database: Database) -> None:
-    result = database.manage("safemigrate", "catalog", "0002")
+    result = database.manage("guardedmigrate", "catalog", "0002")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "Backing up database:"
     listed = database.manage("migrationbackups", "list", "--format", "json")
@@ -456,17 +456,17 @@ def test_command_line_backup_then_restore(database: Database) -> None:
 def test_backups_in_a_configured_django_storage(
     samples: Database, settings: Any, tmp_path: Path
 ) -> None:
-    """STORAGES["safemigrate"] replaces BACKUP_DIR (django-storages, S3...)."""
+    """STORAGES["migration_guard"] replaces BACKUP_DIR (django-storages, S3...)."""
     location = tmp_path / "storage"
     settings.STORAGES = {
         **settings.STORAGES,
-        "safemigrate": {
+        "migration_guard": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(location)},
         },
     }
     store = get_store()
-    assert store.description == "STORAGES['safemigrate'] (FileSystemStorage)"
+    assert store.description == "STORAGES['migration_guard'] (FileSystemStorage)"
     before = logical_dump(samples.connection)
     created = json.loads(run("migrationbackups", "create", format="json"))
     assert sorted(p.name for p in location.iterdir()) == sorted(
@@ -478,8 +478,8 @@ def test_backups_in_a_configured_django_storage(
         cursor.execute("DELETE FROM scenario_sample")
     run("migrationbackups", "restore", created["id"], interactive=False)
     after = logical_dump(samples.connection)
-    after["rows"].pop("safemigrate_migrationrun", None)
-    before["rows"].pop("safemigrate_migrationrun", None)
+    after["rows"].pop("migration_guard_migrationrun", None)
+    before["rows"].pop("migration_guard_migrationrun", None)
     assert after == before
 
 
@@ -501,13 +501,13 @@ def test_pg_dump_cut_short_is_caught_while_it_streams(
     )
     fake.chmod(0o755)
     (tools / "pg_restore").symlink_to(shutil.which("pg_restore") or "pg_restore")
-    settings.SAFEMIGRATE = {
-        **settings.SAFEMIGRATE,
+    settings.MIGRATION_GUARD = {
+        **settings.MIGRATION_GUARD,
         "DUMP_COMMANDS": {"postgresql": str(fake)},
     }
     rows = samples.migration_rows()
     with pytest.raises(BackupFailed) as caught:
-        run("safemigrate", "scenario", verbosity=0)
+        run("guardedmigrate", "scenario", verbosity=0)
     assert "is not a complete pg_dump custom-format archive: pg_restore: error: " in (
         str(caught.value)
     )

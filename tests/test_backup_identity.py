@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from django.core.checks import Error
 
-from safemigrate.backup import catalog
-from safemigrate.backup.storage import Manifest, get_store
-from safemigrate.checks import check_backup_dir
-from safemigrate.exceptions import BackupFailed, VerificationRefused
-from safemigrate.models import MigrationRun
-from safemigrate.preview import backups_for
+from migration_guard.backup import catalog
+from migration_guard.backup.storage import Manifest, get_store
+from migration_guard.checks import check_backup_dir
+from migration_guard.exceptions import BackupFailed, VerificationRefused
+from migration_guard.models import MigrationRun
+from migration_guard.preview import backups_for
 from tests.conftest import Database
 from tests.test_backup import run
 
@@ -30,9 +30,9 @@ def _two_databases(
 ) -> tuple[Database, Database]:
     """Databases A and B, one after the other behind the alias ``default``."""
     first = make_database()
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     second = make_database()
-    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0002", verbosity=0, no_backup=True)
     return first, second
 
 
@@ -168,13 +168,13 @@ def test_rollback_strategy_uses_only_this_databases_backups(
 ) -> None:
     """A backup of the same state of another database is not a way back."""
     first = make_database()
-    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
-    run("safemigrate", "catalog", "0003", verbosity=0)
+    run("guardedmigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0003", verbosity=0)
     (of_first,) = catalog.backups_of("default")
     state = set(of_first.applied_before)
     assert backups_for("default", state) == [of_first]
     make_database()
-    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0002", verbosity=0, no_backup=True)
     assert backups_for("default", state) == []
     first.activate()
     assert backups_for("default", state) == [of_first]
@@ -197,7 +197,7 @@ def _forge(manifest: Manifest, **changes: Any) -> Path:
 def test_a_manifest_cannot_make_retention_delete_another_file(
     database: Database, tmp_path: Path, where: str
 ) -> None:
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     older, newer, newest = _backups(3)
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
@@ -235,13 +235,13 @@ def test_a_backup_dir_writable_by_others_is_refused(
         f"Refusing to use {backup_dir}: the backup directory {backup_dir} is "
         f"writable by other users (mode {mode:04o}): they could replace backups "
         f"or plant manifests. Run 'chmod 700 {backup_dir}', or set "
-        "SAFEMIGRATE['BACKUP_DIR'] to a private directory."
+        "MIGRATION_GUARD['BACKUP_DIR'] to a private directory."
     )
     assert list(backup_dir.iterdir()) == []
     (error,) = check_backup_dir()
-    assert isinstance(error, Error) and error.id == "safemigrate.E008"
+    assert isinstance(error, Error) and error.id == "migration_guard.E008"
     assert error.hint == (
-        f"Run 'chmod 700 {backup_dir}', or set SAFEMIGRATE['BACKUP_DIR'] to a "
+        f"Run 'chmod 700 {backup_dir}', or set MIGRATION_GUARD['BACKUP_DIR'] to a "
         "private directory."
     )
     os.chmod(backup_dir, 0o700)
@@ -269,7 +269,7 @@ def _replace_file(manifest: Manifest, data: bytes) -> None:
 def test_a_manifest_lying_about_the_kind_is_refused_before_anything(
     database: Database, vendor: str
 ) -> None:
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     manifest = catalog.create_backup("default", reason="manual")
     _replace_file(manifest, _FOREIGN[vendor])
     before = database.schema()
@@ -304,7 +304,7 @@ def _corrupt_middle(data: bytes, vendor: str) -> bytes:
 
 def _tagged_backup(database: Database, target: str, tags: int) -> Manifest:
     """catalog at ``target``, ``tags`` rows in catalog_tag, then a backup."""
-    run("safemigrate", "catalog", target, verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", target, verbosity=0, no_backup=True)
     with database.connection.cursor() as cursor:
         for i in range(tags):
             cursor.execute("INSERT INTO catalog_tag (name) VALUES (%s)", [f"tag {i}"])
@@ -343,12 +343,12 @@ def test_a_restore_merges_the_ledger_and_overwrites_no_run(
     """The restored ledger holds other runs under the ids of this one's."""
     first = make_database()
     for target in ("0001", "0002", "0003"):
-        run("safemigrate", "catalog", target, verbosity=0, no_backup=True)
+        run("guardedmigrate", "catalog", target, verbosity=0, no_backup=True)
     (of_first,) = _backups(1)
     restored = _ledger(first)
     assert [pk for pk, *_ in restored] == [1, 2, 3]
     second = make_database()
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     (own,) = _ledger(second)
     out = _restore_across(of_first)
     after = _ledger(second)
@@ -372,16 +372,16 @@ def test_a_restore_merges_the_ledger_and_overwrites_no_run(
 def test_a_ledger_without_keys_gets_the_column_on_the_next_run(
     database: Database,
 ) -> None:
-    from safemigrate import ledger
+    from migration_guard import ledger
 
-    run("safemigrate", "catalog", "0001", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     with database.connection.schema_editor() as editor:
         editor.remove_field(MigrationRun, MigrationRun._meta.get_field("key"))
-    run("safemigrate", verbosity=0, no_backup=True)
+    run("guardedmigrate", verbosity=0, no_backup=True)
     old, new = MigrationRun.objects.using("default").order_by("pk")
     assert old.key is None and new.key is not None
     assert not ledger._lacks_later_fields("default")
-    assert ("safemigrate", "0003_migrationrun_key") in database.migration_rows()
+    assert ("migration_guard", "0001_initial") in database.migration_rows()
 
 
 # -- a restore is compared with the backup's record ------------------------------
@@ -409,7 +409,7 @@ def test_the_manifest_records_rows_from_the_file_and_the_schema(
 def test_a_manifest_whose_rows_differ_from_the_file_is_refused(
     database: Database, vendor: str
 ) -> None:
-    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0002", verbosity=0, no_backup=True)
     manifest = catalog.create_backup("default", reason="manual")
     manifest.rows[_table_key(vendor, "catalog_category")] = 7
     get_store().write_manifest(manifest)
@@ -427,7 +427,7 @@ def test_a_manifest_whose_rows_differ_from_the_file_is_refused(
 def test_a_restore_that_differs_from_the_record_fails(
     database: Database, vendor: str
 ) -> None:
-    run("safemigrate", "catalog", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "catalog", "0002", verbosity=0, no_backup=True)
     manifest = catalog.create_backup("default", reason="manual")
     manifest.schema["catalog_tag"] = "0" * 16
     get_store().write_manifest(manifest)
@@ -485,11 +485,11 @@ def test_a_run_stops_before_applying_when_the_backup_dir_is_open(
     backup_dir.mkdir()
     os.chmod(backup_dir, 0o777)
     # the system check stops it first, as every configuration error (exit 1)
-    done = database.manage("safemigrate", "catalog", "0001", "--noinput")
+    done = database.manage("guardedmigrate", "catalog", "0001", "--noinput")
     assert done.returncode == 1, done.stderr
-    assert "(safemigrate.E008) SAFEMIGRATE['BACKUP_DIR']: " in done.stderr
+    assert "(migration_guard.E008) MIGRATION_GUARD['BACKUP_DIR']: " in done.stderr
     # without the checks, the store refuses itself (exit 5)
-    args = ("safemigrate", "catalog", "0001", "--noinput", "--skip-checks")
+    args = ("guardedmigrate", "catalog", "0001", "--noinput", "--skip-checks")
     done = database.manage(*args)
     assert done.returncode == 5, done.stderr
     assert (

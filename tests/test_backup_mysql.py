@@ -22,9 +22,9 @@ from typing import Any, cast
 import pytest
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from safemigrate.backup import mysql
-from safemigrate.backup.base import BackupError, backend_for
-from safemigrate.backup.mysql import MySQLBackend, option_value
+from migration_guard.backup import mysql
+from migration_guard.backup.base import BackupError, backend_for
+from migration_guard.backup.mysql import MySQLBackend, option_value
 from tests import backends
 from tests.conftest import Database
 
@@ -454,15 +454,15 @@ def test_a_missing_client_fails_the_restore_before_anything_is_dropped(
     tools.mkdir()
     dump_tool = tools / "mariadb-dump"
     dump_tool.symlink_to(shutil.which("mariadb-dump") or "/usr/bin/mariadb-dump")
-    settings.SAFEMIGRATE = {"DUMP_COMMANDS": {"mysql": str(dump_tool)}}
+    settings.MIGRATION_GUARD = {"DUMP_COMMANDS": {"mysql": str(dump_tool)}}
     populated.query("CREATE TABLE sm_new (id INT)")
 
     assert backend.problems() == [
         f"The MySQL/MariaDB client (for restores) is missing: {tools}/mariadb "
-        f"(from SAFEMIGRATE['DUMP_COMMANDS']['mysql'] = '{dump_tool}') does not "
+        f"(from MIGRATION_GUARD['DUMP_COMMANDS']['mysql'] = '{dump_tool}') does not "
         "exist or is not executable; install the MariaDB or MySQL client programs "
         "(apt-get install mariadb-client), or name the dump binary in "
-        "SAFEMIGRATE['DUMP_COMMANDS']['mysql']."
+        "MIGRATION_GUARD['DUMP_COMMANDS']['mysql']."
     ]
     with pytest.raises(BackupError, match="client \\(for restores\\) is missing"):
         backend.restore(backup)
@@ -646,13 +646,13 @@ def test_settings_map_to_client_options() -> None:
 
 
 def test_problems_report_a_missing_dump_tool(settings: Any) -> None:
-    settings.SAFEMIGRATE = {"DUMP_COMMANDS": {"mysql": "/nonexistent/mariadb-dump"}}
+    settings.MIGRATION_GUARD = {"DUMP_COMMANDS": {"mysql": "/nonexistent/mariadb-dump"}}
     hint = (
         "install the MariaDB or MySQL client programs (apt-get install "
         "mariadb-client), or name the dump binary in "
-        "SAFEMIGRATE['DUMP_COMMANDS']['mysql']."
+        "MIGRATION_GUARD['DUMP_COMMANDS']['mysql']."
     )
-    origin = "(from SAFEMIGRATE['DUMP_COMMANDS']['mysql'] = '/nonexistent/{}')"
+    origin = "(from MIGRATION_GUARD['DUMP_COMMANDS']['mysql'] = '/nonexistent/{}')"
     assert fake_backend().problems() == [
         "The MySQL/MariaDB dump tool is missing: /nonexistent/mariadb-dump "
         f"{origin.format('mariadb-dump')} does not exist or is not executable; "
@@ -710,7 +710,7 @@ def test_versions_run_the_client_once_per_process(
 
 
 def test_missing_tools_names_the_binaries(settings: Any) -> None:
-    settings.SAFEMIGRATE = {"DUMP_COMMANDS": {"mysql": "/nonexistent/mariadb-dump"}}
+    settings.MIGRATION_GUARD = {"DUMP_COMMANDS": {"mysql": "/nonexistent/mariadb-dump"}}
     assert fake_backend().missing_tools() == [
         "/nonexistent/mariadb-dump",
         "/nonexistent/mariadb",

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from django.db import connections, transaction
 
-from safemigrate.backup import postgresql
-from safemigrate.backup.base import BackupError, backend_for
-from safemigrate.backup.postgresql import PostgreSQLBackend
+from migration_guard.backup import postgresql
+from migration_guard.backup.base import BackupError, backend_for
+from migration_guard.backup.postgresql import PostgreSQLBackend
 from tests import backends
 from tests.conftest import Database
 
@@ -601,16 +601,16 @@ def test_versions_and_no_problems(database: Database) -> None:
 
 
 def test_problems_missing_binaries(database: Database, settings: Any) -> None:
-    settings.SAFEMIGRATE = {"DUMP_COMMANDS": {"postgresql": "/nonexistent/pg_dump"}}
+    settings.MIGRATION_GUARD = {"DUMP_COMMANDS": {"postgresql": "/nonexistent/pg_dump"}}
     assert backend().missing_tools() == [
         "/nonexistent/pg_dump",
         "/nonexistent/pg_restore",
     ]
     assert backend().problems() == [
         "pg_dump not found or not executable at /nonexistent/pg_dump (from "
-        "SAFEMIGRATE['DUMP_COMMANDS']['postgresql'])",
+        "MIGRATION_GUARD['DUMP_COMMANDS']['postgresql'])",
         "pg_restore not found or not executable at /nonexistent/pg_restore (from "
-        "the directory of SAFEMIGRATE['DUMP_COMMANDS']['postgresql'])",
+        "the directory of MIGRATION_GUARD['DUMP_COMMANDS']['postgresql'])",
     ]
 
 
@@ -643,7 +643,7 @@ def test_verify_without_pg_restore(
 ) -> None:
     dump = tmp_path / "x.dump"
     dump.write_bytes(b"PGDMP" + bytes(100))
-    settings.SAFEMIGRATE = {"DUMP_COMMANDS": {"postgresql": "/nonexistent/pg_dump"}}
+    settings.MIGRATION_GUARD = {"DUMP_COMMANDS": {"postgresql": "/nonexistent/pg_dump"}}
     with pytest.raises(BackupError) as caught:
         backend().verify(dump)
     assert str(caught.value) == (
@@ -660,7 +660,7 @@ def test_problems_client_older_than_server(
     restore = shutil.which("pg_restore")
     assert restore is not None
     (bin_dir / "pg_restore").symlink_to(restore)
-    settings.SAFEMIGRATE = {"DUMP_COMMANDS": {"postgresql": str(pg_dump)}}
+    settings.MIGRATION_GUARD = {"DUMP_COMMANDS": {"postgresql": str(pg_dump)}}
 
     installed = tmp_path / "usr" / str(major) / "bin" / "pg_dump"
     fake_client(installed.parent, "pg_dump", f"{major}.1")
@@ -671,7 +671,7 @@ def test_problems_client_older_than_server(
     pg = backend()
     expected = (
         f"pg_dump 12.3 ({pg_dump}) is older than the PostgreSQL {major} server: "
-        f"set SAFEMIGRATE['DUMP_COMMANDS'] = {{'postgresql': '{installed}'}} "
+        f"set MIGRATION_GUARD['DUMP_COMMANDS'] = {{'postgresql': '{installed}'}} "
         "(installed here)"
     )
     assert pg.problems() == [expected]
@@ -681,7 +681,7 @@ def test_problems_client_older_than_server(
     )
     assert pg.problems() == [
         f"pg_dump 12.3 ({pg_dump}) is older than the PostgreSQL {major} server: "
-        f"install postgresql-client-{major} and set SAFEMIGRATE['DUMP_COMMANDS'] = "
+        f"install postgresql-client-{major} and set MIGRATION_GUARD['DUMP_COMMANDS'] = "
         f"{{'postgresql': '{tmp_path}/none/{major}/pg_dump'}}"
     ]
     assert pg.versions()["client"] == "12.3"
@@ -698,7 +698,9 @@ def test_problems_pg_restore_older_than_pg_dump(
     bin_dir.mkdir()
     (bin_dir / "pg_dump").symlink_to(dump)
     restore = fake_client(bin_dir, "pg_restore", "9.6.24")
-    settings.SAFEMIGRATE = {"DUMP_COMMANDS": {"postgresql": str(bin_dir / "pg_dump")}}
+    settings.MIGRATION_GUARD = {
+        "DUMP_COMMANDS": {"postgresql": str(bin_dir / "pg_dump")}
+    }
     version = backend().versions()["client"]
     assert backend().problems() == [
         f"pg_restore 9.6.24 ({restore}) is older than pg_dump {version} "

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from safemigrate.exceptions import CheckFailed, UsageError
-from safemigrate.gates import server_of
-from safemigrate.models import MigrationRun
+from migration_guard.exceptions import CheckFailed, UsageError
+from migration_guard.gates import server_of
+from migration_guard.models import MigrationRun
 from tests.conftest import Database
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -105,7 +105,7 @@ class Migration(migrations.Migration):
 
 
 def test_clean_project_passes(database: Database) -> None:
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     code, out = check("accounts", "catalog", "orders")
     assert code == 0
     assert out.splitlines() == [
@@ -120,7 +120,7 @@ def test_clean_project_passes(database: Database) -> None:
     ]
     code, document = check_json()
     assert (code, document["outcome"], document["exit_code"]) == (0, "clean", 0)
-    assert "safemigrate" not in document["apps"] and "auth" not in document["apps"]
+    assert "migration_guard" not in document["apps"] and "auth" not in document["apps"]
     assert {"accounts", "catalog", "orders"} <= set(document["apps"])
     assert document["checks"]["roundtrip"] is None
 
@@ -128,7 +128,7 @@ def test_clean_project_passes(database: Database) -> None:
 def test_edited_applied_migration_is_reported_reformatted_is_not(
     database: Database, editable: Editable
 ) -> None:
-    call_command("safemigrate", "scenario", verbosity=0)
+    call_command("guardedmigrate", "scenario", verbosity=0)
     original = editable.file("0002_widget_size").read_text()
 
     editable.write("0002_widget_size", REFORMATTED)
@@ -206,7 +206,7 @@ def test_irreversible_operations_fail(database: Database, settings: Any) -> None
     assert code == 2
     assert [
         (p["check"], p["name"], p["operation_index"]) for p in document["problems"]
-    ] == [("safemigrate.W010", "0003_hidden_irreversible", 0)]
+    ] == [("migration_guard.W010", "0003_hidden_irreversible", 0)]
 
 
 def test_roundtrip_names_table_and_column(database: Database, settings: Any) -> None:

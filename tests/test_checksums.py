@@ -18,9 +18,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
-from safemigrate.checksums import accept, edited_migrations
-from safemigrate.exceptions import UsageError, VerificationRefused
-from safemigrate.models import MigrationRun
+from migration_guard.checksums import accept, edited_migrations
+from migration_guard.exceptions import UsageError, VerificationRefused
+from migration_guard.models import MigrationRun
 from tests.conftest import ROOT, TESTPROJECT, Database
 
 SIMPLE = Path(__file__).parent / "scenarios" / "simple"
@@ -102,7 +102,7 @@ def package(tmp_path: Path, settings: Any) -> Iterator[Package]:
 
 def migrate(*args: str, **options: Any) -> str:
     out = io.StringIO()
-    call_command("safemigrate", *args, stdout=out, no_color=True, **options)
+    call_command("guardedmigrate", *args, stdout=out, no_color=True, **options)
     return out.getvalue()
 
 
@@ -196,7 +196,7 @@ def test_runpython_body_counts_its_comments_do_not(
     assert edit.changed[0].startswith("operation 1 (Raw Python operation) changed")
 
 
-def test_safemigrate_refuses_a_plan_on_top_of_an_edited_migration(
+def test_guardedmigrate_refuses_a_plan_on_top_of_an_edited_migration(
     database: Database, package: Package
 ) -> None:
     migrate("scenario", "0001", "--no-backup")
@@ -271,7 +271,7 @@ from django.utils import translation
 django.setup()
 translation.activate(sys.argv[1])
 from django.db.migrations.loader import MigrationLoader
-from safemigrate.checksums import checksum
+from migration_guard.checksums import checksum
 found = {}
 for (app, name), migration in MigrationLoader(None).disk_migrations.items():
     found[f"{app}.{name}"] = checksum(migration).as_json()
@@ -324,7 +324,7 @@ def renames_settings(db: Database, tmp_path: Path) -> dict[str, str]:
         "from tests.settings import *  # noqa\n"
         f"DATABASES = {{'default': {db.server.settings(db.name)!r}}}\n"
         f"MIGRATION_MODULES = {{'scenario': {RENAMES!r}}}\n"
-        f"SAFEMIGRATE = {{'BACKUP_DIR': {str(tmp_path / 'backups')!r}}}\n"
+        f"MIGRATION_GUARD = {{'BACKUP_DIR': {str(tmp_path / 'backups')!r}}}\n"
     )
     return {
         "DJANGO_SETTINGS_MODULE": "renames_settings",
@@ -332,13 +332,13 @@ def renames_settings(db: Database, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_renames_applied_by_safemigrate_are_not_edits(
+def test_renames_applied_by_guardedmigrate_are_not_edits(
     database: Database, tmp_path: Path
 ) -> None:
     env = renames_settings(database, tmp_path)
     # contenttypes first: its pre_migrate handler acts once its table exists
     assert database.manage("migrate", "contenttypes", **env).returncode == 0
-    first = database.manage("safemigrate", "scenario", "0003", "--no-backup", **env)
+    first = database.manage("guardedmigrate", "scenario", "0003", "--no-backup", **env)
     assert first.returncode == 0, first.stderr
     assert "  Applying scenario.0003_rename_tag... OK\n" in first.stdout
 
@@ -358,6 +358,6 @@ def test_renames_applied_by_safemigrate_are_not_edits(
 
     check = database.manage("checkmigrations", "--format", "json", **env)
     assert json.loads(check.stdout)["checks"]["edited"] == [], check.stdout
-    second = database.manage("safemigrate", "--no-backup", **env)
+    second = database.manage("guardedmigrate", "--no-backup", **env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "  Applying scenario.0004_item_size... OK\n" in second.stdout

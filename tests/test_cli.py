@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command, load_command_class
 
-from safemigrate.exceptions import UsageError
-from safemigrate.models import MigrationRun
+from migration_guard.exceptions import UsageError
+from migration_guard.models import MigrationRun
 from tests.conftest import ROOT, TESTPROJECT, Database
 
 COMMANDS = (
-    "safemigrate",
+    "guardedmigrate",
     "rollbackplan",
     "rollback",
     "reconcile",
@@ -56,7 +56,7 @@ WITHOUT_DATABASE = {"makedatamigration": "writes a file, reads no database"}
 
 
 def parser(name: str) -> argparse.ArgumentParser:
-    return load_command_class("safemigrate", name).create_parser("manage.py", name)
+    return load_command_class("migration_guard", name).create_parser("manage.py", name)
 
 
 def parser_options(name: str) -> set[str]:
@@ -123,10 +123,10 @@ def lock_timeout_actions() -> dict[str, argparse.Action]:
 def test_lock_timeout_is_the_same_everywhere() -> None:
     actions = lock_timeout_actions()
     assert sorted(actions) == [
+        "guardedmigrate",
         "migrationbackups",
         "reconcile",
         "rollback",
-        "safemigrate",
     ]
     assert len({(a.help, a.metavar, a.type, a.default) for a in actions.values()}) == 1
     first = next(iter(actions.values()))
@@ -136,7 +136,7 @@ def test_lock_timeout_is_the_same_everywhere() -> None:
 @pytest.mark.backends("sqlite")
 def test_negative_lock_timeout_is_refused(database: Database) -> None:
     for argv in (
-        ["safemigrate", "--lock-timeout", "-1"],
+        ["guardedmigrate", "--lock-timeout", "-1"],
         ["rollback", "--last", "--lock-timeout", "-0.5"],
         ["reconcile", "--fake", "--lock-timeout", "-1"],
         ["migrationbackups", "create", "--lock-timeout", "-3"],
@@ -149,14 +149,14 @@ def test_negative_lock_timeout_is_refused(database: Database) -> None:
         ), argv
     assert database.tables() == set()  # nothing was written anywhere
     with pytest.raises(UsageError, match=r"--lock-timeout -1: give 0 or more"):
-        call_command("safemigrate", lock_timeout=-1, verbosity=0)
+        call_command("guardedmigrate", lock_timeout=-1, verbosity=0)
     assert database.tables() == set()
-    result = database.manage("safemigrate", "--lock-timeout", "0", "-v", "0")
+    result = database.manage("guardedmigrate", "--lock-timeout", "0", "-v", "0")
     assert result.returncode == 0, result.stderr
 
 
-def test_help_texts_describe_safemigrate_not_migrate() -> None:
-    text = parser("safemigrate").format_help()
+def test_help_texts_describe_guardedmigrate_not_migrate() -> None:
+    text = parser("guardedmigrate").format_help()
     flat = " ".join(text.split())
     assert "Django will only check for an existing table name" not in flat
     assert "only where the live schema verifies their effects" in flat
@@ -191,7 +191,7 @@ def latest() -> MigrationRun:
 @pytest.mark.backends("sqlite")
 def test_every_recording_command_prints_its_ledger_line(database: Database) -> None:
     """And the duration there is the one migrationhistory shows."""
-    out = run_command("safemigrate")
+    out = run_command("guardedmigrate")
     run = latest()
     assert out.splitlines()[-1] == ledger_line(run)
     history = run_command("migrationhistory", run=run.pk)
@@ -202,7 +202,7 @@ def test_every_recording_command_prints_its_ledger_line(database: Database) -> N
     out = run_command("rollback", last=True, interactive=False)
     assert latest().command == "rollback"
     assert out.splitlines()[-1] == ledger_line(latest())
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
 
     database.query("DELETE FROM django_migrations WHERE app = 'sites'")
     out = run_command("reconcile", "sites", fake=True)
@@ -216,7 +216,9 @@ def test_every_recording_command_prints_its_ledger_line(database: Database) -> N
     assert out.splitlines()[-1] == ledger_line(latest())
 
     document = json.loads(
-        run_command("safemigrate", "catalog", "0002", format="json", interactive=False)
+        run_command(
+            "guardedmigrate", "catalog", "0002", format="json", interactive=False
+        )
     )
     run = latest()
     assert document["id"] == run.pk
@@ -227,8 +229,8 @@ def test_every_recording_command_prints_its_ledger_line(database: Database) -> N
 def test_migrationhistory_outcome_takes_the_names_the_table_shows(
     database: Database,
 ) -> None:
-    call_command("safemigrate", verbosity=0)
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     table = run_command("migrationhistory").splitlines()
     assert table[1].endswith("nothing to do") and table[2].endswith("success")
     for name in ("nothing to do", "Nothing  To Do", "noop"):
@@ -270,13 +272,13 @@ def test_a_reader_that_goes_away_ends_every_command_quietly(
     database: Database,
 ) -> None:
     """No BrokenPipeError traceback, and the work is done all the same."""
-    result = manage_into_closed_pipe(database, "safemigrate")
+    result = manage_into_closed_pipe(database, "guardedmigrate")
     assert (result.returncode, result.stderr) == (0, "")
     assert ("sites", "0002_alter_domain_unique") in database.migration_rows()
     assert MigrationRun.objects.get(pk=1).outcome == "success"
     for argv in (
-        ["safemigrate", "--plan"],
-        ["safemigrate", "--format", "json"],
+        ["guardedmigrate", "--plan"],
+        ["guardedmigrate", "--format", "json"],
         ["rollbackplan", "catalog", "0001", "--sql"],
         ["reconcile"],
         ["checkmigrations"],
@@ -296,8 +298,8 @@ def test_a_reader_that_goes_away_ends_every_command_quietly(
 def test_piped_into_head(database: Database) -> None:
     manage = f"{sys.executable} {TESTPROJECT / 'manage.py'}"
     for command, lines in (
-        ("safemigrate --plan | head -n 1", ["Planned operations:"]),
-        ("safemigrate --help | head -n 0", []),
+        ("guardedmigrate --plan | head -n 1", ["Planned operations:"]),
+        ("guardedmigrate --help | head -n 0", []),
         ("rollbackplan --help | head -n 2", None),
     ):
         result = subprocess.run(

@@ -63,12 +63,14 @@ def test_every_step_says_what_it_shows_then_shows_it(tour: list[str]) -> None:
 
 def test_exit_codes_and_explanations_are_shown(tour: list[str]) -> None:
     check = section(tour, "The CI/deploy gate: --check")
-    assert check[-2:] == ["$ python manage.py safemigrate --check", "(exit code 0)"]
+    assert check[-2:] == ["$ python manage.py guardedmigrate --check", "(exit code 0)"]
     again = section(tour, "--check again")
-    assert again[again.index("$ python manage.py safemigrate --check") + 1 :][:2] == [
+    assert again[again.index("$ python manage.py guardedmigrate --check") + 1 :][
+        :2
+    ] == [
         "CheckFailed: 3 migrations to apply on database 'default': "
         "catalog.0002_default_category, catalog.0003_delete_legacyprice, "
-        "orders.0003_order_status. 'manage.py safemigrate --plan' shows them all.",
+        "orders.0003_order_status. 'manage.py guardedmigrate --plan' shows them all.",
         "(exit code 2)",
     ]
     reconcile = section(tour, "The live schema against the recorded history")
@@ -121,7 +123,7 @@ def test_packaging_builds_without_warnings(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "BuildBackendWarning" not in output
     assert "SetuptoolsDeprecationWarning" not in output
-    (wheel,) = tmp_path.glob("safemigrate-*.whl")
+    (wheel,) = tmp_path.glob("django_migration_guard-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))

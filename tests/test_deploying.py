@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from safemigrate.exceptions import EXIT_CODES
+from migration_guard.exceptions import EXIT_CODES
 from tests.conftest import ROOT, TESTPROJECT, Database
 
 SCENARIO = ROOT / "tests" / "scenarios" / "failing"
@@ -104,8 +104,8 @@ def project(database: Database, tmp_path: Path) -> Project:
 
 @contextlib.contextmanager
 def lock_held(database: Database) -> Iterator[None]:
-    """The SQLite migration lock, taken the way another safemigrate run takes it."""
-    with open(f"{database.name}.safemigrate-lock", "a+b") as handle:
+    """The SQLite migration lock, taken the way another guardedmigrate run takes it."""
+    with open(f"{database.name}.migration-guard-lock", "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield
 
@@ -123,7 +123,7 @@ def test_shell_script_handles_each_exit_code(
     assert "nope" in result.stderr and not project.went_live()
 
     (tmp_path / "a-file").write_text("")
-    result = project.deploy(SAFEMIGRATE_BACKUP_DIR=str(tmp_path / "a-file" / "b"))
+    result = project.deploy(MIGRATION_GUARD_BACKUP_DIR=str(tmp_path / "a-file" / "b"))
     assert result.returncode == 5, result.stderr
     assert "BackupFailed: The backup of database 'default' failed" in result.stderr
     assert "(exit 5)" in result.stderr and not project.went_live()
@@ -221,7 +221,7 @@ def test_systemd_units(tmp_path: Path) -> None:
     app = block("# /etc/systemd/system/myapp.service")
     settings = unit_settings(migrate)
     assert settings["Type"] == ["oneshot"]
-    assert settings["ExecStart"][0].endswith("manage.py safemigrate --noinput")
+    assert settings["ExecStart"][0].endswith("manage.py guardedmigrate --noinput")
     # every exit code but 0 and 3 is final
     final = {str(code) for code in EXIT_CODES if code != 3}
     assert set(settings["RestartPreventExitStatus"][0].split()) == final
@@ -273,7 +273,12 @@ def test_kubernetes_manifests() -> None:
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"  # what podFailurePolicy requires
     (container,) = pod["containers"]
-    assert container["command"] == ["python", "manage.py", "safemigrate", "--noinput"]
+    assert container["command"] == [
+        "python",
+        "manage.py",
+        "guardedmigrate",
+        "--noinput",
+    ]
     fail, ignore = job["spec"]["podFailurePolicy"]["rules"]
     assert fail["action"] == "FailJob"
     assert fail["onExitCodes"] == {
@@ -292,7 +297,7 @@ def test_kubernetes_manifests() -> None:
     assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert spec["selector"]["matchLabels"] == spec["template"]["metadata"]["labels"]
     (init,) = spec["template"]["spec"]["initContainers"]
-    assert init["command"][:4] == ["python", "manage.py", "safemigrate", "--noinput"]
+    assert init["command"][:4] == ["python", "manage.py", "guardedmigrate", "--noinput"]
 
 
 def test_procfile_and_gitignore(tmp_path: Path) -> None:
@@ -307,7 +312,7 @@ def test_procfile_and_gitignore(tmp_path: Path) -> None:
     (repo / ".gitignore").write_text(block("/backups/"))
     (repo / "backups").mkdir()
     (repo / "backups" / "default-20260101T000000000000.sqlite3").write_text("")
-    (repo / "db.sqlite3.safemigrate-lock").write_text("")
+    (repo / "db.sqlite3.migration-guard-lock").write_text("")
     result = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=repo,

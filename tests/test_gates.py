@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from django.db.migrations.loader import MigrationLoader
 
-from safemigrate import gates
-from safemigrate.gates import Server, mysql_copies, pg_rewrites, server_of
+from migration_guard import gates
+from migration_guard.gates import Server, mysql_copies, pg_rewrites, server_of
 from tests.conftest import Database
 from tests.test_checkmigrations import check as checkmigrations
 
@@ -23,38 +23,38 @@ BOOK = "scenario_book"
 
 PG = {
     0: (
-        "safemigrate.W020",
+        "migration_guard.W020",
         "operations[0] AddIndex(book) builds index book_title_idx on the existing "
         f"table {BOOK} with CREATE INDEX, which blocks writes to {BOOK} until the "
         "whole table is indexed.",
     ),
     1: (
-        "safemigrate.W021",
+        "migration_guard.W021",
         "operations[1] AddConstraint(book) adds unique constraint book_code_uniq "
         f"to the existing table {BOOK}: its index is built with writes to {BOOK} "
         "blocked until every row is indexed.",
     ),
     2: (
-        "safemigrate.W022",
+        "migration_guard.W022",
         "operations[2] AddField(book.author) adds a foreign key on "
         f"{BOOK}.author_id to the existing table {BOOK} and validates every row "
         f"at once, under a SHARE ROW EXCLUSIVE lock on {BOOK} and on the "
         "referenced table (writes blocked).",
     ),
     3: (
-        "safemigrate.W023",
+        "migration_guard.W023",
         "operations[3] AddConstraint(book) adds check constraint "
         f"book_pages_positive to the existing table {BOOK} and checks every row "
         f"under an ACCESS EXCLUSIVE lock (reads and writes of {BOOK} blocked).",
     ),
     4: (
-        "safemigrate.W024",
+        "migration_guard.W024",
         f"operations[4] AlterField(book.rank) changes {BOOK}.rank from integer to "
         "bigint: PostgreSQL rewrites the whole table under an ACCESS EXCLUSIVE "
         f"lock (reads and writes of {BOOK} blocked).",
     ),
     6: (
-        "safemigrate.W025",
+        "migration_guard.W025",
         f"operations[6] AlterField(book.subtitle) makes {BOOK}.subtitle NOT NULL: "
         "PostgreSQL scans the whole table to check it under an ACCESS EXCLUSIVE "
         f"lock (reads and writes of {BOOK} blocked).",
@@ -70,25 +70,25 @@ def mysql_expected(server: Server) -> dict[int, tuple[str, str]]:
     )
     expected = {
         2: (
-            "safemigrate.W031",
+            "migration_guard.W031",
             f"operations[2] AddField(book.author) adds a foreign key on "
             f"{BOOK}.author_id to the existing table {BOOK}: with "
             f"foreign_key_checks on, as Django runs it, {copy}",
         ),
         3: (
-            "safemigrate.W032",
+            "migration_guard.W032",
             "operations[3] AddConstraint(book) adds check constraint "
             f"book_pages_positive to the existing table {BOOK}: {copy}",
         ),
         4: (
-            "safemigrate.W030",
+            "migration_guard.W030",
             f"operations[4] AlterField(book.rank) changes {BOOK}.rank from integer "
             f"to bigint: {copy}",
         ),
     }
     if not (server.mariadb and server.at_least(10, 4, 3)):  # no instant VARCHAR
         expected[5] = (
-            "safemigrate.W030",
+            "migration_guard.W030",
             f"operations[5] AlterField(book.code) changes {BOOK}.code from "
             f"varchar(10) to varchar(100): {copy}",
         )
@@ -127,7 +127,8 @@ def test_gates_of_the_backend_in_use(database: Database, settings: Any) -> None:
     assert lines[start + 1] == f"    scenario.0002_locks: {first_message}"
     assert lines[start + 2].startswith("      hint: ")
     assert lines[start + 2].endswith(
-        f'Or silence it for this migration: safemigrate_silence = ["{first_check}"].'
+        "Or silence it for this migration: "
+        f'migration_guard_silence = ["{first_check}"].'
     )
     assert out.count("scenario.0003_silenced") == 0
 
@@ -139,16 +140,16 @@ def test_hints_give_the_safe_alternative(database: Database, settings: Any) -> N
     if database.vendor == "postgresql":
         assert (
             "AddIndexConcurrently in a migration with atomic = False"
-            in hints["safemigrate.W020"]
+            in hints["migration_guard.W020"]
         )
-        assert "UNIQUE USING INDEX" in hints["safemigrate.W021"]
-        assert "NOT VALID" in hints["safemigrate.W022"]
-        assert "AddConstraintNotValid" in hints["safemigrate.W023"]
-        assert "Expand and contract" in hints["safemigrate.W024"]
-        assert "IS NOT NULL) NOT VALID" in hints["safemigrate.W025"]
+        assert "UNIQUE USING INDEX" in hints["migration_guard.W021"]
+        assert "NOT VALID" in hints["migration_guard.W022"]
+        assert "AddConstraintNotValid" in hints["migration_guard.W023"]
+        assert "Expand and contract" in hints["migration_guard.W024"]
+        assert "IS NOT NULL) NOT VALID" in hints["migration_guard.W025"]
     elif database.vendor == "mysql":
-        assert "SET foreign_key_checks = 0" in hints["safemigrate.W031"]
-        assert "gh-ost" in hints["safemigrate.W030"]
+        assert "SET foreign_key_checks = 0" in hints["migration_guard.W031"]
+        assert "gh-ost" in hints["migration_guard.W030"]
     else:
         assert hints == {}
 
@@ -166,8 +167,8 @@ def test_silenced_gates_are_reported_when_asked(
     assert [
         (f.migration_name, f.operation_index, f.check_id) for f in found if f.silenced
     ] == [
-        ("0003_silenced", 0, "safemigrate.W020"),
-        ("0003_silenced", 1, "safemigrate.W021"),
+        ("0003_silenced", 0, "migration_guard.W020"),
+        ("0003_silenced", 1, "migration_guard.W021"),
     ]
     assert (
         gates.gate(
@@ -190,7 +191,7 @@ def test_postgresql_before_11_rewrites_for_a_default(
     )
     assert [(f.check_id, f.migration, f.message) for f in old] == [
         (
-            "safemigrate.W024",
+            "migration_guard.W024",
             "accounts.0002_userprofile_has_profile_picture",
             "operations[0] AddField(userprofile.has_profile_picture) adds "
             "accounts_userprofile.has_profile_picture with a default: PostgreSQL "
@@ -198,7 +199,7 @@ def test_postgresql_before_11_rewrites_for_a_default(
             "lock.",
         ),
         (
-            "safemigrate.W024",
+            "migration_guard.W024",
             "orders.0003_order_status",
             "operations[0] AddField(order.status) adds orders_order.status with a "
             "default: PostgreSQL 10.23 (before 11) rewrites the whole table under "

@@ -18,9 +18,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.models.signals import pre_migrate
 
-from safemigrate import locktimeouts
-from safemigrate.exceptions import MigrationFailed, UsageError
-from safemigrate.models import MigrationRun
+from migration_guard import locktimeouts
+from migration_guard.exceptions import MigrationFailed, UsageError
+from migration_guard.models import MigrationRun
 from tests.conftest import Database
 from tests.scenarios.lockwaits import SEEN
 
@@ -124,12 +124,14 @@ def _disconnect() -> Iterator[None]:
     pre_migrate.disconnect(dispatch_uid="lockwait-holder")
 
 
-def safemigrate(*args: str, stdout: io.StringIO | None = None, **options: Any) -> str:
+def migration_guard(
+    *args: str, stdout: io.StringIO | None = None, **options: Any
+) -> str:
     out = stdout if stdout is not None else io.StringIO()
     options.setdefault("lock_wait_timeout", 1)
     options.setdefault("lock_wait_retries", 2)
     options.setdefault("lock_wait_backoff", 0.2)
-    call_command("safemigrate", *args, stdout=out, no_color=True, **options)
+    call_command("guardedmigrate", *args, stdout=out, no_color=True, **options)
     return out.getvalue()
 
 
@@ -138,12 +140,12 @@ def fail_while_held(
 ) -> tuple[MigrationFailed, str]:
     """Migrate to ``start``, then to ``target`` with the holder holding its
     lock until the run gives up; the schema must be as it was before."""
-    safemigrate("scenario", start, verbosity=0)
+    migration_guard("scenario", start, verbosity=0)
     hold_when_migrating(holder)
     before = db.schema()
     out = Output(holder.release)
     with pytest.raises(MigrationFailed) as caught:
-        safemigrate("scenario", target, stdout=out, **options)
+        migration_guard("scenario", target, stdout=out, **options)
     assert db.schema() == before
     return caught.value, out.getvalue()
 
@@ -163,7 +165,7 @@ def columns(db: Database, table: str) -> set[str]:
 def test_retries_until_the_holder_commits(
     database: Database, holder: Holder, pauses: list[float]
 ) -> None:
-    safemigrate("scenario", "0001", verbosity=0)
+    migration_guard("scenario", "0001", verbosity=0)
 
     def pause(seconds: float) -> None:
         pauses.append(seconds)
@@ -171,7 +173,7 @@ def test_retries_until_the_holder_commits(
 
     locktimeouts.sleeper = pause  # the fixture puts the original back
     hold_when_migrating(holder)
-    out = safemigrate("scenario", "0004")  # 0003 and 0004 run on the rebuilt state
+    out = migration_guard("scenario", "0004")  # 0003 and 0004 run on the rebuilt state
 
     assert (
         "Applying scenario.0002_widget_size... lock timeout (1s) on attempt 1 of 3; "
@@ -201,7 +203,7 @@ def test_retries_until_the_holder_commits(
 def test_backward_run_retries_too(
     database: Database, holder: Holder, pauses: list[float]
 ) -> None:
-    safemigrate("scenario", "0002", verbosity=0)
+    migration_guard("scenario", "0002", verbosity=0)
 
     def pause(seconds: float) -> None:
         pauses.append(seconds)
@@ -209,7 +211,7 @@ def test_backward_run_retries_too(
 
     locktimeouts.sleeper = pause
     hold_when_migrating(holder)
-    out = safemigrate("scenario", "0001", interactive=False)
+    out = migration_guard("scenario", "0001", interactive=False)
     assert (
         "Unapplying scenario.0002_widget_size... lock timeout (1s) on attempt 1" in out
     )
@@ -300,7 +302,7 @@ def test_timeouts_hold_during_the_migration_and_are_put_back(
     call_command("migrate", "scenario", "zero", verbosity=0)
     database.connection.close()
 
-    safemigrate("scenario", verbosity=0, lock_wait_timeout=2, statement_timeout=30)
+    migration_guard("scenario", verbosity=0, lock_wait_timeout=2, statement_timeout=30)
     during = SEEN["during"]
     with database.connection.cursor() as cursor:
         cursor.execute(READER.QUERIES[database.vendor])
@@ -320,7 +322,7 @@ def test_timeouts_hold_during_the_migration_and_are_put_back(
 
 
 def test_zero_timeout_switches_it_off(database: Database, holder: Holder) -> None:
-    safemigrate("scenario", verbosity=0, lock_wait_timeout=0)
+    migration_guard("scenario", verbosity=0, lock_wait_timeout=0)
     if database.vendor == "postgresql":
         assert SEEN["during"] == ("0", "0")
     elif database.vendor == "mysql":
@@ -332,7 +334,7 @@ def test_zero_timeout_switches_it_off(database: Database, holder: Holder) -> Non
 @pytest.mark.backends("sqlite")
 def test_negative_option_is_a_usage_error(database: Database, holder: Holder) -> None:
     with pytest.raises(UsageError, match="--lock-wait-retries must be 0 or more"):
-        safemigrate("scenario", lock_wait_retries=-1)
+        migration_guard("scenario", lock_wait_retries=-1)
     assert database.migration_rows() == []
 
 
@@ -340,7 +342,7 @@ def test_negative_option_is_a_usage_error(database: Database, holder: Holder) ->
 def test_from_the_command_line(database: Database) -> None:
     """A real manage.py run with the options: a holder makes it exit 6."""
     holder = Holder(database)
-    result = database.manage("safemigrate", "orders", "0002", "--no-backup")
+    result = database.manage("guardedmigrate", "orders", "0002", "--no-backup")
     assert result.returncode == 0, result.stderr
     with holder.connection.cursor() as cursor:
         cursor.execute(f"SET application_name = '{HOLDER_NAME}'")
@@ -348,7 +350,7 @@ def test_from_the_command_line(database: Database) -> None:
         cursor.execute("LOCK TABLE orders_order IN ACCESS SHARE MODE")
     try:
         result = database.manage(
-            "safemigrate",
+            "guardedmigrate",
             "orders",
             "--no-backup",
             "--lock-wait-timeout",
@@ -376,7 +378,7 @@ def test_settings_are_the_defaults(settings: Any) -> None:
     policy = locktimeouts.from_settings()
     assert (policy.timeout, policy.retries, policy.backoff) == (5, 3, 1.0)
     assert policy.statement_timeout is None
-    settings.SAFEMIGRATE = {"LOCK_WAIT_TIMEOUT": 0, "LOCK_WAIT_RETRIES": 1}
+    settings.MIGRATION_GUARD = {"LOCK_WAIT_TIMEOUT": 0, "LOCK_WAIT_RETRIES": 1}
     policy = locktimeouts.from_settings(retries=4)
     assert not policy.enabled
     assert policy.retries == 4

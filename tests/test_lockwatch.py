@@ -1,4 +1,4 @@
-"""``safemigrate --rehearse`` measures locks: pg_locks sampled, rewrites seen.
+"""``guardedmigrate --rehearse`` measures locks: pg_locks sampled, rewrites seen.
 
 PostgreSQL: the rehearsal samples pg_locks for the backend that runs the
 migrations (from a second connection) and reads each table's relfilenode
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from safemigrate.exceptions import CheckFailed, UsageError
-from safemigrate.lockwatch import BLOCKING, MODES, strongest
+from migration_guard.exceptions import CheckFailed, UsageError
+from migration_guard.lockwatch import BLOCKING, MODES, strongest
 from tests.conftest import Database
 
 LOCKWATCH = {"scenario": "tests.scenarios.lockwatch"}
@@ -26,7 +26,12 @@ LOCKWATCH = {"scenario": "tests.scenarios.lockwatch"}
 def rehearse(**options: Any) -> dict[str, Any]:
     out = io.StringIO()
     call_command(
-        "safemigrate", "scenario", rehearse=True, format="json", stdout=out, **options
+        "guardedmigrate",
+        "scenario",
+        rehearse=True,
+        format="json",
+        stdout=out,
+        **options,
     )
     return json.loads(out.getvalue())
 
@@ -35,7 +40,7 @@ def rehearse(**options: Any) -> dict[str, Any]:
 def initial(database: Database, settings: Any) -> Database:
     """The lockwatch scenario with its 0001 applied: 0002 and 0003 pending."""
     settings.MIGRATION_MODULES = LOCKWATCH
-    call_command("safemigrate", "scenario", "0001", verbosity=0, no_backup=True)
+    call_command("guardedmigrate", "scenario", "0001", verbosity=0, no_backup=True)
     return database
 
 
@@ -82,7 +87,7 @@ def test_max_lock_ms_needs_a_rehearsal_on_postgresql(
 ) -> None:
     settings.MIGRATION_MODULES = LOCKWATCH
     with pytest.raises(UsageError, match=r"^--max-lock-ms goes with --rehearse\.$"):
-        call_command("safemigrate", "scenario", max_lock_ms=100)
+        call_command("guardedmigrate", "scenario", max_lock_ms=100)
     if database.vendor == "postgresql":
         return
     with pytest.raises(UsageError) as info:
@@ -103,7 +108,7 @@ def test_lock_modes_order() -> None:
 @pytest.mark.backends("postgresql")
 def test_rehearsal_text_names_locks_per_migration(initial: Database) -> None:
     out = io.StringIO()
-    call_command("safemigrate", "scenario", rehearse=True, stdout=out, no_color=True)
+    call_command("guardedmigrate", "scenario", rehearse=True, stdout=out, no_color=True)
     lines = out.getvalue().splitlines()
     start = lines.index("Locks (pg_locks sampled from a second connection):")
     slow, note = lines[start + 1], lines[start + 2]

@@ -31,8 +31,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 
-from safemigrate.exceptions import UsageError
-from safemigrate.lint import check_migrations, is_project_app, lint
+from migration_guard.exceptions import UsageError
+from migration_guard.lint import check_migrations, is_project_app, lint
 from tests.conftest import ROOT, TESTPROJECT, Database
 from tests.schema import logical_dump
 
@@ -422,7 +422,7 @@ def test_template_applies_and_reverses_on_real_rows(
     for name in new:
         path = project.path(case.app, name)
         assert f"{name}.py" in out
-        assert not any(m.startswith("safemigrate") for m in imported_modules(path))
+        assert not any(m.startswith("migration_guard") for m in imported_modules(path))
     data_path = project.path(case.app, new[-1])
     if case.edit:
         case.edit(data_path)
@@ -703,7 +703,7 @@ PROFILE_FIELDS = (
             "acounts",
             BACKFILL,
             "No installed app with label 'acounts'. Installed apps: accounts, admin, "
-            "auth, catalog, contenttypes, dmapp, messages, orders, safemigrate, "
+            "auth, catalog, contenttypes, dmapp, messages, migration_guard, orders, "
             "scenario, sessions, sites, staticfiles.",
         ),
         (
@@ -883,14 +883,14 @@ def test_lint_finds_missing_reverses_mixed_migrations_and_current_models(
         for f in lint(loader, ["dmapp", "orders", "accounts"], include_silenced=True)
     ]
     assert found == [
-        ("safemigrate.W010", "dmapp.0002_no_reverse", 0, False),
-        ("safemigrate.W010", "dmapp.0002_no_reverse", 1, False),
-        ("safemigrate.W011", "dmapp.0003_data_and_schema", 1, False),
-        ("safemigrate.W012", "dmapp.0005_current_model", 0, False),
-        ("safemigrate.W012", "dmapp.0006_helpers", 0, False),
-        ("safemigrate.W012", "dmapp.0006_helpers", 1, False),
-        ("safemigrate.W010", "dmapp.0007_silenced", 0, True),
-        ("safemigrate.W010", "orders.0002_uppercase_currency", 0, True),
+        ("migration_guard.W010", "dmapp.0002_no_reverse", 0, False),
+        ("migration_guard.W010", "dmapp.0002_no_reverse", 1, False),
+        ("migration_guard.W011", "dmapp.0003_data_and_schema", 1, False),
+        ("migration_guard.W012", "dmapp.0005_current_model", 0, False),
+        ("migration_guard.W012", "dmapp.0006_helpers", 0, False),
+        ("migration_guard.W012", "dmapp.0006_helpers", 1, False),
+        ("migration_guard.W010", "dmapp.0007_silenced", 0, True),
+        ("migration_guard.W010", "orders.0002_uppercase_currency", 0, True),
     ]
     messages = {
         (f.migration, f.operation_index): f.message for f in lint(loader, ["dmapp"])
@@ -914,25 +914,25 @@ def test_lint_finds_missing_reverses_mixed_migrations_and_current_models(
 
     warnings = check_migrations(databases=["default"])
     assert [(w.id, w.obj, w.level) for w in warnings] == [
-        ("safemigrate.W010", "dmapp.0002_no_reverse", 30),
-        ("safemigrate.W010", "dmapp.0002_no_reverse", 30),
-        ("safemigrate.W011", "dmapp.0003_data_and_schema", 30),
-        ("safemigrate.W012", "dmapp.0005_current_model", 30),
-        ("safemigrate.W012", "dmapp.0006_helpers", 30),
-        ("safemigrate.W012", "dmapp.0006_helpers", 30),
+        ("migration_guard.W010", "dmapp.0002_no_reverse", 30),
+        ("migration_guard.W010", "dmapp.0002_no_reverse", 30),
+        ("migration_guard.W011", "dmapp.0003_data_and_schema", 30),
+        ("migration_guard.W012", "dmapp.0005_current_model", 30),
+        ("migration_guard.W012", "dmapp.0006_helpers", 30),
+        ("migration_guard.W012", "dmapp.0006_helpers", 30),
     ]
     assert all(w.hint for w in warnings)
-    settings.SILENCED_SYSTEM_CHECKS = ["safemigrate.W012"]
+    settings.SILENCED_SYSTEM_CHECKS = ["migration_guard.W012"]
     assert [
         w.id for w in check_migrations(databases=["default"]) if not w.is_silenced()
     ] == [
-        "safemigrate.W010",
-        "safemigrate.W010",
-        "safemigrate.W011",
+        "migration_guard.W010",
+        "migration_guard.W010",
+        "migration_guard.W011",
     ]
 
     # it runs where migrations are checked against a database (migrate,
-    # safemigrate, check --database), not before every runserver or shell
+    # migration_guard, check --database), not before every runserver or shell
     assert check_migrations() == []
 
 

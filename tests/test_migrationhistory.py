@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from safemigrate.exceptions import UsageError
+from migration_guard.exceptions import UsageError
 from tests.conftest import Database
 
 
@@ -20,16 +20,16 @@ def run(*args: str, **options: Any) -> str:
 
 
 def test_empty_database_has_no_history(database: Database) -> None:
-    assert run() == "No safemigrate runs recorded on database 'default' yet.\n"
+    assert run() == "No guardedmigrate runs recorded on database 'default' yet.\n"
     assert json.loads(run(format="json")) == {"database": "default", "runs": []}
     assert database.tables() == set()  # reading never creates the ledger
 
 
 def test_lists_runs_newest_first(database: Database, settings: Any) -> None:
-    call_command("safemigrate", verbosity=0)
-    call_command("safemigrate", "catalog", "0002", verbosity=0, interactive=False)
-    call_command("safemigrate", verbosity=0)
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
+    call_command("guardedmigrate", "catalog", "0002", verbosity=0, interactive=False)
+    call_command("guardedmigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     lines = run().splitlines()
     assert lines[0].split() == [
         "ID",
@@ -69,7 +69,7 @@ def test_lists_runs_newest_first(database: Database, settings: Any) -> None:
 
 
 def test_unknown_run_is_a_usage_error(database: Database) -> None:
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     with pytest.raises(
         UsageError, match="No run 99 in the ledger of database 'default'"
     ):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from safemigrate.backup.mysql_dump import DumpError, read_rows
+from migration_guard.backup.mysql_dump import DumpError, read_rows
 
 HEAD = b"-- MariaDB dump 10.19\n\nCREATE TABLE `t` (\n  `id` int\n);\n"
 TAIL = b"-- Dump completed on 2026-12-02 19:00:00\n"

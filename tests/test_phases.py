@@ -1,4 +1,4 @@
-"""``safemigrate --phase``: expand before the deploy, contract after it.
+"""``guardedmigrate --phase``: expand before the deploy, contract after it.
 
 Real migration graphs (scenario packages swapped in with MIGRATION_MODULES)
 on the three backends; the classification table itself without a database.
@@ -14,9 +14,9 @@ import pytest
 from django.core.management import call_command
 from django.db import migrations, models
 
-from safemigrate import phases
-from safemigrate.exceptions import UsageError
-from safemigrate.phases import Phase
+from migration_guard import phases
+from migration_guard.exceptions import UsageError
+from migration_guard.phases import Phase
 from tests.conftest import Database
 
 PHASES = {"scenario": "tests.scenarios.phases"}
@@ -24,7 +24,7 @@ PHASES = {"scenario": "tests.scenarios.phases"}
 
 def run(*args: str, **options: Any) -> str:
     out = io.StringIO()
-    call_command("safemigrate", *args, stdout=out, no_color=True, **options)
+    call_command("guardedmigrate", *args, stdout=out, no_color=True, **options)
     return out.getvalue()
 
 
@@ -73,7 +73,7 @@ def test_pre_deploy_stops_before_the_first_post_deploy_migration(
         "0005_mixed",
     ]
     run_rows = list(
-        database.query("SELECT plan FROM safemigrate_migrationrun ORDER BY id")
+        database.query("SELECT plan FROM migration_guard_migrationrun ORDER BY id")
     )
     plans = [
         [step["name"] for step in json.loads(row[0])]
@@ -112,7 +112,7 @@ def test_cross_app_dependency_on_a_post_deploy_migration_stops_the_phase(
     database: Database, settings: Any
 ) -> None:
     settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.phase_cross"}
-    call_command("safemigrate", "accounts", "0002", verbosity=0, no_backup=True)
+    call_command("guardedmigrate", "accounts", "0002", verbosity=0, no_backup=True)
     out = run("scenario", phase="pre-deploy", no_backup=True)
     assert out.splitlines()[:2] == [
         "Phase pre-deploy: 0 of 3 migrations to apply; stopped before "
@@ -155,11 +155,13 @@ def test_a_marker_no_phase_matches_is_a_usage_error(
     from tests.scenarios.phases import __name__ as package
 
     module = __import__(f"{package}.0001_initial", fromlist=["Migration"])
-    monkeypatch.setattr(module.Migration, "safemigrate_phase", "before", raising=False)
+    monkeypatch.setattr(
+        module.Migration, "migration_guard_phase", "before", raising=False
+    )
     with pytest.raises(UsageError) as info:
         run("scenario", phase="pre-deploy", no_backup=True)
     assert str(info.value) == (
-        "Migration scenario.0001_initial: safemigrate_phase = 'before' is not a "
+        "Migration scenario.0001_initial: migration_guard_phase = 'before' is not a "
         "phase ('pre-deploy', 'post-deploy'). Nothing was changed."
     )
     assert applied(database) == []
@@ -332,7 +334,7 @@ def test_checkmigrations_flags_a_migration_mixing_both_phases(
         for p in document["problems"]
     ] == [
         (
-            "safemigrate.W013",
+            "migration_guard.W013",
             "0005_mixed",
             0,
             "operations[0] CreateModel(Shelf) can run before the deploy but "
@@ -340,9 +342,9 @@ def test_checkmigrations_flags_a_migration_mixing_both_phases(
             "release still reads: the whole migration waits for --phase "
             "post-deploy.",
             "Split it: move operations[0], operations[1] into a migration of their "
-            "own before it (pre-deploy), or mark it with safemigrate_phase = "
-            '"post-deploy", or silence it: safemigrate_silence = '
-            '["safemigrate.W013"].',
+            "own before it (pre-deploy), or mark it with migration_guard_phase = "
+            '"post-deploy", or silence it: migration_guard_silence = '
+            '["migration_guard.W013"].',
         )
     ]
     # silenced in tests/scenarios/lockgates/0002_locks, which mixes both too
@@ -380,7 +382,7 @@ def test_rollbackplan_shows_each_migrations_phase(
 
 
 def test_manage_py_runs_the_phases_of_the_test_project(database: Database) -> None:
-    first = database.manage("safemigrate", "--phase", "pre-deploy", "--no-backup")
+    first = database.manage("guardedmigrate", "--phase", "pre-deploy", "--no-backup")
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[0] == (
         "Phase pre-deploy: 3 of 31 migrations to apply; stopped before "
@@ -394,7 +396,7 @@ def test_manage_py_runs_the_phases_of_the_test_project(database: Database) -> No
         ("auth", "0001_initial"),
         ("accounts", "0001_initial"),
     ]
-    second = database.manage("safemigrate", "--phase", "post-deploy", "--no-backup")
+    second = database.manage("guardedmigrate", "--phase", "post-deploy", "--no-backup")
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines()[0] == (
         "Phase post-deploy: 28 migrations to apply (17 of them pre-deploy ones not "

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from safemigrate import progress
+from migration_guard import progress
 from tests.conftest import ROOT, TESTPROJECT, Database
 from tests.test_makedatamigration import (  # noqa: F401  (the fixture)
     DMAPP,
@@ -94,7 +94,7 @@ def test_backup_plan_and_batches_show_progress_on_a_terminal(
         "DJANGO_SETTINGS_MODULE": module,
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(TESTPROJECT)]),
     }
-    code, out = in_terminal(database, "safemigrate", "accounts", "--no-color", **env)
+    code, out = in_terminal(database, "guardedmigrate", "accounts", "--no-color", **env)
     assert code == 0, out
     assert re.search(r"\r\x1b\[K  Backing up: \d+\.\d MB, [\d.,]+ MB/s\r\x1b\[K", out)
     batches = re.findall(r"    forwards: (\d) of 7 rows, [\d,]+ rows/s, ETA \d+s", out)
@@ -108,7 +108,7 @@ def test_backup_plan_and_batches_show_progress_on_a_terminal(
     # the same run with --format json: one JSON document and nothing else
     run("migrate", "accounts", "0004", verbosity=0)
     code, out = in_terminal(
-        database, "safemigrate", "accounts", "--format", "json", **env
+        database, "guardedmigrate", "accounts", "--format", "json", **env
     )
     assert code == 0, out
     document = json.loads(out)
@@ -116,7 +116,7 @@ def test_backup_plan_and_batches_show_progress_on_a_terminal(
 
     # and on a pipe: the output of old, no counters
     run("migrate", "accounts", "0004", verbosity=0)
-    result = database.manage("safemigrate", "accounts", **env)
+    result = database.manage("guardedmigrate", "accounts", **env)
     assert result.returncode == 0, result.stderr
     assert "rows/s" not in result.stdout + result.stderr
     assert "MB/s" not in result.stdout + result.stderr
@@ -125,7 +125,7 @@ def test_backup_plan_and_batches_show_progress_on_a_terminal(
 
 
 def test_restore_shows_bytes_of_the_total_on_a_terminal(database: Database) -> None:
-    assert database.manage("safemigrate", "-v", "0").returncode == 0
+    assert database.manage("guardedmigrate", "-v", "0").returncode == 0
     listed = json.loads(
         database.manage("migrationbackups", "list", "--format", "json").stdout
     )

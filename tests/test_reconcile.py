@@ -21,12 +21,12 @@ import pytest
 from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 
-from safemigrate.exceptions import CheckFailed, VerificationRefused
-from safemigrate.models import MigrationRun
-from safemigrate.reconcile import reconcile
-from safemigrate.schema.compare import compare_schemas
-from safemigrate.schema.expected import graph_order, project_schema
-from safemigrate.schema.introspect import snapshot
+from migration_guard.exceptions import CheckFailed, VerificationRefused
+from migration_guard.models import MigrationRun
+from migration_guard.reconcile import reconcile
+from migration_guard.schema.compare import compare_schemas
+from migration_guard.schema.expected import graph_order, project_schema
+from migration_guard.schema.introspect import snapshot
 from tests.conftest import Database
 
 ALLFIELDS = {"scenario": "tests.scenarios.allfields"}
@@ -97,9 +97,9 @@ def test_migrated_project_and_contrib_apps_reconcile_clean(database: Database) -
         **dict.fromkeys(applied, "applied"),
         **dict.fromkeys(CODE_ONLY, "not verifiable"),
     }
-    assert len(applied) == 29
+    assert len(applied) == 27
     assert document["summary"] == {
-        "applied": 29,
+        "applied": 27,
         "drift": 0,
         "fakeable": 0,
         "pending": 0,
@@ -115,7 +115,7 @@ def test_migrated_project_and_contrib_apps_reconcile_clean(database: Database) -
     result = database.manage("reconcile", "--check")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == (
-        "Summary: 29 applied, 0 drift, 0 fakeable, 0 pending, 0 partial, "
+        "Summary: 27 applied, 0 drift, 0 fakeable, 0 pending, 0 partial, "
         "4 not verifiable."
     )
     assert "  [X] 0003_set_has_profile_picture" in result.stdout
@@ -218,12 +218,12 @@ def test_deleted_record_is_fakeable_and_faked_verified(database: Database) -> No
         }
     ]
 
-    result = database.manage("safemigrate", "--fake-initial")
+    result = database.manage("guardedmigrate", "--fake-initial")
     assert result.returncode == 0, result.stderr
     assert "  Applying sessions.0001_initial... FAKED\n" in result.stdout
     assert sorted(database.migration_rows()) == sorted(rows)
     second = runs(database)[-1]
-    assert (second.command, second.outcome) == ("safemigrate", "success")
+    assert (second.command, second.outcome) == ("guardedmigrate", "success")
     assert recorded(second.executed, "name", "fake", "verification") == [
         {"name": "0001_initial", "fake": True, "verification": "verified"}
     ]
@@ -259,7 +259,7 @@ def test_squashed_migrations_are_faked_as_the_ones_they_replace(
         "scenario.0002_shelf_width": "fakeable",
         "scenario.0003_shelf_depth": "fakeable",
     }
-    out = run("safemigrate", "scenario", fake=True, no_backup=True)
+    out = run("guardedmigrate", "scenario", fake=True, no_backup=True)
     assert "  Applying scenario.0002_shelf_width... FAKED\n" in out
     assert [(e["name"], e["verification"]) for e in runs(database)[-1].executed] == [
         ("0002_shelf_width", "verified"),
@@ -314,7 +314,7 @@ def test_dropped_column_is_drift_and_is_never_faked(database: Database) -> None:
         result.stdout,
     )
     assert result.stdout.splitlines()[-1] == (
-        "Summary: 28 applied, 1 drift, 0 fakeable, 0 pending, 0 partial, "
+        "Summary: 26 applied, 1 drift, 0 fakeable, 0 pending, 0 partial, "
         "4 not verifiable."
     )
     drift = report()
@@ -332,7 +332,7 @@ def test_dropped_column_is_drift_and_is_never_faked(database: Database) -> None:
     delete_record(database, "orders", "0003_order_status")
     rows = database.migration_rows()
     assert statuses(report())["orders.0003_order_status"] == "pending"
-    result = database.manage("safemigrate", "--fake")
+    result = database.manage("guardedmigrate", "--fake")
     assert result.returncode == 4
     assert result.stderr.endswith(
         "VerificationRefused: Refusing to record 1 migration as applied on "
@@ -346,7 +346,7 @@ def test_dropped_column_is_drift_and_is_never_faked(database: Database) -> None:
     assert (failed.outcome, failed.executed, failed.backup_id) == ("failed", [], "")
 
     # applied for real, the column is back and the history is clean again
-    result = database.manage("safemigrate", "--no-backup")
+    result = database.manage("guardedmigrate", "--no-backup")
     assert result.returncode == 0, result.stderr
     assert "  Applying orders.0003_order_status... OK\n" in result.stdout
     assert report()["summary"]["drift"] == 0
@@ -395,10 +395,10 @@ def test_unfake_removes_only_records_verified_absent(database: Database) -> None
     )
     assert database.migration_rows() == rows
     assert [(r.command, r.outcome) for r in runs(database)] == [("reconcile", "failed")]
-    # nor does a backward --fake of safemigrate unrecord it
+    # nor does a backward --fake of migration_guard unrecord it
     error, _ = refused(
         VerificationRefused,
-        "safemigrate",
+        "guardedmigrate",
         "orders",
         "0002",
         fake=True,
@@ -592,9 +592,9 @@ def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> N
         "  orders.0003_order_status: depends on catalog.0003_delete_legacyprice, "
         "orders.0002_uppercase_currency, not applied",
     ]
-    assert result.stdout.count("... FAKED (verified)\n") == 20
+    assert result.stdout.count("... FAKED (verified)\n") == 18
     assert result.stdout.count("... FAKED (no schema effect)\n") == 5
-    assert "Summary: 0 applied, 0 drift, 29 fakeable, 0 pending, 0 partial, " in (
+    assert "Summary: 0 applied, 0 drift, 27 fakeable, 0 pending, 0 partial, " in (
         result.stdout
     )
     held_back = {
@@ -606,7 +606,7 @@ def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> N
         (m.app_label, m.name) for m in graph_order(MigrationLoader(database.connection))
     }
     assert set(rows) == everything - held_back
-    assert len(rows) == 25
+    assert len(rows) == 23
     (first,) = runs(database)
     assert (first.command, first.outcome, first.fake) == ("reconcile", "success", True)
     state_only = {
@@ -654,13 +654,13 @@ def test_legacy_database_is_reconciled_to_fully_applied(database: Database) -> N
 
     # nothing left to do
     assert database.manage("reconcile", "--check").returncode == 0
-    assert database.manage("safemigrate", "--check").returncode == 0
-    result = database.manage("safemigrate")
+    assert database.manage("guardedmigrate", "--check").returncode == 0
+    result = database.manage("guardedmigrate")
     assert result.returncode == 0, result.stderr
     assert "  No migrations to apply.\n" in result.stdout
     last = runs(database)[-1]
     assert (last.command, last.outcome, last.executed, last.backup_id) == (
-        "safemigrate",
+        "guardedmigrate",
         "noop",
         [],
         "",

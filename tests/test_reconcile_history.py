@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from safemigrate.exceptions import UsageError
-from safemigrate.models import MigrationRun
+from migration_guard.exceptions import UsageError
+from migration_guard.models import MigrationRun
 from tests.conftest import Database
 
 SQUASHED = {"scenario": "tests.scenarios.reconcile_squashed"}
@@ -90,13 +90,13 @@ def test_inconsistent_history_is_reported_not_refused(database: Database) -> Non
     assert not MigrationRun.objects.exists()
 
 
-def test_safemigrate_names_the_command_that_repairs_the_history(
+def test_guardedmigrate_names_the_command_that_repairs_the_history(
     database: Database,
 ) -> None:
     run("migrate", verbosity=0)
     delete_app(database, "contenttypes")
     with pytest.raises(UsageError) as caught:
-        run("safemigrate", verbosity=0)
+        run("guardedmigrate", verbosity=0)
     assert str(caught.value) == (
         "Migration admin.0001_initial is applied before its dependency "
         "contenttypes.0001_initial on database 'default'. Run 'manage.py reconcile "
@@ -132,7 +132,7 @@ def test_fake_records_the_verified_dependencies(database: Database) -> None:
         "History: consistent now.\n"
     ) in result.stdout
     assert rows(database) == everything
-    result = database.manage("safemigrate")
+    result = database.manage("guardedmigrate")
     assert result.returncode == 0, result.stderr
     assert "  No migrations to apply.\n" in result.stdout
 

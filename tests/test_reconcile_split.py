@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from safemigrate.exceptions import CheckFailed
+from migration_guard.exceptions import CheckFailed
 from tests.conftest import Database
 from tests.test_reconcile import refused, report, run
 

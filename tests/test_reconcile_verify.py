@@ -4,7 +4,7 @@ Each case is one migration of ``tests/scenarios/verify``: the database is
 migrated up to it, then its effect is damaged by hand with the vendor's own
 SQL (as a DBA would), so the schema says something else than the history.
 While the migration is recorded, ``reconcile --check`` reports drift; once
-its ``django_migrations`` row is deleted, ``safemigrate --fake`` and
+its ``django_migrations`` row is deleted, ``guardedmigrate --fake`` and
 ``reconcile --fake`` refuse to record it again (exit 4), naming the table,
 column or constraint, and nothing is written.
 """
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from safemigrate.exceptions import CheckFailed, VerificationRefused
-from safemigrate.models import MigrationRun
-from safemigrate.reconcile import STATUS_TEXT
+from migration_guard.exceptions import CheckFailed, VerificationRefused
+from migration_guard.models import MigrationRun
+from migration_guard.reconcile import STATUS_TEXT
 from tests.conftest import Database
 from tests.test_reconcile import delete_record, refused, report, run
 
@@ -284,7 +284,9 @@ def test_damage_is_drift_and_faking_it_is_refused(
     rows = database.migration_rows()
     assert verdict(name)["status"] == case.unrecorded
 
-    error, _ = refused(VerificationRefused, "safemigrate", "scenario", name, fake=True)
+    error, _ = refused(
+        VerificationRefused, "guardedmigrate", "scenario", name, fake=True
+    )
     assert error.returncode == 4
     assert str(error) == (
         "Refusing to record 1 migration as applied on database 'default'; "
@@ -297,7 +299,7 @@ def test_damage_is_drift_and_faking_it_is_refused(
     last = MigrationRun.objects.using("default").order_by("-id").first()
     assert last is not None
     assert (last.command, last.fake, last.outcome, last.executed, last.backup_id) == (
-        "safemigrate",
+        "guardedmigrate",
         True,
         "failed",
         [],
@@ -345,7 +347,7 @@ def test_force_fake_keeps_the_reason_and_the_differences(
     assert ("scenario", name) not in database.migration_rows()
 
     out = run(
-        "safemigrate", "scenario", name, fake=True, force_fake=True, reason=reason
+        "guardedmigrate", "scenario", name, fake=True, force_fake=True, reason=reason
     )
     assert f"  Applying scenario.{name}... FAKED\n" in out
     assert ("scenario", name) in database.migration_rows()
@@ -374,7 +376,7 @@ def test_fake_initial_refuses_tables_that_differ(
     )
 
     error, _ = refused(
-        VerificationRefused, "safemigrate", "scenario", "0001", fake_initial=True
+        VerificationRefused, "guardedmigrate", "scenario", "0001", fake_initial=True
     )
     assert error.returncode == 4
     assert str(error).startswith(

@@ -24,11 +24,11 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
-from safemigrate.backup import process
-from safemigrate.backup.storage import LocalStore, get_store
-from safemigrate.exceptions import RecoveryRequired, UsageError
-from safemigrate.models import MigrationRun, Outcome
-from safemigrate.recovery import process_token
+from migration_guard.backup import process
+from migration_guard.backup.storage import LocalStore, get_store
+from migration_guard.exceptions import RecoveryRequired, UsageError
+from migration_guard.models import MigrationRun, Outcome
+from migration_guard.recovery import process_token
 from tests.conftest import ROOT, Database
 
 SLOW = {"scenario": "tests.faults.slow_scenario"}
@@ -51,7 +51,7 @@ def crashed_run(alias: str = "default", **fields: Any) -> MigrationRun:
     values: dict[str, Any] = {
         "alias": alias,
         "vendor": connections[alias].vendor,
-        "command": "safemigrate",
+        "command": "guardedmigrate",
         "host": socket.gethostname(),
         "direction": "forwards",
         "started_at": timezone.now(),
@@ -67,7 +67,7 @@ def slow(settings: Any) -> None:
 
 
 def test_a_run_records_its_process(database: Database, slow: None) -> None:
-    run("safemigrate", "scenario", "0001", interactive=False)
+    run("guardedmigrate", "scenario", "0001", interactive=False)
     row = MigrationRun.objects.using("default").get()
     assert row.runtime == {"pid": os.getpid(), "token": process_token(os.getpid())}
     assert row.runtime["token"].count(":") == 1
@@ -76,13 +76,13 @@ def test_a_run_records_its_process(database: Database, slow: None) -> None:
 def test_a_dead_running_run_is_marked_interrupted_and_the_next_run_proceeds(
     database: Database, slow: None
 ) -> None:
-    run("safemigrate", "scenario", "0001", interactive=False)
+    run("guardedmigrate", "scenario", "0001", interactive=False)
     killed = crashed_run(plan=[{"app": "scenario", "name": "0002_slow"}])
     alive = crashed_run(
         runtime={"pid": os.getpid(), "token": process_token(os.getpid())}
     )
-    out = run("safemigrate", interactive=False)
-    assert f"Run {killed.pk} (safemigrate, started " in out
+    out = run("guardedmigrate", interactive=False)
+    assert f"Run {killed.pk} (guardedmigrate, started " in out
     killed.refresh_from_db(using="default")
     assert killed.outcome == Outcome.INTERRUPTED
     # it died before its backup was recorded: nothing of it was executed
@@ -96,17 +96,17 @@ def test_a_dead_running_run_is_marked_interrupted_and_the_next_run_proceeds(
 def test_an_older_ledger_gets_the_runtime_column(
     database: Database, slow: None
 ) -> None:
-    run("safemigrate", "scenario", "0001", interactive=False)
+    run("guardedmigrate", "scenario", "0001", interactive=False)
     with connections["default"].schema_editor() as editor:
         editor.remove_field(MigrationRun, MigrationRun._meta.get_field("runtime"))
-    run("safemigrate", interactive=False)
+    run("guardedmigrate", interactive=False)
     assert MigrationRun.objects.using("default").count() == 2
     assert MigrationRun.objects.using("default").first().runtime["pid"] == os.getpid()
 
 
 def half_migrated(database: Database) -> MigrationRun:
     """0001 applied and backed up; 0002's first column added, then a kill -9."""
-    run("safemigrate", "scenario", "0001", interactive=False)
+    run("guardedmigrate", "scenario", "0001", interactive=False)
     run("migrationbackups", "create")
     manifest = get_store().manifests()[0]
     database.query(
@@ -126,7 +126,7 @@ def test_a_half_migrated_database_stops_the_next_run_until_restored(
 ) -> None:
     killed = half_migrated(database)
     with pytest.raises(RecoveryRequired) as caught:
-        run("safemigrate", interactive=False)
+        run("guardedmigrate", interactive=False)
     assert caught.value.returncode == 7
     assert str(caught.value) == (
         f"Run {killed.pk} on database 'default' was interrupted while "
@@ -134,8 +134,8 @@ def test_a_half_migrated_database_stops_the_next_run_until_restored(
         "the database may be half-migrated. Nothing was done. Its pre-run backup "
         f"is {killed.backup_id}. Bring the database back to its state before run "
         f"{killed.pk} with: manage.py rollback --run {killed.pk} --strategy "
-        "restore --database default (or set SAFEMIGRATE['AUTO_RESTORE'] = "
-        "'always' to let safemigrate do it). If you repaired the schema yourself "
+        "restore --database default (or set MIGRATION_GUARD['AUTO_RESTORE'] = "
+        "'always' to let guardedmigrate do it). If you repaired the schema yourself "
         f"instead: manage.py rollback --run {killed.pk} --mark-resolved "
         "--database default"
     )
@@ -147,7 +147,7 @@ def test_a_half_migrated_database_stops_the_next_run_until_restored(
     assert [c.name for c in _columns()] == ["id", "name"]
     killed.refresh_from_db(using="default")
     assert killed.runtime["resolved"].startswith(f"restored from {killed.backup_id}")
-    run("safemigrate", interactive=False)
+    run("guardedmigrate", interactive=False)
     assert ("scenario", "0002_slow") in database.migration_rows()
 
 
@@ -156,8 +156,8 @@ def test_auto_restore_always_restores_and_goes_on(
     database: Database, slow: None, settings: Any
 ) -> None:
     killed = half_migrated(database)
-    settings.SAFEMIGRATE = {**settings.SAFEMIGRATE, "AUTO_RESTORE": "always"}
-    out = run("safemigrate", interactive=False)
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "always"}
+    out = run("guardedmigrate", interactive=False)
     assert f"Run {killed.pk} was interrupted half-way; restoring its pre-run" in out
     assert [c.name for c in _columns()] == ["id", "name", "color", "weight"]
     killed.refresh_from_db(using="default")
@@ -177,17 +177,17 @@ def test_mark_resolved_records_who_and_lets_runs_go_on(
     killed.refresh_from_db(using="default")
     assert killed.outcome == Outcome.INTERRUPTED
     assert killed.runtime["resolved"].startswith("marked resolved without a restore")
-    run("safemigrate", interactive=False)
+    run("guardedmigrate", interactive=False)
     assert ("scenario", "0002_slow") in database.migration_rows()
 
 
 def test_an_unfinished_restore_stops_runs(database: Database, slow: None) -> None:
-    from safemigrate import recovery
+    from migration_guard import recovery
 
-    run("safemigrate", "scenario", "0001", interactive=False)
+    run("guardedmigrate", "scenario", "0001", interactive=False)
     recovery.set_marker("default", "default-20260101T000000000000")
     with pytest.raises(RecoveryRequired) as caught:
-        run("safemigrate", interactive=False)
+        run("guardedmigrate", interactive=False)
     assert caught.value.returncode == 7
     assert (
         "did not finish: the database holds only part of that backup. Nothing was "
@@ -195,7 +195,7 @@ def test_an_unfinished_restore_stops_runs(database: Database, slow: None) -> Non
         "default-20260101T000000000000 --database default"
     ) in str(caught.value)
     recovery.clear_marker("default")
-    run("safemigrate", interactive=False)
+    run("guardedmigrate", interactive=False)
 
 
 def _columns() -> list[Any]:
@@ -215,7 +215,7 @@ def test_secrets_live_in_memory_and_reach_children() -> None:
         assert str(path).startswith("/dev/fd/")
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert set(os.listdir(tempfile.gettempdir())) == before
-        assert "memfd:safemigrate.cnf" in os.readlink(path)
+        assert "memfd:migration_guard.cnf" in os.readlink(path)
         # read by a child, as the clients do, twice (no offset shared)
         script = f"print(open('{path}').read() + open('{path}').read(), end='')"
         out = process.output([sys.executable, "-c", script])
@@ -223,13 +223,13 @@ def test_secrets_live_in_memory_and_reach_children() -> None:
     assert not os.path.exists(path)
 
 
-def test_children_die_with_safemigrate_even_after_kill_9(tmp_path: Path) -> None:
+def test_children_die_with_guardedmigrate_even_after_kill_9(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
     script = textwrap.dedent(
         f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from safemigrate.backup import process
+        from migration_guard.backup import process
         child = process.popen(["sleep", "60"])
         open({str(pidfile)!r}, "w").write(str(child.pid))
         time.sleep(60)

@@ -1,4 +1,4 @@
-"""``safemigrate --rehearse``: the plan and its revert on a copy, three backends."""
+"""``guardedmigrate --rehearse``: the plan and its revert on a copy, three backends."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from safemigrate import rehearse, scratch
-from safemigrate.backup.storage import get_store
-from safemigrate.exceptions import CheckFailed, RunInterrupted, UsageError
+from migration_guard import rehearse, scratch
+from migration_guard.backup.storage import get_store
+from migration_guard.exceptions import CheckFailed, RunInterrupted, UsageError
 from tests.conftest import Database
 
 FAILING = {"scenario": "tests.scenarios.failing"}
@@ -24,7 +24,7 @@ SCRATCH_ALIAS = "default" + scratch.SUFFIX
 
 def run(*args: str, **options: Any) -> str:
     out = io.StringIO()
-    call_command("safemigrate", *args, stdout=out, no_color=True, **options)
+    call_command("guardedmigrate", *args, stdout=out, no_color=True, **options)
     return out.getvalue()
 
 
@@ -35,7 +35,7 @@ def rows(db: Database, table: str) -> list[tuple[Any, ...]]:
 def state(db: Database) -> tuple[Any, ...]:
     """Everything a rehearsal must leave as it was: rows in full, and the schema."""
     tables = db.tables()
-    watched = ("django_migrations", "safemigrate_migrationrun", "orders_order")
+    watched = ("django_migrations", "migration_guard_migrationrun", "orders_order")
     return (
         [rows(db, table) for table in watched if table in tables],
         db.schema(),
@@ -158,7 +158,7 @@ def test_failing_migration_fails_the_rehearsal_only(
     out = io.StringIO()
     with pytest.raises(CheckFailed) as caught:
         call_command(
-            "safemigrate", "scenario", rehearse=True, format="json", stdout=out
+            "guardedmigrate", "scenario", rehearse=True, format="json", stdout=out
         )
     assert caught.value.returncode == 2
     assert "scenario.0002_add_columns_then_fail failed on the copy" in str(caught.value)

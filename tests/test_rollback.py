@@ -16,10 +16,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 
-from safemigrate.exceptions import RestoreRequired, UsageError
-from safemigrate.models import MigrationRun
-from safemigrate.planning import TargetSpec, backward_reasons, build_plan
-from safemigrate.preview import build_preview
+from migration_guard.exceptions import RestoreRequired, UsageError
+from migration_guard.models import MigrationRun
+from migration_guard.planning import TargetSpec, backward_reasons, build_plan
+from migration_guard.preview import build_preview
 from tests.conftest import Database
 from tests.schema import logical_dump, snapshot
 
@@ -74,7 +74,7 @@ def test_preview_matches_migrate_plan_and_execution_matches_forward_schema(
     make_database: Callable[..., Database], app: str, target: str
 ) -> None:
     db = make_database()
-    run("safemigrate", verbosity=0, no_backup=True)
+    run("guardedmigrate", verbosity=0, no_backup=True)
     expected = plan_labels(run("migrate", app, target, plan=True))
     plan = build_plan("default", TargetSpec(app, target))
     preview = build_preview(plan)
@@ -90,11 +90,11 @@ def test_preview_matches_migrate_plan_and_execution_matches_forward_schema(
     remaining = {f"{a}.{n}" for a, n in plan.loader.applied_migrations} - set(expected)
     if preview.irreversible:
         with pytest.raises(RestoreRequired) as caught:
-            run("safemigrate", app, target, verbosity=0, interactive=False)
+            run("guardedmigrate", app, target, verbosity=0, interactive=False)
         assert caught.value.returncode == 8
         assert db.migration_rows() != [] and len(db.migration_rows()) > len(remaining)
         return
-    run("safemigrate", app, target, verbosity=0, interactive=False, no_backup=True)
+    run("guardedmigrate", app, target, verbosity=0, interactive=False, no_backup=True)
     assert {f"{a}.{n}" for a, n in db.migration_rows()} == remaining
     rolled_back = shape(db.connection)
 
@@ -110,13 +110,13 @@ def test_preview_matches_migrate_plan_and_execution_matches_forward_schema(
     MigrationExecutor(reference.connection).migrate(targets)
     assert {f"{a}.{n}" for a, n in reference.migration_rows()} == remaining
     forward = shape(reference.connection)
-    rolled_back.pop("safemigrate_migrationrun", None)
-    forward.pop("safemigrate_migrationrun", None)
+    rolled_back.pop("migration_guard_migrationrun", None)
+    forward.pop("migration_guard_migrationrun", None)
     assert rolled_back == forward
 
 
 def test_cross_app_reason_names_the_edge(database: Database) -> None:
-    run("safemigrate", verbosity=0, no_backup=True)
+    run("guardedmigrate", verbosity=0, no_backup=True)
     plan = build_plan("default", TargetSpec("catalog", "0001"))
     reasons = backward_reasons(plan)
     reason = reasons[("orders", "0003_order_status")]
@@ -157,7 +157,7 @@ def _insert_shop(db: Database) -> None:
 
 
 def test_data_at_risk_counts_equal_select_count(database: Database) -> None:
-    run("safemigrate", verbosity=0, no_backup=True)
+    run("guardedmigrate", verbosity=0, no_backup=True)
     _insert_shop(database)
     preview = build_preview(build_plan("default", TargetSpec("accounts", "0001")))
     risks = {(r.kind, r.table, r.column): r.count for r in preview.risks}
@@ -179,7 +179,7 @@ def test_data_at_risk_counts_equal_select_count(database: Database) -> None:
 
 def test_table_drops_and_not_null_readd(database: Database, settings: Any) -> None:
     settings.MIGRATION_MODULES = TYPES
-    run("safemigrate", "scenario", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "scenario", "0002", verbosity=0, no_backup=True)
     database.query("INSERT INTO scenario_sample (extra) VALUES (1)")
     database.query("INSERT INTO scenario_sample (extra) VALUES (2)")
     preview = build_preview(build_plan("default", TargetSpec("scenario", "zero")))
@@ -192,7 +192,7 @@ def test_table_drops_and_not_null_readd(database: Database, settings: Any) -> No
 
 def test_not_null_readd_on_a_non_empty_table(database: Database, settings: Any) -> None:
     settings.MIGRATION_MODULES = SDAS
-    run("safemigrate", "scenario", "0002", verbosity=0, no_backup=True)
+    run("guardedmigrate", "scenario", "0002", verbosity=0, no_backup=True)
     database.query("INSERT INTO scenario_widget (name) VALUES ('a')")
     preview = build_preview(build_plan("default", TargetSpec("scenario", "0001")))
     (risk,) = preview.risks
@@ -209,7 +209,7 @@ def test_irreversible_inside_separate_database_and_state(
     database: Database, settings: Any
 ) -> None:
     settings.MIGRATION_MODULES = SDAS
-    run("safemigrate", "scenario", verbosity=0, no_backup=True)
+    run("guardedmigrate", "scenario", verbosity=0, no_backup=True)
     django_plan = run("migrate", "scenario", "0002", plan=True)
     assert "IRREVERSIBLE" not in django_plan  # Django's --plan misses it
     preview = build_preview(build_plan("default", TargetSpec("scenario", "0002")))
@@ -233,7 +233,7 @@ def run_json_despite_exit(*args: str) -> str:
 
 
 def test_rollbackplan_never_writes(database: Database) -> None:
-    run("safemigrate", verbosity=0)
+    run("guardedmigrate", verbosity=0)
     _insert_shop(database)
     before = logical_dump(database.connection)
     connection = connections["default"]
@@ -251,7 +251,7 @@ def test_rollbackplan_never_writes(database: Database) -> None:
 
 
 def test_backward_sql_is_in_execution_order(database: Database) -> None:
-    run("safemigrate", verbosity=0, no_backup=True)
+    run("guardedmigrate", verbosity=0, no_backup=True)
     out = run("rollbackplan", "catalog", "0001", sql=True)
     sql = out[out.index("Backward SQL:") :]
     order = [
@@ -294,18 +294,18 @@ def test_rollback_last_unapplies_a_run_that_added_a_column(
     database: Database, settings: Any
 ) -> None:
     settings.MIGRATION_MODULES = TYPES
-    run("safemigrate", "scenario", "0001", verbosity=0)
+    run("guardedmigrate", "scenario", "0001", verbosity=0)
     database.query("INSERT INTO scenario_sample (label) VALUES ('kept')")
     before = shape(database.connection)
-    run("safemigrate", "scenario", "0002", verbosity=0)
+    run("guardedmigrate", "scenario", "0002", verbosity=0)
     database.query("UPDATE scenario_sample SET extra = 5")
     out = run("rollback", last=True, interactive=False)
     assert "[1] scenario.0002_sample_extra" in out
     assert "at risk: column scenario_sample.extra: 1 non-null value" in out
     assert "  Unapplying scenario.0002_sample_extra... OK\n" in out
     after = shape(database.connection)
-    before.pop("safemigrate_migrationrun")
-    after.pop("safemigrate_migrationrun")
+    before.pop("migration_guard_migrationrun")
+    after.pop("migration_guard_migrationrun")
     assert after == before
     assert database.query("SELECT label FROM scenario_sample") == [("kept",)]
     last = MigrationRun.objects.using("default").order_by("id").last()
@@ -319,19 +319,19 @@ def test_rollback_last_unapplies_a_run_that_added_a_column(
 def test_rollback_of_an_irreversible_run_restores_its_backup(
     database: Database,
 ) -> None:
-    run("safemigrate", "auth", verbosity=0, no_backup=True)
-    run("safemigrate", "orders", "0001", verbosity=0)
+    run("guardedmigrate", "auth", verbosity=0, no_backup=True)
+    run("guardedmigrate", "orders", "0001", verbosity=0)
     _insert_shop_before_orders_0002(database)
     before = logical_dump(database.connection)
-    run("safemigrate", verbosity=0)  # orders.0002 (irreversible) and more
+    run("guardedmigrate", verbosity=0)  # orders.0002 (irreversible) and more
     database.query("UPDATE orders_order SET status = 'paid'")
     with pytest.raises(RestoreRequired):
         run("rollback", last=True, strategy="unapply", interactive=False)
     out = run("rollback", last=True, interactive=False)
     assert "Strategy: restore" in out
     after = logical_dump(database.connection)
-    ledger_before = before["rows"].pop("safemigrate_migrationrun")
-    ledger_after = after["rows"].pop("safemigrate_migrationrun")
+    ledger_before = before["rows"].pop("migration_guard_migrationrun")
+    ledger_after = after["rows"].pop("migration_guard_migrationrun")
     assert after == before  # data written before the run is intact
     assert len(ledger_after) == len(ledger_before) + 2  # the run and the rollback
 
@@ -356,20 +356,20 @@ def _insert_shop_before_orders_0002(db: Database) -> None:
     )
 
 
-def test_safemigrate_backwards_asks_and_defaults_to_no(database: Database) -> None:
-    run("safemigrate", verbosity=0, no_backup=True)
+def test_guardedmigrate_backwards_asks_and_defaults_to_no(database: Database) -> None:
+    run("guardedmigrate", verbosity=0, no_backup=True)
     rows = database.migration_rows()
     with pytest.raises(UsageError, match=r"Cancelled; nothing was changed\."):
-        run("safemigrate", "catalog", "0001")
+        run("guardedmigrate", "catalog", "0001")
     assert database.migration_rows() == rows
-    result = database.manage("safemigrate", "catalog", "0001")  # no terminal: No
+    result = database.manage("guardedmigrate", "catalog", "0001")  # no terminal: No
     assert result.returncode == 1
     assert "Rollback plan for database 'default': catalog back to 0001_initial" in (
         result.stdout
     )
     assert database.migration_rows() == rows
     with pytest.raises(RestoreRequired) as caught:
-        run("safemigrate", "orders", "0001", interactive=False)
+        run("guardedmigrate", "orders", "0001", interactive=False)
     assert "orders.0002_uppercase_currency cannot be reversed" in str(caught.value)
     assert database.migration_rows() == rows
 
@@ -381,9 +381,9 @@ def test_backward_sql_equals_sqlmigrate_backwards_per_migration(
     database: Database, app: str, target: str
 ) -> None:
     """Each migration's SQL is what ``sqlmigrate --backwards`` prints for it."""
-    from safemigrate.backward_sql import write_backward_sql
+    from migration_guard.backward_sql import write_backward_sql
 
-    run("safemigrate", verbosity=0, no_backup=True)
+    run("guardedmigrate", verbosity=0, no_backup=True)
     plan = build_plan("default", TargetSpec(app, target))
     out = io.StringIO()
     write_backward_sql(plan, out)
@@ -438,7 +438,7 @@ def test_preview_to_a_migration_inside_an_applied_squash(
 
 def test_rollbackplan_never_contradicts_itself(database: Database) -> None:
     """What each operation says, the summary and the strategy agree."""
-    run("safemigrate", verbosity=0, no_backup=True)
+    run("guardedmigrate", verbosity=0, no_backup=True)
     lines = run("rollbackplan", "catalog", "0001").splitlines()
     assert (
         "            nothing at risk: column orders_order.status: 0 non-null values"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from safemigrate import scratch
-from safemigrate.exceptions import UsageError
-from safemigrate.roundtrip import MigrationResult, run_roundtrip, schema_changes
-from safemigrate.schema import Column
+from migration_guard import scratch
+from migration_guard.exceptions import UsageError
+from migration_guard.roundtrip import MigrationResult, run_roundtrip, schema_changes
+from migration_guard.schema import Column
 from tests.conftest import Database
 
 BADREVERSE = {"scenario": "tests.scenarios.badreverse"}
@@ -80,7 +80,7 @@ def test_project_migrations_round_trip_cleanly(database: Database) -> None:
     """Every app's migrations, Django's included: no false mismatch anywhere."""
     from django.db.migrations.loader import MigrationLoader
 
-    labels = sorted(MigrationLoader(None).migrated_apps - {"safemigrate"})
+    labels = sorted(MigrationLoader(None).migrated_apps - {"migration_guard"})
     seen: list[MigrationResult] = []
     report = run_roundtrip("default", labels, observe=seen.append)
 
@@ -90,8 +90,7 @@ def test_project_migrations_round_trip_cleanly(database: Database) -> None:
     assert statuses.pop("orders.0002_uppercase_currency") == "irreversible"
     assert set(statuses.values()) == {"ok"}
     assert "accounts.0003_set_has_profile_picture" in statuses
-    # safemigrate 0001, 0002 and 0003: kept on unapply
-    assert report.applied_only == 3
+    assert report.applied_only == 1  # migration_guard.0001_initial
     irreversible = report.irreversible[0]
     assert irreversible.error == "Raw Python operation has no reverse function"
     assert scratch_gone(database, report.where)
@@ -170,7 +169,7 @@ def database_of_scratch() -> str:
 
 
 def test_schema_changes_are_symmetric() -> None:
-    from safemigrate.schema import Table
+    from migration_guard.schema import Table
 
     column = Column("extra", "IntegerField", True)
     before = {"t": Table("t", {"id": Column("id", "AutoField", False)})}

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from safemigrate.schema import Column
-from safemigrate.schema.compare import Difference, columns_agree
-from safemigrate.schema.types import normalise_definition, normalise_type
+from migration_guard.schema import Column
+from migration_guard.schema.compare import Difference, columns_agree
+from migration_guard.schema.types import normalise_definition, normalise_type
 
 
 @pytest.mark.parametrize(

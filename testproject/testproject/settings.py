@@ -1,4 +1,4 @@
-"""Settings for the safemigrate test project.
+"""Settings for the guardedmigrate test project.
 
 The database is configured from the ``DATABASE_URL`` environment variable so
 the same project can be exercised against SQLite, PostgreSQL and MariaDB/MySQL:
@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = "django-insecure-safemigrate-testproject-dev-key-not-for-production"
+SECRET_KEY = "django-insecure-migration-guard-testproject-dev-key-not-for-production"
 
 DEBUG = True
 
@@ -32,17 +32,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.sites",
-    "safemigrate",
+    "migration_guard",
     "accounts",
     "catalog",
     "orders",
 ]
 
-# Development escape hatch: set SAFEMIGRATE_TESTPROJECT_NO_SAFEMIGRATE=1 to run
-# the project without the safemigrate app installed (e.g. to build or debug the
-# test project's own migrations while safemigrate itself is broken or absent).
-if os.environ.get("SAFEMIGRATE_TESTPROJECT_NO_SAFEMIGRATE"):
-    INSTALLED_APPS.remove("safemigrate")
+# Development escape hatch: set MIGRATION_GUARD_TESTPROJECT_NO_MIGRATION_GUARD=1 to run
+# the project without the guardedmigrate app installed (e.g. to build or debug the
+# test project's own migrations while migration_guard itself is broken or absent).
+if os.environ.get("MIGRATION_GUARD_TESTPROJECT_NO_MIGRATION_GUARD"):
+    INSTALLED_APPS.remove("migration_guard")
 
 SITE_ID = 1
 
@@ -139,8 +139,10 @@ DATABASES = {
     ),
 }
 
-SAFEMIGRATE = {
-    "BACKUP_DIR": Path(os.environ.get("SAFEMIGRATE_BACKUP_DIR", BASE_DIR / "backups")),
+MIGRATION_GUARD = {
+    "BACKUP_DIR": Path(
+        os.environ.get("MIGRATION_GUARD_BACKUP_DIR", BASE_DIR / "backups")
+    ),
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict] = []

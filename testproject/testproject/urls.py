@@ -1,4 +1,4 @@
-"""URL configuration for the safemigrate test project (admin only)."""
+"""URL configuration for the guardedmigrate test project (admin only)."""
 
 from django.contrib import admin
 from django.urls import path

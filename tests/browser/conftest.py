@@ -1,7 +1,7 @@
 """A live Django server and Debian's Chromium driven by Playwright.
 
 Playwright's Python package drives the system browser (``/usr/bin/chromium``,
-or ``SAFEMIGRATE_CHROMIUM``); ``playwright install`` is never needed. A
+or ``MIGRATION_GUARD_CHROMIUM``); ``playwright install`` is never needed. A
 missing browser or package skips these tests, and fails them under
 ``CI=true``.
 
@@ -18,7 +18,7 @@ Django refuses ORM calls there once a browser is open: a test prepares its
 data in fixtures listed before ``browser``.
 
 Screenshots go to ``<pytest tmp>/screenshots/``; with
-``SAFEMIGRATE_SCREENSHOTS=1`` they are also copied to
+``MIGRATION_GUARD_SCREENSHOTS=1`` they are also copied to
 ``tests/browser/screenshots/`` (ignored by git).
 """
 
@@ -64,7 +64,7 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """The Chromium executable (Debian's package), with Playwright importable."""
-    path = os.environ.get("SAFEMIGRATE_CHROMIUM") or shutil.which("chromium") or ""
+    path = os.environ.get("MIGRATION_GUARD_CHROMIUM") or shutil.which("chromium") or ""
     if not path or not os.access(path, os.X_OK):
         _unavailable("no chromium executable (apt-get install chromium)")
     try:
@@ -78,7 +78,7 @@ def chromium() -> str:
 def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("screenshots", numbered=False)
     yield path
-    if os.environ.get("SAFEMIGRATE_SCREENSHOTS"):
+    if os.environ.get("MIGRATION_GUARD_SCREENSHOTS"):
         keep = HERE / "screenshots"
         keep.mkdir(exist_ok=True)
         for shot in path.glob("*.png"):

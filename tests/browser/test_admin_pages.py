@@ -1,6 +1,6 @@
 """The read-only admin pages in Chromium, against a live server, per backend.
 
-The data is real: ``safemigrate`` runs on the testproject (forwards, a
+The data is real: ``guardedmigrate`` runs on the testproject (forwards, a
 backward run, forwards again, then the ``failing`` scenario), with their
 backups in the store, plus one ledger row whose migration name and error
 carry ``<script>`` markup.
@@ -16,14 +16,14 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
-from safemigrate.exceptions import MigrationFailed
-from safemigrate.models import MigrationRun
+from migration_guard.exceptions import MigrationFailed
+from migration_guard.models import MigrationRun
 from tests.browser.conftest import Browser
 from tests.conftest import Database
 from tests.test_admin import EVIL_ERROR, EVIL_NAME, evil_run
 
-RUNS = "/admin/safemigrate/migrationrun/"
-BACKUPS = "/admin/safemigrate/backup/"
+RUNS = "/admin/migration_guard/migrationrun/"
+BACKUPS = "/admin/migration_guard/backup/"
 # anything in the page body that could change data
 WRITE_CONTROLS = ", ".join(
     [
@@ -58,13 +58,13 @@ def _users() -> None:
 @pytest.fixture
 def history(database: Database, settings: Any) -> History:
     """Real runs and backups on the backend under test, and two users."""
-    call_command("safemigrate", verbosity=0)
-    call_command("safemigrate", "catalog", "0002", verbosity=0, interactive=False)
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
+    call_command("guardedmigrate", "catalog", "0002", verbosity=0, interactive=False)
+    call_command("guardedmigrate", verbosity=0)
     settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.failing"}
-    call_command("safemigrate", "scenario", "0001", verbosity=0)
+    call_command("guardedmigrate", "scenario", "0001", verbosity=0)
     with pytest.raises(MigrationFailed):
-        call_command("safemigrate", "scenario", verbosity=0)
+        call_command("guardedmigrate", "scenario", verbosity=0)
     evil_run()
     _users()
     runs = list(MigrationRun.objects.order_by("pk"))
@@ -75,7 +75,7 @@ def history(database: Database, settings: Any) -> History:
 @pytest.fixture
 def one_run(database: Database) -> str:
     """One real run (its backup included) and the users; the backup's id."""
-    call_command("safemigrate", verbosity=0)
+    call_command("guardedmigrate", verbosity=0)
     _users()
     backup_id = MigrationRun.objects.get().backup_id
     assert backup_id
@@ -132,7 +132,7 @@ def test_superuser_tour(history: History, browser: Browser, vendor: str) -> None
     browser.goto(f"{RUNS}{history.failed.pk}/change/")
     plan = browser.text(".field-plan_table")
     assert "1\tapply\tscenario.0002_add_columns_then_fail" in plan
-    error = browser.page.locator("pre.safemigrate-error")
+    error = browser.page.locator("pre.migration-guard-error")
     assert "RuntimeError: boom: scenario migration failed on purpose" in (
         error.inner_text()
     )
@@ -169,7 +169,7 @@ def test_superuser_tour(history: History, browser: Browser, vendor: str) -> None
     # markup in a migration name and an error is shown as text
     browser.goto(f"{RUNS}{history.evil.pk}/change/")
     assert f"evil.{EVIL_NAME}" in browser.text(".field-plan_table")
-    assert browser.page.locator("pre.safemigrate-error").inner_text() == EVIL_ERROR
+    assert browser.page.locator("pre.migration-guard-error").inner_text() == EVIL_ERROR
     injected = browser.page.evaluate(
         "() => [...document.querySelectorAll('script, img')]"
         ".filter(e => (e.textContent + e.outerHTML).includes('alert')).length"

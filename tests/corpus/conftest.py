@@ -61,7 +61,7 @@ class Corpus:
         env.update(
             DATABASE_URL=self.url,
             PYTHONWARNINGS="ignore",
-            SAFEMIGRATE_BACKUP_DIR=str(self.workdir / "backups"),
+            MIGRATION_GUARD_BACKUP_DIR=str(self.workdir / "backups"),
             CORPUS_MEDIA_ROOT=str(self.workdir / "media"),
         )
         return subprocess.run(

@@ -9,7 +9,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    # the corpus apps and, first, the safemigrate checkout under test
+    # the corpus apps and, first, the guardedmigrate checkout under test
     sys.path[:0] = [str(HERE), str(HERE.parent.parent)]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "corpusproject.settings")
     from django.core.management import execute_from_command_line

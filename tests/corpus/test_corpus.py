@@ -1,7 +1,7 @@
 """The corpus project (third-party apps from PyPI) on every backend.
 
 Each database is migrated from empty by Django's own ``migrate`` (once per
-backend, see ``conftest.py``); the tests then run safemigrate's commands on
+backend, see ``conftest.py``); the tests then run migration_guard's commands on
 it as a user would, through ``manage.py``.
 """
 
@@ -44,7 +44,7 @@ COMMON_APPS = {
     "django_celery_beat",
     "taggit",
     "corpusshop",
-    "safemigrate",
+    "migration_guard",
 }
 OWN_APPS = {"postgresql": {"pgcorpus", "gisapp"}, "sqlite": {"ftsapp"}, "mysql": set()}
 
@@ -295,7 +295,7 @@ def test_rollbackplan_sql_completes_for_every_app(corpus_template: Corpus) -> No
     assert {app: o for app, o in outcomes.items() if o["exit"] not in (0, 8)} == {}
 
 
-#: what ``corpus phases`` finds (safemigrate.phases, safemigrate.gates) over
+#: what ``corpus phases`` finds (migration_guard.phases, migration_guard.gates) over
 #: every app of the corpus, per backend: the pinned apps make it stable
 PHASES = {
     "sqlite": {"pre-deploy": 124, "post-deploy": 81, "mixed": 25},
@@ -305,13 +305,13 @@ PHASES = {
 GATES = {
     "sqlite": {},
     "postgresql": {
-        "safemigrate.W020": 27,
-        "safemigrate.W021": 12,
-        "safemigrate.W022": 10,
-        "safemigrate.W024": 14,
-        "safemigrate.W025": 9,
+        "migration_guard.W020": 27,
+        "migration_guard.W021": 12,
+        "migration_guard.W022": 10,
+        "migration_guard.W024": 14,
+        "migration_guard.W025": 9,
     },
-    "mysql": {"safemigrate.W030": 17, "safemigrate.W031": 10},
+    "mysql": {"migration_guard.W030": 17, "migration_guard.W031": 10},
 }
 
 

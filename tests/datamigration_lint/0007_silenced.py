@@ -8,7 +8,7 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    safemigrate_silence = ["safemigrate.W010"]
+    migration_guard_silence = ["migration_guard.W010"]
 
     dependencies = [("dmapp", "0006_helpers")]
 

@@ -28,12 +28,12 @@ SETTINGS = """\
 import os
 from testproject.settings import *  # noqa: F403
 
-INSTALLED_APPS = ["django.contrib.contenttypes", "safemigrate", "tests.scenarioapp"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "migration_guard", "tests.scenarioapp"]
 MIDDLEWARE = []
 ROOT_URLCONF = "tests.faults.urls"
 MIGRATION_MODULES = {"scenario": "tests.faults.slow_scenario"}
-SAFEMIGRATE = {
-    "BACKUP_DIR": os.environ["SAFEMIGRATE_BACKUP_DIR"],
+MIGRATION_GUARD = {
+    "BACKUP_DIR": os.environ["MIGRATION_GUARD_BACKUP_DIR"],
     "AUTO_RESTORE": os.environ.get("FAULT_AUTO_RESTORE", "auto"),
 }
 """
@@ -123,6 +123,8 @@ class Project:
             else:
                 hit = False
         _, err = child.communicate(timeout=300)
+        if child.returncode == 0:  # it finished before the signal landed
+            hit = False
         return hit, err
 
     # -- what must be true after any fault --------------------------------
@@ -213,7 +215,7 @@ def children_of(database: Database) -> list[tuple[int, str]]:
 def last_run(database: Database) -> tuple[Any, ...]:
     database.connection.close()
     return database.query(
-        "SELECT id, outcome, command FROM safemigrate_migrationrun "
+        "SELECT id, outcome, command FROM migration_guard_migrationrun "
         "ORDER BY id DESC LIMIT 1"
     )[0]
 
@@ -222,7 +224,7 @@ def last_run(database: Database) -> tuple[Any, ...]:
 def project(database: Database, tmp_path: Path) -> Project:
     """The database at ``0001`` with ``ROWS`` widgets."""
     made = Project(database, tmp_path)
-    result = made.run("safemigrate", "scenario", "0001")
+    result = made.run("guardedmigrate", "scenario", "0001")
     assert result.returncode == 0, result.stderr
     made.fill()
     return made

@@ -19,7 +19,7 @@ from tests.faults.conftest import ROWS, SEED, SIGNALS, Project, last_run
 
 def recover(project: Project, first: str, rows: int = ROWS) -> None:
     """What an operator does after a crash: the next run, or the command it names."""
-    result = project.run("safemigrate")
+    result = project.run("guardedmigrate")
     if result.returncode == 7:
         found = re.search(
             r"manage\.py (rollback --run \d+ --strategy restore --database default)",
@@ -29,7 +29,7 @@ def recover(project: Project, first: str, rows: int = ROWS) -> None:
         undo = project.run(*found.group(1).split())
         assert undo.returncode == 0, undo.stderr
         assert project.state() in ("pre", "empty")
-        result = project.run("safemigrate")
+        result = project.run("guardedmigrate")
     assert result.returncode == 0, f"{first}\n{result.stderr} (FAULT_SEED={SEED})"
     assert project.state() == "post"
     assert project.rows() == rows
@@ -39,7 +39,7 @@ def recover(project: Project, first: str, rows: int = ROWS) -> None:
 def test_signal_mid_statement_ends_the_run_cleanly(
     project: Project, database: Database, name: str
 ) -> None:
-    child = project.start("safemigrate", FAULT_SLEEP="30")
+    child = project.start("guardedmigrate", FAULT_SLEEP="30")
     hit, err = project.kill(child, SIGNALS[name], project.started.exists)
     assert hit, err
     assert child.returncode == 128 + SIGNALS[name], err
@@ -58,7 +58,7 @@ def test_kill_9_during_a_deploy(
     project: Project, database: Database, phase: str
 ) -> None:
     ready = project.started.exists if phase == "statement" else project.partials
-    child = project.start("safemigrate", FAULT_SLEEP="1")
+    child = project.start("guardedmigrate", FAULT_SLEEP="1")
     hit, err = project.kill(child, signal.SIGKILL, lambda: bool(ready()))
     killed = last_run(database)
     assert project.leftovers() in ([], [str(p) for p in project.partials()])
@@ -69,7 +69,8 @@ def test_kill_9_during_a_deploy(
     assert project.leftovers() == []
     if hit:
         outcome = database.query(
-            "SELECT outcome FROM safemigrate_migrationrun WHERE id = %s", [killed[0]]
+            "SELECT outcome FROM migration_guard_migrationrun WHERE id = %s",
+            [killed[0]],
         )
         assert outcome == [("interrupted",)]
 
@@ -77,12 +78,12 @@ def test_kill_9_during_a_deploy(
 def test_kill_9_during_a_deploy_from_empty(database: Database, tmp_path: Path) -> None:
     """Issue 11 item 4: on MariaDB every later run failed with 1050 (exit 6)."""
     project = Project(database, tmp_path)
-    child = project.start("safemigrate", FAULT_SLEEP="5")
+    child = project.start("guardedmigrate", FAULT_SLEEP="5")
     hit, err = project.kill(child, signal.SIGKILL, project.started.exists)
     assert hit, err
     assert child.returncode == -signal.SIGKILL
     assert last_run(database)[1] == "running"
-    result = project.run("safemigrate")
+    result = project.run("guardedmigrate")
     if database.vendor == "mysql":  # scenario.0002_slow's first column stayed
         assert result.returncode == 7, result.stderr
         assert "RecoveryRequired: Run 1 on database 'default' was interrupted " in (
@@ -122,7 +123,7 @@ def test_kill_9_during_a_restore(
     created = project.run("migrationbackups", "create", "--format", "json")
     assert created.returncode == 0, created.stderr
     backup_id = created.stdout.split('"id": "', 1)[1].split('"', 1)[0]
-    assert project.run("safemigrate", FAULT_SLEEP="0").returncode == 0
+    assert project.run("guardedmigrate", FAULT_SLEEP="0").returncode == 0
     manifests = len(project.manifests())
     child = project.start("migrationbackups", "restore", backup_id)
     # the safety backup is written: the restore starts
@@ -132,7 +133,7 @@ def test_kill_9_during_a_restore(
     if hit:
         assert child.returncode == -signal.SIGKILL
     assert project.leftovers() == []
-    result = project.run("safemigrate")
+    result = project.run("guardedmigrate")
     assert result.returncode in (0, 7), result.stderr
     if result.returncode == 7:  # MariaDB: the load is not atomic; PostgreSQL:
         # the objects the backup does not know were dropped before the load

@@ -13,8 +13,8 @@ def uppercase_currency(apps, schema_editor):
 
 class Migration(migrations.Migration):
 
-    # Irreversible on purpose (see operations): safemigrate.W010 is known here.
-    safemigrate_silence = ["safemigrate.W010"]
+    # Irreversible on purpose (see operations): migration_guard.W010 is known here.
+    migration_guard_silence = ["migration_guard.W010"]
 
     dependencies = [
         ('orders', '0001_initial'),

@@ -120,7 +120,7 @@ INSTALLED_APPS = [
     # the corpus's own apps
     "corpusshop",
     "corpustools",
-    "safemigrate",
+    "migration_guard",
 ]
 if POSTGRESQL:
     INSTALLED_APPS += ["django.contrib.postgres", "django.contrib.gis"]
@@ -185,7 +185,7 @@ CELERY_BROKER_URL = "memory://"
 AXES_ENABLED = False
 SILENCED_SYSTEM_CHECKS = ["axes.W003", "treebeard.E001", "gis.W001"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-SAFEMIGRATE = {
+MIGRATION_GUARD = {
     "BACKUP": "never",
-    "BACKUP_DIR": os.environ.get("SAFEMIGRATE_BACKUP_DIR", tempfile.gettempdir()),
+    "BACKUP_DIR": os.environ.get("MIGRATION_GUARD_BACKUP_DIR", tempfile.gettempdir()),
 }

@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     """Every operation here locks the existing scenario_book on some backend."""
 
-    safemigrate_silence = ["safemigrate.W013"]  # mixed phases, on purpose
+    migration_guard_silence = ["migration_guard.W013"]  # mixed phases, on purpose
     dependencies = [("scenario", "0001_initial")]
     operations = [
         migrations.AddIndex(

@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     """Known and accepted (a small table): silenced for this migration only."""
 
-    safemigrate_silence = ["safemigrate.W020", "safemigrate.W021"]
+    migration_guard_silence = ["migration_guard.W020", "migration_guard.W021"]
     dependencies = [("scenario", "0002_locks")]
     operations = [
         migrations.AddIndex(

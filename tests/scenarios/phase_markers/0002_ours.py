@@ -4,7 +4,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     """RunSQL is post-deploy unless marked: this one keeps old code working."""
 
-    safemigrate_phase = "pre-deploy"
+    migration_guard_phase = "pre-deploy"
     dependencies = [("scenario", "0001_initial")]
     operations = [
         migrations.RunSQL(

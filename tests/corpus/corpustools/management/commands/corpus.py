@@ -52,7 +52,7 @@ class Command(BaseCommand):
     def _phases(self, apps: list[str]) -> dict[str, Any]:
         from collections import Counter
 
-        from safemigrate import gates, phases
+        from migration_guard import gates, phases
 
         loader = MigrationLoader(None, ignore_no_migrations=True)
         labels = sorted(apps or loader.migrated_apps)
@@ -201,7 +201,7 @@ def _rows() -> set[tuple[str, str]]:
 
 
 def _deltas_differing() -> dict[str, Any]:
-    from safemigrate.schema.expected import migration_deltas
+    from migration_guard.schema.expected import migration_deltas
 
     light = migration_deltas(MigrationLoader(connection), connection)
     rendered = migration_deltas(MigrationLoader(connection), connection, render=True)

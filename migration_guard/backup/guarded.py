@@ -1,0 +1,155 @@
+"""A guarded restore: checked backup, migration lock, safety backup, ledger.
+
+Shared by ``migrationbackups restore`` and ``rollback --strategy restore``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.db import connections
+from django.db.migrations.recorder import MigrationRecorder
+
+from migration_guard import ledger, recovery
+from migration_guard.backup import catalog
+from migration_guard.backup.base import BackupError, Progress
+from migration_guard.backup.storage import BackupStore, Manifest
+from migration_guard.exceptions import BackupFailed, RestoreFailed, RunInterrupted
+from migration_guard.interrupts import exit_code_of
+from migration_guard.locking import migration_lock
+from migration_guard.models import MigrationRun, Outcome
+
+
+def applied_now(alias: str) -> list[str]:
+    recorder = MigrationRecorder(connections[alias])
+    return sorted(f"{a}.{n}" for a, n in recorder.applied_migrations())
+
+
+def check(
+    manifest: Manifest, alias: str, store: BackupStore, *, into_other: bool = False
+) -> bool:
+    """Database, engine, format, size, sha256 and the whole file's content:
+    refuse (exit 4) before anything is touched, no safety backup taken.
+
+    Returns whether the backup is of another database (``into_other``).
+    """
+    catalog.check_engine(manifest, alias)
+    other = catalog.check_identity(manifest, alias, into_other=into_other)
+    catalog.verify_backup(manifest, store, full=True)
+    return other
+
+
+@dataclass
+class Restored:
+    safety: Manifest
+    run: MigrationRun
+
+
+def restore(
+    alias: str,
+    manifest: Manifest,
+    *,
+    store: BackupStore,
+    lock_timeout: float,
+    command: str,
+    argv: Sequence[str],
+    say: Callable[[str, str], None],
+    progress: Callable[[str], Progress | None],
+    no_owner: bool = False,
+    no_privileges: bool = False,
+    into_other: bool = False,
+    locked: bool = False,
+) -> Restored:
+    """Restore a checked backup under the lock, after a safety backup.
+
+    The ledger is history: the restore rolls its table back with the rest,
+    so the rows it erased are written back afterwards, with this restore.
+    ``locked``: the caller holds the migration lock already. On MySQL, a
+    marker table says a restore is in progress until it is done: loading a
+    dump is not atomic there, and runs refuse a half-loaded database.
+    """
+    lock = contextlib.nullcontext() if locked else migration_lock(alias, lock_timeout)
+    with lock:
+        say("MIGRATE_HEADING", "Taking a safety backup:")
+        try:
+            safety = catalog.create_backup(
+                alias,
+                reason="safety",
+                applied_before=applied_now(alias),
+                progress=progress("Backing up"),
+                store=store,
+            )
+        except BackupError as exc:
+            raise BackupFailed(
+                f"The safety backup of database '{alias}' failed, so nothing was "
+                f"restored: {exc}"
+            ) from exc
+        say("MIGRATE_LABEL", f"  {safety.id}... OK")
+        say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
+        history = ledger.snapshot(alias)
+        run = ledger.start_run(
+            alias,
+            command=command,
+            direction="none",
+            plan=[],
+            applied_before=applied_now(alias),
+            argv=argv,
+        )
+        marked = recovery.marks_restores(alias)
+        try:
+            if marked:
+                recovery.set_marker(alias, manifest.id)
+            catalog.restore_backup(
+                alias,
+                manifest,
+                progress=progress("Restoring"),
+                store=store,
+                no_owner=no_owner,
+                no_privileges=no_privileges,
+            )
+        except KeyboardInterrupt as exc:
+            connections[alias].close()
+            for warning in ledger.finish_run(
+                run, Outcome.INTERRUPTED, error=ledger.format_error(exc)
+            ):
+                say("ERROR", warning)
+            if marked:
+                raise RestoreFailed(
+                    f"The restore of backup {manifest.id} into database '{alias}' "
+                    "was interrupted: the database may hold only part of it, and "
+                    "migration runs refuse it until it is restored again: "
+                    f"manage.py migrationbackups restore {manifest.id} --database "
+                    f"{alias}"
+                ) from exc
+            raise RunInterrupted(
+                f"The restore of backup {manifest.id} into database '{alias}' was "
+                "interrupted and rolled back by the database: it is as before.",
+                returncode=exit_code_of(exc),
+            ) from exc
+        except BackupError as exc:
+            for warning in ledger.finish_run(
+                run, Outcome.RESTORE_FAILED, error=ledger.format_error(exc)
+            ):
+                say("ERROR", warning)
+            raise RestoreFailed(
+                f"Restoring backup {manifest.id} into database '{alias}' failed: "
+                f"{exc} The state before this attempt is in safety backup "
+                f"{safety.id}: manage.py migrationbackups restore {safety.id} "
+                f"--database {alias}"
+            ) from exc
+        if marked:
+            recovery.clear_marker(alias)
+        ledger.ensure_table(alias)
+        run.backup_id = manifest.id
+        run.backup_note = f"restored; safety backup {safety.id}"
+        if into_other:
+            run.backup_note += "; a backup of another database (--into-other-database)"
+        ledger.finish_run(run, Outcome.SUCCESS)
+        ledger.replay(alias, history)
+    say(
+        "SUCCESS",
+        f"  {manifest.id}... OK: database '{alias}' is back to {manifest.created_at}.",
+    )
+    return Restored(safety, run)

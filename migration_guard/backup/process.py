@@ -1,0 +1,315 @@
+"""The only place in migration_guard that runs a subprocess.
+
+Commands are argv lists (never a shell). Secrets reach the child through a
+memory file (``memfd_create``, mode 0600) the child inherits and opens as
+``/dev/fd/N``: they never touch a disk, and nothing is left behind when
+migration_guard is killed. Never through argv. stderr is captured, and every
+secret is redacted from it before it becomes part of an error message.
+
+Children never outlive migration_guard: each runs in its own process group with
+a parent-death signal (``PR_SET_PDEATHSIG``: the kernel kills it when
+migration_guard dies, even of ``kill -9``), and :func:`stop_children` (called by
+the signal handlers of :mod:`migration_guard.interrupts`) kills the groups of
+those still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+STDERR_LIMIT = 4000
+CHUNK = 1024 * 1024
+REDACTED = "********"
+
+
+class ProcessError(Exception):
+    """A tool failed, or could not be started; the message is redacted."""
+
+    def __init__(
+        self, message: str, *, returncode: int | None = None, stderr: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr  # the tool's own (redacted) error output
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+#: the children running now, stopped by :func:`stop_children`
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+#: memory files holding secrets, inherited by every child while they exist
+_inherited: set[int] = set()
+PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """A preexec function: SIGKILL the child when the thread that started it dies.
+
+    ``prctl`` is looked up here, in the parent: the child of a threaded
+    process must not import anything between fork and exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return preexec
+
+
+def popen(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    """``Popen`` in its own process group, killed with migration_guard, tracked."""
+    preexec = _death_signal()
+    with _children_lock:
+        child = subprocess.Popen(  # type: ignore[call-overload]
+            list(argv),
+            process_group=0,
+            preexec_fn=preexec,
+            pass_fds=tuple(sorted(_inherited)),
+            **kwargs,
+        )
+        _children.add(child)
+    return child
+
+
+def _forget(child: subprocess.Popen[bytes]) -> None:
+    with _children_lock:
+        _children.discard(child)
+
+
+def stop_children() -> int:
+    """Kill the process group of every child still running; return how many."""
+    with _children_lock:
+        running = [child for child in _children if child.poll() is None]
+    for child in running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+    return len(running)
+
+
+def which(command: str) -> str | None:
+    """The path of ``command`` (a name on PATH or a path), None when missing."""
+    if os.sep in command:
+        return command if os.access(command, os.X_OK) else None
+    return shutil.which(command)
+
+
+@contextlib.contextmanager
+def secret_file(content: str, *, suffix: str = "") -> Iterator[Path]:
+    """A path only this process and its children can read, holding ``content``.
+
+    On Linux a memory file (never on a disk, gone with the last process that
+    holds it), passed to the children started meanwhile, which open it as
+    ``/dev/fd/N``. Elsewhere a 0600 file in the temporary directory, removed
+    afterwards.
+    """
+    if not hasattr(os, "memfd_create"):  # pragma: no cover - not Linux
+        yield from _secret_tempfile(content, suffix)
+        return
+    fd = os.memfd_create(f"migration_guard{suffix}", os.MFD_CLOEXEC)
+    try:
+        os.fchmod(fd, 0o600)  # the clients refuse option files others can read
+        os.write(fd, content.encode("utf-8"))
+        with _children_lock:
+            _inherited.add(fd)
+        yield Path(f"/dev/fd/{fd}")
+    finally:
+        with _children_lock:
+            _inherited.discard(fd)
+        os.close(fd)
+
+
+def _secret_tempfile(content: str, suffix: str) -> Iterator[Path]:
+    fd, name = tempfile.mkstemp(prefix="migration-guard-", suffix=suffix)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def _watch(path: Path, progress: Callable[[int], None], done: threading.Event) -> None:
+    while not done.wait(0.5):
+        with contextlib.suppress(OSError):
+            progress(path.stat().st_size)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    secrets: Sequence[str] = (),
+    watch: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    """Run ``argv`` to completion; return its stderr, raise ProcessError on failure.
+
+    ``stdin``/``stdout`` are binary files the child reads/writes directly (no
+    copy through Python, so memory stays flat). With ``watch`` and
+    ``progress``, the size of the file at ``watch`` is reported twice a second.
+    """
+    argv = [str(arg) for arg in argv]
+    child_env = dict(os.environ)
+    child_env.update(env or {})
+    done = threading.Event()
+    watcher = None
+    if watch is not None and progress is not None:
+        watcher = threading.Thread(
+            target=_watch, args=(watch, progress, done), daemon=True
+        )
+        watcher.start()
+    try:
+        child = popen(
+            argv,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=child_env,
+        )
+        try:
+            _, raw_stderr = child.communicate()
+        finally:  # interrupted (a signal): the child goes too
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+            _forget(child)
+    except FileNotFoundError as exc:
+        raise ProcessError(f"{argv[0]} is not installed or not on PATH") from exc
+    except OSError as exc:
+        raise ProcessError(f"{argv[0]} could not be started: {exc.strerror}") from exc
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    stderr = redact(raw_stderr.decode("utf-8", "replace"), secrets).strip()
+    if child.returncode != 0:
+        detail = stderr[-STDERR_LIMIT:] or "no error output"
+        raise ProcessError(
+            f"{Path(argv[0]).name} exited with status {child.returncode}: {detail}",
+            returncode=child.returncode,
+            stderr=detail,
+        )
+    return stderr
+
+
+def output(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> str:
+    """Run a short command (``--version``, ``--list``) and return its stdout."""
+    with tempfile.TemporaryFile() as out:
+        run(argv, env=env, stdout=out)
+        out.seek(0)
+        return out.read().decode("utf-8", "replace")
+
+
+def tee(
+    argv: Sequence[str],
+    path: Path,
+    *,
+    check: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    secrets: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> str:
+    """Run ``argv``, write its stdout to ``path`` and feed it to ``check`` at once.
+
+    The checker (a verifier reading the same bytes from its stdin) runs while
+    the dump is produced, on the other core, instead of after it; the stream
+    is hashed on the way. Returns the stream's sha256. Raises ProcessError if
+    either program fails. Memory stays flat: one chunk at a time.
+    """
+    argv, check = [str(a) for a in argv], [str(a) for a in check]
+    child_env = dict(os.environ)
+    child_env.update(env or {})
+    digest = hashlib.sha256()
+    done = 0
+    with (
+        tempfile.TemporaryFile() as dump_err,
+        tempfile.TemporaryFile() as check_err,
+        open(path, "wb") as out,
+    ):
+        try:
+            producer = popen(
+                argv, stdout=subprocess.PIPE, stderr=dump_err, env=child_env
+            )
+        except OSError as exc:
+            raise ProcessError(f"{argv[0]} could not be started: {exc}") from exc
+        try:
+            checker = popen(
+                check,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=check_err,
+            )
+        except OSError as exc:
+            producer.kill()
+            producer.wait()
+            _forget(producer)
+            raise ProcessError(f"{check[0]} could not be started: {exc}") from exc
+        assert producer.stdout is not None and checker.stdin is not None
+        checker_alive = True
+        try:
+            while chunk := producer.stdout.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                if checker_alive:
+                    try:
+                        checker.stdin.write(chunk)
+                    except BrokenPipeError:  # it gave up: its status says why
+                        checker_alive = False
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+        except BaseException:  # interrupted: neither goes on without us
+            for child in (producer, checker):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                checker.stdin.close()
+            producer.stdout.close()
+            produced, checked = producer.wait(), checker.wait()
+            _forget(producer)
+            _forget(checker)
+        for program, status, errors in (
+            (argv[0], produced, dump_err),
+            (check[0], checked, check_err),
+        ):
+            if status != 0:
+                errors.seek(0)
+                text = redact(errors.read().decode("utf-8", "replace"), secrets)
+                detail = text.strip()[-STDERR_LIMIT:] or "no error output"
+                raise ProcessError(
+                    f"{Path(program).name} exited with status {status}: {detail}",
+                    returncode=status,
+                    stderr=detail,
+                )
+    return digest.hexdigest()

@@ -1,0 +1,264 @@
+"""System checks for the ``MIGRATION_GUARD`` setting.
+
+Every check id is declared once in :data:`CHECK_IDS` (a test asserts that ids
+are unique and that every id used here is declared), each with a hint that
+says what to write instead.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from migration_guard.conf import AUTO_RESTORE_CHOICES, BACKUP_CHOICES, DEFAULTS
+from migration_guard.conf import migration_guard_settings as conf
+
+CHECK_IDS: tuple[tuple[str, str], ...] = (
+    ("migration_guard.E001", "MIGRATION_GUARD is not a dict"),
+    ("migration_guard.E002", "BACKUP is not one of auto, never, always"),
+    ("migration_guard.E003", "KEEP is not a positive integer"),
+    ("migration_guard.E004", "LOCK_TIMEOUT is not a non-negative number"),
+    ("migration_guard.E005", "AUTO_RESTORE is not one of auto, always, never"),
+    ("migration_guard.E006", "DUMP_COMMANDS is not a dict of vendor to command"),
+    ("migration_guard.E007", "BACKUP_DIR is not a path"),
+    ("migration_guard.E008", "the backup directory is writable by other users"),
+    ("migration_guard.E014", "LOCK_WAIT_TIMEOUT/STATEMENT_TIMEOUT/BACKOFF not >= 0"),
+    ("migration_guard.E015", "LOCK_WAIT_RETRIES is not a non-negative integer"),
+    ("migration_guard.W001", "MIGRATION_GUARD has an unknown key"),
+    ("migration_guard.W002", "a backup client binary is missing"),
+    ("migration_guard.W010", "RunPython/RunSQL without a reverse"),
+    ("migration_guard.W011", "a data migration that also changes the schema"),
+    ("migration_guard.W012", "RunPython uses the current models, not apps.get_model"),
+    ("migration_guard.W013", "a migration mixes pre- and post-deploy operations"),
+    ("migration_guard.W020", "PostgreSQL: an index built without CONCURRENTLY"),
+    ("migration_guard.W021", "PostgreSQL: a unique constraint on an existing table"),
+    ("migration_guard.W022", "PostgreSQL: a foreign key without NOT VALID"),
+    ("migration_guard.W023", "PostgreSQL: a check constraint without NOT VALID"),
+    ("migration_guard.W024", "PostgreSQL: a change that rewrites the table"),
+    ("migration_guard.W025", "PostgreSQL: NOT NULL added to an existing column"),
+    ("migration_guard.W030", "MySQL/MariaDB: a change that copies the table"),
+    ("migration_guard.W031", "MySQL/MariaDB: a foreign key that copies the table"),
+    ("migration_guard.W032", "MySQL/MariaDB: a check constraint that copies the table"),
+)
+
+_TITLES = dict(CHECK_IDS)
+
+
+def _message(check_id: str, msg: str, hint: str) -> CheckMessage:
+    assert check_id in _TITLES, check_id
+    cls = Error if ".E" in check_id else Warning
+    return cls(msg, hint=hint, id=check_id)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@register(Tags.compatibility)
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    from django.conf import settings
+
+    raw = getattr(settings, "MIGRATION_GUARD", {})
+    if not isinstance(raw, dict):
+        return [
+            _message(
+                "migration_guard.E001",
+                f"MIGRATION_GUARD must be a dict, not {type(raw).__name__}.",
+                'Write MIGRATION_GUARD = {"BACKUP": "auto", ...} in your settings.',
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for key in sorted(set(raw) - set(DEFAULTS)):
+        messages.append(
+            _message(
+                "migration_guard.W001",
+                f"MIGRATION_GUARD has an unknown key {key!r}; it is ignored.",
+                "Known keys: " + ", ".join(DEFAULTS) + ".",
+            )
+        )
+    if conf.BACKUP not in BACKUP_CHOICES:
+        messages.append(
+            _message(
+                "migration_guard.E002",
+                f"MIGRATION_GUARD['BACKUP'] is {conf.BACKUP!r}.",
+                "Use 'auto' (before every non-empty plan), 'always' or 'never'.",
+            )
+        )
+    keep = conf.KEEP
+    if not (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1):
+        messages.append(
+            _message(
+                "migration_guard.E003",
+                f"MIGRATION_GUARD['KEEP'] is {keep!r}.",
+                "Use a whole number of backups to keep per database, at least 1.",
+            )
+        )
+    timeout = conf.LOCK_TIMEOUT
+    if not (_is_number(timeout) and timeout >= 0):
+        messages.append(
+            _message(
+                "migration_guard.E004",
+                f"MIGRATION_GUARD['LOCK_TIMEOUT'] is {timeout!r}.",
+                "Use the number of seconds to wait for another run's lock, e.g. 60.",
+            )
+        )
+    if conf.AUTO_RESTORE not in AUTO_RESTORE_CHOICES:
+        messages.append(
+            _message(
+                "migration_guard.E005",
+                f"MIGRATION_GUARD['AUTO_RESTORE'] is {conf.AUTO_RESTORE!r}.",
+                "Use 'auto' (restore when a failed migration left DDL that the "
+                "database could not roll back), 'always' or 'never'.",
+            )
+        )
+    commands = conf.DUMP_COMMANDS
+    if not (
+        isinstance(commands, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in commands.items())
+    ):
+        messages.append(
+            _message(
+                "migration_guard.E006",
+                f"MIGRATION_GUARD['DUMP_COMMANDS'] is {commands!r}.",
+                "Map a vendor to a client binary, e.g. "
+                '{"postgresql": "/usr/lib/postgresql/16/bin/pg_dump"}.',
+            )
+        )
+    backup_dir = raw.get("BACKUP_DIR")
+    if (
+        backup_dir is not None
+        and not isinstance(backup_dir, str | bytes)
+        and not (hasattr(backup_dir, "__fspath__"))
+    ):
+        messages.append(
+            _message(
+                "migration_guard.E007",
+                f"MIGRATION_GUARD['BACKUP_DIR'] is {backup_dir!r}.",
+                'Use a path, e.g. BASE_DIR / "backups".',
+            )
+        )
+    messages += _lock_wait_messages()
+    return messages
+
+
+def _lock_wait_messages() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for key, nullable in (
+        ("LOCK_WAIT_TIMEOUT", True),
+        ("STATEMENT_TIMEOUT", True),
+        ("LOCK_WAIT_BACKOFF", False),
+    ):
+        value = getattr(conf, key)
+        if (value is None and nullable) or (_is_number(value) and value >= 0):
+            continue
+        messages.append(
+            _message(
+                "migration_guard.E014",
+                f"MIGRATION_GUARD['{key}'] is {value!r}.",
+                "Use a number of seconds"
+                + (" (None or 0: no limit)." if nullable else ", e.g. 1.0."),
+            )
+        )
+    retries = conf.LOCK_WAIT_RETRIES
+    if not (
+        isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0
+    ):
+        messages.append(
+            _message(
+                "migration_guard.E015",
+                f"MIGRATION_GUARD['LOCK_WAIT_RETRIES'] is {retries!r}.",
+                "Use how many times a migration that timed out waiting for a "
+                "lock is tried again, e.g. 3 (0: never).",
+            )
+        )
+    return messages
+
+
+@register(Tags.compatibility)
+def check_backup_dir(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """An existing local backup directory must be closed to other users."""
+    from django.conf import settings
+
+    from migration_guard.backup.storage import directory_hint, unsafe_directory
+
+    if "migration_guard" in getattr(settings, "STORAGES", {}):
+        return []
+    try:
+        directory = conf.backup_dir
+        problem = unsafe_directory(directory)
+    except (TypeError, ValueError):  # a bad BACKUP_DIR: E007 says so
+        return []
+    if problem is None:
+        return []
+    return [
+        _message(
+            "migration_guard.E008",
+            f"MIGRATION_GUARD['BACKUP_DIR']: {problem}.",
+            directory_hint(directory),
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_backup_tools(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Report missing dump/restore binaries before a deploy needs them."""
+    from django.db import connections
+
+    from migration_guard.backup.base import BackupError, backend_class
+
+    if conf.BACKUP == "never":
+        return []
+    messages: list[CheckMessage] = []
+    for alias in connections:
+        connection = connections[alias]
+        try:
+            backend = backend_class(connection.vendor)(connection)
+        except BackupError as exc:
+            messages.append(
+                _message(
+                    "migration_guard.W002",
+                    f"Database '{alias}': {exc}",
+                    "Pass --no-backup, or set MIGRATION_GUARD['BACKUP'] = 'never'.",
+                )
+            )
+            continue
+        for tool in backend.missing_tools():
+            messages.append(
+                _message(
+                    "migration_guard.W002",
+                    f"Database '{alias}' ({connection.vendor}): {tool} is not "
+                    "installed or not on PATH, so migration_guard cannot back it up "
+                    "or restore it.",
+                    f"Install the {connection.vendor} client tools, or set "
+                    f"MIGRATION_GUARD['DUMP_COMMANDS'] = {{'{connection.vendor}': "
+                    "'/path/to/dump-binary'}.",
+                )
+            )
+    return messages
+
+
+@register("migration_guard", Tags.database)
+def check_migrations(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The data-migration checks (W010-W012) of :mod:`migration_guard.lint`.
+
+    Imported only when a database is checked: the analysis needs Django's
+    migrations package, which commands such as ``runserver`` never load
+    (it costs them 50-90 ms).
+    """
+    if not kwargs.get("databases"):
+        return []
+    from migration_guard.lint import check_migrations as lint_migrations
+
+    return lint_migrations(app_configs, **kwargs)

@@ -1,0 +1,223 @@
+"""What every guardedmigrate command shares: --format, exit codes, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
+
+from migration_guard import progress as progress_line
+from migration_guard.exceptions import UsageError
+from migration_guard.management import pipes
+from migration_guard.render import duration_text, to_json
+from migration_guard.runner import quiet  # noqa: F401  (re-exported for commands)
+
+
+def seconds(text: str) -> float:
+    """``--lock-timeout SECONDS``: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds"
+        ) from None
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(
+            f"{text} is not 0 or more seconds (0: do not wait at all)"
+        )
+    return value
+
+
+LOCK_TIMEOUT_HELP = (
+    "Seconds to wait for the database's migration lock held by another run "
+    "(default: MIGRATION_GUARD['LOCK_TIMEOUT'], 60; 0: do not wait); exit 3 when "
+    "it runs out."
+)
+
+
+class MigrationGuardCommandMixin:
+    """Mixed into every command of migration_guard.
+
+    Usage errors from argparse exit 1 (the contract's "usage error") instead
+    of argparse's own 2, which means "check failed" here.
+    """
+
+    stdout: Any
+    stderr: Any
+    style: Any
+    _progress_shown = False
+    _json_written = False
+
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> CommandParser:
+        parser: CommandParser = super().create_parser(  # type: ignore[misc]
+            prog_name, subcommand, **kwargs
+        )
+        django_error = parser.error
+
+        def error(message: str) -> NoReturn:
+            if parser.called_from_command_line:
+                parser.print_usage(sys.stderr)
+                parser.exit(1, f"{parser.prog}: error: {message}\n")
+            django_error(message)  # raises CommandError (exit 1)
+            raise AssertionError("unreachable")
+
+        parser.error = error  # type: ignore[method-assign]
+        # every command takes it (SPEC); those that ask define their own
+        with contextlib.suppress(argparse.ArgumentError):
+            parser.add_argument(
+                "--noinput",
+                "--no-input",
+                action="store_false",
+                dest="interactive",
+                help="Do not ask anything (this command never asks).",
+            )
+        return parser
+
+    @staticmethod
+    def add_format_argument(parser: argparse.ArgumentParser, *choices: str) -> None:
+        parser.add_argument(
+            "--format",
+            choices=("text", "json", *choices),
+            default="text",
+            help="Output format; json prints exactly one JSON document on stdout.",
+        )
+
+    @staticmethod
+    def add_database_argument(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help='Nominates a database. Defaults to the "default" database.',
+        )
+
+    @staticmethod
+    def add_lock_timeout_argument(parser: argparse.ArgumentParser) -> None:
+        """``--lock-timeout SECONDS``, the same in every command that locks."""
+        parser.add_argument(
+            "--lock-timeout",
+            type=seconds,
+            default=None,
+            metavar="SECONDS",
+            help=LOCK_TIMEOUT_HELP,
+        )
+
+    def say_ledger(self, run: Any) -> None:
+        """The line every command that records a run prints after it."""
+        self.stdout.write(
+            self.style.MIGRATE_HEADING("Ledger:")
+            + f" run {run.pk} recorded ({run.get_outcome_display()}, "
+            f"{duration_text(run)})."
+        )
+
+    def invocation(self, options: dict[str, Any]) -> list[str]:
+        """The command line of this run, for the ledger."""
+        if getattr(self, "_called_from_command_line", False):
+            return list(sys.argv)
+        name = type(self).__module__.rsplit(".", 1)[-1]
+        words = ["call_command", name]
+        for key, value in sorted(options.items()):
+            if key in ("stdout", "stderr", "skip_checks") or value in (None, False):
+                continue
+            words.append(f"{key}={value}")
+        return words
+
+    def say(self, style: str, text: str) -> None:
+        """Write ``text`` in one of ``self.style``'s styles (e.g. MIGRATE_HEADING)."""
+        if getattr(self, "_progress_shown", False):
+            self.stderr._out.write("\r\033[K")  # clear the progress line
+            self._progress_shown = False
+        self.stdout.write(text, getattr(self.style, style))
+
+    def progress(
+        self, label: str, total: int | None = None
+    ) -> Callable[[int], None] | None:
+        """A byte counter with the rate on stderr, on a terminal only."""
+        stream = getattr(self, "stderr", None)
+        if stream is None:
+            return None
+
+        def shown() -> None:
+            self._progress_shown = True
+
+        return progress_line.byte_counter(
+            stream._out, label, total=total, on_show=shown
+        )
+
+    def plan_progress(self) -> Callable[[int], Callable[[int], None] | None]:
+        """For a plan of N migrations: ``[n/N, elapsed]`` before each, on a terminal."""
+        return lambda total: progress_line.plan_counter(self.stdout._out, total)
+
+    def confirm(self, question: str) -> bool:
+        """Ask ``question`` on stderr; only "yes" says yes. No terminal means No.
+
+        The question goes to stderr so stdout keeps exactly one JSON document
+        with ``--format json``.
+        """
+        self.stderr._out.write(f"{question} Type 'yes' to continue [No]: ")
+        self.stderr.flush()
+        try:
+            answer = input()
+        except (EOFError, OSError):
+            return False
+        return answer.strip().lower() == "yes"
+
+    def tell(self, lines: list[str], *, as_json: bool) -> None:
+        """Lines for the person at the terminal: stdout, or stderr with json."""
+        out = self.stderr._out if as_json else self.stdout._out
+        for line in lines:
+            out.write(line + "\n")
+
+    def write_json(self, document: Any) -> None:
+        self.stdout.write(to_json(document))
+        self._json_written = True
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """From a shell: a reader of stdout that goes away (``| head``) is no error."""
+        try:
+            super().run_from_argv(argv)  # type: ignore[misc]
+        finally:
+            pipes.flush_quietly(sys.stdout)
+
+    def execute(self, *args: Any, **options: Any) -> Any:
+        """With ``--format json``, an error is a JSON document on stdout too."""
+        from migration_guard import interrupts
+
+        self._json_written = False
+        if getattr(self, "_called_from_command_line", False) and not options.get(
+            "stdout"
+        ):
+            options["stdout"] = pipes.PipeSafe(sys.stdout)
+        try:
+            timeout = options.get("lock_timeout")
+            if isinstance(timeout, (int, float)) and not timeout >= 0:
+                raise UsageError(  # call_command(lock_timeout=-1) skips argparse
+                    f"--lock-timeout {timeout}: give 0 or more seconds "
+                    "(0: do not wait at all)."
+                )
+            with interrupts.handled():
+                try:
+                    return super().execute(*args, **options)  # type: ignore[misc]
+                except KeyboardInterrupt as interrupted:
+                    raise interrupts.as_error(interrupted) from interrupted
+        except CommandError as exc:
+            if options.get("format") == "json" and not self._json_written:
+                self.write_json(
+                    {
+                        "outcome": "error",
+                        "exit_code": exc.returncode,
+                        "error": type(exc).__name__,
+                        "message": str(exc),
+                    }
+                )
+            raise
+
+
+class MigrationGuardCommand(MigrationGuardCommandMixin, BaseCommand):
+    pass

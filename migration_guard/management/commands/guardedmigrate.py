@@ -1,0 +1,375 @@
+"""``manage.py guardedmigrate``: a drop-in for ``migrate`` in deployment scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from typing import Any
+
+from django.core.management.base import CommandParser, OutputWrapper
+from django.core.management.commands import migrate
+
+from migration_guard import runner
+from migration_guard.exceptions import CheckFailed, RestoreRequired, UsageError
+from migration_guard.locktimeouts import LockWaits, from_settings
+from migration_guard.management.base import MigrationGuardCommandMixin
+from migration_guard.planning import Key, Plan, TargetSpec, build_plan, check_alias
+from migration_guard.render import run_document
+
+#: help texts of migrate's options whose behaviour migration_guard changes
+OWN_HELP = {
+    "fake": "Record migrations as applied (or, backwards, unapplied) without "
+    "running them, only where the live schema verifies their effects (or their "
+    "absence); otherwise nothing is written and the command exits 4 with the "
+    "differences (see --force-fake).",
+    "fake_initial": "Record an initial migration as applied without running it "
+    "when all its tables exist and match it in full (columns, types, keys, "
+    "indexes, constraints), not only by name; apply the others. A partial or "
+    "different match writes nothing and exits 4 with the differences.",
+    "interactive": "Do not ask anything: a backward plan runs without asking "
+    "for confirmation (an irreversible one is still refused, exit 8).",
+    "check_unapplied": "Exit 2 when there are migrations to apply (or unapply "
+    "to reach the target); take no lock, write nothing.",
+    "plan": "Show the plan, operation by operation; take no lock, write nothing.",
+}
+
+
+class Command(MigrationGuardCommandMixin, migrate.Command):
+    help = (
+        "Apply migrations like 'migrate', with a lock per database, a verified "
+        "backup before every non-empty plan (restored when a failed migration "
+        "leaves the database half-changed), the run recorded in the ledger, "
+        "fakes only where the schema verifies them, and exit codes for "
+        "deployment scripts."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        # migrate limits --database to argparse choices, which exits 2 with a
+        # generic message; an undefined alias is a usage error (exit 1) here.
+        for action in parser._actions:
+            if action.dest == "database":
+                action.choices = None
+            if action.dest in OWN_HELP:  # migrate's words describe migrate
+                action.help = OWN_HELP[action.dest]
+        self.add_lock_timeout_argument(parser)
+        parser.add_argument(
+            "--lock-wait-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Seconds each statement of a migration may wait for a table "
+            "lock before the migration is rolled back and retried (default: "
+            "MIGRATION_GUARD['LOCK_WAIT_TIMEOUT'], 5; 0: no limit).",
+        )
+        parser.add_argument(
+            "--lock-wait-retries",
+            type=int,
+            default=None,
+            metavar="N",
+            help="How often a migration that timed out waiting for a lock is "
+            "tried again (default: MIGRATION_GUARD['LOCK_WAIT_RETRIES'], 3).",
+        )
+        parser.add_argument(
+            "--lock-wait-backoff",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Pause before the first retry, doubled for each next one, with "
+            "jitter (default: MIGRATION_GUARD['LOCK_WAIT_BACKOFF'], 1).",
+        )
+        parser.add_argument(
+            "--statement-timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Seconds a statement of a migration may run (PostgreSQL, "
+            "MariaDB; default: MIGRATION_GUARD['STATEMENT_TIMEOUT'], no limit).",
+        )
+        parser.add_argument(
+            "--no-backup",
+            action="store_true",
+            help="Do not take the pre-migration backup (the ledger records it).",
+        )
+        parser.add_argument(
+            "--force-fake",
+            action="store_true",
+            help="With --fake/--fake-initial, record migrations whose effects the "
+            "schema does not verify; needs --reason (kept in the ledger).",
+        )
+        parser.add_argument(
+            "--reason",
+            default="",
+            metavar="TEXT",
+            help="Why --force-fake is right; the ledger keeps it with the differences.",
+        )
+        parser.add_argument(
+            "--allow-edited",
+            action="store_true",
+            help="Run even though an applied migration was edited since it was "
+            "applied (see 'checkmigrations').",
+        )
+        parser.add_argument(
+            "--rehearse",
+            action="store_true",
+            help="Run the plan and its revert on a copy of the database (a "
+            "scratch database on the same server), with timings; the database "
+            "itself is not changed.",
+        )
+        parser.add_argument(
+            "--max-lock-ms",
+            type=float,
+            default=None,
+            metavar="MS",
+            help="With --rehearse on PostgreSQL: fail the rehearsal when a "
+            "migration holds a lock that blocks writes for longer than MS.",
+        )
+        parser.add_argument(
+            "--phase",
+            choices=("pre-deploy", "post-deploy"),
+            default=None,
+            help="pre-deploy: apply the plan up to its first migration that the "
+            "previous release cannot run with (README: Phases); post-deploy: "
+            "apply the rest.",
+        )
+        self.add_format_argument(parser)
+
+    def get_check_kwargs(self, options: Any) -> Any:
+        check_alias(options["database"])  # before the checks look the alias up
+        return super().get_check_kwargs(options)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        alias = options["database"]
+        check_alias(alias)
+        spec = TargetSpec(options["app_label"], options["migration_name"])
+        as_json = options["format"] == "json"
+        if options["phase"] and (
+            options["rehearse"]
+            or options["plan"]
+            or options["check_unapplied"]
+            or options["fake"]
+            or options["fake_initial"]
+            or options["prune"]
+        ):
+            raise UsageError(
+                "--phase goes with a plain run, not with --rehearse, --plan, "
+                "--check, --fake, --fake-initial or --prune."
+            )
+        if options["max_lock_ms"] is not None and not options["rehearse"]:
+            raise UsageError("--max-lock-ms goes with --rehearse.")
+        if options["rehearse"]:
+            from migration_guard import rehearse
+
+            rehearse.handle(self, alias, spec, options)
+            return
+        if options["plan"] or options["check_unapplied"]:
+            if options["prune"]:
+                raise UsageError(
+                    "--prune deletes django_migrations rows, so it cannot be "
+                    "combined with --plan or --check, which never write."
+                )
+            self._read_only(alias, spec, args, options, as_json)
+            return
+
+        faking = options["fake"] or options["fake_initial"]
+        if options["force_fake"] and not faking:
+            raise UsageError("--force-fake only goes with --fake or --fake-initial.")
+        if options["force_fake"] and not options["reason"].strip():
+            raise UsageError(
+                "--force-fake needs --reason TEXT, which the ledger keeps."
+            )
+        expected = None
+        if not faking:
+            expected = self._confirm_backwards(alias, spec, options, as_json)
+        request = runner.RunRequest(
+            alias=alias,
+            spec=spec,
+            fake=options["fake"],
+            fake_initial=options["fake_initial"],
+            force_fake=options["force_fake"],
+            reason=options["reason"],
+            allow_edited=options["allow_edited"],
+            run_syncdb=options["run_syncdb"],
+            prune=options["prune"],
+            no_backup=options["no_backup"],
+            lock_timeout=options["lock_timeout"],
+            argv=self.invocation(options),
+            expected=expected,
+            phase=options["phase"],
+            lock_waits=lock_waits(options),
+        )
+        log = io.StringIO()
+
+        def execute(plan: Plan, journal: runner.Journal) -> None:
+            if options["phase"]:  # migrate would run its own, whole plan
+                runner.execute_plan(
+                    plan,
+                    journal,
+                    verbosity=0 if as_json else self.verbosity,
+                    interactive=False,
+                    stdout=OutputWrapper(log) if as_json else self.stdout,
+                )
+                return
+            with runner.django_migrate_uses(plan.executor, journal):
+                if as_json:
+                    self._quietly(log, super(Command, self).handle, *args, **options)
+                else:
+                    super(Command, self).handle(*args, **options)
+
+        try:
+            result = runner.run(
+                request,
+                execute,
+                say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
+                progress=None if as_json else self.progress("Backing up"),
+                announce=None
+                if as_json or self.verbosity < 1
+                else self.plan_progress(),
+            )
+        except BaseException as exc:
+            if as_json:
+                self._write_failure(alias, exc, log)
+            raise
+        if as_json:
+            document = run_document(result.run)
+            document["seconds"] = round(result.seconds, 6)
+            document["log"] = log.getvalue().splitlines()
+            self.write_json(document)
+        elif self.verbosity >= 1:
+            self.say_ledger(result.run)
+
+    def _confirm_backwards(
+        self, alias: str, spec: TargetSpec, options: dict[str, Any], as_json: bool
+    ) -> tuple[Key, ...] | None:
+        """Show the revert preview of a backward plan and ask; refuse irreversible.
+
+        Returns the confirmed plan, which the run checks again under the lock.
+        """
+        if spec.migration_name is None:
+            return None  # only a named target can go backwards
+        plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
+        if plan.direction != "backwards":
+            return None
+        from migration_guard import render
+        from migration_guard.management.commands.rollbackplan import strategy_for
+        from migration_guard.preview import build_preview
+
+        preview = build_preview(plan)
+        strategy = strategy_for(alias, preview, None)
+        if self.verbosity >= 1 and (not as_json or options["interactive"]):
+            self.tell(
+                render.preview_lines(preview, strategy, None, self.style),
+                as_json=as_json,
+            )
+        if preview.irreversible:
+            command = (
+                f"manage.py migrationbackups restore {strategy.backup.id} "
+                f"--database {alias}"
+                if strategy.backup is not None
+                else "a restore of a backup taken at that state (none was found)"
+            )
+            raise RestoreRequired(
+                "This backward plan cannot be unapplied: "
+                + ", ".join(m.label for m in preview.irreversible)
+                + f" cannot be reversed. Only a restore goes back: {command}"
+            )
+        if options["interactive"] and not self.confirm(
+            f"Unapply {len(preview.migrations)} migration"
+            f"{'s' if len(preview.migrations) != 1 else ''}?"
+        ):
+            raise UsageError("Cancelled; nothing was changed.")
+        return plan.keys()
+
+    def _quietly(self, log: io.StringIO, call: Any, *args: Any, **options: Any) -> None:
+        """Run ``call`` with everything it prints going to ``log``."""
+        stdout = self.stdout
+        self.stdout = OutputWrapper(log)
+        try:
+            with contextlib.redirect_stdout(log):
+                call(*args, **options)
+        finally:
+            self.stdout = stdout
+
+    def _write_failure(self, alias: str, exc: BaseException, log: io.StringIO) -> None:
+        run = getattr(exc, "run", None)
+        document: dict[str, Any] = run_document(run) if run is not None else {}
+        document.update(
+            {
+                "database": alias,
+                "outcome": document.get("outcome", "error"),
+                "exit_code": getattr(exc, "returncode", 1),
+                "message": str(exc),
+                "log": log.getvalue().splitlines(),
+            }
+        )
+        self.write_json(document)
+
+    def _read_only(
+        self,
+        alias: str,
+        spec: TargetSpec,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+        as_json: bool,
+    ) -> None:
+        """``--plan`` and ``--check``: show the plan; no lock, no ledger, no write."""
+        started = time.monotonic()
+        plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
+        pending = [step.label for step in plan.steps]
+        if as_json:
+            self.write_json(
+                {
+                    "database": alias,
+                    "direction": plan.direction,
+                    "plan": [
+                        {
+                            **step.as_json(),
+                            "operations": [
+                                {"description": text, "irreversible": is_error}
+                                for text, is_error in (
+                                    self.describe_operation(op, step.backwards)
+                                    for op in step.migration.operations
+                                )
+                            ],
+                        }
+                        for step in plan.steps
+                    ],
+                    "outcome": "pending" if pending else "clean",
+                    "seconds": round(time.monotonic() - started, 6),
+                }
+            )
+        elif options["plan"]:
+            with runner.django_migrate_uses(plan.executor, runner.Journal()):
+                super().handle(*args, **{**options, "check_unapplied": False})
+        if options["check_unapplied"] and pending:
+            shown = ", ".join(pending[:10])
+            if len(pending) > 10:
+                shown += f" and {len(pending) - 10} more"
+            raise CheckFailed(
+                f"{len(pending)} migration{'s' if len(pending) != 1 else ''} "
+                f"to {'unapply' if plan.direction == 'backwards' else 'apply'} on "
+                f"database '{alias}': {shown}. 'manage.py guardedmigrate --plan' "
+                "shows them all."
+            )
+
+
+def lock_waits(options: dict[str, Any]) -> LockWaits:
+    """The lock waits of a run: the settings, overridden by the options given."""
+    for name in (
+        "lock_wait_timeout",
+        "lock_wait_retries",
+        "lock_wait_backoff",
+        "statement_timeout",
+    ):
+        value = options.get(name)
+        if value is not None and value < 0:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be 0 or more, not {value:g}.")
+    return from_settings(
+        timeout=options.get("lock_wait_timeout"),
+        statement_timeout=options.get("statement_timeout"),
+        retries=options.get("lock_wait_retries"),
+        backoff=options.get("lock_wait_backoff"),
+    )
