@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 import pytest
-from django.core.management import call_command, load_command_class
+from django.core.management import CommandError, call_command, load_command_class
 
 from migration_guard.exceptions import UsageError
 from migration_guard.models import MigrationRun
@@ -315,3 +315,18 @@ def test_piped_into_head(database: Database) -> None:
             assert result.stdout.splitlines() == lines
         else:
             assert len(result.stdout.splitlines()) == 2
+
+
+@pytest.mark.backends("sqlite")
+def test_a_failed_run_prints_its_ledger_line_too(
+    database: Database, settings: Any
+) -> None:
+    """The run is recorded when a migration fails: the line says so, then the error."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.failing"}
+    out = io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("guardedmigrate", "scenario", stdout=out, no_color=True)
+    run = latest()
+    assert (run.command, run.outcome) == ("guardedmigrate", "failed")
+    assert caught.value.returncode == 6
+    assert out.getvalue().splitlines()[-1] == ledger_line(run)

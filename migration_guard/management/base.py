@@ -207,6 +207,10 @@ class MigrationGuardCommandMixin:
                 except KeyboardInterrupt as interrupted:
                     raise interrupts.as_error(interrupted) from interrupted
         except CommandError as exc:
+            run = getattr(exc, "run", None)  # the ledger row of a failed run
+            if options.get("format") != "json" and getattr(run, "pk", None):
+                self.stdout.write("")  # ends migrate's "Applying X..." line
+                self.say_ledger(run)
             if options.get("format") == "json" and not self._json_written:
                 self.write_json(
                     {
