@@ -326,10 +326,11 @@ def recover(alias: str, say: Say) -> None:
 
     with contextlib.suppress(OSError, BackupError):
         get_store().remove_stale_partials()
+    # first: a killed load may have dropped the ledger table with the rest
+    recovery.refuse_unfinished_restore(alias)
     if not ledger.has_table(alias):
         return
     ledger.ensure_table(alias)  # an older ledger gets the runtime column
-    recovery.refuse_unfinished_restore(alias)
     recovery.find_dead_runs(alias, say)
     for pending in recovery.pending_restores(alias):
         if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:

@@ -198,6 +198,27 @@ def test_an_unfinished_restore_stops_runs(database: Database, slow: None) -> Non
     run("guardedmigrate", interactive=False)
 
 
+def test_an_unfinished_restore_stops_runs_when_the_ledger_is_gone_too(
+    database: Database, slow: None
+) -> None:
+    """A killed load may have dropped every table, the ledger's included.
+
+    Found by the fault suite (FAULT_SEED=3, 4, 7 on MariaDB): the next run
+    looked for the marker only when the ledger table was there, so it went
+    on over a half-loaded database.
+    """
+    from migration_guard import recovery
+
+    run("guardedmigrate", "scenario", "0001", interactive=False)
+    recovery.set_marker("default", "default-20260101T000000000000")
+    database.query("DROP TABLE migration_guard_migrationrun")
+    with pytest.raises(RecoveryRequired) as caught:
+        run("guardedmigrate", interactive=False)
+    assert caught.value.returncode == 7
+    assert "migrationbackups restore default-20260101T000000000000" in str(caught.value)
+    assert "migration_guard_migrationrun" not in database.tables()
+
+
 def _columns() -> list[Any]:
     connection = connections["default"]
     with connection.cursor() as cursor:
