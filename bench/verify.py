@@ -99,10 +99,10 @@ import django
 django.setup()
 spans = {"Django set-up": time.perf_counter() - started}
 from django.db import connections
-import migration_guard.reconcile as rec
-from migration_guard.planning import load
-from migration_guard.schema.backends import backend_for
-from migration_guard.schema.backends.base import SchemaBackend
+import migration_guard.reconcile.verdict as rec
+from migration_guard.run.planning import load
+from migration_guard.reconcile.schema.backends import backend_for
+from migration_guard.reconcile.schema.backends.base import SchemaBackend
 
 def clocked(name, function):
     def call(*args, **kwargs):

@@ -66,8 +66,8 @@ from migration_guard.backup.storage import (
     get_store,
 )
 from migration_guard.exceptions import MigrationGuardError
+from migration_guard.management.render import duration_text, human_size
 from migration_guard.models import MigrationRun
-from migration_guard.render import duration_text, human_size
 
 VIEW_PERMISSION = "migration_guard.view_migrationrun"
 

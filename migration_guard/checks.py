@@ -251,7 +251,7 @@ def check_backup_tools(
 def check_migrations(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """The data-migration checks (W010-W012) of :mod:`migration_guard.lint`.
+    """The data-migration checks (W010-W012) of :mod:`migration_guard.gates.lint`.
 
     Imported only when a database is checked: the analysis needs Django's
     migrations package, which commands such as ``runserver`` never load
@@ -259,6 +259,6 @@ def check_migrations(
     """
     if not kwargs.get("databases"):
         return []
-    from migration_guard.lint import check_migrations as lint_migrations
+    from migration_guard.gates.lint import check_migrations as lint_migrations
 
     return lint_migrations(app_configs, **kwargs)

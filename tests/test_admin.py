@@ -21,8 +21,8 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from migration_guard import ledger
 from migration_guard.models import MigrationRun, Outcome
+from migration_guard.run import ledger
 from tests.conftest import ROOT, Database
 
 RUNS = "/admin/migration_guard/migrationrun/"

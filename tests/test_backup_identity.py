@@ -20,7 +20,7 @@ from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.checks import check_backup_dir
 from migration_guard.exceptions import BackupFailed, VerificationRefused
 from migration_guard.models import MigrationRun
-from migration_guard.preview import backups_for
+from migration_guard.rollback.preview import backups_for
 from tests.conftest import Database
 from tests.test_backup import run
 
@@ -372,7 +372,7 @@ def test_a_restore_merges_the_ledger_and_overwrites_no_run(
 def test_a_ledger_without_keys_gets_the_column_on_the_next_run(
     database: Database,
 ) -> None:
-    from migration_guard import ledger
+    from migration_guard.run import ledger
 
     run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
     with database.connection.schema_editor() as editor:

@@ -16,7 +16,7 @@ import pytest
 from django.core.management import call_command
 
 from migration_guard.exceptions import CheckFailed, UsageError
-from migration_guard.gates import server_of
+from migration_guard.gates.locks import server_of
 from migration_guard.models import MigrationRun
 from tests.conftest import Database
 

@@ -18,8 +18,8 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
-from migration_guard.checksums import accept, edited_migrations
 from migration_guard.exceptions import UsageError, VerificationRefused
+from migration_guard.gates.checksums import accept, edited_migrations
 from migration_guard.models import MigrationRun
 from tests.conftest import ROOT, TESTPROJECT, Database
 
@@ -271,7 +271,7 @@ from django.utils import translation
 django.setup()
 translation.activate(sys.argv[1])
 from django.db.migrations.loader import MigrationLoader
-from migration_guard.checksums import checksum
+from migration_guard.gates.checksums import checksum
 found = {}
 for (app, name), migration in MigrationLoader(None).disk_migrations.items():
     found[f"{app}.{name}"] = checksum(migration).as_json()

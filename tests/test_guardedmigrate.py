@@ -22,8 +22,8 @@ from migration_guard.exceptions import (
     RestoreFailed,
     UsageError,
 )
-from migration_guard.locking import migration_lock
 from migration_guard.models import MigrationRun
+from migration_guard.run.locking import migration_lock
 from tests.conftest import TESTPROJECT, Database
 
 FAILING = {"scenario": "tests.scenarios.failing"}

@@ -1,7 +1,8 @@
 """Stand-in models give every migration the same effect as rendered ones.
 
-:func:`~migration_guard.schema.expected.migration_deltas` walks the graph with
-:class:`~migration_guard.schema.lightstate.LightApps`; forcing its fallback from
+:func:`~migration_guard.reconcile.schema.expected.migration_deltas` walks the graph with
+:class:`~migration_guard.reconcile.schema.lightstate.LightApps`; forcing its fallback
+from
 ``render=True`` makes the same walk with rendered models (Django's
 ``state.apps``), which is what the stand-ins must reproduce, element for
 element, on each backend (field classes and constraints differ by backend),
@@ -18,7 +19,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ModelState
 from django.db.models import CharField, Field
 
-from migration_guard.schema.expected import Delta, migration_deltas
+from migration_guard.reconcile.schema.expected import Delta, migration_deltas
 from tests.conftest import Database
 
 Key = tuple[str, str]

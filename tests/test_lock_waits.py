@@ -18,9 +18,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.models.signals import pre_migrate
 
-from migration_guard import locktimeouts
 from migration_guard.exceptions import MigrationFailed, UsageError
 from migration_guard.models import MigrationRun
+from migration_guard.run import locktimeouts
 from tests.conftest import Database
 from tests.scenarios.lockwaits import SEEN
 

@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 
 from migration_guard.exceptions import CheckFailed, UsageError
-from migration_guard.lockwatch import BLOCKING, MODES, strongest
+from migration_guard.gates.lockwatch import BLOCKING, MODES, strongest
 from tests.conftest import Database
 
 LOCKWATCH = {"scenario": "tests.scenarios.lockwatch"}

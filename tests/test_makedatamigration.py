@@ -32,7 +32,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 
 from migration_guard.exceptions import UsageError
-from migration_guard.lint import check_migrations, is_project_app, lint
+from migration_guard.gates.lint import check_migrations, is_project_app, lint
 from tests.conftest import ROOT, TESTPROJECT, Database
 from tests.schema import logical_dump
 

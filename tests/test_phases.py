@@ -14,9 +14,9 @@ import pytest
 from django.core.management import call_command
 from django.db import migrations, models
 
-from migration_guard import phases
 from migration_guard.exceptions import UsageError
-from migration_guard.phases import Phase
+from migration_guard.run import phases
+from migration_guard.run.phases import Phase
 from tests.conftest import Database
 
 PHASES = {"scenario": "tests.scenarios.phases"}

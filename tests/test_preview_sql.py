@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management import call_command
 
 from migration_guard.exceptions import RestoreRequired
-from migration_guard.partial import render_count
+from migration_guard.rollback.partial import render_count
 from tests.conftest import Database
 
 TOGETHER = {"scenario": "tests.scenarios.together"}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from migration_guard import progress
+from migration_guard.run import progress
 from tests.conftest import ROOT, TESTPROJECT, Database
 from tests.test_makedatamigration import (  # noqa: F401  (the fixture)
     DMAPP,

@@ -29,7 +29,7 @@ MIGRATION_MODULES = {{"scenario": {scenario!r}}}
 
 TESTS = """
 import pytest
-from migration_guard.pytest_plugin import migration_roundtrip
+from migration_guard.testing.pytest_plugin import migration_roundtrip
 
 
 @pytest.mark.django_db

@@ -23,10 +23,10 @@ from django.db.migrations.loader import MigrationLoader
 
 from migration_guard.exceptions import CheckFailed, VerificationRefused
 from migration_guard.models import MigrationRun
-from migration_guard.reconcile import reconcile
-from migration_guard.schema.compare import compare_schemas
-from migration_guard.schema.expected import graph_order, project_schema
-from migration_guard.schema.introspect import snapshot
+from migration_guard.reconcile.schema.compare import compare_schemas
+from migration_guard.reconcile.schema.expected import graph_order, project_schema
+from migration_guard.reconcile.schema.introspect import snapshot
+from migration_guard.reconcile.verdict import reconcile
 from tests.conftest import Database
 
 ALLFIELDS = {"scenario": "tests.scenarios.allfields"}

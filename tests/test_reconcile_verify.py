@@ -20,7 +20,7 @@ import pytest
 
 from migration_guard.exceptions import CheckFailed, VerificationRefused
 from migration_guard.models import MigrationRun
-from migration_guard.reconcile import STATUS_TEXT
+from migration_guard.reconcile.verdict import STATUS_TEXT
 from tests.conftest import Database
 from tests.test_reconcile import delete_record, refused, report, run
 

@@ -28,7 +28,7 @@ from migration_guard.backup import process
 from migration_guard.backup.storage import LocalStore, get_store
 from migration_guard.exceptions import RecoveryRequired, UsageError
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.recovery import process_token
+from migration_guard.run.recovery import process_token
 from tests.conftest import ROOT, Database
 
 SLOW = {"scenario": "tests.faults.slow_scenario"}
@@ -182,7 +182,7 @@ def test_mark_resolved_records_who_and_lets_runs_go_on(
 
 
 def test_an_unfinished_restore_stops_runs(database: Database, slow: None) -> None:
-    from migration_guard import recovery
+    from migration_guard.run import recovery
 
     run("guardedmigrate", "scenario", "0001", interactive=False)
     recovery.set_marker("default", "default-20260101T000000000000")
@@ -207,7 +207,7 @@ def test_an_unfinished_restore_stops_runs_when_the_ledger_is_gone_too(
     looked for the marker only when the ledger table was there, so it went
     on over a half-loaded database.
     """
-    from migration_guard import recovery
+    from migration_guard.run import recovery
 
     run("guardedmigrate", "scenario", "0001", interactive=False)
     recovery.set_marker("default", "default-20260101T000000000000")

@@ -13,9 +13,10 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from migration_guard import rehearse, scratch
 from migration_guard.backup.storage import get_store
 from migration_guard.exceptions import CheckFailed, RunInterrupted, UsageError
+from migration_guard.gates import rehearse
+from migration_guard.testing import scratch
 from tests.conftest import Database
 
 FAILING = {"scenario": "tests.scenarios.failing"}

@@ -18,8 +18,8 @@ from django.test.utils import CaptureQueriesContext
 
 from migration_guard.exceptions import RestoreRequired, UsageError
 from migration_guard.models import MigrationRun
-from migration_guard.planning import TargetSpec, backward_reasons, build_plan
-from migration_guard.preview import build_preview
+from migration_guard.rollback.preview import build_preview
+from migration_guard.run.planning import TargetSpec, backward_reasons, build_plan
 from tests.conftest import Database
 from tests.schema import logical_dump, snapshot
 
@@ -381,7 +381,7 @@ def test_backward_sql_equals_sqlmigrate_backwards_per_migration(
     database: Database, app: str, target: str
 ) -> None:
     """Each migration's SQL is what ``sqlmigrate --backwards`` prints for it."""
-    from migration_guard.backward_sql import write_backward_sql
+    from migration_guard.rollback.backward_sql import write_backward_sql
 
     run("guardedmigrate", verbosity=0, no_backup=True)
     plan = build_plan("default", TargetSpec(app, target))

@@ -10,10 +10,14 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from migration_guard import scratch
 from migration_guard.exceptions import UsageError
-from migration_guard.roundtrip import MigrationResult, run_roundtrip, schema_changes
-from migration_guard.schema import Column
+from migration_guard.gates.roundtrip import (
+    MigrationResult,
+    run_roundtrip,
+    schema_changes,
+)
+from migration_guard.reconcile.schema import Column
+from migration_guard.testing import scratch
 from tests.conftest import Database
 
 BADREVERSE = {"scenario": "tests.scenarios.badreverse"}
@@ -169,7 +173,7 @@ def database_of_scratch() -> str:
 
 
 def test_schema_changes_are_symmetric() -> None:
-    from migration_guard.schema import Table
+    from migration_guard.reconcile.schema import Table
 
     column = Column("extra", "IntegerField", True)
     before = {"t": Table("t", {"id": Column("id", "AutoField", False)})}

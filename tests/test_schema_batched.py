@@ -1,10 +1,10 @@
 """The batched catalog readers read every table as the per-table path does.
 
 PostgreSQL and MySQL/MariaDB read all tables with a few catalog queries
-(:mod:`migration_guard.schema.backends.postgresql_catalog`,
-:mod:`migration_guard.schema.backends.mysql_catalog`) instead of Django's
+(:mod:`migration_guard.reconcile.schema.backends.postgresql_catalog`,
+:mod:`migration_guard.reconcile.schema.backends.mysql_catalog`) instead of Django's
 introspection calls per table; the result must be the very same
-:class:`~migration_guard.schema.Table` for every table, on a database migrated
+:class:`~migration_guard.reconcile.schema.Table` for every table, on a database migrated
 with the testproject and a scenario of many field types, relations, indexes
 and constraints.
 """
@@ -17,10 +17,10 @@ import pytest
 from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 
-from migration_guard.schema import Schema
-from migration_guard.schema.backends import backend_for
-from migration_guard.schema.backends.base import SchemaBackend
-from migration_guard.schema.introspect import table_names
+from migration_guard.reconcile.schema import Schema
+from migration_guard.reconcile.schema.backends import backend_for
+from migration_guard.reconcile.schema.backends.base import SchemaBackend
+from migration_guard.reconcile.schema.introspect import table_names
 from tests.conftest import Database
 
 pytestmark = pytest.mark.backends("postgresql", "mysql")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from migration_guard.schema import Column
-from migration_guard.schema.compare import Difference, columns_agree
-from migration_guard.schema.types import normalise_definition, normalise_type
+from migration_guard.reconcile.schema import Column
+from migration_guard.reconcile.schema.compare import Difference, columns_agree
+from migration_guard.reconcile.schema.types import normalise_definition, normalise_type
 
 
 @pytest.mark.parametrize(

@@ -146,7 +146,7 @@ B = TypeVar("B", bound=type[BackupBackend])
 _registry: dict[str, type[BackupBackend]] = {}
 BUILTIN = ("sqlite", "postgresql", "mysql")
 
-#: the table that says a restore is in progress (:mod:`migration_guard.recovery`):
+#: the table that says a restore is in progress (:mod:`migration_guard.run.recovery`):
 #: restores leave it alone and runs refuse the database while it exists
 RESTORE_MARKER_TABLE = "migration_guard_restore_in_progress"
 

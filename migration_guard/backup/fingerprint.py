@@ -49,12 +49,13 @@ def _tables(alias: str) -> list[str]:
 def schema(alias: str) -> dict[str, str]:
     """A digest per table of its columns and constraints (catalog reads only).
 
-    The tables as :func:`migration_guard.schema.introspect.snapshot` reads them
+    The tables as :func:`migration_guard.reconcile.schema.introspect.snapshot` reads
+    them
     (batched catalog queries, the field classes Django's introspection
     reports, check constraints by name), each element by what it compares.
     """
-    from migration_guard.schema import elements
-    from migration_guard.schema.introspect import snapshot
+    from migration_guard.reconcile.schema import elements
+    from migration_guard.reconcile.schema.introspect import snapshot
 
     tables = snapshot(connections[alias], _tables(alias))
     digests = {}

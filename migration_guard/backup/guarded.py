@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
-from migration_guard import ledger, recovery
 from migration_guard.backup import catalog
 from migration_guard.backup.base import BackupError, Progress
 from migration_guard.backup.storage import BackupStore, Manifest
 from migration_guard.exceptions import BackupFailed, RestoreFailed, RunInterrupted
-from migration_guard.interrupts import exit_code_of
-from migration_guard.locking import migration_lock
 from migration_guard.models import MigrationRun, Outcome
+from migration_guard.run import ledger, recovery
+from migration_guard.run.interrupts import exit_code_of
+from migration_guard.run.locking import migration_lock
 
 
 def applied_now(alias: str) -> list[str]:

@@ -9,7 +9,7 @@ secret is redacted from it before it becomes part of an error message.
 Children never outlive migration_guard: each runs in its own process group with
 a parent-death signal (``PR_SET_PDEATHSIG``: the kernel kills it when
 migration_guard dies, even of ``kill -9``), and :func:`stop_children` (called by
-the signal handlers of :mod:`migration_guard.interrupts`) kills the groups of
+the signal handlers of :mod:`migration_guard.run.interrupts`) kills the groups of
 those still running.
 """
 

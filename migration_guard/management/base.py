@@ -11,11 +11,11 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from migration_guard import progress as progress_line
 from migration_guard.exceptions import UsageError
 from migration_guard.management import pipes
-from migration_guard.render import duration_text, to_json
-from migration_guard.runner import quiet  # noqa: F401  (re-exported for commands)
+from migration_guard.management.render import duration_text, to_json
+from migration_guard.run import progress as progress_line
+from migration_guard.run.runner import quiet  # noqa: F401  (re-exported for commands)
 
 
 def seconds(text: str) -> float:
@@ -187,7 +187,7 @@ class MigrationGuardCommandMixin:
 
     def execute(self, *args: Any, **options: Any) -> Any:
         """With ``--format json``, an error is a JSON document on stdout too."""
-        from migration_guard import interrupts
+        from migration_guard.run import interrupts
 
         self._json_written = False
         if getattr(self, "_called_from_command_line", False) and not options.get(

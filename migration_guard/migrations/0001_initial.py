@@ -9,7 +9,7 @@ migration is re-applied.
 
 from django.db import migrations, models
 
-from migration_guard.ledger import create_table_if_missing
+from migration_guard.run.ledger import create_table_if_missing
 
 
 def create_ledger_table(apps, schema_editor):

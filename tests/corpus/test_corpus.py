@@ -295,7 +295,8 @@ def test_rollbackplan_sql_completes_for_every_app(corpus_template: Corpus) -> No
     assert {app: o for app, o in outcomes.items() if o["exit"] not in (0, 8)} == {}
 
 
-#: what ``corpus phases`` finds (migration_guard.phases, migration_guard.gates) over
+#: what ``corpus phases`` finds (migration_guard.run.phases,
+#: migration_guard.gates.locks) over
 #: every app of the corpus, per backend: the pinned apps make it stable
 PHASES = {
     "sqlite": {"pre-deploy": 124, "post-deploy": 81, "mixed": 25},

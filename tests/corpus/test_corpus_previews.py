@@ -20,8 +20,8 @@ PREVIEWS = """
 import io, json
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from migration_guard.partial import render_count
-from migration_guard.planning import build_plan, load, TargetSpec
+from migration_guard.rollback.partial import render_count
+from migration_guard.run.planning import build_plan, load, TargetSpec
 result = {}
 for app in sorted(load("default").loader.migrated_apps):
     operations = sum(
@@ -48,9 +48,9 @@ print("JSON" + json.dumps(result))
 #: order (SQLite's table rebuilds spell out every column in that order)
 WHOLE = """
 import io, json
-from migration_guard.backward_sql import write_backward_sql
-from migration_guard.partial import Partial
-from migration_guard.planning import build_plan, TargetSpec
+from migration_guard.rollback.backward_sql import write_backward_sql
+from migration_guard.rollback.partial import Partial
+from migration_guard.run.planning import build_plan, TargetSpec
 def whole(self, migration, walk, code=False):
     state = walk.clone()
     state.apps
@@ -72,7 +72,7 @@ print("JSON" + json.dumps(result))
 CHECKSUMS = """
 import json
 from django.db.migrations.loader import MigrationLoader
-from migration_guard.checksums import checksum
+from migration_guard.gates.checksums import checksum
 print("JSON" + json.dumps({
     f"{app}.{name}": checksum(migration).as_json()
     for (app, name), migration in sorted(MigrationLoader(None).disk_migrations.items())

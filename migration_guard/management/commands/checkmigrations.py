@@ -3,7 +3,7 @@
 Static gates, on the project's own apps (or the labels given): conflicts
 (several leaves in an app), irreversible operations (also inside
 ``SeparateDatabaseAndState``), the data-migration checks of
-:mod:`migration_guard.lint` when it is installed, and migrations edited after they
+:mod:`migration_guard.gates.lint` when it is installed, and migrations edited after they
 were applied on ``--database`` (checksums recorded by ``guardedmigrate``).
 ``--roundtrip [app ...]`` then applies, unapplies and re-applies every
 migration on a scratch database and compares the schema at each step.
@@ -23,17 +23,23 @@ from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RunPython, RunSQL
 
-from migration_guard import gates, lint, phases
 from migration_guard.exceptions import CheckFailed, UsageError
+from migration_guard.gates import lint
+from migration_guard.gates import locks as gates
+from migration_guard.gates.roundtrip import (
+    MigrationResult,
+    Report,
+    irreversible_operations,
+)
 from migration_guard.management.base import MigrationGuardCommand
-from migration_guard.planning import check_alias
-from migration_guard.roundtrip import MigrationResult, Report, irreversible_operations
+from migration_guard.run import phases
+from migration_guard.run.planning import check_alias
 
 
 def project_apps(loader: MigrationLoader) -> list[str]:
     """Labels of the project's own apps with migrations.
 
-    The selection of :func:`migration_guard.lint.is_project_app` (not Django's,
+    The selection of :func:`migration_guard.gates.lint.is_project_app` (not Django's,
     not installed from a package), without migration_guard itself.
     """
     return sorted(
@@ -127,7 +133,7 @@ def irreversible(loader: MigrationLoader, labels: Iterable[str]) -> list[Problem
 
 
 def lint_problems(loader: MigrationLoader, labels: list[str]) -> list[Problem]:
-    """The findings of :mod:`migration_guard.lint` (silenced ones left out)."""
+    """The findings of :mod:`migration_guard.gates.lint` (silenced ones left out)."""
     return finding_problems(lint.lint(loader, labels))
 
 
@@ -147,7 +153,7 @@ def finding_problems(findings: Iterable[lint.Finding]) -> list[Problem]:
 
 def edited(alias: str, labels: list[str]) -> tuple[list[Problem], list[str], str]:
     """Applied migrations whose operations changed; file-only changes; a note."""
-    from migration_guard.checksums import edited_migrations
+    from migration_guard.gates.checksums import edited_migrations
 
     try:
         loader = MigrationLoader(connections[alias])
@@ -356,7 +362,7 @@ class Command(MigrationGuardCommand):
                 say("NOTICE", f"      hint: {problem.hint}")
 
     def _roundtrip(self, alias: str, labels: list[str], say: Any) -> Report:
-        from migration_guard.roundtrip import run_roundtrip
+        from migration_guard.gates.roundtrip import run_roundtrip
 
         say(
             "MIGRATE_HEADING",
@@ -391,7 +397,7 @@ class Command(MigrationGuardCommand):
         return report
 
     def _accept(self, alias: str, options: dict[str, Any], as_json: bool) -> None:
-        from migration_guard.checksums import accept
+        from migration_guard.gates.checksums import accept
 
         if options["roundtrip"] is not None or options["app_label"]:
             raise UsageError(

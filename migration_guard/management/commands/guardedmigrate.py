@@ -10,12 +10,12 @@ from typing import Any
 from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
-from migration_guard import runner
 from migration_guard.exceptions import CheckFailed, RestoreRequired, UsageError
-from migration_guard.locktimeouts import LockWaits, from_settings
 from migration_guard.management.base import MigrationGuardCommandMixin
-from migration_guard.planning import Key, Plan, TargetSpec, build_plan, check_alias
-from migration_guard.render import run_document
+from migration_guard.management.render import run_document
+from migration_guard.run import runner
+from migration_guard.run.locktimeouts import LockWaits, from_settings
+from migration_guard.run.planning import Key, Plan, TargetSpec, build_plan, check_alias
 
 #: help texts of migrate's options whose behaviour migration_guard changes
 OWN_HELP = {
@@ -160,7 +160,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         if options["max_lock_ms"] is not None and not options["rehearse"]:
             raise UsageError("--max-lock-ms goes with --rehearse.")
         if options["rehearse"]:
-            from migration_guard import rehearse
+            from migration_guard.gates import rehearse
 
             rehearse.handle(self, alias, spec, options)
             return
@@ -252,9 +252,9 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
         if plan.direction != "backwards":
             return None
-        from migration_guard import render
+        from migration_guard.management import render
         from migration_guard.management.commands.rollbackplan import strategy_for
-        from migration_guard.preview import build_preview
+        from migration_guard.rollback.preview import build_preview
 
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, None)

@@ -7,12 +7,12 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from migration_guard import ledger
 from migration_guard.exceptions import UsageError
 from migration_guard.management.base import MigrationGuardCommand
+from migration_guard.management.render import duration_text, run_document, table
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.planning import check_alias
-from migration_guard.render import duration_text, run_document, table
+from migration_guard.run import ledger
+from migration_guard.run.planning import check_alias
 
 
 def outcome(text: str) -> str:

@@ -8,15 +8,12 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from migration_guard import ledger
-from migration_guard.checksums import checksum
 from migration_guard.exceptions import CheckFailed, UsageError, VerificationRefused
-from migration_guard.history import history_gaps, record, record_replacements
-from migration_guard.locking import migration_lock
+from migration_guard.gates.checksums import checksum
 from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.models import Outcome
-from migration_guard.planning import load, resolve_migration
-from migration_guard.reconcile import (
+from migration_guard.reconcile.history import history_gaps, record, record_replacements
+from migration_guard.reconcile.verdict import (
     STATUS_TEXT,
     Decision,
     Key,
@@ -26,7 +23,10 @@ from migration_guard.reconcile import (
     reconcile,
     unfake_decisions,
 )
-from migration_guard.runner import RunRequest
+from migration_guard.run import ledger
+from migration_guard.run.locking import migration_lock
+from migration_guard.run.planning import load, resolve_migration
+from migration_guard.run.runner import RunRequest
 
 STATUS_ORDER = ("applied", "drift", "fakeable", "pending", "partial", "not verifiable")
 STATUS_STYLE = {

@@ -10,18 +10,19 @@ from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
-from migration_guard import ledger, recovery, render, runner
 from migration_guard.backup import guarded
 from migration_guard.backup.storage import get_store
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import RestoreRequired, UsageError
-from migration_guard.locking import migration_lock
+from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommand, quiet
 from migration_guard.management.commands.rollbackplan import rollback_plan, strategy_for
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.planning import Plan
-from migration_guard.preview import build_preview
-from migration_guard.progress import restore_total
+from migration_guard.rollback.preview import build_preview
+from migration_guard.run import ledger, recovery, runner
+from migration_guard.run.locking import migration_lock
+from migration_guard.run.planning import Plan
+from migration_guard.run.progress import restore_total
 
 
 def models_ahead(alias: str) -> dict[str, list[str]]:

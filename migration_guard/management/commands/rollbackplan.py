@@ -6,13 +6,22 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from migration_guard import ledger, render
 from migration_guard.backup.catalog import find
 from migration_guard.backup.identity import belongs_to, database_identity
-from migration_guard.backward_sql import backward_sql, write_backward_sql
 from migration_guard.exceptions import RestoreRequired, UsageError
+from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommand
-from migration_guard.planning import (
+from migration_guard.rollback.backward_sql import backward_sql, write_backward_sql
+from migration_guard.rollback.preview import (
+    Preview,
+    Strategy,
+    backups_for,
+    build_preview,
+    choose_strategy,
+    state_after,
+)
+from migration_guard.run import ledger
+from migration_guard.run.planning import (
     Plan,
     Resolution,
     TargetSpec,
@@ -20,14 +29,6 @@ from migration_guard.planning import (
     plan_for,
     resolve_targets,
     targets_before,
-)
-from migration_guard.preview import (
-    Preview,
-    Strategy,
-    backups_for,
-    build_preview,
-    choose_strategy,
-    state_after,
 )
 
 

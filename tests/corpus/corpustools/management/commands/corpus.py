@@ -52,7 +52,8 @@ class Command(BaseCommand):
     def _phases(self, apps: list[str]) -> dict[str, Any]:
         from collections import Counter
 
-        from migration_guard import gates, phases
+        from migration_guard.gates import locks as gates
+        from migration_guard.run import phases
 
         loader = MigrationLoader(None, ignore_no_migrations=True)
         labels = sorted(apps or loader.migrated_apps)
@@ -201,7 +202,7 @@ def _rows() -> set[tuple[str, str]]:
 
 
 def _deltas_differing() -> dict[str, Any]:
-    from migration_guard.schema.expected import migration_deltas
+    from migration_guard.reconcile.schema.expected import migration_deltas
 
     light = migration_deltas(MigrationLoader(connection), connection)
     rendered = migration_deltas(MigrationLoader(connection), connection, render=True)

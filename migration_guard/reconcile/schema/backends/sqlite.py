@@ -1,0 +1,105 @@
+"""SQLite: integer keys are rowids, integers one storage, virtual tables.
+
+Every integer primary key is a 64-bit rowid, introspected as AutoField.
+Every other integer column (``integer``, ``bigint``, ``smallint``) is stored
+the same way (INTEGER affinity): Django's SQLite backend does not rebuild the
+tables whose foreign keys point at a key switched from ``AutoField`` to
+``BigAutoField``, and there is nothing to rebuild. They are compared as one
+type, ``integer``.
+
+A virtual table (``CREATE VIRTUAL TABLE ... USING fts5(...)``) is read as
+what it is: its columns have no declared type and it has no keys or indexes
+of its own (its shadow tables are ordinary tables).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from typing import Any
+
+from migration_guard.reconcile.schema import Column, Schema, Table
+from migration_guard.reconcile.schema.backends.base import SchemaBackend
+
+AUTO_TYPES = {"AutoField", "BigAutoField", "SmallAutoField"}
+INTEGER_TYPES = {"IntegerField", "BigIntegerField", "SmallIntegerField"}
+#: what the integer family is compared as
+INTEGER = "integer"
+
+VIRTUAL_TABLES = """
+    SELECT name, sql FROM sqlite_master
+    WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'
+"""
+_MODULE = re.compile(r"\busing\s+(\w+)", re.IGNORECASE)
+_CONSTRAINTS = re.compile(r"\b(check|unique|constraint)\b", re.IGNORECASE)
+
+
+_QUICK: dict[Any, Any] = {}
+
+
+def _quick(base: Any) -> Any:
+    """Django's SQLite introspection without what a :class:`Table` never reads.
+
+    ``get_table_description`` parses each table's SQL with sqlparse for the
+    columns' collations and ``get_constraints`` every index's for the
+    columns' orders (three quarters of reading a schema); neither is part of
+    a table's description here, and the rest is Django's own code.
+    """
+
+    if base in _QUICK:
+        return _QUICK[base]
+
+    class Quick(base):
+        # Django private API: _get_column_collations, _get_index_columns_orders,
+        # _parse_table_constraints
+        def _get_column_collations(self, cursor: Any, table_name: str) -> dict:
+            return {}
+
+        def _get_index_columns_orders(self, sql: str) -> None:
+            return None
+
+        def _parse_table_constraints(self, sql: str, columns: Any) -> Any:
+            # nothing to parse without a CHECK, UNIQUE or CONSTRAINT clause
+            if _CONSTRAINTS.search(sql) is None:
+                return {}
+            return super()._parse_table_constraints(sql, columns)
+
+    _QUICK[base] = Quick
+    return Quick
+
+
+class Backend(SchemaBackend):
+    @cached_property
+    def introspection(self) -> Any:
+        return _quick(type(self.connection.introspection))(self.connection)
+
+    def read(self, cursor: Any, names: list[str]) -> Schema:
+        cursor.execute(VIRTUAL_TABLES)
+        virtual = {name: sql for name, sql in cursor.fetchall()}
+        schema = {}
+        for name in names:
+            if name in virtual:
+                schema[name] = self.virtual_table(cursor, name, virtual[name])
+            else:
+                schema[name] = self.read_table(cursor, name)
+        return schema
+
+    def virtual_table(self, cursor: Any, name: str, sql: str) -> Table:
+        """Its columns by name only: no type to read, no nullability declared."""
+        rows = self.introspection.get_table_description(cursor, name)
+        match = _MODULE.search(sql)
+        return Table(
+            name,
+            {row.name: Column(row.name, None, True) for row in rows},
+            virtual=match.group(1).lower() if match else "virtual",
+        )
+
+    def field_type(self, field_type: str, field: Any) -> str:
+        # SQLite's integer primary keys are all 64-bit rowids; Django's
+        # introspection reports any of them as AutoField.
+        if field.primary_key and field_type in AUTO_TYPES | INTEGER_TYPES:
+            return "AutoField"
+        return self.live_type(field_type) or field_type
+
+    def live_type(self, field_type: str | None) -> str | None:
+        return INTEGER if field_type in INTEGER_TYPES else field_type

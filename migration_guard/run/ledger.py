@@ -1,0 +1,345 @@
+"""Writing the ledger (:class:`~migration_guard.models.MigrationRun`) of a database.
+
+The ledger table lives in the database being migrated, like
+``django_migrations``. It must work on a first deploy, before migration_guard's
+own migration has run: :func:`ensure_table` creates it from the model when it
+is missing, and that migration creates it only when it is missing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import traceback
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import django
+from django.core.management.color import no_style
+from django.db import DatabaseError, connections, migrations, models, transaction
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.utils import timezone
+
+import migration_guard
+from migration_guard.models import MigrationRun, Outcome
+
+
+def create_table_if_missing(
+    model: type[models.Model], schema_editor: BaseDatabaseSchemaEditor
+) -> None:
+    """Create ``model``'s table unless the database already has it."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+    if model._meta.db_table not in tables:
+        schema_editor.create_model(model)
+
+
+def add_field_if_missing(
+    model: type[models.Model],
+    field: models.Field[Any, Any],
+    schema_editor: BaseDatabaseSchemaEditor,
+) -> None:
+    """Add ``field``'s column to ``model``'s table unless it is there already.
+
+    Nothing when the table is missing (``sqlmigrate`` on a database without
+    the ledger): the table is created whole, like 0001 creates it.
+    """
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        if model._meta.db_table not in connection.introspection.table_names(cursor):
+            return
+        columns = {
+            column.name
+            for column in connection.introspection.get_table_description(
+                cursor, model._meta.db_table
+            )
+        }
+    if field.column not in columns:
+        schema_editor.add_field(model, field)
+
+
+class AddFieldIfMissing(migrations.AddField):
+    """``AddField`` of a ledger column that may be there already.
+
+    migration_guard writes its ledger before its own migrations run, adding the
+    columns the model has (:func:`ensure_table`), so the migration adds the
+    column only when it is missing. An ``AddField`` still, so previews and
+    ``reconcile`` see the column it stands for. Unapplying keeps the column
+    (the ledger is an audit trail).
+    """
+
+    def database_forwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: Any,
+        to_state: Any,
+    ) -> None:
+        if schema_editor.collect_sql:  # sqlmigrate: like 0001, no SQL of its own
+            return
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            add_field_if_missing(model, model._meta.get_field(self.name), schema_editor)
+
+    def database_backwards(
+        self,
+        app_label: str,
+        schema_editor: BaseDatabaseSchemaEditor,
+        from_state: Any,
+        to_state: Any,
+    ) -> None:
+        pass
+
+
+def _field(name: str) -> models.Field[Any, Any]:
+    field = MigrationRun._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
+#: columns added to the ledger after 0001, which an older ledger lacks
+LATER_FIELDS = ("runtime", "key")
+
+
+def ensure_table(alias: str) -> None:
+    """Make sure the ledger table, with every column of the model, is there."""
+    connection = connections[alias]
+    if has_table(alias):
+        if _lacks_later_fields(alias):
+            with connection.schema_editor() as editor:
+                for name in LATER_FIELDS:
+                    add_field_if_missing(MigrationRun, _field(name), editor)
+        return
+    with connection.schema_editor() as editor:
+        create_table_if_missing(MigrationRun, editor)
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry, no env var: the ledger still works
+        return ""
+
+
+def start_run(
+    alias: str,
+    *,
+    command: str,
+    direction: str,
+    plan: Sequence[dict[str, Any]],
+    applied_before: Sequence[str],
+    fake: bool = False,
+    argv: Sequence[str] | None = None,
+) -> MigrationRun:
+    """Write the row of a run that starts now (outcome ``running``).
+
+    The table is created on the first run (before migration_guard's own
+    migration has run); afterwards the insert is all it costs.
+    """
+    run = MigrationRun(
+        alias=alias,
+        vendor=connections[alias].vendor,
+        command=command,
+        user=current_user(),
+        host=socket.gethostname(),
+        argv=list(sys.argv if argv is None else argv),
+        direction=direction,
+        fake=fake,
+        plan=list(plan),
+        applied_before=list(applied_before),
+        started_at=timezone.now(),
+        django_version=django.get_version(),
+        migration_guard_version=migration_guard.__version__,
+        key=uuid.uuid4(),
+        runtime=this_process(),
+    )
+    try:
+        with transaction.atomic(using=alias):  # a failed insert leaves no mess
+            run.save(using=alias, force_insert=True)
+    except DatabaseError:
+        if has_table(alias) and not _lacks_later_fields(alias):
+            raise
+        ensure_table(alias)
+        run.save(using=alias, force_insert=True)
+    return run
+
+
+def _lacks_later_fields(alias: str) -> bool:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        columns = {
+            column.name
+            for column in connection.introspection.get_table_description(
+                cursor, MigrationRun._meta.db_table
+            )
+        }
+    return any(_field(name).column not in columns for name in LATER_FIELDS)
+
+
+def this_process() -> dict[str, Any]:
+    """What identifies this process later: its pid and its start (see recovery)."""
+    from migration_guard.run.recovery import process_token
+
+    return {"pid": os.getpid(), "token": process_token(os.getpid())}
+
+
+def has_table(alias: str) -> bool:
+    """Whether database ``alias`` has the ledger table (reading never creates it)."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        return MigrationRun._meta.db_table in connection.introspection.table_names(
+            cursor
+        )
+
+
+def format_error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).strip()
+
+
+def finish_run(
+    run: MigrationRun,
+    outcome: Outcome,
+    *,
+    executed: Sequence[dict[str, Any]] = (),
+    error: str = "",
+    **fields: Any,
+) -> list[str]:
+    """Record how ``run`` ended; return warnings instead of raising.
+
+    The run's outcome must never hide the error that ended it: if the ledger
+    itself cannot be written (the server went away), the caller reports that
+    as a warning next to the real error.
+    """
+    run.outcome = outcome
+    run.executed = list(executed)
+    run.error = error
+    run.finished_at = timezone.now()
+    for name, value in fields.items():
+        setattr(run, name, value)
+    changed = ["outcome", "executed", "error", "finished_at", *fields]
+    try:
+        # only what changed (not the plan and applied state again), unless a
+        # restore removed the row: then it is merged whole, never over the
+        # row of another run that a restore put under the same id
+        if (
+            not MigrationRun.objects.using(run.alias)
+            .filter(pk=run.pk, key=run.key)
+            .update(**{name: getattr(run, name) for name in changed})
+        ):
+            run.pk = merge(run.alias, [_row(run)])[0]
+    except DatabaseError as exc:
+        return [f"Could not record the end of run {run.pk} in the ledger: {exc}"]
+    return []
+
+
+def snapshot(alias: str) -> list[dict[str, Any]]:
+    """Every ledger row of ``alias``, to carry the history across a restore."""
+    if not has_table(alias):
+        return []
+    return [dict(row) for row in MigrationRun.objects.using(alias).values()]
+
+
+def replay(alias: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``rows`` back after a restore replaced the ledger table's content.
+
+    A restore rolls the database back, but the ledger is history: runs made
+    after the backup was taken must stay recorded. Rows are merged
+    (:func:`merge`): the restored table's rows of other runs stay.
+    """
+    ensure_table(alias)
+    merge(alias, rows)
+
+
+def _row(run: MigrationRun) -> dict[str, Any]:
+    return {
+        f.attname: getattr(run, f.attname) for f in MigrationRun._meta.concrete_fields
+    }
+
+
+def _same_run(row: dict[str, Any], existing: MigrationRun) -> bool:
+    """Whether ``row`` and ``existing`` record the same run.
+
+    By their keys; rows written before runs had keys (NULL) by their start
+    and command.
+    """
+    if row.get("key") and existing.key:
+        return str(row["key"]) == str(existing.key)
+    return (existing.started_at, existing.command) == (
+        row.get("started_at"),
+        row.get("command"),
+    )
+
+
+def merge(alias: str, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Write ledger ``rows`` without overwriting another run's row; their ids.
+
+    A row whose run is already there (same key) updates it. A row whose id
+    another run holds (a restore brought back a ledger with other runs under
+    the same ids) is kept too, under a new id. Others are written with their
+    own id.
+    """
+    manager = MigrationRun.objects.using(alias)
+    ids: list[int | None] = []
+    displaced: list[tuple[int, dict[str, Any]]] = []
+    for index, row in enumerate(rows):
+        same = manager.filter(key=row["key"]).first() if row.get("key") else None
+        if same is None:
+            holder = manager.filter(pk=row["id"]).first()
+            if holder is not None and not _same_run(row, holder):
+                displaced.append((index, row))
+                ids.append(None)
+                continue
+            same = holder
+        values = {**row, "id": same.pk if same is not None else row["id"]}
+        MigrationRun(**values).save(using=alias, force_insert=same is None)
+        ids.append(values["id"])
+    _reset_sequence(alias)
+    for index, row in displaced:
+        moved = MigrationRun(**{**row, "id": None})
+        moved.save(using=alias, force_insert=True)
+        ids[index] = moved.pk
+    return [pk for pk in ids if pk is not None]
+
+
+def _reset_sequence(alias: str) -> None:
+    connection = connections[alias]
+    statements = connection.ops.sequence_reset_sql(no_style(), [MigrationRun])
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+
+
+def find_run(alias: str, run_id: int | None) -> MigrationRun:
+    """The run ``run_id`` of ``alias``, or its latest run that applied something."""
+    from migration_guard.exceptions import UsageError
+
+    runs = MigrationRun.objects.using(alias).filter(alias=alias)
+    exists = has_table(alias)
+    if run_id is not None:
+        run = runs.filter(pk=run_id).first() if exists else None
+        if run is None:
+            raise UsageError(
+                f"No run {run_id} in the ledger of database '{alias}'. "
+                "'manage.py migrationhistory' lists the recorded runs."
+            )
+        return run
+    run = (
+        runs.filter(
+            command="guardedmigrate", outcome=Outcome.SUCCESS, direction="forwards"
+        )
+        .order_by("-started_at", "-id")
+        .first()
+        if exists
+        else None
+    )
+    if run is None:
+        raise UsageError(
+            f"No successful forward guardedmigrate run in the ledger of database "
+            f"'{alias}' to undo. Name a target instead: rollbackplan app migration."
+        )
+    return run

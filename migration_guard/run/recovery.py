@@ -1,0 +1,294 @@
+"""Crash recovery: runs left ``running`` by a process that is gone.
+
+Each run records its process in the ledger (``runtime``: pid and a token, the
+boot id and the process's start time, so a reused pid is not taken for the
+run). Under the migration lock, a new run looks for earlier runs still
+``running``:
+
+- on this host, the process is alive only if the pid exists *and* has the
+  same token; otherwise the run is dead;
+- on another host, PostgreSQL and MySQL runs are dead: they would hold the
+  server-side lock this run holds now. A SQLite run of another host (a
+  database on a shared disk) is not decided: it is reported, left as is.
+
+A dead run is marked ``interrupted``. When the migration it was running could
+not be rolled back by the database (MySQL/MariaDB DDL, a non-atomic
+migration), the database may be half-migrated: the next run stops before
+doing anything (:class:`RecoveryRequired`, exit 7) and names the pre-run
+backup and the command that restores it (``rollback --run N --strategy
+restore``), unless ``AUTO_RESTORE`` is ``always``, when it restores it itself.
+``rollback --run N --mark-resolved`` acknowledges without restoring.
+
+An unfinished restore leaves a marker table (:data:`MARKER_TABLE`): the load
+of a MySQL dump is not atomic, so a killed restore leaves part of the backup.
+Runs refuse (exit 7) until the restore is done again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db import DatabaseError, connections
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from migration_guard.backup.base import RESTORE_MARKER_TABLE
+from migration_guard.exceptions import RecoveryRequired
+from migration_guard.models import MigrationRun, Outcome
+
+MARKER_TABLE = RESTORE_MARKER_TABLE
+Say = Callable[[str, str], None]
+
+
+def process_token(pid: int) -> str:
+    """The boot id and start time (clock ticks) of process ``pid``; "" if unknown."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else ""
+
+
+def is_alive(run: MigrationRun) -> bool | None:
+    """Whether the process of ``run`` still runs; None when this host cannot tell."""
+    runtime = run.runtime or {}
+    pid, token = runtime.get("pid"), runtime.get("token")
+    if run.host != socket.gethostname():
+        return False if run.vendor in ("postgresql", "mysql") else None
+    if not isinstance(pid, int):
+        return False  # written by a version that did not record it: long gone
+    if token:
+        return process_token(pid) == token
+    try:  # no /proc: the pid alone (may be reused)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _label(step: dict[str, Any]) -> str:
+    return f"{step['app']}.{step['name']}"
+
+
+def unfinished_step(run: MigrationRun, alias: str) -> dict[str, Any] | None:
+    """The step of ``run``'s plan it was executing when it died, if any.
+
+    The first step neither recorded as executed in the ledger nor done in
+    ``django_migrations`` (a migration's row is written before the ledger's).
+    A run that died before its backup was recorded never started executing.
+    """
+    if not run.plan or (not run.backup_id and not run.backup_note):
+        return None
+    executed = {_label(entry) for entry in run.executed}
+    applied = {
+        f"{app}.{name}"
+        for app, name in MigrationRecorder(connections[run.alias]).applied_migrations()
+    }
+    for step in run.plan:
+        label = _label(step)
+        if label in executed:
+            continue
+        if (label in applied) != bool(step.get("backwards")):
+            continue  # done, the ledger was not told
+        return dict(step)
+    return None
+
+
+def could_roll_back(alias: str, step: dict[str, Any]) -> bool:
+    from migration_guard.run.runner import rolled_back_cleanly
+
+    loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
+    migration = loader.disk_migrations.get((step["app"], step["name"]))
+    if migration is None:
+        return False  # the code changed since: assume the worst
+    return rolled_back_cleanly(migration, alias)
+
+
+def mark_interrupted(run: MigrationRun, alias: str) -> MigrationRun:
+    step = unfinished_step(run, alias) if run.direction != "none" else None
+    needs_restore = step is not None and not could_roll_back(alias, step)
+    runtime = dict(run.runtime or {})
+    runtime.update(
+        needs_restore=needs_restore,
+        in_progress=_label(step) if step else "",
+    )
+    found = (
+        f"The process of this run (pid {runtime.get('pid', '?')} on host "
+        f"'{run.host}') ended without recording the end of the run; found by "
+        f"pid {os.getpid()} on '{socket.gethostname()}' at "
+        f"{timezone.now():%Y-%m-%d %H:%M:%S}."
+    )
+    run.outcome = Outcome.INTERRUPTED
+    run.error = "\n".join(filter(None, [run.error, found]))
+    run.finished_at = timezone.now()
+    run.runtime = runtime
+    # through ``alias``: the run may have been recorded under another alias name
+    MigrationRun.objects.using(alias).filter(pk=run.pk).update(
+        outcome=run.outcome,
+        error=run.error,
+        finished_at=run.finished_at,
+        runtime=runtime,
+    )
+    return run
+
+
+@dataclass
+class Pending:
+    """An interrupted run whose database needs a restore (or an acknowledgement)."""
+
+    run: MigrationRun
+
+    def message(self, alias: str) -> str:
+        run = self.run
+        step = run.runtime.get("in_progress") or "a migration"
+        vendor = connections[alias].vendor
+        text = (
+            f"Run {run.pk} on database '{alias}' was interrupted while {step} was "
+            f"being {'unapplied' if run.direction == 'backwards' else 'applied'}, "
+            f"and {vendor} could not roll it back: the database may be "
+            "half-migrated. Nothing was done."
+        )
+        if run.backup_id:
+            return (
+                f"{text} Its pre-run backup is {run.backup_id}. Bring the database "
+                f"back to its state before run {run.pk} with: manage.py rollback "
+                f"--run {run.pk} --strategy restore --database {alias} (or set "
+                "MIGRATION_GUARD['AUTO_RESTORE'] = 'always' to let guardedmigrate do "
+                "it). "
+                "If you repaired the schema yourself instead: manage.py rollback "
+                f"--run {run.pk} --mark-resolved --database {alias}"
+            )
+        why = run.backup_note.removeprefix("skipped: ") or "none was taken"
+        return (
+            f"{text} No backup of that run exists ({why}). Repair the schema by "
+            f"hand, then record it: manage.py rollback --run {run.pk} "
+            f"--mark-resolved --database {alias}"
+        )
+
+
+def pending_restores(alias: str) -> list[Pending]:
+    """Interrupted runs that left the database half-done and are not resolved."""
+    rows = MigrationRun.objects.using(alias).filter(outcome=Outcome.INTERRUPTED)
+    return [
+        Pending(run)
+        for run in rows.order_by("id")
+        if (run.runtime or {}).get("needs_restore")
+        and not (run.runtime or {}).get("resolved")
+    ]
+
+
+def find_dead_runs(alias: str, say: Say) -> None:
+    """Mark the dead ``running`` runs of ``alias``'s database ``interrupted``."""
+    for run in MigrationRun.objects.using(alias).filter(outcome=Outcome.RUNNING):
+        alive = is_alive(run)
+        if alive is False:
+            mark_interrupted(run, alias)
+            say(
+                "WARNING",
+                f"Run {run.pk} ({run.command}, started {run.started_at:%Y-%m-%d %H:%M}"
+                ") was interrupted: its process is gone. The ledger now says so.",
+            )
+        elif alive is None:
+            say(
+                "WARNING",
+                f"Run {run.pk} on host '{run.host}' is still recorded as running; "
+                "this host cannot tell whether it is. If it is not, record that "
+                f"with: manage.py rollback --run {run.pk} --mark-resolved",
+            )
+
+
+def resolve(run: MigrationRun, how: str, alias: str) -> None:
+    """Record on ``run`` (in the ledger of ``alias``) how its interruption ended."""
+    runtime = dict(run.runtime or {})
+    runtime["resolved"] = how
+    MigrationRun.objects.using(alias).filter(pk=run.pk).update(runtime=runtime)
+    run.runtime = runtime
+
+
+def unfinished_restore(alias: str) -> dict[str, Any] | None:
+    """The marker of a restore that did not finish, or None."""
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if MARKER_TABLE not in connection.introspection.table_names(cursor):
+            return None
+        table = connection.ops.quote_name(MARKER_TABLE)
+        cursor.execute(f"SELECT backup_id, started_at FROM {table}")
+        row = cursor.fetchone()
+    return {"backup_id": row[0] if row else "", "started_at": row[1] if row else ""}
+
+
+def refuse_unfinished_restore(alias: str) -> None:
+    marker = unfinished_restore(alias)
+    if marker is None:
+        return
+    backup = marker["backup_id"]
+    raise RecoveryRequired(
+        f"A restore of backup {backup or '(unknown)'} into database '{alias}', "
+        f"started {marker['started_at']}, did not finish: the database holds only "
+        "part of that backup. Nothing was done. Restore it again: manage.py "
+        f"migrationbackups restore {backup or 'BACKUP_ID'} --database {alias}"
+    )
+
+
+def marks_restores(alias: str) -> bool:
+    """Whether a restore of ``alias`` needs the marker.
+
+    A MySQL load is not atomic. A PostgreSQL restore is two transactions:
+    the objects the backup does not know are dropped first (committed), then
+    ``pg_restore --single-transaction`` loads the archive; killed between or
+    during them, the database has lost those objects but not got the backup
+    back (the fault suite found it: the tables a deploy created were gone
+    while ``django_migrations`` still listed their migrations). A SQLite
+    restore goes through the backup API, which holds the destination's write
+    lock until the end: a killed restore leaves the database as it was.
+    """
+    return connections[alias].vendor in ("mysql", "postgresql")
+
+
+def set_marker(alias: str, backup_id: str) -> None:
+    """Create the marker of a restore in progress (committed at once)."""
+    connection = connections[alias]
+    table = connection.ops.quote_name(MARKER_TABLE)
+    clear_marker(alias)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {table} (backup_id varchar(100), started_at varchar(40))"
+        )
+        cursor.execute(
+            f"INSERT INTO {table} (backup_id, started_at) VALUES (%s, %s)",
+            [backup_id, f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC"],
+        )
+    if not connection.get_autocommit():  # pragma: no cover - commands autocommit
+        connection.commit()
+
+
+def clear_marker(alias: str) -> None:
+    """Drop the marker: the restore finished.
+
+    The connection may be one the load left unusable (MySQL closes idle
+    sessions during a long load; a restore closes Django's connection around
+    its steps): on an error the statement is tried once more on a new
+    connection, and a second error is raised, never swallowed, since a
+    marker left behind makes every later run refuse the database.
+    """
+    connection = connections[alias]
+    statement = f"DROP TABLE IF EXISTS {connection.ops.quote_name(MARKER_TABLE)}"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    except DatabaseError:
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    if not connection.get_autocommit():  # pragma: no cover - commands autocommit
+        connection.commit()

@@ -1,0 +1,1 @@
+"""Testing: the pytest plugin and the scratch databases it and the gates use."""
