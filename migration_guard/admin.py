@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.apps.registry import Apps
@@ -85,7 +85,13 @@ class Backup(models.Model):
         verbose_name_plural = "backups"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
+class ReadOnlyAdmin(_ModelAdmin):
     """Viewing only, for everyone: the pages have no write control at all."""
 
     actions = None  # not even the site's delete-selected

@@ -84,7 +84,7 @@ def popen(argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
     """``Popen`` in its own process group, killed with migration_guard, tracked."""
     preexec = _death_signal()
     with _children_lock:
-        child = subprocess.Popen(  # type: ignore[call-overload]
+        child: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
             list(argv),
             process_group=0,
             preexec_fn=preexec,

@@ -130,7 +130,7 @@ class MigrationState:
                 f"App {app_label!r} has conflicting migrations ({', '.join(leaves)}): "
                 "run 'manage.py makemigrations --merge' first."
             )
-        return leaves[0]
+        return str(leaves[0])
 
     def model(self, app_label: str, name: str, *, option: str = "--model") -> ModelRef:
         """The historical model ``name`` (case-insensitive) of ``app_label``.

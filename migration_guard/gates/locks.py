@@ -193,7 +193,7 @@ def _table(state: ProjectState, app_label: str, model: str) -> str:
     return str(table or f"{app_label}_{model}")
 
 
-def _column(name: str, field: Field) -> str:
+def _column(name: str, field: Field[Any, Any]) -> str:
     if field.db_column:
         return str(field.db_column)
     if field.remote_field is not None and not field.many_to_many:
@@ -201,7 +201,7 @@ def _column(name: str, field: Field) -> str:
     return name
 
 
-def _db_type(field: Field, connection: Any) -> str | None:
+def _db_type(field: Field[Any, Any], connection: Any) -> str | None:
     if field.remote_field is not None:
         return None  # the type follows the target's key; a FK change is W022/W031
     try:
@@ -211,7 +211,7 @@ def _db_type(field: Field, connection: Any) -> str | None:
     return str(value).strip().lower() if value else None
 
 
-def _is_fk(field: Field | None) -> bool:
+def _is_fk(field: Field[Any, Any] | None) -> bool:
     return (
         field is not None
         and field.remote_field is not None
@@ -279,7 +279,7 @@ class _Context:
             hint + _silence_hint(check_id),
         )
 
-    def old_field(self, model: str, name: str) -> Field | None:
+    def old_field(self, model: str, name: str) -> Field[Any, Any] | None:
         model_state = self.state.models.get((self.migration.app_label, model))
         return None if model_state is None else model_state.fields.get(name)
 
@@ -414,7 +414,7 @@ def _postgresql(c: _Context) -> list[Finding]:
 
 
 def _pg_new_field(
-    c: _Context, name: str, field: Field, old: Field | None
+    c: _Context, name: str, field: Field[Any, Any], old: Field[Any, Any] | None
 ) -> list[Finding]:
     """W020-W022 for a field that gains an index, a unique index or a FK."""
     table, column, found = c.table, _column(name, field), []

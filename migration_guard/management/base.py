@@ -15,7 +15,6 @@ from migration_guard.exceptions import UsageError
 from migration_guard.management import pipes
 from migration_guard.management.render import duration_text, to_json
 from migration_guard.run import progress as progress_line
-from migration_guard.run.runner import quiet  # noqa: F401  (re-exported for commands)
 
 
 def seconds(text: str) -> float:

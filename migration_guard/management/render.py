@@ -149,7 +149,7 @@ def _risk_line(risk: Any, style: Any) -> str:
     """A risk under its operation, in the words of the "Data at risk" summary."""
     if risk.count == 0 and risk.kind != "not-null-readd":
         return f"nothing at risk: {risk.describe()}"
-    return style.WARNING("at risk: " + risk.describe())
+    return str(style.WARNING("at risk: " + risk.describe()))
 
 
 def _phases(preview: Any) -> dict[tuple[str, str], str]:

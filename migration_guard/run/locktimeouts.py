@@ -84,7 +84,7 @@ class LockWaits:
         come back at the same moment.
         """
         ceiling = min(MAX_BACKOFF, self.backoff * 2 ** (retry - 1))
-        return ceiling * (0.5 + 0.5 * self.rand())
+        return float(ceiling * (0.5 + 0.5 * self.rand()))
 
 
 def from_settings(

@@ -182,7 +182,7 @@ def marker(migration: Any) -> tuple[Phase, str] | None:
 # Operations
 # ---------------------------------------------------------------------------
 
-OldField = Callable[[str, str], Field | None]
+OldField = Callable[[str, str], "Field[Any, Any] | None"]
 """``old_field(model_name, field_name)``: the field before the operation."""
 OldTogether = Callable[[str, str], set[tuple[str, ...]] | None]
 
@@ -191,7 +191,9 @@ OldTogether = Callable[[str, str], set[tuple[str, ...]] | None]
 PYTHON_SIDE = ("default", "auto_now", "auto_now_add")
 
 
-def _field_kwargs(field: Field) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+def _field_kwargs(
+    field: Field[Any, Any],
+) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
     _, path, args, kwargs = field.deconstruct()
     for attr in (*field.non_db_attrs, *PYTHON_SIDE):
         if attr != "db_column":
@@ -200,7 +202,7 @@ def _field_kwargs(field: Field) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
 
 
 def _alter_field(
-    op: migrations.AlterField, old: Field | None
+    op: migrations.AlterField, old: Field[Any, Any] | None
 ) -> tuple[Phase, str, bool]:
     if old is None:
         return (
@@ -479,7 +481,7 @@ class _StateWalk:
             return None
         return self.state
 
-    def field(self, index: int, model_name: str, name: str) -> Field | None:
+    def field(self, index: int, model_name: str, name: str) -> Field[Any, Any] | None:
         state = self.at(index)
         if state is None:
             return None
@@ -704,7 +706,7 @@ MIXED = "migration_guard.W013"
 def state_lookups(app_label: str, state: ProjectState) -> tuple[OldField, OldTogether]:
     """``old_field`` and ``old_together`` reading ``state``."""
 
-    def old_field(model: str, name: str) -> Field | None:
+    def old_field(model: str, name: str) -> Field[Any, Any] | None:
         model_state = state.models.get((app_label, model.lower()))
         return None if model_state is None else model_state.fields.get(name)
 

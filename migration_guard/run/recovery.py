@@ -66,7 +66,7 @@ def is_alive(run: MigrationRun) -> bool | None:
     if not isinstance(pid, int):
         return False  # written by a version that did not record it: long gone
     if token:
-        return process_token(pid) == token
+        return bool(process_token(pid) == token)
     try:  # no /proc: the pid alone (may be reused)
         os.kill(pid, 0)
     except ProcessLookupError:

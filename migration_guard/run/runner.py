@@ -27,6 +27,7 @@ from migration_guard.exceptions import (
     BackupFailed,
     MigrationFailed,
     MigrationGuardError,
+    RecoveryRequired,
     RestoreFailed,
     RunInterrupted,
     UsageError,
@@ -334,7 +335,7 @@ def recover(alias: str, say: Say) -> None:
     recovery.find_dead_runs(alias, say)
     for pending in recovery.pending_restores(alias):
         if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:
-            raise recovery.RecoveryRequired(pending.message(alias))
+            raise RecoveryRequired(pending.message(alias))
         restore_interrupted(alias, pending.run, say=say, locked=True)
 
 

@@ -12,11 +12,12 @@ from migration_guard.backup.base import BackupError
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import BackupFailed, UsageError
-from migration_guard.management.base import MigrationGuardCommand, quiet
+from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.management.render import human_size, table
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import check_alias
 from migration_guard.run.progress import restore_total
+from migration_guard.run.runner import quiet
 
 ACTIONS = ("list", "show", "verify", "create", "restore", "prune", "pin", "unpin")
 NEEDS_ID = ("show", "verify", "restore", "pin", "unpin")

@@ -15,7 +15,7 @@ from migration_guard.backup.storage import get_store
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import RestoreRequired, UsageError
 from migration_guard.management import render
-from migration_guard.management.base import MigrationGuardCommand, quiet
+from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.management.commands.rollbackplan import rollback_plan, strategy_for
 from migration_guard.models import MigrationRun, Outcome
 from migration_guard.rollback.preview import build_preview
@@ -23,6 +23,7 @@ from migration_guard.run import ledger, recovery, runner
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import Plan
 from migration_guard.run.progress import restore_total
+from migration_guard.run.runner import quiet
 
 
 def models_ahead(alias: str) -> dict[str, list[str]]:

@@ -37,7 +37,7 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps as global_apps
 from django.conf import settings
@@ -68,7 +68,13 @@ class _Reverse:
     related_model: Any
 
 
-class LightOptions(Options):
+if TYPE_CHECKING:
+    _Options = Options[Any]
+else:
+    _Options = Options
+
+
+class LightOptions(_Options):
     """``Options`` whose reverse relations come from ``ProjectState.relations``.
 
     Django computes ``related_objects`` by scanning every model of the
@@ -229,7 +235,7 @@ class LightApps:
                     if field.primary_key or field.unique
                 ),
             )
-        return opts.signature
+        return tuple(opts.signature)
 
     def _shape(self, field: Any) -> tuple[Any, ...]:
         target = (

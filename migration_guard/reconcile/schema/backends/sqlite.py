@@ -49,10 +49,12 @@ def _quick(base: Any) -> Any:
     if base in _QUICK:
         return _QUICK[base]
 
-    class Quick(base):
+    class Quick(base):  # type: ignore[misc]
         # Django private API: _get_column_collations, _get_index_columns_orders,
         # _parse_table_constraints
-        def _get_column_collations(self, cursor: Any, table_name: str) -> dict:
+        def _get_column_collations(
+            self, cursor: Any, table_name: str
+        ) -> dict[str, Any]:
             return {}
 
         def _get_index_columns_orders(self, sql: str) -> None:
