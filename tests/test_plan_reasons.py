@@ -60,7 +60,7 @@ def test_a_chain_across_apps_names_every_edge() -> None:
 
 
 def test_a_long_run_inside_one_app_is_shortened_to_its_ends() -> None:
-    chain = tuple(("a", f"{n:04d}") for n in range(2, 10)) + (("b", "0001"),)
+    chain = (*(("a", f"{n:04d}") for n in range(2, 10)), ("b", "0001"))
     reason = Reason(chain, "a goes back to 0001")
     assert reason.describe() == (
         "depends on a.0009, ... 6 more in a ..., which depends on a.0002"
