@@ -90,3 +90,22 @@ def test_redoing_the_restore_clears_the_marker(
     run("migrationbackups", "restore", half_restored, interactive=False)
     assert recovery.unfinished_restore("default") is None
     run("guardedmigrate", interactive=False)  # runs go on
+
+
+def test_the_marker_is_made_in_one_statement(database: Database) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    recovery.clear_marker("default")
+    with CaptureQueriesContext(connection) as made:
+        recovery.set_marker("default", "default-20260101T000000000000")
+    try:
+        creating = [q["sql"] for q in made.captured_queries if "CREATE" in q["sql"]]
+        assert len(creating) == 1
+        assert not [q for q in made.captured_queries if "INSERT" in q["sql"]]
+        marker = recovery.unfinished_restore("default")
+        assert marker is not None
+        assert marker["backup_id"] == "default-20260101T000000000000"
+        assert marker["started_at"].endswith(" UTC")
+    finally:
+        recovery.clear_marker("default")
