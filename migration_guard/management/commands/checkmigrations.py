@@ -31,24 +31,10 @@ from migration_guard.gates.roundtrip import (
     Report,
     irreversible_operations,
 )
+from migration_guard.gates.selection import project_apps
 from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.run import phases
 from migration_guard.run.planning import check_alias
-
-
-def project_apps(loader: MigrationLoader) -> list[str]:
-    """Labels of the project's own apps with migrations.
-
-    The selection of :func:`migration_guard.gates.lint.is_project_app` (not Django's,
-    not installed from a package), without migration_guard itself.
-    """
-    return sorted(
-        config.label
-        for config in apps.get_app_configs()
-        if config.label in loader.migrated_apps
-        and config.name != "migration_guard"
-        and lint.is_project_app(config)
-    )
 
 
 @dataclass(frozen=True)

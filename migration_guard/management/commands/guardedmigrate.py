@@ -253,8 +253,8 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         if plan.direction != "backwards":
             return None
         from migration_guard.management import render
-        from migration_guard.management.commands.rollbackplan import strategy_for
         from migration_guard.rollback.preview import build_preview
+        from migration_guard.rollback.strategy import strategy_for
 
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, None)

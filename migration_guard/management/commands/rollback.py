@@ -16,9 +16,13 @@ from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import RestoreRequired, UsageError
 from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommand
-from migration_guard.management.commands.rollbackplan import rollback_plan, strategy_for
 from migration_guard.models import MigrationRun, Outcome
 from migration_guard.rollback.preview import build_preview
+from migration_guard.rollback.strategy import (
+    RollbackTarget,
+    rollback_plan,
+    strategy_for,
+)
 from migration_guard.run import ledger, recovery, runner
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import Plan
@@ -103,8 +107,9 @@ class Command(MigrationGuardCommand):
             self._restore_interrupted(alias, interrupted, options, as_json)
             return
         plan, run = rollback_plan(
-            alias, {**options, "app_label": None, "migration_name": None}
+            alias, RollbackTarget(last=options["last"], run_id=options["run"])
         )
+        assert run is not None  # a plan by run always names its run
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, run)
         chosen = strategy.name if options["strategy"] == "auto" else options["strategy"]
