@@ -294,7 +294,10 @@ def run(
             interrupts.defer()
         except BaseException as exc:
             error = _failed(run_row, journal, exc, backup, say)
-            error.run = run_row  # type: ignore[attr-defined]  # for --format json
+            if isinstance(error, MigrationGuardError):
+                error.run = run_row  # the commands report it (and JSON)
+            else:  # a command's own error or SystemExit: reported the same way
+                error.run = run_row  # type: ignore[attr-defined]
             if error is exc:
                 raise
             raise error from exc
@@ -508,7 +511,8 @@ def _failed(
     if isinstance(exc, SystemExit) and failed is None:
         finish(Outcome.INTERRUPTED)
         return exc
-    if failed is None and not journal.executed and isinstance(exc, CommandError):
+    refused = isinstance(exc, (MigrationGuardError, CommandError))
+    if failed is None and not journal.executed and refused:
         finish(Outcome.FAILED)  # refused before anything ran: nothing changed
         return exc
     what = f"Migration {failed.app_label}.{failed.name}" if failed else "The run"

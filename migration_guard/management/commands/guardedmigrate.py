@@ -11,7 +11,7 @@ from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
 from migration_guard.exceptions import CheckFailed, RestoreRequired, UsageError
-from migration_guard.management.base import MigrationGuardCommandMixin
+from migration_guard.management.base import MigrationGuardCommandMixin, exit_status
 from migration_guard.management.render import run_document
 from migration_guard.run import runner
 from migration_guard.run.locktimeouts import LockWaits, from_settings
@@ -139,7 +139,11 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         check_alias(options["database"])  # before the checks look the alias up
         return super().get_check_kwargs(options)
 
+    #: while a run goes on: its database and the log of migrate's output
+    _run_log: tuple[str, io.StringIO] | None = None
+
     def handle(self, *args: Any, **options: Any) -> None:
+        self._run_log = None
         self.verbosity = options["verbosity"]
         alias = options["database"]
         check_alias(alias)
@@ -218,20 +222,15 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 else:
                     super(Command, self).handle(*args, **options)
 
-        try:
-            result = runner.run(
-                request,
-                execute,
-                say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
-                progress=None if as_json else self.progress("Backing up"),
-                announce=None
-                if as_json or self.verbosity < 1
-                else self.plan_progress(),
-            )
-        except BaseException as exc:
-            if as_json:
-                self._write_failure(alias, exc, log)
-            raise
+        self._run_log = (alias, log)  # a failure from here: failure_document
+        result = runner.run(
+            request,
+            execute,
+            say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
+            progress=None if as_json else self.progress("Backing up"),
+            announce=None if as_json or self.verbosity < 1 else self.plan_progress(),
+        )
+        self._run_log = None
         if as_json:
             document = run_document(result.run)
             document["seconds"] = round(result.seconds, 6)
@@ -292,19 +291,23 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         finally:
             self.stdout = stdout
 
-    def _write_failure(self, alias: str, exc: BaseException, log: io.StringIO) -> None:
+    def failure_document(self, exc: BaseException) -> dict[str, Any] | None:
+        """A failed run's document: its ledger row, the error, migrate's output."""
+        if self._run_log is None:
+            return super().failure_document(exc)
+        alias, log = self._run_log
         run = getattr(exc, "run", None)
         document: dict[str, Any] = run_document(run) if run is not None else {}
         document.update(
             {
                 "database": alias,
                 "outcome": document.get("outcome", "error"),
-                "exit_code": getattr(exc, "returncode", 1),
+                "exit_code": exit_status(exc),
                 "message": str(exc),
                 "log": log.getvalue().splitlines(),
             }
         )
-        self.write_json(document)
+        return document
 
     def _read_only(
         self,
