@@ -92,11 +92,11 @@ class Journal:
     """What the executor did, from its progress callback, with timings."""
 
     def __init__(self) -> None:
-        self.executed: list[dict[str, Any]] = []
+        self.executed: list[ledger.Entry] = []
         self.current: Migration | None = None
         #: what the ledger keeps about each faked migration's verification
         self.verifications: dict[tuple[str, str], dict[str, Any]] = {}
-        self._to_checksum: list[tuple[dict[str, Any], Migration]] = []
+        self._to_checksum: list[tuple[ledger.Entry, Migration]] = []
         self._started = 0.0
         #: shows "migration n of N" before each one starts (a terminal only)
         self.announce: Callable[[int], None] | None = None
@@ -136,21 +136,15 @@ class Journal:
             if self.announce is not None:
                 self.announce(self._starts)
         elif action in ("apply_success", "unapply_success") and migration is not None:
+            key = (migration.app_label, migration.name)
             self.executed.append(
-                {
-                    "app": migration.app_label,
-                    "name": migration.name,
-                    "action": "applied" if action == "apply_success" else "unapplied",
-                    "fake": fake,
-                    "seconds": round(time.monotonic() - self._started, 6),
-                    **(
-                        self.verifications.get(
-                            (migration.app_label, migration.name), {}
-                        )
-                        if fake
-                        else {}
-                    ),
-                }
+                ledger.entry(
+                    *key,
+                    "applied" if action == "apply_success" else "unapplied",
+                    fake=fake,
+                    seconds=round(time.monotonic() - self._started, 6),
+                    **(self.verifications.get(key, {}) if fake else {}),
+                )
             )
             if action == "apply_success":
                 self._to_checksum.append((self.executed[-1], migration))
@@ -244,76 +238,100 @@ def run(
     alias = request.alias
     with migration_lock(alias, request.timeout):
         recover(alias, say)
-        if request.targets is None:
-            plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
-        else:
-            plan = plan_for(load(alias), Resolution(list(request.targets), False))
-        if request.phase is not None:
-            from migration_guard.run.phases import restrict
-
-            plan, selection = restrict(plan, request.phase)
-            for line in selection.lines():
-                say("MIGRATE_HEADING", line)
-        if request.expected is not None and request.expected != plan.keys():
-            raise UsageError(
-                "The plan changed while the preview was shown (another run "
-                "migrated the database); nothing was done. Run the command again."
-            )
-        run_row = ledger.start_run(
-            alias,
-            command=request.command,
-            direction=plan.direction,
-            plan=[step.as_json() for step in plan.steps],
-            applied_before=plan.applied_keys(),
-            fake=request.fake or request.fake_initial,
-            argv=request.argv,
-        )
+        plan = locked_plan(request, say)
         journal = Journal()
         if announce is not None:
             journal.announce = announce(len(plan.steps))
-        backup: Manifest | None = None
-        try:
-            if plan.steps and not request.allow_edited:
-                refuse_edited(plan)
-            if request.fake or request.fake_initial:
-                from migration_guard.reconcile.verdict import guard_fake
-
-                journal.verifications = guard_fake(
-                    plan,
-                    fake_initial=request.fake_initial and not request.fake,
-                    force=request.force_fake,
-                    reason=request.reason,
-                )
-            backup = _backup(request, plan, run_row, say, progress)
-            bounded = locktimeouts.bounded(
-                plan.executor, journal, request.lock_waits, say
+        with ledger.recorded(
+            ledger.start_run(
+                alias,
+                command=request.command,
+                direction=plan.direction,
+                plan=[step.as_json() for step in plan.steps],
+                applied_before=plan.applied_keys(),
+                fake=request.fake or request.fake_initial,
+                argv=request.argv,
             )
-            with bounded, cancellable_queries(alias):
-                execute(plan, journal)
-            # the work is done: a signal from now on lets the run record it
-            interrupts.defer()
-        except BaseException as exc:
-            error = _failed(run_row, journal, exc, backup, say)
-            if isinstance(error, MigrationGuardError):
-                error.run = run_row  # the commands report it (and JSON)
-            else:  # a command's own error or SystemExit: reported the same way
-                error.run = run_row  # type: ignore[attr-defined]
-            if error is exc:
-                raise
-            raise error from exc
-        journal.add_checksums()
-        did_work = bool(journal.executed) or request.prune or request.run_syncdb
-        warnings = ledger.finish_run(
-            run_row,
-            Outcome.SUCCESS if did_work else Outcome.NOOP,
-            executed=journal.executed,
-        )
+        ) as recording:
+            recording.executed = journal.executed
+            backup = _apply(request, plan, journal, recording, execute, say, progress)
+            journal.add_checksums()
+            did_work = bool(journal.executed) or request.prune or request.run_syncdb
+            recording.finish(Outcome.SUCCESS if did_work else Outcome.NOOP)
+        warnings = list(recording.warnings)
         if backup is not None:
             warnings += _apply_retention(alias, say)
         # the ledger's duration: the same number in every command and page
+        run_row = recording.run
         return RunResult(
             run_row, plan, journal, run_row.duration or 0.0, warnings, backup
         )
+
+
+def locked_plan(request: RunRequest, say: Say) -> Plan:
+    """The plan of ``request`` as it is under the lock (the phase's part of it).
+
+    The plan the user confirmed must still be the plan: another run may have
+    migrated the database while the preview was shown.
+    """
+    alias = request.alias
+    if request.targets is None:
+        plan = build_plan(alias, request.spec, run_syncdb=request.run_syncdb)
+    else:
+        plan = plan_for(load(alias), Resolution(list(request.targets), False))
+    if request.phase is not None:
+        from migration_guard.run.phases import restrict
+
+        plan, selection = restrict(plan, request.phase)
+        for line in selection.lines():
+            say("MIGRATE_HEADING", line)
+    if request.expected is not None and request.expected != plan.keys():
+        raise UsageError(
+            "The plan changed while the preview was shown (another run "
+            "migrated the database); nothing was done. Run the command again."
+        )
+    return plan
+
+
+def _apply(
+    request: RunRequest,
+    plan: Plan,
+    journal: Journal,
+    recording: ledger.Recording,
+    execute: Execute,
+    say: Say,
+    progress: Progress | None,
+) -> Manifest | None:
+    """Verify, back up and execute ``plan``; on failure, the error to exit with."""
+    backup: Manifest | None = None
+    try:
+        if plan.steps and not request.allow_edited:
+            refuse_edited(plan)
+        if request.fake or request.fake_initial:
+            from migration_guard.reconcile.verdict import guard_fake
+
+            journal.verifications = guard_fake(
+                plan,
+                fake_initial=request.fake_initial and not request.fake,
+                force=request.force_fake,
+                reason=request.reason,
+            )
+        backup = _backup(request, plan, recording.run, say, progress)
+        bounded = locktimeouts.bounded(plan.executor, journal, request.lock_waits, say)
+        with bounded, cancellable_queries(request.alias):
+            execute(plan, journal)
+        # the work is done: a signal from now on lets the run record it
+        interrupts.defer()
+    except BaseException as exc:
+        error = _failed(recording, journal, exc, backup, say)
+        if isinstance(error, MigrationGuardError):
+            error.run = recording.run  # the commands report it (and JSON)
+        else:  # a command's own error or SystemExit: reported the same way
+            error.run = recording.run  # type: ignore[attr-defined]
+        if error is exc:
+            raise
+        raise error from exc
+    return backup
 
 
 def recover(alias: str, say: Say) -> None:
@@ -471,7 +489,7 @@ def _apply_retention(alias: str, say: Say) -> list[str]:
 
 
 def _failed(
-    run_row: MigrationRun,
+    recording: ledger.Recording,
     journal: Journal,
     exc: BaseException,
     backup: Manifest | None,
@@ -486,6 +504,7 @@ def _failed(
     anything of this run was applied, ``never`` not at all.
     """
     interrupts.defer()  # the cleanup below must not be cut short
+    run_row = recording.run
     failed = journal.current
     error = ledger.format_error(exc)
     alias = run_row.alias
@@ -499,11 +518,7 @@ def _failed(
 
     def finish(outcome: Outcome, **fields: Any) -> None:
         journal.add_checksums()
-        _warn(
-            ledger.finish_run(
-                run_row, outcome, executed=journal.executed, error=error, **fields
-            )
-        )
+        _warn(recording.finish(outcome, error=error, **fields))
 
     if isinstance(exc, BackupFailed):
         finish(Outcome.FAILED, backup_note=f"failed: {exc.__cause__}"[:200])
