@@ -32,8 +32,8 @@ from migration_guard.management.render import human_size
 from migration_guard.reconcile.schema import flatten
 from migration_guard.reconcile.schema.introspect import snapshot
 from migration_guard.run import ledger, planning
+from migration_guard.run.execution import Journal, execute_plan
 from migration_guard.run.planning import Key, Plan, TargetSpec
-from migration_guard.run.runner import Journal, execute_plan
 from migration_guard.testing.scratch import SUFFIX
 
 Say = Callable[[str, str], None]

@@ -13,7 +13,7 @@ from django.core.management.commands import migrate
 from migration_guard.exceptions import CheckFailed, RestoreRequired, UsageError
 from migration_guard.management.base import MigrationGuardCommandMixin, exit_status
 from migration_guard.management.render import run_document
-from migration_guard.run import runner
+from migration_guard.run import execution, runner
 from migration_guard.run.locktimeouts import LockWaits, from_settings
 from migration_guard.run.planning import Key, Plan, TargetSpec, build_plan, check_alias
 
@@ -206,9 +206,9 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         )
         log = io.StringIO()
 
-        def execute(plan: Plan, journal: runner.Journal) -> None:
+        def execute(plan: Plan, journal: execution.Journal) -> None:
             if options["phase"]:  # migrate would run its own, whole plan
-                runner.execute_plan(
+                execution.execute_plan(
                     plan,
                     journal,
                     verbosity=0 if as_json else self.verbosity,
@@ -216,7 +216,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                     stdout=OutputWrapper(log) if as_json else self.stdout,
                 )
                 return
-            with runner.django_migrate_uses(plan.executor, journal):
+            with execution.django_migrate_uses(plan.executor, journal):
                 if as_json:
                     self._quietly(log, super(Command, self).handle, *args, **options)
                 else:
@@ -344,7 +344,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 }
             )
         elif options["plan"]:
-            with runner.django_migrate_uses(plan.executor, runner.Journal()):
+            with execution.django_migrate_uses(plan.executor, execution.Journal()):
                 super().handle(*args, **{**options, "check_unapplied": False})
         if options["check_unapplied"] and pending:
             shown = ", ".join(pending[:10])

@@ -23,7 +23,7 @@ from migration_guard.rollback.strategy import (
     rollback_plan,
     strategy_for,
 )
-from migration_guard.run import ledger, recovery, runner
+from migration_guard.run import execution, ledger, recovery, runner
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import Plan
 from migration_guard.run.progress import restore_total
@@ -216,7 +216,7 @@ class Command(MigrationGuardCommand):
         ):
             raise UsageError("Rollback cancelled; nothing was changed.")
         say = self.say if not as_json and self.verbosity >= 1 else quiet
-        done = runner.restore_interrupted(
+        done = recovery.restore_interrupted(
             alias,
             run,
             say=say,
@@ -280,8 +280,8 @@ class Command(MigrationGuardCommand):
             command="rollback",
         )
 
-        def execute(locked: Plan, journal: runner.Journal) -> None:
-            runner.execute_plan(
+        def execute(locked: Plan, journal: execution.Journal) -> None:
+            execution.execute_plan(
                 locked,
                 journal,
                 verbosity=0 if as_json else self.verbosity,
