@@ -2,7 +2,8 @@
 
 What ``guardedmigrate`` does end to end (:mod:`.runner`), Django's ``migrate``
 executing the plan (:mod:`.execution`), a failed run and its restore
-(:mod:`.failure`), the targets it resolves (:mod:`.planning`), the deploy phases it selects (:mod:`.phases`), bounded lock waits
-(:mod:`.locktimeouts`), signals (:mod:`.interrupts`), crash recovery (:mod:`.recovery`)
-and the ledger it writes (:mod:`.ledger`).
+(:mod:`.failure`), the targets it resolves (:mod:`.planning`), the deploy
+phases it selects (:mod:`.phases`), bounded lock waits (:mod:`.locktimeouts`),
+signals (:mod:`.interrupts`), crash recovery (:mod:`.recovery`) and the ledger
+it writes (:mod:`.ledger`).
 """
