@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
 from migration_guard.exceptions import CheckFailed, RestoreRequired, UsageError
+from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommandMixin, exit_status
 from migration_guard.management.render import run_document
 from migration_guard.run import execution, runner
@@ -33,6 +35,18 @@ OWN_HELP = {
     "to reach the target); take no lock, write nothing.",
     "plan": "Show the plan, operation by operation; take no lock, write nothing.",
 }
+
+
+#: what ``--rehearse`` does not go with: flag, option
+REHEARSAL_REFUSES = (
+    ("--fake", "fake"),
+    ("--fake-initial", "fake_initial"),
+    ("--force-fake", "force_fake"),
+    ("--plan", "plan"),
+    ("--check", "check_unapplied"),
+    ("--prune", "prune"),
+    ("--run-syncdb", "run_syncdb"),
+)
 
 
 class Command(MigrationGuardCommandMixin, migrate.Command):
@@ -164,9 +178,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         if options["max_lock_ms"] is not None and not options["rehearse"]:
             raise UsageError("--max-lock-ms goes with --rehearse.")
         if options["rehearse"]:
-            from migration_guard.gates import rehearse
-
-            rehearse.handle(self, alias, spec, options)
+            self._rehearse(alias, spec, options)
             return
         if options["plan"] or options["check_unapplied"]:
             if options["prune"]:
@@ -238,6 +250,52 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
             self.write_json(document)
         elif self.verbosity >= 1:
             self.say_ledger(result.run)
+
+    def _rehearse(self, alias: str, spec: TargetSpec, options: dict[str, Any]) -> None:
+        """``--rehearse``: the plan and its revert on a copy; exit 2 on failure."""
+        from migration_guard.gates import rehearse
+
+        refused = [flag for flag, key in REHEARSAL_REFUSES if options.get(key)]
+        if refused:
+            raise UsageError(
+                f"--rehearse runs the plan on a copy; it does not go with "
+                f"{', '.join(refused)}."
+            )
+        as_json = options["format"] == "json"
+        quiet = as_json or options["verbosity"] < 1
+        if not quiet:
+            self.say(
+                "MIGRATE_HEADING",
+                f"Rehearsal on a copy of database '{alias}' (nothing on it changes):",
+            )
+        result = rehearse.rehearse(
+            alias,
+            spec,
+            say=runner.quiet if quiet else self.say,
+            show_preview=None if quiet else self._copy_preview(alias),
+            max_lock_ms=options.get("max_lock_ms"),
+        )
+        if as_json:
+            self.write_json(result.as_json())
+        elif not quiet and result.plan:
+            for line in render.rehearsal_lines(result, self.style):
+                self.stdout.write(line)
+        error = rehearse.failure(result)
+        if error is not None:
+            raise error
+
+    def _copy_preview(self, alias: str) -> Callable[[Any], None]:
+        """Shows the revert preview built on the copy, as of the real database."""
+        from migration_guard.testing.scratch import SUFFIX
+
+        def show(pair: Any) -> None:
+            preview, strategy = pair
+            self.say("MIGRATE_HEADING", "Revert preview (on the copy):")
+            copy = f"database '{alias}{SUFFIX}'"
+            for line in render.preview_lines(preview, strategy, None, self.style):
+                self.stdout.write("  " + line.replace(copy, f"the copy of '{alias}'"))
+
+        return show
 
     def _confirm_backwards(
         self, alias: str, spec: TargetSpec, options: dict[str, Any], as_json: bool
