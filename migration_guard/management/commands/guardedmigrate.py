@@ -68,85 +68,9 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
             if action.dest in OWN_HELP:  # migrate's words describe migrate
                 action.help = OWN_HELP[action.dest]
         self.add_lock_timeout_argument(parser)
-        parser.add_argument(
-            "--lock-wait-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds each statement of a migration may wait for a table "
-            "lock before the migration is rolled back and retried (default: "
-            "MIGRATION_GUARD['LOCK_WAIT_TIMEOUT'], 5; 0: no limit).",
-        )
-        parser.add_argument(
-            "--lock-wait-retries",
-            type=int,
-            default=None,
-            metavar="N",
-            help="How often a migration that timed out waiting for a lock is "
-            "tried again (default: MIGRATION_GUARD['LOCK_WAIT_RETRIES'], 3).",
-        )
-        parser.add_argument(
-            "--lock-wait-backoff",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Pause before the first retry, doubled for each next one, with "
-            "jitter (default: MIGRATION_GUARD['LOCK_WAIT_BACKOFF'], 1).",
-        )
-        parser.add_argument(
-            "--statement-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds a statement of a migration may run (PostgreSQL, "
-            "MariaDB; default: MIGRATION_GUARD['STATEMENT_TIMEOUT'], no limit).",
-        )
-        parser.add_argument(
-            "--no-backup",
-            action="store_true",
-            help="Do not take the pre-migration backup (the ledger records it).",
-        )
-        parser.add_argument(
-            "--force-fake",
-            action="store_true",
-            help="With --fake/--fake-initial, record migrations whose effects the "
-            "schema does not verify; needs --reason (kept in the ledger).",
-        )
-        parser.add_argument(
-            "--reason",
-            default="",
-            metavar="TEXT",
-            help="Why --force-fake is right; the ledger keeps it with the differences.",
-        )
-        parser.add_argument(
-            "--allow-edited",
-            action="store_true",
-            help="Run even though an applied migration was edited since it was "
-            "applied (see 'checkmigrations').",
-        )
-        parser.add_argument(
-            "--rehearse",
-            action="store_true",
-            help="Run the plan and its revert on a copy of the database (a "
-            "scratch database on the same server), with timings; the database "
-            "itself is not changed.",
-        )
-        parser.add_argument(
-            "--max-lock-ms",
-            type=float,
-            default=None,
-            metavar="MS",
-            help="With --rehearse on PostgreSQL: fail the rehearsal when a "
-            "migration holds a lock that blocks writes for longer than MS.",
-        )
-        parser.add_argument(
-            "--phase",
-            choices=("pre-deploy", "post-deploy"),
-            default=None,
-            help="pre-deploy: apply the plan up to its first migration that the "
-            "previous release cannot run with (README: Phases); post-deploy: "
-            "apply the rest.",
-        )
+        add_lock_wait_arguments(parser)
+        add_run_arguments(parser)
+        add_deploy_arguments(parser)
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
@@ -163,20 +87,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         check_alias(alias)
         spec = TargetSpec(options["app_label"], options["migration_name"])
         as_json = options["format"] == "json"
-        if options["phase"] and (
-            options["rehearse"]
-            or options["plan"]
-            or options["check_unapplied"]
-            or options["fake"]
-            or options["fake_initial"]
-            or options["prune"]
-        ):
-            raise UsageError(
-                "--phase goes with a plain run, not with --rehearse, --plan, "
-                "--check, --fake, --fake-initial or --prune."
-            )
-        if options["max_lock_ms"] is not None and not options["rehearse"]:
-            raise UsageError("--max-lock-ms goes with --rehearse.")
+        refuse_misplaced(options)
         if options["rehearse"]:
             self._rehearse(alias, spec, options)
             return
@@ -188,7 +99,17 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 )
             self._read_only(alias, spec, args, options, as_json)
             return
+        self._run(alias, spec, args, options, as_json)
 
+    def _run(
+        self,
+        alias: str,
+        spec: TargetSpec,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+        as_json: bool,
+    ) -> None:
+        """The guarded run: lock, plan, backup, ``migrate``, ledger."""
         faking = options["fake"] or options["fake_initial"]
         if options["force_fake"] and not faking:
             raise UsageError("--force-fake only goes with --fake or --fake-initial.")
@@ -199,24 +120,35 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         expected = None
         if not faking:
             expected = self._confirm_backwards(alias, spec, options, as_json)
-        request = runner.RunRequest(
-            alias=alias,
-            spec=spec,
-            fake=options["fake"],
-            fake_initial=options["fake_initial"],
-            force_fake=options["force_fake"],
-            reason=options["reason"],
-            allow_edited=options["allow_edited"],
-            run_syncdb=options["run_syncdb"],
-            prune=options["prune"],
-            no_backup=options["no_backup"],
-            lock_timeout=options["lock_timeout"],
-            argv=self.invocation(options),
-            expected=expected,
-            phase=options["phase"],
-            lock_waits=lock_waits(options),
+        request = run_request(
+            alias, spec, options, argv=self.invocation(options), expected=expected
         )
         log = io.StringIO()
+        self._run_log = (alias, log)  # a failure from here: failure_document
+        result = runner.run(
+            request,
+            self._execute(args, options, log, as_json),
+            say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
+            progress=None if as_json else self.progress("Backing up"),
+            announce=None if as_json or self.verbosity < 1 else self.plan_progress(),
+        )
+        self._run_log = None
+        if as_json:
+            document = run_document(result.run)
+            document["seconds"] = round(result.seconds, 6)
+            document["log"] = log.getvalue().splitlines()
+            self.write_json(document)
+        elif self.verbosity >= 1:
+            self.say_ledger(result.run)
+
+    def _execute(
+        self,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+        log: io.StringIO,
+        as_json: bool,
+    ) -> runner.Execute:
+        """How the locked plan runs: ``migrate`` itself, or the phase's part."""
 
         def execute(plan: Plan, journal: execution.Journal) -> None:
             if options["phase"]:  # migrate would run its own, whole plan
@@ -234,22 +166,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 else:
                     super(Command, self).handle(*args, **options)
 
-        self._run_log = (alias, log)  # a failure from here: failure_document
-        result = runner.run(
-            request,
-            execute,
-            say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
-            progress=None if as_json else self.progress("Backing up"),
-            announce=None if as_json or self.verbosity < 1 else self.plan_progress(),
-        )
-        self._run_log = None
-        if as_json:
-            document = run_document(result.run)
-            document["seconds"] = round(result.seconds, 6)
-            document["log"] = log.getvalue().splitlines()
-            self.write_json(document)
-        elif self.verbosity >= 1:
-            self.say_ledger(result.run)
+        return execute
 
     def _rehearse(self, alias: str, spec: TargetSpec, options: dict[str, Any]) -> None:
         """``--rehearse``: the plan and its revert on a copy; exit 2 on failure."""
@@ -414,6 +331,146 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 f"database '{alias}': {shown}. 'manage.py guardedmigrate --plan' "
                 "shows them all."
             )
+
+
+def add_lock_wait_arguments(parser: CommandParser) -> None:
+    """How long each migration may wait for locks, and its retries."""
+    parser.add_argument(
+        "--lock-wait-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Seconds each statement of a migration may wait for a table "
+        "lock before the migration is rolled back and retried (default: "
+        "MIGRATION_GUARD['LOCK_WAIT_TIMEOUT'], 5; 0: no limit).",
+    )
+    parser.add_argument(
+        "--lock-wait-retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="How often a migration that timed out waiting for a lock is "
+        "tried again (default: MIGRATION_GUARD['LOCK_WAIT_RETRIES'], 3).",
+    )
+    parser.add_argument(
+        "--lock-wait-backoff",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Pause before the first retry, doubled for each next one, with "
+        "jitter (default: MIGRATION_GUARD['LOCK_WAIT_BACKOFF'], 1).",
+    )
+    parser.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Seconds a statement of a migration may run (PostgreSQL, "
+        "MariaDB; default: MIGRATION_GUARD['STATEMENT_TIMEOUT'], no limit).",
+    )
+
+
+def add_run_arguments(parser: CommandParser) -> None:
+    """The backup, fakes that do not verify, edited migrations."""
+    parser.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="Do not take the pre-migration backup (the ledger records it).",
+    )
+    parser.add_argument(
+        "--force-fake",
+        action="store_true",
+        help="With --fake/--fake-initial, record migrations whose effects the "
+        "schema does not verify; needs --reason (kept in the ledger).",
+    )
+    parser.add_argument(
+        "--reason",
+        default="",
+        metavar="TEXT",
+        help="Why --force-fake is right; the ledger keeps it with the differences.",
+    )
+    parser.add_argument(
+        "--allow-edited",
+        action="store_true",
+        help="Run even though an applied migration was edited since it was "
+        "applied (see 'checkmigrations').",
+    )
+
+
+def add_deploy_arguments(parser: CommandParser) -> None:
+    """The rehearsal on a copy, and the deploy phases."""
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="Run the plan and its revert on a copy of the database (a "
+        "scratch database on the same server), with timings; the database "
+        "itself is not changed.",
+    )
+    parser.add_argument(
+        "--max-lock-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="With --rehearse on PostgreSQL: fail the rehearsal when a "
+        "migration holds a lock that blocks writes for longer than MS.",
+    )
+    parser.add_argument(
+        "--phase",
+        choices=("pre-deploy", "post-deploy"),
+        default=None,
+        help="pre-deploy: apply the plan up to its first migration that the "
+        "previous release cannot run with (README: Phases); post-deploy: "
+        "apply the rest.",
+    )
+
+
+def refuse_misplaced(options: dict[str, Any]) -> None:
+    """Options that go only with others: ``--phase``, ``--max-lock-ms``."""
+    if options["phase"] and any(
+        options[name]
+        for name in (
+            "rehearse",
+            "plan",
+            "check_unapplied",
+            "fake",
+            "fake_initial",
+            "prune",
+        )
+    ):
+        raise UsageError(
+            "--phase goes with a plain run, not with --rehearse, --plan, "
+            "--check, --fake, --fake-initial or --prune."
+        )
+    if options["max_lock_ms"] is not None and not options["rehearse"]:
+        raise UsageError("--max-lock-ms goes with --rehearse.")
+
+
+def run_request(
+    alias: str,
+    spec: TargetSpec,
+    options: dict[str, Any],
+    *,
+    argv: list[str],
+    expected: tuple[Key, ...] | None,
+) -> runner.RunRequest:
+    """The run the options ask for."""
+    return runner.RunRequest(
+        alias=alias,
+        spec=spec,
+        fake=options["fake"],
+        fake_initial=options["fake_initial"],
+        force_fake=options["force_fake"],
+        reason=options["reason"],
+        allow_edited=options["allow_edited"],
+        run_syncdb=options["run_syncdb"],
+        prune=options["prune"],
+        no_backup=options["no_backup"],
+        lock_timeout=options["lock_timeout"],
+        argv=argv,
+        expected=expected,
+        phase=options["phase"],
+        lock_waits=lock_waits(options),
+    )
 
 
 def lock_waits(options: dict[str, Any]) -> LockWaits:
