@@ -70,14 +70,21 @@ class MigrationGuardCommandMixin:
         parser.error = error  # type: ignore[method-assign]
         # every command takes it (SPEC); those that ask define their own
         with contextlib.suppress(argparse.ArgumentError):
-            parser.add_argument(
-                "--noinput",
-                "--no-input",
-                action="store_false",
-                dest="interactive",
-                help="Do not ask anything (this command never asks).",
+            self.add_noinput_argument(
+                parser, "Do not ask anything (this command never asks)."
             )
         return parser
+
+    @staticmethod
+    def add_noinput_argument(parser: argparse.ArgumentParser, help: str) -> None:
+        """``--noinput``/``--no-input``: what not asking means for the command."""
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help=help,
+        )
 
     @staticmethod
     def add_format_argument(parser: argparse.ArgumentParser, *choices: str) -> None:
