@@ -21,7 +21,7 @@ from typing import Any, NotRequired, TypedDict
 
 import django
 from django.core.management.color import no_style
-from django.db import DatabaseError, connections, migrations, models, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
@@ -62,39 +62,6 @@ def add_field_if_missing(
         }
     if field.column not in columns:
         schema_editor.add_field(model, field)
-
-
-class AddFieldIfMissing(migrations.AddField):
-    """``AddField`` of a ledger column that may be there already.
-
-    migration_guard writes its ledger before its own migrations run, adding the
-    columns the model has (:func:`ensure_table`), so the migration adds the
-    column only when it is missing. An ``AddField`` still, so previews and
-    ``reconcile`` see the column it stands for. Unapplying keeps the column
-    (the ledger is an audit trail).
-    """
-
-    def database_forwards(
-        self,
-        app_label: str,
-        schema_editor: BaseDatabaseSchemaEditor,
-        from_state: Any,
-        to_state: Any,
-    ) -> None:
-        if schema_editor.collect_sql:  # sqlmigrate: like 0001, no SQL of its own
-            return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            add_field_if_missing(model, model._meta.get_field(self.name), schema_editor)
-
-    def database_backwards(
-        self,
-        app_label: str,
-        schema_editor: BaseDatabaseSchemaEditor,
-        from_state: Any,
-        to_state: Any,
-    ) -> None:
-        pass
 
 
 def _field(name: str) -> models.Field[Any, Any]:
