@@ -49,8 +49,8 @@ from migration_guard.reconcile.schema import (
 )
 from migration_guard.reconcile.schema.introspect import snapshot
 from migration_guard.rollback.partial import Partial, forwards
+from migration_guard.run.execution import rolled_back_cleanly
 from migration_guard.run.planning import Key, check_conflicts, history_order
-from migration_guard.run.runner import rolled_back_cleanly
 
 Status = Literal["ok", "mismatch", "irreversible", "error", "not run"]
 

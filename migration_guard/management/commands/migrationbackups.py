@@ -31,13 +31,7 @@ class Command(MigrationGuardCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         self.add_database_argument(parser)
         self.add_format_argument(parser)
-        parser.add_argument(
-            "--noinput",
-            "--no-input",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation (restore).",
-        )
+        self.add_noinput_argument(parser, "Do not ask for confirmation (restore).")
         self.add_lock_timeout_argument(parser)
         parser.add_argument(
             "action",
