@@ -174,8 +174,16 @@ def test_apply_and_unapply_copies_send_djangos_sql(
             call_command("migrate", *key, verbosity=0)
             continue  # our copies run RunPython's code; collect_sql skips it
         state = loader.project_state(key, at_end=False)
+        try:
+            djangos = statements(loader.collect_sql([(migration, False)]))
+        except ValueError as refusal:  # Django 6.1's sqlmigrate of scenario.0008
+            with pytest.raises(ValueError) as ours:
+                applied_by_copy(connection, migration, state)
+            assert str(ours.value) == str(refusal), key
+            call_command("migrate", *key, verbosity=0)
+            continue
         forwards, states = applied_by_copy(connection, migration, state)
-        assert forwards == statements(loader.collect_sql([(migration, False)])), key
+        assert forwards == djangos, key
         call_command("migrate", *key, verbosity=0)
         if not all(op.reversible for op in migration.operations):
             continue
