@@ -105,4 +105,12 @@ which re-read what Django's PostgreSQL and MySQL introspection SQL reads,
 for all tables at once (``tests/test_schema_batched.py`` compares them
 with Django's per-table introspection, table for table). ``Model._meta``,
 ``_base_manager`` and ``_default_manager`` are documented API.
+
+Django-derived code that stays with its feature (it is not a copy but a
+variant, and a test proves it gives Django's result):
+``rollback.backward_sql.migration_sql`` collects what
+``Migration.unapply(collect_sql=True)`` collects, keeping each operation's
+failure (``tests/test_rollback.py`` compares it with ``sqlmigrate
+--backwards`` migration by migration); ``reconcile.schema.split`` follows
+``SeparateDatabaseAndState.database_forwards`` over a state.
 """
