@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from migration_guard.gates.lockwatch.base import Held, LockWatch
+from migration_guard.run.blockers import mdl_plugin_active
 
 #: MariaDB's metadata lock modes on a table, weakest first
 MODES = (
@@ -35,10 +36,6 @@ BLOCKING = frozenset(MODES[MODES.index("MDL_SHARED_READ_ONLY") :])
 #: the mode of a table while a DDL statement on it runs (no plugin)
 DDL = "DDL"
 
-PLUGIN_SQL = (
-    "SELECT COUNT(*) FROM information_schema.PLUGINS "
-    "WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'"
-)
 LOCKS_SQL = """
 SELECT TABLE_NAME, LOCK_MODE FROM information_schema.METADATA_LOCK_INFO
 WHERE THREAD_ID = %s AND LOCK_TYPE = 'Table metadata lock' AND TABLE_SCHEMA = %s
@@ -80,8 +77,7 @@ class MysqlLockWatch(LockWatch):
 
     def __enter__(self) -> LockWatch:
         with self.connection.cursor() as cursor:
-            cursor.execute(PLUGIN_SQL)
-            self.plugin = bool(cursor.fetchone()[0])
+            self.plugin = mdl_plugin_active(cursor)
         if not self.plugin:
             self.method = (
                 "METADATA_LOCK_INFO plugin not installed: DDL statements in "
