@@ -14,7 +14,12 @@ import pytest
 from django.db.migrations.loader import MigrationLoader
 
 from migration_guard.gates import locks as gates
-from migration_guard.gates.locks import Server, mysql_copies, pg_rewrites, server_of
+from migration_guard.gates.locks import (
+    Server,
+    mysql_copies,
+    pg_rewrites,
+    server_of,
+)
 from tests.conftest import Database
 from tests.test_checkmigrations import check as checkmigrations
 

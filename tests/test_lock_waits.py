@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from migration_guard.exceptions import MigrationFailed, UsageError
 from migration_guard.models import MigrationRun
 from migration_guard.run import locktimeouts
 from tests.conftest import Database
+from tests.mdl_plugin import with_plugin, without_plugin  # noqa: F401 (fixtures)
 from tests.scenarios.lockwaits import SEEN
 
 READER = importlib.import_module("tests.scenarios.lockwaits.0005_read_timeouts")
@@ -223,8 +225,11 @@ def test_backward_run_retries_too(
 
 
 def test_exhausted_retries_exit_6_and_name_the_blocker(
-    database: Database, holder: Holder, pauses: list[float]
+    without_plugin: Database,  # noqa: F811
+    holder: Holder,
+    pauses: list[float],
 ) -> None:
+    database = without_plugin
     error, out = fail_while_held(database, holder, "0001", "0002")
     message = str(error)
     assert error.returncode == 6
@@ -255,6 +260,30 @@ def test_exhausted_retries_exit_6_and_name_the_blocker(
     assert run.executed == []
     assert "each of 3 attempts" in run.error
     assert ("scenario", "0002_widget_size") not in database.migration_rows()
+
+
+@pytest.mark.backends("mysql")
+def test_mariadb_names_the_metadata_lock_holders_with_the_plugin(
+    with_plugin: Database,  # noqa: F811
+    holder: Holder,
+    pauses: list[float],
+) -> None:
+    """With METADATA_LOCK_INFO, the holder is named with its lock exactly."""
+    error, _ = fail_while_held(with_plugin, holder, "0001", "0002")
+    assert error.returncode == 6
+    message = str(error)
+    heading = "\nBlocking sessions (metadata-lock holders, METADATA_LOCK_INFO):\n"
+    assert heading in message
+    blockers = message.split(heading, 1)[1].split("\n")[0].strip()
+    assert re.fullmatch(
+        rf"thread {holder.session} \(root@[\w.:]+, Sleep for \d+s\) holds "
+        rf"MDL_SHARED_READ on {with_plugin.name}\.scenario_widget: idle",
+        blockers,
+    ), blockers
+    run = last_run(with_plugin)
+    assert run.outcome == "failed"
+    assert "METADATA_LOCK_INFO" in run.error
+    assert ("scenario", "0002_widget_size") not in with_plugin.migration_rows()
 
 
 def test_mysql_does_not_retry_after_a_committed_change(
@@ -382,3 +411,57 @@ def test_settings_are_the_defaults(settings: Any) -> None:
     policy = locktimeouts.from_settings(retries=4)
     assert not policy.enabled
     assert policy.retries == 4
+
+
+STATEMENT_TIMEOUT = {"scenario": "tests.scenarios.statementtimeout"}
+
+
+def test_a_statement_over_the_statement_timeout_is_cancelled(
+    database: Database, settings: Any
+) -> None:
+    """0002 adds a column, then runs a statement of 10 s; the timeout is 1 s.
+
+    PostgreSQL cancels it and rolls the migration back: exit 6, ledger
+    ``failed``, nothing restored. MariaDB cancels it, but the column was
+    committed: exit 6, the backup restored, ledger ``restored``. SQLite has
+    no statement timeout: the run says so, and the statement runs to its end.
+    """
+    settings.MIGRATION_MODULES = STATEMENT_TIMEOUT
+    migration_guard("scenario", "0001", verbosity=0)
+    if database.vendor == "sqlite":
+        out = migration_guard("scenario", statement_timeout=1)
+        assert (
+            "Statement timeout (1s): SQLite has none; the statements of database "
+            "'default' run without a limit.\n"
+        ) in out
+        assert last_run(database).outcome == "success"
+        assert database.migration_rows()[-1] == ("scenario", "0002_slow_statement")
+        return
+    with pytest.raises(MigrationFailed) as caught:
+        migration_guard("scenario", statement_timeout=1)
+    assert caught.value.returncode == 6
+    cancelled = {
+        "postgresql": "canceling statement due to statement timeout",
+        "mysql": "(1969, 'Query execution was interrupted (max_statement_time "
+        "exceeded)')",
+    }[database.vendor]
+    statement = {"postgresql": "SELECT pg_sleep(10)", "mysql": "SELECT SLEEP(10)"}
+    message = str(caught.value)
+    assert message.startswith(
+        "Migration scenario.0002_slow_statement failed on database 'default': "
+        "StatementTimeout: scenario.0002_slow_statement ran a statement longer "
+        "than the statement timeout (1s); the database cancelled it, and a "
+        "statement timeout is not retried. The statement: "
+        f"{statement[database.vendor]} ({cancelled}). "
+    )
+    run = last_run(database)
+    assert "StatementTimeout" in run.error
+    assert run.executed == []
+    if database.vendor == "postgresql":
+        assert "The database rolled the migration back." in message
+        assert run.outcome == "failed"
+    else:
+        assert "The database was restored from backup " in message
+        assert run.outcome == "restored"
+    assert "note" not in columns(database, "scenario_item")
+    assert database.migration_rows()[-1] == ("scenario", "0001_initial")

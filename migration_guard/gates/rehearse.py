@@ -121,7 +121,7 @@ class Rehearsal:
     revert_changes: list[SchemaChange] = field(default_factory=list)
     untouched: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    #: per migration of the plan, the locks sampled (PostgreSQL; see lockwatch)
+    #: per migration of the plan, the locks measured (see lockwatch)
     locks: list[Any] | None = None
     locks_note: str = ""
     #: ``--max-lock-ms``, and the blocking locks held longer than it
@@ -257,11 +257,6 @@ def rehearse(
     from migration_guard.exceptions import BackupFailed
     from migration_guard.testing.scratch import scratch_database
 
-    if max_lock_ms is not None and connections[alias].vendor != "postgresql":
-        raise UsageError(
-            "--max-lock-ms needs PostgreSQL: locks are measured with pg_locks "
-            f"(database '{alias}' is {connections[alias].vendor})."
-        )
     started = time.monotonic()
     real_plan = planning.build_plan(alias, spec)  # read-only: no lock, no ledger
     result = Rehearsal(alias, connections[alias].vendor, spec)
@@ -390,24 +385,25 @@ def _revert(
 def _run_watched(
     scratch: Any, plan: Plan, journal: Any, result: Rehearsal, say: Say
 ) -> None:
-    """Run the plan; on PostgreSQL with its locks sampled (lockwatch)."""
-    if scratch.connection.vendor != "postgresql" or plan.direction != "forwards":
+    """Run the plan with its locks measured (lockwatch)."""
+    from migration_guard.gates.lockwatch import watcher_for
+
+    watch = watcher_for(scratch.connection) if plan.direction == "forwards" else None
+    if watch is None:
         result.locks_note = (
-            "locks are measured on PostgreSQL only (pg_locks)"
-            if scratch.connection.vendor != "postgresql"
-            else "locks are measured for forward plans only"
+            "locks are measured for forward plans only"
+            if plan.direction != "forwards"
+            else "locks are not measured on this backend"
         )
         result.error = _run(plan, journal)
         return
-    from migration_guard.gates.lockwatch import LockWatch
-
-    with LockWatch(scratch.connection) as watch:
+    with watch:
         journal.watch = watch
         result.error = _run(plan, journal)
         journal.watch = None
     result.locks = watch.migrations
-    result.locks_note = watch.error
-    say("MIGRATE_HEADING", "Locks (pg_locks sampled from a second connection):")
+    result.locks_note = watch.error or watch.caveat
+    say("MIGRATE_HEADING", f"Locks ({watch.method}):")
     for item in watch.migrations:
         say("MIGRATE_LABEL", f"  {item.describe()}")
     if result.max_lock_ms is not None:

@@ -18,21 +18,27 @@ never retried: it fails, and the run's failure path (restore) takes over.
 from __future__ import annotations
 
 import contextlib
-import math
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
 
 from migration_guard.conf import migration_guard_settings as conf
+from migration_guard.run.blockers import (
+    Blockers,
+    Watcher,
+    read_blockers,
+    session_id,
+    short,
+)
+from migration_guard.run.sessiontimeouts import statement_timeout_supported, timeouts
 
 #: the longest pause between two attempts, whatever the backoff and retries
 MAX_BACKOFF = 60.0
@@ -50,6 +56,8 @@ _HARMLESS = (
 )
 
 Say = Callable[[str, str], None]
+#: the backends without a statement timeout, by vendor, as the warning names them
+_NO_STATEMENT_TIMEOUT = {"sqlite": "SQLite has none", "mysql": "MySQL has none for DDL"}
 
 #: the jitter's random source and the pause between attempts; tests replace
 #: them to be deterministic (read when a run starts)
@@ -147,120 +155,23 @@ def is_lock_timeout(exc: BaseException, vendor: str) -> bool:
     return False
 
 
-# -- setting the timeouts ---------------------------------------------------
+class StatementTimeout(DatabaseError):
+    """A migration's statement ran longer than the statement timeout."""
 
 
-def _mysql_seconds(value: float) -> int:
-    return max(1, math.ceil(value))  # MariaDB/MySQL take whole seconds only
-
-
-@contextlib.contextmanager
-def _timeouts(
-    connection: BaseDatabaseWrapper, policy: LockWaits, atomic: bool
-) -> Iterator[None]:
-    """Run the block with ``policy``'s timeouts on ``connection``.
-
-    PostgreSQL: ``SET LOCAL`` inside a transaction around an atomic
-    migration (the schema editor's own transaction becomes a savepoint of
-    it), a session setting put back afterwards around a non-atomic one.
-    MySQL/MariaDB and SQLite: session settings put back afterwards.
-    """
-    vendor = connection.vendor
+def is_statement_timeout(exc: BaseException, vendor: str) -> bool:
+    """Whether ``exc`` is a statement the database cancelled for running too long."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
     if vendor == "postgresql":
-        values = {}
-        if policy.timeout:
-            values["lock_timeout"] = f"{max(1, round(policy.timeout * 1000))}ms"
-        if policy.statement_timeout:
-            values["statement_timeout"] = (
-                f"{max(1, round(policy.statement_timeout * 1000))}ms"
-            )
-        if atomic:
-            with transaction.atomic(using=connection.alias):
-                if values:  # one round trip, whatever is set
-                    with connection.cursor() as cursor:
-                        cursor.execute(
-                            "SELECT "
-                            + ", ".join(["set_config(%s, %s, true)"] * len(values)),
-                            [item for pair in values.items() for item in pair],
-                        )
-                yield
-            return
-        with _session(
-            connection,
-            values,
-            read="SELECT current_setting(%s)",
-            write="SELECT set_config(%s, %s, false)",
-        ):
-            yield
-        return
+        code = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+        return code == "57014" and "statement timeout" in str(cause)
     if vendor == "mysql":
-        mysql_values: dict[str, Any] = {}
-        if policy.timeout:
-            seconds = _mysql_seconds(policy.timeout)
-            mysql_values = {
-                "lock_wait_timeout": seconds,
-                "innodb_lock_wait_timeout": seconds,
-            }
-        if policy.statement_timeout and connection.mysql_is_mariadb:  # type: ignore[attr-defined]
-            mysql_values["max_statement_time"] = float(policy.statement_timeout)
-        with _mysql_session(connection, mysql_values):
-            yield
-        return
-    if vendor == "sqlite" and policy.timeout:
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA busy_timeout")
-            previous = int(cursor.fetchone()[0])
-            cursor.execute(f"PRAGMA busy_timeout = {round(policy.timeout * 1000)}")
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute(f"PRAGMA busy_timeout = {previous}")
-        return
-    yield
+        args: tuple[Any, ...] = getattr(cause, "args", ())
+        return bool(args) and args[0] == 1969  # ER_STATEMENT_TIMEOUT
+    return False
 
 
-@contextlib.contextmanager
-def _session(
-    connection: BaseDatabaseWrapper, values: dict[str, str], *, read: str, write: str
-) -> Iterator[None]:
-    previous = {}
-    with connection.cursor() as cursor:
-        for name, value in values.items():
-            cursor.execute(read, [name])
-            previous[name] = cursor.fetchone()[0]
-            cursor.execute(write, [name, value])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            for name, value in previous.items():
-                cursor.execute(write, [name, value])
-
-
-@contextlib.contextmanager
-def _mysql_session(
-    connection: BaseDatabaseWrapper, values: dict[str, Any]
-) -> Iterator[None]:
-    if not values:
-        yield
-        return
-    names = list(values)  # fixed names from this module, never user input
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(f"@@SESSION.{n}" for n in names))
-        previous = dict(zip(names, cursor.fetchone(), strict=True))
-        cursor.execute(
-            "SET " + ", ".join(f"SESSION {n} = %s" for n in names),
-            [values[n] for n in names],
-        )
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SET " + ", ".join(f"SESSION {n} = %s" for n in names),
-                [previous[n] for n in names],
-            )
+# -- setting the timeouts ---------------------------------------------------
 
 
 # -- what the attempt did -------------------------------------------------
@@ -290,165 +201,16 @@ class Statements:
 # -- naming the blockers ---------------------------------------------------
 
 
-@dataclass
-class Blockers:
-    """The sessions that held the lock, as seen from a second connection."""
-
-    sessions: list[str] = field(default_factory=list)
-    source: str = ""
-
-    def describe(self) -> str:
-        if not self.sessions:
-            return f"No blocking session was seen ({self.source})."
-        lines = "\n  ".join(self.sessions)
-        return f"Blocking sessions ({self.source}):\n  {lines}"
-
-
-_PG_BLOCKERS = """
-SELECT a.pid, a.application_name, a.usename, a.state,
-       EXTRACT(EPOCH FROM (clock_timestamp() - a.xact_start)), a.query
-FROM pg_stat_activity a
-WHERE a.pid = ANY(pg_blocking_pids(%s))
-ORDER BY a.xact_start
-"""
-
-
-def _pg_describe(row: tuple[Any, ...]) -> str:
-    pid, app, user, state, age, query = row
-    age_text = f"{float(age):.1f}s" if age is not None else "?"
-    return (
-        f"pid {pid} (application_name {app or '-'!r}, user {user}, {state}, "
-        f"transaction open for {age_text}): last query {_short(query)!r}"
-    )
-
-
-def _short(text: Any, limit: int = 200) -> str:
-    value = " ".join(str(text or "").split())
-    return value if len(value) <= limit else value[: limit - 3] + "..."
-
-
-_MDL_PLUGIN = (
-    "SELECT COUNT(*) FROM information_schema.PLUGINS "
-    "WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'"
-)
-_MDL_HOLDERS = """
-SELECT m.THREAD_ID, m.LOCK_MODE, m.TABLE_SCHEMA, m.TABLE_NAME, p.USER, p.HOST,
-       p.COMMAND, p.TIME, p.INFO
-FROM information_schema.METADATA_LOCK_INFO m
-JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
-WHERE m.THREAD_ID <> %s AND m.TABLE_SCHEMA = DATABASE()
-ORDER BY m.THREAD_ID
-"""
-_TRX_HOLDERS = """
-SELECT t.trx_mysql_thread_id, p.USER, p.HOST, p.COMMAND, p.STATE,
-       TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_query, p.INFO
-FROM information_schema.INNODB_TRX t
-JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-WHERE t.trx_mysql_thread_id <> %s
-ORDER BY t.trx_started
-"""
-
-
-def mysql_blockers(connection: BaseDatabaseWrapper, thread_id: int) -> Blockers:
-    """MariaDB/MySQL: who holds the metadata locks, read on ``connection``.
-
-    ``information_schema.METADATA_LOCK_INFO`` (MariaDB's plugin) names the
-    holders exactly; without it, the sessions with an open InnoDB
-    transaction are the candidates, and the message says so.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_MDL_PLUGIN)
-        if cursor.fetchone()[0]:
-            cursor.execute(_MDL_HOLDERS, [thread_id])
-            sessions = [
-                f"thread {tid} ({user}@{host}, {command} for {secs}s) holds "
-                f"{mode} on {schema}.{table}: {_short(info) or 'idle'}"
-                for tid, mode, schema, table, user, host, command, secs, info in (
-                    cursor.fetchall()
-                )
-            ]
-            return Blockers(sessions, "metadata-lock holders, METADATA_LOCK_INFO")
-        cursor.execute(_TRX_HOLDERS, [thread_id])
-        sessions = [
-            f"thread {tid} ({user}@{host}, {command}, {state or 'no state'}, "
-            f"transaction open for {age}s): "
-            f"{_short(trx_query or info) or 'idle in transaction'}"
-            for tid, user, host, command, state, age, trx_query, info in (
-                cursor.fetchall()
-            )
-        ]
-    return Blockers(
-        sessions,
-        "METADATA_LOCK_INFO plugin not installed: sessions with an open "
-        "transaction, from INNODB_TRX and PROCESSLIST, which may hold the "
-        "metadata lock",
-    )
-
-
-class Watcher:
-    """Samples who blocks the migrating session while an attempt runs.
-
-    PostgreSQL only knows the blockers of a session while it waits
-    (``pg_blocking_pids``), so a thread polls from a second connection,
-    opened only once the attempt has run for a while (most migrations end
-    first and never open it), and keeps the last non-empty answer.
-    """
-
-    def __init__(self, alias: str, pid: int, timeout: float) -> None:
-        self.alias = alias
-        self.pid = pid
-        self.delay = timeout * 0.25
-        self.interval = max(0.02, min(0.5, timeout / 10))
-        self.blockers = Blockers(source="pg_blocking_pids")
-        self._done = threading.Event()
-        self._thread = threading.Thread(
-            target=self._watch, name="migration-guard-lock-watcher", daemon=True
-        )
-
-    def __enter__(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        if self._done.wait(self.delay):
-            return
-        connection = connections.create_connection(self.alias)
-        try:
-            with connection.cursor() as cursor:
-                while True:
-                    cursor.execute(_PG_BLOCKERS, [self.pid])
-                    rows = cursor.fetchall()
-                    if rows:
-                        self.blockers.sessions = [_pg_describe(row) for row in rows]
-                    if self._done.wait(self.interval):
-                        return
-        except DatabaseError as exc:  # naming blockers must never fail the run
-            self.blockers.source = f"pg_blocking_pids, not read: {exc}"
-        finally:
-            connection.close()
-
-
-def _session_id(connection: BaseDatabaseWrapper) -> int:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_backend_pid()")
-        else:
-            cursor.execute("SELECT CONNECTION_ID()")
-        return int(cursor.fetchone()[0])
-
-
-def _read_blockers(alias: str, thread_id: int) -> Blockers:
-    connection = connections.create_connection(alias)
-    try:
-        return mysql_blockers(connection, thread_id)
-    except DatabaseError as exc:
-        return Blockers(source=f"information_schema not readable: {exc}")
-    finally:
-        connection.close()
+def _wait(
+    attempt: int, statements: Statements, exc: Exception, blockers: Blockers
+) -> dict[str, Any]:
+    """The ledger's record of one attempt that timed out waiting for a lock."""
+    return {
+        "attempt": attempt,
+        "statement": short(statements.failed_sql),
+        "error": short(exc),
+        "blockers": blockers.sessions,
+    }
 
 
 # -- the retry loop -----------------------------------------------------------
@@ -481,60 +243,71 @@ class Attempts:
         *args: Any,
         forwards: bool,
     ) -> Any:
-        connection = self.connection
         attempt = 1
         waits: list[dict[str, Any]] = []
         while True:
             statements = Statements()
-            watcher: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-            if connection.vendor == "postgresql" and self.policy.timeout:
-                watcher = Watcher(connection.alias, self.session, self.policy.timeout)
+            watcher = self._watcher()
             try:
                 with (
                     watcher as seen,
-                    connection.execute_wrapper(statements),
-                    _timeouts(connection, self.policy, migration.atomic),
+                    self.connection.execute_wrapper(statements),
+                    timeouts(self.connection, self.policy, migration.atomic),
                 ):
                     result = call(state, migration, *args)
             except Exception as exc:
-                if not is_lock_timeout(exc, connection.vendor):
+                if not is_lock_timeout(exc, self.connection.vendor):
+                    self._name_statement_timeout(exc, migration, statements)
                     raise
-                blockers = self._blockers(seen)
                 retry = self.retryable(migration, statements)
-                waits.append(
-                    {
-                        "attempt": attempt,
-                        "statement": _short(statements.failed_sql),
-                        "error": _short(exc),
-                        "blockers": blockers.sessions,
-                    }
-                )
-                said = (
-                    f" lock timeout ({self.policy.timeout or 0:g}s) on attempt "
-                    f"{attempt} of {self.policy.retries + 1}"
-                )
-                if retry and attempt <= self.policy.retries:
-                    pause = self.policy.delay(attempt)
-                    self.say(
-                        "WARNING",
-                        f"{said}; rolled back, trying again in {pause:.2f}s.",
-                    )
-                    self.policy.sleep(pause)
-                    if forwards:
-                        state = self.state_before(migration)
-                    attempt += 1
-                    continue
-                self.say(
-                    "ERROR",
-                    f"{said}; giving up"
-                    + ("." if retry else " (it cannot be rolled back)."),
-                )
-                raise self._final(
-                    migration, waits[-1], attempt, retry, blockers
-                ) from exc
+                blockers = self._blockers(seen)
+                waits.append(_wait(attempt, statements, exc, blockers))
+                if not self._again(attempt, retry):
+                    raise self._final(
+                        migration, waits[-1], attempt, retry, blockers
+                    ) from exc
+                if forwards:
+                    state = self.state_before(migration)
+                attempt += 1
+                continue
             if waits:
                 self._annotate(migration, attempt, waits)
             return result
+
+    def _watcher(self) -> contextlib.AbstractContextManager[Any]:
+        if self.connection.vendor == "postgresql" and self.policy.timeout:
+            return Watcher(self.connection.alias, self.session, self.policy.timeout)
+        return contextlib.nullcontext()
+
+    def _name_statement_timeout(
+        self, exc: Exception, migration: Migration, statements: Statements
+    ) -> None:
+        """Raise a :class:`StatementTimeout` when ``exc`` is one."""
+        if is_statement_timeout(exc, self.connection.vendor):
+            label = f"{migration.app_label}.{migration.name}"
+            raise StatementTimeout(
+                f"{label} ran a statement longer than the statement timeout "
+                f"({self.policy.statement_timeout or 0:g}s); the database "
+                "cancelled it, and a statement timeout is not retried. The "
+                f"statement: {short(statements.failed_sql) or '?'} ({short(exc)})"
+            ) from exc
+
+    def _again(self, attempt: int, retry: bool) -> bool:
+        """Say what happens after a lock timeout; pause when trying again."""
+        said = (
+            f" lock timeout ({self.policy.timeout or 0:g}s) on attempt "
+            f"{attempt} of {self.policy.retries + 1}"
+        )
+        if retry and attempt <= self.policy.retries:
+            pause = self.policy.delay(attempt)
+            self.say("WARNING", f"{said}; rolled back, trying again in {pause:.2f}s.")
+            self.policy.sleep(pause)
+            return True
+        self.say(
+            "ERROR",
+            f"{said}; giving up" + ("." if retry else " (it cannot be rolled back)."),
+        )
+        return False
 
     def state_before(self, migration: Migration) -> ProjectState:
         """The project state to apply ``migration`` on again, after a failure.
@@ -567,7 +340,7 @@ class Attempts:
         if isinstance(seen, Watcher):
             return seen.blockers
         if self.connection.vendor == "mysql":
-            return _read_blockers(self.connection.alias, self.session)
+            return read_blockers(self.connection.alias, self.session)
         return Blockers(source="SQLite locks the whole file and names no holder")
 
     def _final(
@@ -634,9 +407,17 @@ def bounded(
         yield
         return
     connection = executor.connection
+    if policy.statement_timeout and not statement_timeout_supported(connection):
+        say(
+            "WARNING",
+            f"Statement timeout ({policy.statement_timeout:g}s): "
+            + _NO_STATEMENT_TIMEOUT.get(connection.vendor, "not supported")
+            + f"; the statements of database '{connection.alias}' run without a "
+            "limit.",
+        )
     attempts = Attempts(connection, policy, say, journal, executor)
     if connection.vendor in ("postgresql", "mysql"):
-        attempts.session = _session_id(connection)
+        attempts.session = session_id(connection)
     apply, unapply = executor.apply_migration, executor.unapply_migration
 
     def apply_migration(

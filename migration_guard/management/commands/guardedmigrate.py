@@ -412,7 +412,7 @@ def add_deploy_arguments(parser: CommandParser) -> None:
         type=float,
         default=None,
         metavar="MS",
-        help="With --rehearse on PostgreSQL: fail the rehearsal when a "
+        help="With --rehearse: fail the rehearsal when a "
         "migration holds a lock that blocks writes for longer than MS.",
     )
     parser.add_argument(

@@ -1,18 +1,16 @@
-"""Locks a rehearsal takes, per migration (PostgreSQL).
+"""What a rehearsal's lock watch records, and the sampling every backend shares.
 
-While the plan runs on the rehearsal's copy, a second connection samples
-``pg_locks`` for the backend running the migrations (every
-:data:`INTERVAL` seconds, in a thread of its own): which tables it holds
-locks on, in which mode, from when until when. Around each migration the
-``relfilenode`` of every table is read, before it starts and after it is
-committed: a table whose file changed was rewritten (``ALTER COLUMN TYPE``, a
-default before PostgreSQL 11, ``VACUUM FULL``...).
+A :class:`LockWatch` is told when each migration of the plan starts and is
+committed (:meth:`LockWatch.started`, :meth:`LockWatch.finished`). Around
+them it reads each table's *file* (a backend's notion of the table's storage:
+PostgreSQL's relfilenode, InnoDB's table id, SQLite's root page): a table
+whose file changed was rewritten. In between, a thread with a connection of
+its own samples the locks the migrating session holds (every
+:data:`INTERVAL` seconds); a backend whose locks cannot be sampled records
+them itself (SQLite).
 
-A lock is *blocking* when it makes ordinary writes wait: SHARE and stronger
-(SHARE, SHARE ROW EXCLUSIVE, EXCLUSIVE, ACCESS EXCLUSIVE); ``--max-lock-ms``
-is a budget for how long each one is held. Other backends are not sampled:
-MySQL/MariaDB metadata locks need ``performance_schema``, SQLite locks the
-whole file.
+A lock is *blocking* when it makes ordinary writes to its table wait;
+``--max-lock-ms`` is a budget for how long each blocking lock is held.
 """
 
 from __future__ import annotations
@@ -24,37 +22,8 @@ from typing import Any
 
 INTERVAL = 0.005
 
-#: PostgreSQL's table lock modes, weakest first (the "Table-Level Lock Modes")
-MODES = (
-    "AccessShareLock",
-    "RowShareLock",
-    "RowExclusiveLock",
-    "ShareUpdateExclusiveLock",
-    "ShareLock",
-    "ShareRowExclusiveLock",
-    "ExclusiveLock",
-    "AccessExclusiveLock",
-)
-BLOCKING = frozenset(MODES[MODES.index("ShareLock") :])
-
-LOCKS_SQL = """
-SELECT c.relname, l.mode
-FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE l.pid = %s AND l.granted AND l.locktype = 'relation'
-  AND c.relkind IN ('r', 'p')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg_toast%%'
-"""
-FILES_SQL = """
-SELECT c.relname, c.relfilenode FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND n.nspname = ANY(current_schemas(false))
-"""
-
-
-def strongest(modes: set[str]) -> str:
-    return max(modes, key=MODES.index)
+#: a sample: (table, mode) pairs the migrating session holds
+Held = list[tuple[str, str]]
 
 
 @dataclass
@@ -62,15 +31,14 @@ class TableLock:
     table: str
     mode: str
     first_seen: float
+    #: the mode's strength among the backend's modes (higher is stronger)
+    rank: int = 0
+    blocking: bool = False
     until: float | None = None
 
     @property
     def ms(self) -> float:
         return round(((self.until or self.first_seen) - self.first_seen) * 1000, 1)
-
-    @property
-    def blocking(self) -> bool:
-        return self.mode in BLOCKING
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,7 +60,7 @@ class MigrationLocks:
     def strongest(self) -> str | None:
         if not self.tables:
             return None
-        return strongest({lock.mode for lock in self.tables.values()})
+        return max(self.tables.values(), key=lambda lock: lock.rank).mode
 
     def describe(self) -> str:
         mode = self.strongest
@@ -123,27 +91,63 @@ class MigrationLocks:
         }
 
 
+def rewritten(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The tables of ``before`` still there ``after`` whose file changed."""
+    return sorted(
+        table
+        for table, file in before.items()
+        if table in after and after[table] != file
+    )
+
+
 class LockWatch:
-    """Samples the locks of ``connection``'s backend from a second connection."""
+    """Records the locks of ``connection``'s session, one migration at a time.
+
+    Subclasses say how the session is identified (:meth:`session_id`), what
+    it holds (:meth:`held`, run on the observer's cursor), how strong and
+    blocking each mode is, and what a table's file is (:meth:`files`).
+    """
+
+    #: how the locks are measured, for the report's heading
+    method = ""
+    #: what the measure cannot tell, for the JSON's ``locks_note``
+    caveat = ""
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.migrations: list[MigrationLocks] = []
         self.current: MigrationLocks | None = None
-        self._files: dict[str, int] = {}
+        self.error = ""
+        self.session = 0
+        self._files: dict[str, Any] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = 0
-        self.error = ""
+
+    # -- what each backend says -------------------------------------------------
+
+    def session_id(self) -> int:
+        raise NotImplementedError
+
+    def files(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def held(self, cursor: Any) -> Held:
+        raise NotImplementedError
+
+    def rank(self, mode: str) -> int:
+        raise NotImplementedError
+
+    def blocking(self, mode: str) -> bool:
+        raise NotImplementedError
 
     # -- the migration side (the executor's thread) --------------------------
 
     def __enter__(self) -> LockWatch:
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            self._pid = int(cursor.fetchone()[0])
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.session = self.session_id()
+        self._thread = threading.Thread(
+            target=self._sample, name="migration-guard-lockwatch", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -153,7 +157,7 @@ class LockWatch:
             self._thread.join()
 
     def started(self, label: str) -> None:
-        self._files = self._relfilenodes()
+        self._files = self.files()
         with self._lock:
             self.current = MigrationLocks(label)
             self.migrations.append(self.current)
@@ -167,17 +171,7 @@ class LockWatch:
         for lock in done.tables.values():
             if lock.until is None:
                 lock.until = now
-        after = self._relfilenodes()
-        done.rewritten = sorted(
-            table
-            for table, node in self._files.items()
-            if table in after and after[table] != node
-        )
-
-    def _relfilenodes(self) -> dict[str, int]:
-        with self.connection.cursor() as cursor:
-            cursor.execute(FILES_SQL)
-            return {str(name): int(node) for name, node in cursor.fetchall()}
+        done.rewritten = rewritten(self._files, self.files())
 
     # -- the sampling thread --------------------------------------------------
 
@@ -189,33 +183,36 @@ class LockWatch:
         try:
             with observer.cursor() as cursor:
                 while not self._stop.is_set():
-                    cursor.execute(LOCKS_SQL, [self._pid])
-                    rows = cursor.fetchall()
-                    self._note(rows, time.monotonic())
+                    held = self.held(cursor)
+                    self.note(held, time.monotonic())
                     self._stop.wait(INTERVAL)
         except Exception as exc:  # reported with the result, never raised
             self.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         finally:
             observer.close()
 
-    def _note(self, rows: list[tuple[str, str]], now: float) -> None:
-        held: dict[str, set[str]] = {}
-        for table, mode in rows:
-            held.setdefault(str(table), set()).add(str(mode))
+    def note(self, held: Held, now: float) -> None:
+        """One sample: the strongest mode per table, locks opened and closed."""
+        strongest: dict[str, str] = {}
+        for table, mode in held:
+            known = strongest.get(table)
+            if known is None or self.rank(mode) > self.rank(known):
+                strongest[table] = mode
         with self._lock:
             current = self.current
             if current is None:
                 return
             current.samples += 1
-            for table, modes in held.items():
-                mode = strongest(modes)
+            for table, mode in strongest.items():
                 lock = current.tables.get(table)
-                if lock is None or MODES.index(mode) > MODES.index(lock.mode):
-                    current.tables[table] = TableLock(table, mode, now)
+                if lock is None or self.rank(mode) > lock.rank:
+                    current.tables[table] = TableLock(
+                        table, mode, now, self.rank(mode), self.blocking(mode)
+                    )
                 elif lock.until is not None:  # taken again
                     lock.until = None
             for table, lock in current.tables.items():
-                if table not in held and lock.until is None:
+                if table not in strongest and lock.until is None:
                     lock.until = now
 
     def over_budget(self, max_ms: float) -> list[tuple[str, TableLock]]:
