@@ -212,7 +212,7 @@ VALUES_ERRORS = {
     ),
     "name * 2": "text supports + only: name * 2",
     "-name": "cannot negate name",
-    "upper(name, name)": "upper() takes 1 arguments, not 2",
+    "upper(name, name)": "upper() takes 1 argument, not 2",
     "coalesce(name)": "coalesce() takes 2 or more arguments, not 1",
     "upper(x=name)": "upper() takes no keyword arguments",
     "name.upper()": "name.upper() is not supported",

@@ -10,11 +10,11 @@ from django.core.exceptions import ValidationError
 from django.db.migrations.writer import MigrationWriter
 from django.db.models import Field
 
-from migration_guard.datamigrations.expressions import (
+from migration_guard.datamigrations.expressions import translator
+from migration_guard.datamigrations.language import (
     Code,
     field_kind,
     literal,
-    translator,
 )
 from migration_guard.datamigrations.source import Source
 from migration_guard.datamigrations.state import MigrationState, ModelRef

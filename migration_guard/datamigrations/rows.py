@@ -21,7 +21,7 @@ from migration_guard.datamigrations.base import (
     serialize,
     split_names,
 )
-from migration_guard.datamigrations.expressions import field_kind
+from migration_guard.datamigrations.language import field_kind
 from migration_guard.datamigrations.source import render
 from migration_guard.datamigrations.state import ModelRef
 from migration_guard.exceptions import UsageError

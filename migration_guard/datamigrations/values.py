@@ -22,11 +22,11 @@ from migration_guard.datamigrations.base import (
     serialize,
     split_names,
 )
-from migration_guard.datamigrations.expressions import (
+from migration_guard.datamigrations.expressions import translator
+from migration_guard.datamigrations.language import (
     Code,
     field_kind,
     python_string,
-    translator,
 )
 from migration_guard.datamigrations.source import render
 from migration_guard.datamigrations.state import ModelRef
