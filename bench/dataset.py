@@ -15,43 +15,105 @@ import json
 
 TABLES = ("customers", "orders", "audit_log")
 
+#: the tables, column by column: (name, type, constraint), where the type is
+#: a key of a dialect's TYPES or SQL every dialect takes
+TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "customers": [
+        ("id", "id", "PRIMARY KEY"),
+        ("email", "varchar(254)", "NOT NULL"),
+        ("name", "varchar(100)", "NOT NULL"),
+        ("country", "char(2)", "NOT NULL"),
+        ("created_at", "timestamp", "NOT NULL"),
+        ("balance", "decimal", ""),
+        ("profile", "json", "NOT NULL"),
+    ],
+    "orders": [
+        ("id", "id", "PRIMARY KEY"),
+        ("customer_id", "bigint", "NOT NULL"),
+        ("status", "varchar(16)", "NOT NULL"),
+        ("total", "decimal", "NOT NULL"),
+        ("currency", "char(3)", "NOT NULL"),
+        ("created_on", "date", "NOT NULL"),
+        ("created_at", "timestamp", "NOT NULL"),
+        ("shipped_at", "timestamp", ""),
+        ("items", "json", "NOT NULL"),
+        ("note", "text", ""),
+    ],
+    "audit_log": [
+        ("id", "id", "PRIMARY KEY"),
+        ("at", "timestamp", "NOT NULL"),
+        ("actor_id", "integer", ""),
+        ("action", "varchar(16)", "NOT NULL"),
+        ("path", "varchar(200)", "NOT NULL"),
+        ("user_agent", "text", "NOT NULL"),
+        ("status", "smallint", "NOT NULL"),
+    ],
+}
+#: (name, table, column, unique)
+INDEXES = [
+    ("customers_email_uniq", "customers", "email", True),
+    ("orders_customer_id_idx", "orders", "customer_id", False),
+    ("orders_created_at_idx", "orders", "created_at", False),
+    ("audit_log_at_idx", "audit_log", "at", False),
+]
+#: each dialect's SQL of the portable types ({column}: the column's name)
+TYPES = {
+    "postgresql": {
+        "id": "bigint",
+        "timestamp": "timestamptz",
+        "decimal": "numeric(12, 2)",
+        "json": "jsonb",
+        "text": "text",
+    },
+    "mysql": {
+        "id": "bigint",
+        "timestamp": "datetime(6)",
+        "decimal": "decimal(12, 2)",
+        "json": "json",
+        "text": "longtext",
+    },
+    "sqlite": {
+        "id": "integer",
+        "timestamp": "datetime",
+        "decimal": "decimal",
+        "json": "text CHECK (json_valid({column}))",
+        "text": "text",
+    },
+}
 
-PG_SCHEMA = """
-CREATE TABLE customers (
-    id bigint PRIMARY KEY,
-    email varchar(254) NOT NULL,
-    name varchar(100) NOT NULL,
-    country char(2) NOT NULL,
-    created_at timestamptz NOT NULL,
-    balance numeric(12, 2),
-    profile jsonb NOT NULL
-);
-CREATE UNIQUE INDEX customers_email_uniq ON customers (email);
-CREATE TABLE orders (
-    id bigint PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status varchar(16) NOT NULL,
-    total numeric(12, 2) NOT NULL,
-    currency char(3) NOT NULL,
-    created_on date NOT NULL,
-    created_at timestamptz NOT NULL,
-    shipped_at timestamptz,
-    items jsonb NOT NULL,
-    note text
-);
-CREATE INDEX orders_customer_id_idx ON orders (customer_id);
-CREATE INDEX orders_created_at_idx ON orders (created_at);
-CREATE TABLE audit_log (
-    id bigint PRIMARY KEY,
-    at timestamptz NOT NULL,
-    actor_id integer,
-    action varchar(16) NOT NULL,
-    path varchar(200) NOT NULL,
-    user_agent text NOT NULL,
-    status smallint NOT NULL
-);
-CREATE INDEX audit_log_at_idx ON audit_log (at);
-"""
+
+def create_tables(dialect: str) -> list[str]:
+    """CREATE TABLE and CREATE INDEX statements of the dataset in ``dialect``;
+    MySQL declares its indexes in its CREATE TABLE statements."""
+    statements = []
+    for table, columns in TABLE_COLUMNS.items():
+        lines = []
+        for column, kind, constraint in columns:
+            sql = TYPES[dialect].get(kind, kind).format(column=column)
+            sql, _, check = sql.partition(" CHECK ")  # after NOT NULL
+            parts = [column, sql, constraint, f"CHECK {check}" if check else ""]
+            lines.append("    " + " ".join(part for part in parts if part))
+        indexes = [index for index in INDEXES if index[1] == table]
+        if dialect == "mysql":
+            lines += [
+                f"    {'UNIQUE KEY' if unique else 'KEY'} {name} ({column})"
+                for name, _, column, unique in indexes
+            ]
+        statements.append(f"CREATE TABLE {table} (\n" + ",\n".join(lines) + "\n)")
+        if dialect != "mysql":
+            statements += [
+                f"CREATE {'UNIQUE INDEX' if unique else 'INDEX'} {name} ON {table} "
+                f"({column})"
+                for name, _, column, unique in indexes
+            ]
+    return statements
+
+
+def create_script(dialect: str) -> str:
+    return "\n" + "".join(f"{statement};\n" for statement in create_tables(dialect))
+
+
+PG_SCHEMA = create_script("postgresql")
 
 
 PG_CUSTOMERS = """
@@ -125,42 +187,7 @@ FROM generate_series(%(start)s, %(stop)s) AS i
 """
 
 
-MYSQL_SCHEMA = (
-    """CREATE TABLE customers (
-    id bigint PRIMARY KEY,
-    email varchar(254) NOT NULL,
-    name varchar(100) NOT NULL,
-    country char(2) NOT NULL,
-    created_at datetime(6) NOT NULL,
-    balance decimal(12, 2),
-    profile json NOT NULL,
-    UNIQUE KEY customers_email_uniq (email)
-)""",
-    """CREATE TABLE orders (
-    id bigint PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status varchar(16) NOT NULL,
-    total decimal(12, 2) NOT NULL,
-    currency char(3) NOT NULL,
-    created_on date NOT NULL,
-    created_at datetime(6) NOT NULL,
-    shipped_at datetime(6),
-    items json NOT NULL,
-    note longtext,
-    KEY orders_customer_id_idx (customer_id),
-    KEY orders_created_at_idx (created_at)
-)""",
-    """CREATE TABLE audit_log (
-    id bigint PRIMARY KEY,
-    at datetime(6) NOT NULL,
-    actor_id integer,
-    action varchar(16) NOT NULL,
-    path varchar(200) NOT NULL,
-    user_agent longtext NOT NULL,
-    status smallint NOT NULL,
-    KEY audit_log_at_idx (at)
-)""",
-)
+MYSQL_SCHEMA = tuple(create_tables("mysql"))
 
 
 MYSQL_CUSTOMERS = """
@@ -229,42 +256,7 @@ FROM seq_{start}_to_{stop}
 """
 
 
-SQLITE_SCHEMA = """
-CREATE TABLE customers (
-    id integer PRIMARY KEY,
-    email varchar(254) NOT NULL,
-    name varchar(100) NOT NULL,
-    country char(2) NOT NULL,
-    created_at datetime NOT NULL,
-    balance decimal,
-    profile text NOT NULL CHECK (json_valid(profile))
-);
-CREATE UNIQUE INDEX customers_email_uniq ON customers (email);
-CREATE TABLE orders (
-    id integer PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status varchar(16) NOT NULL,
-    total decimal NOT NULL,
-    currency char(3) NOT NULL,
-    created_on date NOT NULL,
-    created_at datetime NOT NULL,
-    shipped_at datetime,
-    items text NOT NULL CHECK (json_valid(items)),
-    note text
-);
-CREATE INDEX orders_customer_id_idx ON orders (customer_id);
-CREATE INDEX orders_created_at_idx ON orders (created_at);
-CREATE TABLE audit_log (
-    id integer PRIMARY KEY,
-    at datetime NOT NULL,
-    actor_id integer,
-    action varchar(16) NOT NULL,
-    path varchar(200) NOT NULL,
-    user_agent text NOT NULL,
-    status smallint NOT NULL
-);
-CREATE INDEX audit_log_at_idx ON audit_log (at);
-"""
+SQLITE_SCHEMA = create_script("sqlite")
 
 
 #: ``pick(json_array)``: a random element; ``rnd(n)``: a random int in [0, n)
