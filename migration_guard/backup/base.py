@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from migration_guard import vendors
 from migration_guard.conf import migration_guard_settings as conf
 
 Progress = Callable[[int], None]
@@ -156,20 +156,17 @@ def register(cls: B) -> B:
     return cls
 
 
-def backend_class(vendor: str) -> type[BackupBackend]:
-    """The backend class of ``vendor``; BackupError for unsupported vendors."""
-    if vendor in BUILTIN and vendor not in _registry:
-        import_module(f"migration_guard.backup.{vendor}")  # registers itself
+def backend_class(vendor: str, alias: str | None = None) -> type[BackupBackend]:
+    """The backend class of ``vendor`` (:mod:`migration_guard.vendors`);
+    BackupError for unsupported vendors."""
     try:
-        return _registry[vendor]
-    except KeyError:
+        return vendors.get(vendor, alias=alias, doing="back up").backup_backend()
+    except vendors.UnsupportedVendor as exc:
         raise BackupError(
-            f"migration_guard cannot back up {vendor!r} databases "
-            f"(supported: {', '.join(BUILTIN)}). Pass --no-backup "
-            "to migrate without a backup."
+            f"{exc} Pass --no-backup to migrate without a backup."
         ) from None
 
 
 def backend_for(connection: BaseDatabaseWrapper) -> BackupBackend:
     """The backup backend of ``connection``'s vendor."""
-    return backend_class(connection.vendor)(connection)
+    return backend_class(connection.vendor, connection.alias)(connection)

@@ -35,6 +35,7 @@ from django.db import DatabaseError, connections, router
 from django.db.utils import load_backend
 from django.utils.connection import ConnectionDoesNotExist
 
+from migration_guard import vendors
 from migration_guard.compat.backends import nodb_cursor, runner_database_name
 from migration_guard.exceptions import UsageError
 from migration_guard.run.planning import check_alias
@@ -204,11 +205,10 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
     check_alias(alias)
     source = connections[alias]
     vendor = source.vendor
-    if vendor not in ("sqlite", "postgresql", "mysql"):
-        raise UsageError(
-            f"migration_guard cannot make a scratch database for {vendor!r} databases "
-            "(supported: sqlite, postgresql, mysql)."
-        )
+    in_a_file = (
+        vendors.for_connection(source, doing="make a scratch database of").scratch
+        == "file"
+    )
     scratch_alias = f"{alias}{SUFFIX}"
     if _in_use(scratch_alias):
         raise UsageError(
@@ -218,7 +218,7 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
     settings_dict["TEST"] = dict(settings_dict.get("TEST") or {})
     with _signals_raise():
         created = False
-        if vendor == "sqlite":
+        if in_a_file:
             fd, name = tempfile.mkstemp(
                 prefix=f"migration-guard-{purpose}-", suffix=".sqlite3"
             )
@@ -228,7 +228,7 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
             name = scratch_name(alias)
         settings_dict["NAME"] = name
         try:
-            if vendor != "sqlite":
+            if not in_a_file:
                 _refuse_existing(source, name, alias)
                 created = True  # from here on, ``finally`` drops it
                 try:
@@ -242,7 +242,7 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
         finally:
             _unregister(scratch_alias)
             if created:
-                if vendor == "sqlite":
+                if in_a_file:
                     _sqlite_remove(name)
                 else:
                     _drop(source, name)
