@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -122,7 +123,6 @@ class BackupBackend(abc.ABC):
         self.verify(path)
         return self.read_rows(path)
 
-    @abc.abstractmethod
     def restore(
         self,
         path: Path,
@@ -140,6 +140,25 @@ class BackupBackend(abc.ABC):
         ``no_owner``/``no_privileges`` skip restoring ownership and grants
         where the format records them (PostgreSQL).
         """
+        if not verified:
+            self.verify(path)
+        self.load(path, progress, RestoreOptions(no_owner, no_privileges))
+        if progress is not None:
+            progress(path.stat().st_size)
+
+    @abc.abstractmethod
+    def load(
+        self, path: Path, progress: Progress | None, options: RestoreOptions
+    ) -> None:
+        """The vendor's part of :meth:`restore`, on a verified file."""
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What a restore may leave out (PostgreSQL: ownership and grants)."""
+
+    no_owner: bool = False
+    no_privileges: bool = False
 
 
 B = TypeVar("B", bound=type[BackupBackend])
