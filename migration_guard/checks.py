@@ -28,6 +28,7 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("migration_guard.E008", "the backup directory is writable by other users"),
     ("migration_guard.E014", "LOCK_WAIT_TIMEOUT/STATEMENT_TIMEOUT/BACKOFF not >= 0"),
     ("migration_guard.E015", "LOCK_WAIT_RETRIES is not a non-negative integer"),
+    ("migration_guard.E016", "BACKUP_JOBS is not a positive integer"),
     ("migration_guard.W001", "MIGRATION_GUARD has an unknown key"),
     ("migration_guard.W002", "a backup client binary is missing"),
     ("migration_guard.W010", "RunPython/RunSQL without a reverse"),
@@ -144,7 +145,22 @@ def check_settings(
             )
         )
     messages += _lock_wait_messages()
+    messages += _backup_jobs_messages()
     return messages
+
+
+def _backup_jobs_messages() -> list[CheckMessage]:
+    jobs = conf.BACKUP_JOBS
+    if isinstance(jobs, int) and not isinstance(jobs, bool) and jobs >= 1:
+        return []
+    return [
+        _message(
+            "migration_guard.E016",
+            f"MIGRATION_GUARD['BACKUP_JOBS'] is {jobs!r}.",
+            "Use how many pg_dump/pg_restore jobs a PostgreSQL backup and "
+            "restore run, e.g. 1 (one process, custom format) or 2.",
+        )
+    ]
 
 
 def _lock_wait_messages() -> list[CheckMessage]:

@@ -38,12 +38,24 @@ class BackupBackend(abc.ABC):
     format: ClassVar[str]
     extension: ClassVar[str]
 
+    #: other formats this backend restores (older or optional layouts)
+    formats: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
 
     @property
     def settings_dict(self) -> dict[str, Any]:
         return self.connection.settings_dict
+
+    def accepts(self, format: str) -> bool:
+        """Whether this backend restores backups of ``format``."""
+        return format == self.format or format in self.formats
+
+    def layout(self) -> tuple[str, str]:
+        """The format and file extension of the next backup (settings may
+        choose another than :attr:`format`)."""
+        return self.format, self.extension
 
     #: the dump binaries, in order of preference (DUMP_COMMANDS replaces them)
     dump_tools: ClassVar[tuple[str, ...]] = ()

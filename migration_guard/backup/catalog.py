@@ -89,12 +89,13 @@ def _new_manifest(
     connection = connections[alias]
     now = datetime.now(UTC)
     backup_id = new_id(alias, now)
+    format, extension = backend.layout()
     return Manifest(
         id=backup_id,
         alias=alias,
         vendor=connection.vendor,
-        format=backend.format,
-        filename=backup_id + backend.extension,
+        format=format,
+        filename=backup_id + extension,
         database=str(connection.settings_dict.get("NAME") or ""),
         created_at=now.isoformat(),
         reason=reason,
@@ -176,7 +177,7 @@ def check_engine(manifest: Manifest, alias: str) -> BackupBackend:
     """Refuse (exit 4) a backup made by another engine or in another format."""
     connection = connections[alias]
     backend = backend_for(connection)
-    if manifest.vendor != connection.vendor or manifest.format != backend.format:
+    if manifest.vendor != connection.vendor or not backend.accepts(manifest.format):
         raise VerificationRefused(
             f"Backup {manifest.id} is a {manifest.vendor} backup "
             f"({manifest.format}); database '{alias}' is {connection.vendor} "
@@ -240,6 +241,10 @@ def file_kind(path: Path) -> str | None:
     for magic, vendor in _MAGIC:
         if head.startswith(magic):
             return vendor
+    from migration_guard.backup.pg_directory import is_directory_archive
+
+    if is_directory_archive(head):
+        return "postgresql"
     from migration_guard.backup.mysql import HEADERS
 
     if any(line.startswith(HEADERS) for line in head.splitlines()[:3]):

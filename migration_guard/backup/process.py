@@ -154,10 +154,17 @@ def _secret_tempfile(content: str, suffix: str) -> Iterator[Path]:
             os.unlink(name)
 
 
+def _size(path: Path) -> int:
+    """The size of a file, or of the files of a directory tree."""
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def _watch(path: Path, progress: Callable[[int], None], done: threading.Event) -> None:
     while not done.wait(0.5):
         with contextlib.suppress(OSError):
-            progress(path.stat().st_size)
+            progress(_size(path))
 
 
 def run(
@@ -174,7 +181,8 @@ def run(
 
     ``stdin``/``stdout`` are binary files the child reads/writes directly (no
     copy through Python, so memory stays flat). With ``watch`` and
-    ``progress``, the size of the file at ``watch`` is reported twice a second.
+    ``progress``, the size of the file (or directory) at ``watch`` is reported
+    twice a second.
     """
     argv = [str(arg) for arg in argv]
     child_env = dict(os.environ)
