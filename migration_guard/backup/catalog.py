@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connections
 
 import migration_guard
-from migration_guard.backup import fingerprint
+from migration_guard.backup import fingerprint, logpos
 from migration_guard.backup.base import (
     BackupBackend,
     BackupError,
@@ -63,6 +63,7 @@ def create_backup(
     started = time.monotonic()
     try:
         manifest.identity = database_identity(alias)
+        manifest.log_position = logpos.read_position(alias)
         versions = backend.versions()
         manifest.server_version = versions.get("server", "")
         manifest.client_version = versions.get("client", "")

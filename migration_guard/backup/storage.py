@@ -71,6 +71,8 @@ class Manifest:
     rows: dict[str, int] = field(default_factory=dict)
     #: MySQL/MariaDB: {table: {check constraint name: clause}}
     checks: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: where the database's own log was when the backup started (logpos)
+    log_position: dict[str, str] = field(default_factory=dict)
 
     @property
     def manifest_name(self) -> str:

@@ -24,6 +24,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
 import migration_guard
+from migration_guard.backup.logpos import read_position
 from migration_guard.models import MigrationRun, Outcome
 
 
@@ -102,7 +103,7 @@ def _field(name: str) -> models.Field[Any, Any]:
 
 
 #: columns added to the ledger after 0001, which an older ledger lacks
-LATER_FIELDS = ("runtime", "key")
+LATER_FIELDS = ("runtime", "key", "log_position")
 
 
 def ensure_table(alias: str) -> None:
@@ -156,6 +157,7 @@ def start_run(
         migration_guard_version=migration_guard.__version__,
         key=uuid.uuid4(),
         runtime=this_process(),
+        log_position=read_position(alias),
     )
     try:
         with transaction.atomic(using=alias):  # a failed insert leaves no mess
