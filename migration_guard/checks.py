@@ -28,6 +28,7 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("migration_guard.E008", "the backup directory is writable by other users"),
     ("migration_guard.E014", "LOCK_WAIT_TIMEOUT/STATEMENT_TIMEOUT/BACKOFF not >= 0"),
     ("migration_guard.E015", "LOCK_WAIT_RETRIES is not a non-negative integer"),
+    ("migration_guard.E016", "BACKUP_JOBS is not a positive integer"),
     ("migration_guard.W001", "MIGRATION_GUARD has an unknown key"),
     ("migration_guard.W002", "a backup client binary is missing"),
     ("migration_guard.W010", "RunPython/RunSQL without a reverse"),
@@ -153,6 +154,16 @@ def _value_rules(
             raw.get("BACKUP_DIR"),
             _is_path,
             'Use a path, e.g. BASE_DIR / "backups".',
+        ),
+        (
+            "migration_guard.E016",
+            "BACKUP_JOBS",
+            conf.BACKUP_JOBS,
+            lambda value: (
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            ),
+            "Use how many pg_dump/pg_restore jobs a PostgreSQL backup and "
+            "restore run, e.g. 1 (one process, custom format) or 2.",
         ),
     )
 

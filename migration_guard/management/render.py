@@ -47,6 +47,7 @@ def run_document(run: MigrationRun) -> dict[str, Any]:
         "error": run.error or None,
         "django_version": run.django_version,
         "migration_guard_version": run.migration_guard_version,
+        "log_position": run.log_position or None,
     }
 
 

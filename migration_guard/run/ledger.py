@@ -26,6 +26,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
 import migration_guard
+from migration_guard.backup.logpos import read_position
 from migration_guard.models import MigrationRun, Outcome
 
 
@@ -40,48 +41,10 @@ def create_table_if_missing(
         schema_editor.create_model(model)
 
 
-def add_field_if_missing(
-    model: type[models.Model],
-    field: models.Field[Any, Any],
-    schema_editor: BaseDatabaseSchemaEditor,
-) -> None:
-    """Add ``field``'s column to ``model``'s table unless it is there already.
-
-    Nothing when the table is missing (``sqlmigrate`` on a database without
-    the ledger): the table is created whole, like 0001 creates it.
-    """
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if model._meta.db_table not in connection.introspection.table_names(cursor):
-            return
-        columns = {
-            column.name
-            for column in connection.introspection.get_table_description(
-                cursor, model._meta.db_table
-            )
-        }
-    if field.column not in columns:
-        schema_editor.add_field(model, field)
-
-
-def _field(name: str) -> models.Field[Any, Any]:
-    field = MigrationRun._meta.get_field(name)
-    assert isinstance(field, models.Field)
-    return field
-
-
-#: columns added to the ledger after 0001, which an older ledger lacks
-LATER_FIELDS = ("runtime", "key")
-
-
 def ensure_table(alias: str) -> None:
-    """Make sure the ledger table, with every column of the model, is there."""
+    """Make sure the ledger table is there."""
     connection = connections[alias]
     if has_table(alias):
-        if _lacks_later_fields(alias):
-            with connection.schema_editor() as editor:
-                for name in LATER_FIELDS:
-                    add_field_if_missing(MigrationRun, _field(name), editor)
         return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)
@@ -192,28 +155,17 @@ def start_run(
         migration_guard_version=migration_guard.__version__,
         key=uuid.uuid4(),
         runtime=this_process(),
+        log_position=read_position(alias),
     )
     try:
         with transaction.atomic(using=alias):  # a failed insert leaves no mess
             run.save(using=alias, force_insert=True)
     except DatabaseError:
-        if has_table(alias) and not _lacks_later_fields(alias):
+        if has_table(alias):
             raise
         ensure_table(alias)
         run.save(using=alias, force_insert=True)
     return run
-
-
-def _lacks_later_fields(alias: str) -> bool:
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        columns = {
-            column.name
-            for column in connection.introspection.get_table_description(
-                cursor, MigrationRun._meta.db_table
-            )
-        }
-    return any(_field(name).column not in columns for name in LATER_FIELDS)
 
 
 def this_process() -> dict[str, Any]:

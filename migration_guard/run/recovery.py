@@ -317,7 +317,6 @@ def recover(alias: str, say: Say) -> None:
     refuse_unfinished_restore(alias)
     if not ledger.has_table(alias):
         return
-    ledger.ensure_table(alias)  # an older ledger gets the runtime column
     find_dead_runs(alias, say)
     for pending in pending_restores(alias):
         if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from migration_guard.backup.logpos import log_positions, recovery_points
 from migration_guard.exceptions import RestoreRequired
 from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommand
@@ -64,6 +65,7 @@ class Command(MigrationGuardCommand):
         fmt = options["format"]
         if fmt == "json":
             document = render.preview_document(preview, strategy, run)
+            document["log_positions"] = log_positions(run, strategy.backup)
             if options["sql"]:
                 document["backward_sql"] = [
                     step.as_json() for step in backward_sql(plan)
@@ -75,6 +77,8 @@ class Command(MigrationGuardCommand):
             self.stdout.write(render.preview_mermaid(preview))
         else:
             for line in render.preview_lines(preview, strategy, run, self.style):
+                self.stdout.write(line)
+            for line in recovery_points(run, strategy.backup):
                 self.stdout.write(line)
             if options["sql"]:
                 self.stdout.write(self.style.MIGRATE_HEADING("Backward SQL:"))
