@@ -33,8 +33,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
 
-from migration_guard.rollback.partial import Partial, forwards, light_forwards
-from migration_guard.run.planning import Key, Plan, history_order
+from migration_guard.rollback.partial import Partial, light_forwards
+from migration_guard.run.planning import Key, Plan
+from migration_guard.walk import plan_walk
 
 NOT_PREVIEWED = "-- NOT PREVIEWED (needs the earlier steps executed): "
 
@@ -250,16 +251,13 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
     (``loader.collect_sql`` gets multi-migration backward plans wrong, and
     the executor keeps one rendered state per migration: 1.4 GB at 1200);
     each wanted migration gets a rendered state of only the models it needs
-    (:mod:`migration_guard.rollback.partial`). Each migration's SQL comes out in history
-    order but is
-    wanted in plan order: it is spooled to a temporary file and read back in
-    plan order, so memory stays flat.
+    (:mod:`migration_guard.rollback.partial`). Each
+    migration's SQL comes out in history order but is wanted in plan order:
+    it is spooled to a temporary file and read back in plan order, so memory
+    stays flat.
     """
     connection = connections[plan.executor.connection.alias]
-    executor = plan.executor
     wanted = set(plan.keys())
-    applied = set(executor.loader.applied_migrations) | wanted
-    state = ProjectState(real_apps=executor.loader.unmigrated_apps)
     places: dict[Key, tuple[int, int]] = {}
     recorder = _ReadRecorder(connection.introspection)
     partial = Partial(delayed=True)
@@ -267,24 +265,16 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
         # Django private API: BaseDatabaseWrapper.introspection (replaced for the walk)
         connection.introspection = recorder  # type: ignore[assignment]
         try:
-            for migration in history_order(executor.loader):
-                key = (migration.app_label, migration.name)
-                if key not in applied:
+            for visit in plan_walk(plan):
+                if visit.key not in wanted:
+                    partial.seen(visit.migration, visit.state)
                     continue
-                if key not in wanted:
-                    partial.seen(migration, state)
-                    forwards(migration, state)
-                    continue
-                rendered = partial.state_for(migration, state)
-                forwards(migration, state)
+                rendered = partial.state_for(visit.migration, visit.state)
                 data = pickle.dumps(
-                    migration_sql(migration, rendered, connection, recorder)
+                    migration_sql(visit.migration, rendered, connection, recorder)
                 )
-                places[key] = (spool.tell(), len(data))
+                places[visit.key] = (spool.tell(), len(data))
                 spool.write(data)
-                wanted.discard(key)
-                if not wanted:
-                    break
         finally:
             connection.introspection = recorder._introspection
 

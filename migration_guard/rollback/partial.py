@@ -29,6 +29,8 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.utils import resolve_relation
 
+from migration_guard.unwrap import database_operations
+
 ModelKey = tuple[str, str]
 
 
@@ -47,7 +49,7 @@ def referred(
     if isinstance(operation, ops.SeparateDatabaseAndState):
         changed: set[ModelKey] = set()
         others: set[ModelKey] = set()
-        for inner in operation.database_operations:
+        for inner in database_operations(operation):
             more = referred(inner, app_label, state, code=code)
             if more is None:
                 return None

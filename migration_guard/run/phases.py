@@ -35,7 +35,8 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 from django.db.models import NOT_PROVIDED, Field
 
-Key = tuple[str, str]
+from migration_guard.run.planning import Key
+from migration_guard.unwrap import database_operations
 
 MARKER = "migration_guard_phase"
 
@@ -386,7 +387,7 @@ def classify_operation(
     if isinstance(op, migrations.SeparateDatabaseAndState):
         inner = [
             classify_operation(o, app_label, old_field, old_together)
-            for o in op.database_operations
+            for o in database_operations(op)
         ]
         post = [item for item in inner if item[0] is _POST]
         if post:
