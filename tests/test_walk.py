@@ -12,7 +12,12 @@ from migration_guard.reconcile.schema import Column, Table
 from migration_guard.reconcile.schema.compare import Difference
 from migration_guard.reconcile.schema.diff import diff, tidy
 from migration_guard.run.planning import history_order
-from migration_guard.unwrap import code_operations, database_operations, database_side
+from migration_guard.unwrap import (
+    changes_column,
+    code_operations,
+    database_operations,
+    database_side,
+)
 from migration_guard.walk import StateWalk
 
 
@@ -114,3 +119,15 @@ def test_tidy_orders_by_table_and_a_missing_table_stands_for_its_elements() -> N
         ("index", "a", "x"),
         ("table", "b"),
     ]
+
+
+def test_changes_column_ignores_what_django_keeps_out_of_the_schema() -> None:
+    old = models.CharField(max_length=10, help_text="a")
+    assert not changes_column(old, models.CharField(max_length=10, help_text="b"))
+    assert not changes_column(
+        old, models.CharField(max_length=10, choices=[("x", "X")], verbose_name="v")
+    )
+    assert changes_column(old, models.CharField(max_length=20))
+    assert changes_column(old, models.CharField(max_length=10, null=True))
+    assert changes_column(old, models.CharField(max_length=10, db_column="c"))
+    assert changes_column(old, models.TextField())

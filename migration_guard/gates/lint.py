@@ -48,7 +48,7 @@ from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 
-from migration_guard.unwrap import database_operations
+from migration_guard.unwrap import changes_column, database_operations
 
 NO_REVERSE = "migration_guard.W010"
 DATA_AND_SCHEMA = "migration_guard.W011"
@@ -244,14 +244,7 @@ def alters_column(
     model = state.models.get((migration.app_label, op.model_name_lower))
     if model is None or op.name not in model.fields:
         return True
-    old, new = model.fields[op.name], op.field
-    _, old_path, old_args, old_kwargs = old.deconstruct()
-    _, new_path, new_args, new_kwargs = new.deconstruct()
-    for attr in old.non_db_attrs:
-        if attr != "db_column":
-            old_kwargs.pop(attr, None)
-            new_kwargs.pop(attr, None)
-    return bool((old_path, old_args, old_kwargs) != (new_path, new_args, new_kwargs))
+    return changes_column(model.fields[op.name], op.field)
 
 
 def describe(op: Operation) -> str:
