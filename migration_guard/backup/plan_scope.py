@@ -35,7 +35,9 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ModelState, ProjectState
 
 from migration_guard.exceptions import UsageError
-from migration_guard.run.planning import Plan, walk_states
+from migration_guard.run.planning import Plan
+from migration_guard.unwrap import database_operations
+from migration_guard.walk import plan_walk
 
 #: the attribute on a ``Migration`` that declares what its RunPython/RunSQL write
 WRITES_ATTRIBUTE = "migration_guard_writes"
@@ -230,7 +232,7 @@ def _operation(
 ) -> None:
     app = migration.app_label
     if isinstance(op, operations.SeparateDatabaseAndState):
-        for inner in op.database_operations:
+        for inner in database_operations(op):
             _operation(c, migration, index, inner, state)
     elif isinstance(op, operations.RunPython | operations.RunSQL):
         _code_op(c, migration, index, op, state)
@@ -296,12 +298,10 @@ def plan_scope(plan: Plan, connection: BaseDatabaseWrapper) -> Scope:
     collector = _Collector(connection)
     if not plan.steps:
         return Scope(frozenset())
-    index: dict[int, int] = {}
-
-    def visit(migration: Migration, op: Operation, state: ProjectState) -> None:
-        position = index[id(migration)] = index.get(id(migration), -1) + 1
-        _operation(collector, migration, position, op, state)
-
-    walk_states(plan, on_operation=visit)
+    wanted = set(plan.keys())
+    for visit in plan_walk(plan):
+        if visit.key in wanted:
+            for index, (op, state) in enumerate(visit.operations()):
+                _operation(collector, visit.migration, index, op, state)
     collector.tables |= _always(connection)
     return Scope(frozenset(collector.tables), tuple(collector.unbounded))

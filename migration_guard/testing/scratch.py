@@ -27,7 +27,6 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -254,13 +253,6 @@ def _in_use(alias: str) -> bool:
     except ConnectionDoesNotExist:
         return False
     return True
-
-
-def exists(scratch: Scratch) -> bool:
-    """Whether the scratch database is still there (tests, diagnostics)."""
-    if scratch.vendor == "sqlite":
-        return Path(scratch.name).exists()
-    return _exists(connections[scratch.source], scratch.name)
 
 
 _ROUTED = ("db_for_read", "db_for_write", "allow_migrate", "allow_migrate_model")

@@ -53,8 +53,7 @@ from django.utils.module_loading import import_string
 from migration_guard.compat.models import Options, m2m_db_table
 from migration_guard.reconcile.schema import Schema, Table
 from migration_guard.reconcile.schema.expected import has_tables, model_tables
-
-Key = tuple[str, str]
+from migration_guard.run.planning import Key
 
 
 class Unsupported(Exception):

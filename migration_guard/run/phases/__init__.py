@@ -24,7 +24,6 @@ The two packages are recognised by duck typing, never imported.
 from migration_guard.run.phases.base import (
     MARKER,
     PHASES,
-    Key,
     MarkerError,
     MigrationPhase,
     OperationPhase,
@@ -40,6 +39,7 @@ from migration_guard.run.phases.history import (
 from migration_guard.run.phases.markers import marker
 from migration_guard.run.phases.operations import classify_operation
 from migration_guard.run.phases.selection import Selection, restrict, select
+from migration_guard.run.planning import Key
 
 __all__ = [
     "MARKER",

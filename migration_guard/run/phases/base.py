@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-Key = tuple[str, str]
+from migration_guard.run.planning import Key
 
 MARKER = "migration_guard_phase"
 

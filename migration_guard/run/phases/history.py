@@ -19,7 +19,6 @@ from django.db.models import Field
 
 from migration_guard.run.phases.base import (
     MARKER,
-    Key,
     MarkerError,
     MigrationPhase,
     OperationPhase,
@@ -31,6 +30,7 @@ from migration_guard.run.phases.operations import (
     OldTogether,
     classify_operation,
 )
+from migration_guard.run.planning import Key
 
 
 def classify_in_migration(

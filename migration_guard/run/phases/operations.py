@@ -11,6 +11,7 @@ from django.db.models import NOT_PROVIDED, Field
 
 from migration_guard.run.phases.base import Phase
 from migration_guard.run.phases.markers import plain_value, syzygy_stage
+from migration_guard.unwrap import database_operations
 
 OldField = Callable[[str, str], "Field[Any, Any] | None"]
 """``old_field(model_name, field_name)``: the field before the operation."""
@@ -220,12 +221,12 @@ def classify_operation(
     if isinstance(op, migrations.SeparateDatabaseAndState):
         inner = [
             classify_operation(o, app_label, old_field, old_together)
-            for o in op.database_operations
+            for o in database_operations(op)
         ]
         post = [item for item in inner if item[0] is _POST]
         if post:
             return _POST, post[0][1] + " (inside SeparateDatabaseAndState)", False
-        if not op.database_operations:
+        if not inner:
             return _PRE, "changes Django's state only", True
         return _PRE, inner[0][1] + " (inside SeparateDatabaseAndState)", False
     if isinstance(op, migrations.RunPython | migrations.RunSQL):

@@ -9,8 +9,9 @@ from typing import Any
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 
-from migration_guard.run.phases.base import Key, MarkerError, MigrationPhase, Phase
+from migration_guard.run.phases.base import MarkerError, MigrationPhase, Phase
 from migration_guard.run.phases.history import classify_migration
+from migration_guard.run.planning import Key
 
 
 @dataclass(frozen=True)
