@@ -98,6 +98,11 @@ def _is_dump_commands(value: Any) -> bool:
     )
 
 
+def _is_count(value: Any) -> bool:
+    """A whole number, at least 1 (``True`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _is_path(value: Any) -> bool:
     return (
         value is None or isinstance(value, str | bytes) or hasattr(value, "__fspath__")
@@ -120,9 +125,7 @@ def _value_rules(
             "migration_guard.E003",
             "KEEP",
             conf.KEEP,
-            lambda value: (
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1
-            ),
+            _is_count,
             "Use a whole number of backups to keep per database, at least 1.",
         ),
         (
@@ -159,9 +162,7 @@ def _value_rules(
             "migration_guard.E016",
             "BACKUP_JOBS",
             conf.BACKUP_JOBS,
-            lambda value: (
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1
-            ),
+            _is_count,
             "Use how many pg_dump/pg_restore jobs a PostgreSQL backup and "
             "restore run, e.g. 1 (one process, custom format) or 2.",
         ),
