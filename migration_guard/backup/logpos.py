@@ -18,6 +18,7 @@ Reading it never fails a run: an error is recorded as the position's note.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,14 +26,17 @@ from django.db import DatabaseError, connections, transaction
 
 Position = dict[str, str]
 
+#: one query: a standby's replayed position, or a primary's WAL position and
+#: file (CASE evaluates only its branch: pg_current_wal_lsn() fails on a standby)
 PG_SQL = """
 SELECT pg_catalog.pg_is_in_recovery(),
        to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC',
-               'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-"""
-PG_PRIMARY_SQL = """
-SELECT lsn::text, pg_catalog.pg_walfile_name(lsn)
-FROM (SELECT pg_catalog.pg_current_wal_lsn() AS lsn) AS current
+               'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+       CASE WHEN pg_catalog.pg_is_in_recovery()
+            THEN pg_catalog.pg_last_wal_replay_lsn()::text
+            ELSE pg_catalog.pg_current_wal_lsn()::text END,
+       CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL
+            ELSE pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()) END
 """
 MYSQL_CLOCK_SQL = "SELECT @@GLOBAL.log_bin, DATE_FORMAT(UTC_TIMESTAMP(6), %s)"
 MYSQL_ISO = "%Y-%m-%dT%H:%i:%s.%fZ"
@@ -41,13 +45,10 @@ SQLITE_NOTE = "SQLite keeps no log to replay: nothing to record"
 
 def _postgresql(cursor: Any) -> Position:
     cursor.execute(PG_SQL)
-    in_recovery, at = cursor.fetchone()
+    in_recovery, at, lsn, wal_file = cursor.fetchone()
     if in_recovery:
-        cursor.execute("SELECT pg_catalog.pg_last_wal_replay_lsn()::text")
-        return {"log": "wal", "lsn": str(cursor.fetchone()[0]), "at": at,
+        return {"log": "wal", "lsn": str(lsn), "at": at,
                 "note": "a standby: the position replayed"}  # fmt: skip
-    cursor.execute(PG_PRIMARY_SQL)
-    lsn, wal_file = cursor.fetchone()
     return {"log": "wal", "lsn": lsn, "wal_file": wal_file, "at": at}
 
 
@@ -88,8 +89,15 @@ def read_position(alias: str) -> Position:
     if reader is None:
         note = SQLITE_NOTE if connection.vendor == "sqlite" else "no log known"
         return {"log": "none", "note": note}
+    # inside a transaction, a savepoint keeps a failed read from breaking it;
+    # outside one (a run's start), BEGIN and COMMIT would be two more queries
+    guard = (
+        transaction.atomic(using=alias)
+        if connection.in_atomic_block
+        else contextlib.nullcontext()
+    )
     try:
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
+        with guard, connection.cursor() as cursor:
             return reader(cursor)
     except DatabaseError as exc:
         return {"log": "unknown", "note": f"could not read: {str(exc).strip()}"}

@@ -8,6 +8,7 @@ is missing, and that migration creates it only when it is missing.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
@@ -157,8 +158,16 @@ def start_run(
         runtime=this_process(),
         log_position=read_position(alias),
     )
+    connection = connections[alias]
+    # in a transaction, a savepoint keeps a failed insert from breaking it;
+    # in autocommit (a run's start) a failed insert leaves nothing behind
+    guard = (
+        transaction.atomic(using=alias)
+        if connection.in_atomic_block
+        else contextlib.nullcontext()
+    )
     try:
-        with transaction.atomic(using=alias):  # a failed insert leaves no mess
+        with guard:
             run.save(using=alias, force_insert=True)
     except DatabaseError:
         if has_table(alias):

@@ -243,6 +243,10 @@ class Attempts:
         *args: Any,
         forwards: bool,
     ) -> Any:
+        if not self.session and self.connection.vendor in ("postgresql", "mysql"):
+            # asked once, when the first migration runs: a run with nothing
+            # to apply costs no query
+            self.session = session_id(self.connection)
         attempt = 1
         waits: list[dict[str, Any]] = []
         while True:
@@ -416,8 +420,6 @@ def bounded(
             "limit.",
         )
     attempts = Attempts(connection, policy, say, journal, executor)
-    if connection.vendor in ("postgresql", "mysql"):
-        attempts.session = session_id(connection)
     apply, unapply = executor.apply_migration, executor.unapply_migration
 
     def apply_migration(

@@ -30,7 +30,7 @@ import contextlib
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,6 @@ from migration_guard.backup.base import RESTORE_MARKER_TABLE, BackupError, Progr
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import RecoveryRequired
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.run import ledger
 
 MARKER_TABLE = RESTORE_MARKER_TABLE
 Say = Callable[[str, str], None]
@@ -180,20 +179,36 @@ class Pending:
         )
 
 
-def pending_restores(alias: str) -> list[Pending]:
-    """Interrupted runs that left the database half-done and are not resolved."""
-    rows = MigrationRun.objects.using(alias).filter(outcome=Outcome.INTERRUPTED)
+def pending_restores(
+    alias: str, runs: Iterable[MigrationRun] | None = None
+) -> list[Pending]:
+    """Interrupted runs that left the database half-done and are not resolved.
+
+    ``runs``: the ledger's runs to look at (default: read the interrupted ones).
+    """
+    if runs is None:
+        runs = MigrationRun.objects.using(alias).filter(outcome=Outcome.INTERRUPTED)
     return [
         Pending(run)
-        for run in rows.order_by("id")
-        if (run.runtime or {}).get("needs_restore")
+        for run in sorted(runs, key=lambda run: run.pk)
+        if run.outcome == Outcome.INTERRUPTED
+        and (run.runtime or {}).get("needs_restore")
         and not (run.runtime or {}).get("resolved")
     ]
 
 
-def find_dead_runs(alias: str, say: Say) -> None:
-    """Mark the dead ``running`` runs of ``alias``'s database ``interrupted``."""
-    for run in MigrationRun.objects.using(alias).filter(outcome=Outcome.RUNNING):
+def find_dead_runs(
+    alias: str, say: Say, runs: Iterable[MigrationRun] | None = None
+) -> None:
+    """Mark the dead ``running`` runs of ``alias``'s database ``interrupted``.
+
+    ``runs``: the ledger's runs to look at (default: read the running ones).
+    """
+    if runs is None:
+        runs = MigrationRun.objects.using(alias).filter(outcome=Outcome.RUNNING)
+    for run in runs:
+        if run.outcome != Outcome.RUNNING:
+            continue
         alive = is_alive(run)
         if alive is False:
             mark_interrupted(run, alias)
@@ -219,11 +234,18 @@ def resolve(run: MigrationRun, how: str, alias: str) -> None:
     run.runtime = runtime
 
 
-def unfinished_restore(alias: str) -> dict[str, Any] | None:
-    """The marker of a restore that did not finish, or None."""
+def unfinished_restore(
+    alias: str, tables: Collection[str] | None = None
+) -> dict[str, Any] | None:
+    """The marker of a restore that did not finish, or None.
+
+    ``tables``: the database's tables, when the caller has listed them.
+    """
     connection = connections[alias]
     with connection.cursor() as cursor:
-        if MARKER_TABLE not in connection.introspection.table_names(cursor):
+        if tables is None:
+            tables = connection.introspection.table_names(cursor)
+        if MARKER_TABLE not in tables:
             return None
         table = connection.ops.quote_name(MARKER_TABLE)
         cursor.execute(f"SELECT backup_id, started_at FROM {table}")
@@ -231,8 +253,10 @@ def unfinished_restore(alias: str) -> dict[str, Any] | None:
     return {"backup_id": row[0] if row else "", "started_at": row[1] if row else ""}
 
 
-def refuse_unfinished_restore(alias: str) -> None:
-    marker = unfinished_restore(alias)
+def refuse_unfinished_restore(
+    alias: str, tables: Collection[str] | None = None
+) -> None:
+    marker = unfinished_restore(alias, tables)
     if marker is None:
         return
     backup = marker["backup_id"]
@@ -314,11 +338,20 @@ def recover(alias: str, say: Say) -> None:
     with contextlib.suppress(OSError, BackupError):
         get_store().remove_stale_partials()
     # first: a killed load may have dropped the ledger table with the rest
-    refuse_unfinished_restore(alias)
-    if not ledger.has_table(alias):
+    # one listing of the tables and one read of the ledger: every deploy pays it
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+    refuse_unfinished_restore(alias, tables)
+    if MigrationRun._meta.db_table not in tables:
         return
-    find_dead_runs(alias, say)
-    for pending in pending_restores(alias):
+    runs = list(
+        MigrationRun.objects.using(alias).filter(
+            outcome__in=[Outcome.RUNNING, Outcome.INTERRUPTED]
+        )
+    )
+    find_dead_runs(alias, say, runs)
+    for pending in pending_restores(alias, runs):
         if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:
             raise RecoveryRequired(pending.message(alias))
         restore_interrupted(alias, pending.run, say=say, locked=True)
