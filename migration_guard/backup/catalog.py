@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -61,6 +62,7 @@ def create_backup(
     manifest.applied_before = list(applied_before)
     manifest.plan = list(plan)
     started = time.monotonic()
+    where = store.description
     try:
         manifest.identity = database_identity(alias)
         manifest.log_position = logpos.read_position(alias)
@@ -68,19 +70,44 @@ def create_backup(
         manifest.server_version = versions.get("server", "")
         manifest.client_version = versions.get("client", "")
         with store.staging(manifest) as path:
+            where = str(path.parent)
             _dump_checked(alias, backend, path, manifest, store, progress)
             manifest.schema = fingerprint.schema(alias)
             manifest.checks = fingerprint.mysql_checks(alias)
             manifest.seconds = round(time.monotonic() - started, 3)
             store.commit(path, manifest)
-    except ProcessError as exc:
-        raise BackupError(str(exc)) from exc
-    except OSError as exc:
-        raise BackupError(
+    except (BackupError, ProcessError, OSError) as exc:
+        error = _failure(alias, where, store, exc)
+        if error is exc:
+            raise
+        raise error from exc
+    return manifest
+
+
+#: how the dump tools and SQLite say that the disk is full
+_NO_SPACE = ("No space left on device", "database or disk is full", "errno 28")
+
+
+def _failure(
+    alias: str, where: str, store: BackupStore, exc: BaseException
+) -> BackupError:
+    """The error of a failed backup: a full disk is named as such, with the place."""
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or any(
+        text in str(exc) for text in _NO_SPACE
+    ):
+        return BackupError(
+            f"The backup of database '{alias}' does not fit: {where} ran out of "
+            f"space ({exc}). Nothing of it was kept. Free space there, or set "
+            "MIGRATION_GUARD['BACKUP_DIR'] to a larger disk"
+        )
+    if isinstance(exc, BackupError):
+        return exc
+    if isinstance(exc, OSError):
+        return BackupError(
             f"Writing the backup of database '{alias}' to {store.description} "
             f"failed: {exc.strerror or exc}"
-        ) from exc
-    return manifest
+        )
+    return BackupError(str(exc))
 
 
 def _new_manifest(
