@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from django.db import connections, transaction
+from django.db import connections
 from django.db.migrations import operations as ops
 from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.executor import MigrationExecutor
@@ -38,6 +38,7 @@ from django.db.migrations.migration import Migration
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
+from migration_guard.compat.migrations import apply_keeping_states, unapply_with_states
 from migration_guard.exceptions import UsageError
 from migration_guard.reconcile.schema import (
     ElementKey,
@@ -301,52 +302,6 @@ class _Snapshots:
         }
 
 
-def _apply(
-    migration: Migration, state: ProjectState, editor: Any
-) -> list[ProjectState]:
-    """``Migration.apply``, keeping the state before each operation.
-
-    Returns the states before each operation, then ``state`` itself, which
-    has moved past the migration (as ``Migration.apply`` moves it).
-    """
-    app_label = migration.app_label
-    states = []
-    for operation in migration.operations:
-        old_state = state.clone()
-        states.append(old_state)
-        operation.state_forwards(app_label, state)
-        atomic_operation = operation.atomic or (
-            migration.atomic and operation.atomic is not False
-        )
-        if not editor.atomic_migration and atomic_operation:
-            with transaction.atomic(editor.connection.alias):
-                operation.database_forwards(app_label, editor, old_state, state)
-        else:
-            operation.database_forwards(app_label, editor, old_state, state)
-    states.append(state)
-    return states
-
-
-def _unapply(migration: Migration, states: list[ProjectState], editor: Any) -> None:
-    """``Migration.unapply`` with the states :func:`_apply` kept."""
-    app_label = migration.app_label
-    for index in reversed(range(len(migration.operations))):
-        operation = migration.operations[index]
-        if not operation.reversible:
-            raise IrreversibleError(
-                f"Operation {operation} in {migration} is not reversible"
-            )
-        atomic_operation = operation.atomic or (
-            migration.atomic and operation.atomic is not False
-        )
-        before, after = states[index], states[index + 1]
-        if not editor.atomic_migration and atomic_operation:
-            with transaction.atomic(editor.connection.alias):
-                operation.database_backwards(app_label, editor, after, before)
-        else:
-            operation.database_backwards(app_label, editor, after, before)
-
-
 def _error(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -403,7 +358,7 @@ def roundtrip_on(
         if migration.app_label not in wanted:
             try:
                 with connection.schema_editor(atomic=migration.atomic) as editor:
-                    _apply(migration, state, editor)
+                    apply_keeping_states(migration, state, editor)
             except Exception as exc:
                 report.stopped = (
                     f"applying {migration.app_label}.{migration.name} failed: "
@@ -484,7 +439,7 @@ def _roundtrip_one(
     clock = time.monotonic()
     try:
         with connection.schema_editor(atomic=migration.atomic) as editor:
-            states = _apply(migration, state, editor)
+            states = apply_keeping_states(migration, state, editor)
     except Exception as exc:
         result.status, result.step, result.error = "error", "apply", _error(exc)
         return result, None
@@ -496,7 +451,7 @@ def _roundtrip_one(
     clock = time.monotonic()
     try:
         with connection.schema_editor(atomic=migration.atomic) as editor:
-            _unapply(migration, states, editor)
+            unapply_with_states(migration, states, editor)
     except Exception as exc:  # IrreversibleError: a custom operation said so late
         result.unapply = time.monotonic() - clock
         if isinstance(exc, IrreversibleError):
@@ -516,7 +471,7 @@ def _roundtrip_one(
     clock = time.monotonic()
     try:
         with connection.schema_editor(atomic=migration.atomic) as editor:
-            _apply(migration, state, editor)
+            apply_keeping_states(migration, state, editor)
     except Exception as exc:
         result.reapply = time.monotonic() - clock
         if result.status == "ok":

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
+from migration_guard.compat.management import called_from_command_line, raw_stream
 from migration_guard.exceptions import MigrationGuardError, UsageError
 from migration_guard.management import pipes
 from migration_guard.management.render import duration_text, to_json
@@ -124,7 +125,7 @@ class MigrationGuardCommandMixin:
 
     def invocation(self, options: dict[str, Any]) -> list[str]:
         """The command line of this run, for the ledger."""
-        if getattr(self, "_called_from_command_line", False):
+        if called_from_command_line(self):
             return list(sys.argv)
         name = type(self).__module__.rsplit(".", 1)[-1]
         words = ["call_command", name]
@@ -137,7 +138,7 @@ class MigrationGuardCommandMixin:
     def say(self, style: str, text: str) -> None:
         """Write ``text`` in one of ``self.style``'s styles (e.g. MIGRATE_HEADING)."""
         if getattr(self, "_progress_shown", False):
-            self.stderr._out.write("\r\033[K")  # clear the progress line
+            raw_stream(self.stderr).write("\r\033[K")  # clear the progress line
             self._progress_shown = False
         self.stdout.write(text, getattr(self.style, style))
 
@@ -153,12 +154,12 @@ class MigrationGuardCommandMixin:
             self._progress_shown = True
 
         return progress_line.byte_counter(
-            stream._out, label, total=total, on_show=shown
+            raw_stream(stream), label, total=total, on_show=shown
         )
 
     def plan_progress(self) -> Callable[[int], Callable[[int], None] | None]:
         """For a plan of N migrations: ``[n/N, elapsed]`` before each, on a terminal."""
-        return lambda total: progress_line.plan_counter(self.stdout._out, total)
+        return lambda total: progress_line.plan_counter(raw_stream(self.stdout), total)
 
     def confirm(self, question: str) -> bool:
         """Ask ``question`` on stderr; only "yes" says yes. No terminal means No.
@@ -166,7 +167,7 @@ class MigrationGuardCommandMixin:
         The question goes to stderr so stdout keeps exactly one JSON document
         with ``--format json``.
         """
-        self.stderr._out.write(f"{question} Type 'yes' to continue [No]: ")
+        raw_stream(self.stderr).write(f"{question} Type 'yes' to continue [No]: ")
         self.stderr.flush()
         try:
             answer = input()
@@ -176,7 +177,7 @@ class MigrationGuardCommandMixin:
 
     def tell(self, lines: list[str], *, as_json: bool) -> None:
         """Lines for the person at the terminal: stdout, or stderr with json."""
-        out = self.stderr._out if as_json else self.stdout._out
+        out = raw_stream(self.stderr if as_json else self.stdout)
         for line in lines:
             out.write(line + "\n")
 
@@ -201,9 +202,7 @@ class MigrationGuardCommandMixin:
         from migration_guard.run import interrupts
 
         self._json_written = False
-        if getattr(self, "_called_from_command_line", False) and not options.get(
-            "stdout"
-        ):
+        if called_from_command_line(self) and not options.get("stdout"):
             options["stdout"] = pipes.PipeSafe(sys.stdout)
         try:
             timeout = options.get("lock_timeout")

@@ -33,6 +33,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
 
+from migration_guard.compat.backends import replace_introspection
 from migration_guard.rollback.partial import Partial, forwards, light_forwards
 from migration_guard.run.planning import Key, Plan, history_order
 
@@ -264,8 +265,7 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
     recorder = _ReadRecorder(connection.introspection)
     partial = Partial(delayed=True)
     with tempfile.TemporaryFile() as spool:
-        # Django private API: BaseDatabaseWrapper.introspection (replaced for the walk)
-        connection.introspection = recorder  # type: ignore[assignment]
+        replace_introspection(connection, recorder)
         try:
             for migration in history_order(executor.loader):
                 key = (migration.app_label, migration.name)
@@ -286,7 +286,7 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
                 if not wanted:
                     break
         finally:
-            connection.introspection = recorder._introspection
+            replace_introspection(connection, recorder._introspection)
 
         def in_plan_order() -> Iterator[MigrationSQL]:
             for step in plan.steps:

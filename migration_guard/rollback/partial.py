@@ -29,6 +29,8 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.utils import resolve_relation
 
+from migration_guard.compat.migrations import reload_models
+
 ModelKey = tuple[str, str]
 
 
@@ -221,8 +223,7 @@ class _DelayedState(ProjectState):
         self, app_label: str, model_name: str, delay: bool = False
     ) -> None:
         if self.light and "apps" in self.__dict__:
-            # Django private API: ProjectState._reload
-            self._reload({(app_label, model_name)})  # type: ignore[attr-defined]
+            reload_models(self, {(app_label, model_name)})
             return
         super().reload_model(app_label, model_name, delay=True)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.utils import truncate_name
 from django.db.migrations import operations as ops
 from django.db.migrations.migration import Migration
@@ -23,6 +22,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ModelState, ProjectState
 
 from migration_guard.backup.storage import Manifest, get_store
+from migration_guard.compat.models import effective_default
 from migration_guard.run.planning import (
     Key,
     Plan,
@@ -180,8 +180,7 @@ def _readd_fails(field_obj: models.Field[Any, Any]) -> bool:
         return False
     if getattr(field_obj, "has_db_default", lambda: False)():
         return False
-    default = BaseDatabaseSchemaEditor._effective_default  # type: ignore[attr-defined]
-    return default(field_obj) is None
+    return effective_default(field_obj) is None
 
 
 class _Previewer:

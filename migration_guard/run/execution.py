@@ -20,6 +20,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.migration import Migration
 from django.db.migrations.operations import RunPython
 
+from migration_guard.compat.management import raw_stream
+from migration_guard.compat.migrations import applied_state
 from migration_guard.run import ledger
 
 if TYPE_CHECKING:
@@ -139,15 +141,13 @@ def execute_plan(
         emit_pre_migrate_signal,
     )
 
-    raw = getattr(stdout, "_out", stdout)  # migrate's own wrapper adds newlines
+    raw = raw_stream(stdout)  # migrate's own wrapper adds newlines
     printer = django_migrate.Command(stdout=raw, no_color=True)
     printer.verbosity = verbosity
     executor = plan.executor
     executor.progress_callback = journal.wrap(printer.migration_progress_callback)
     alias = executor.connection.alias
-    pre_state = executor._create_project_state(  # type: ignore[attr-defined]
-        with_applied_migrations=True
-    )
+    pre_state = applied_state(executor)
     emit_pre_migrate_signal(
         verbosity,
         interactive,

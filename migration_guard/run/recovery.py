@@ -260,16 +260,18 @@ def marks_restores(alias: str) -> bool:
 
 
 def set_marker(alias: str, backup_id: str) -> None:
-    """Create the marker of a restore in progress (committed at once)."""
+    """Create the marker of a restore in progress (committed at once).
+
+    One statement, so that a marker never exists without the backup it names
+    (MySQL commits a ``CREATE TABLE`` by itself: a kill between a create and
+    an insert left an empty marker).
+    """
     connection = connections[alias]
     table = connection.ops.quote_name(MARKER_TABLE)
     clear_marker(alias)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TABLE {table} (backup_id varchar(100), started_at varchar(40))"
-        )
-        cursor.execute(
-            f"INSERT INTO {table} (backup_id, started_at) VALUES (%s, %s)",
+            f"CREATE TABLE {table} AS SELECT %s AS backup_id, %s AS started_at",
             [backup_id, f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC"],
         )
     if not connection.get_autocommit():  # pragma: no cover - commands autocommit

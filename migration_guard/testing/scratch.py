@@ -35,6 +35,7 @@ from django.db import DatabaseError, connections, router
 from django.db.utils import load_backend
 from django.utils.connection import ConnectionDoesNotExist
 
+from migration_guard.compat.backends import nodb_cursor, runner_database_name
 from migration_guard.exceptions import UsageError
 from migration_guard.run.planning import check_alias
 
@@ -64,7 +65,7 @@ class Scratch:
 def scratch_name(alias: str) -> str:
     """The name the scratch database of ``alias`` gets (SQLite: chosen later)."""
     connection = connections[alias]
-    return str(connection.creation._get_test_db_name())  # type: ignore[attr-defined]
+    return runner_database_name(connection)
 
 
 def _sqlite_remove(path: str) -> None:
@@ -94,7 +95,7 @@ def _mysql_suffix(source: Any) -> str:
 
 
 def _exists(source: Any, name: str) -> bool:
-    with source._nodb_cursor() as cursor:
+    with nodb_cursor(source) as cursor:
         if source.vendor == "postgresql":
             cursor.execute(
                 "SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", [name]
@@ -126,7 +127,7 @@ def _create(source: Any, name: str, alias: str) -> None:
         suffix = _mysql_suffix(source)
     quoted = source.ops.quote_name(name)
     try:
-        with source._nodb_cursor() as cursor:
+        with nodb_cursor(source) as cursor:
             cursor.execute(f"CREATE DATABASE {quoted} {suffix}".rstrip())
     except DatabaseError as exc:
         raise UsageError(
@@ -139,7 +140,7 @@ def _create(source: Any, name: str, alias: str) -> None:
 def _drop(source: Any, name: str) -> None:
     quoted = source.ops.quote_name(name)
     force = " WITH (FORCE)" if source.vendor == "postgresql" else ""
-    with source._nodb_cursor() as cursor:
+    with nodb_cursor(source) as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {quoted}{force}")
 
 

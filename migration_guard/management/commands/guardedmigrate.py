@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
+from migration_guard.compat.management import parser_actions
 from migration_guard.exceptions import CheckFailed, UsageError
 from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommandMixin, exit_status
@@ -62,7 +63,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         super().add_arguments(parser)
         # migrate limits --database to argparse choices, which exits 2 with a
         # generic message; an undefined alias is a usage error (exit 1) here.
-        for action in parser._actions:
+        for action in parser_actions(parser):
             if action.dest == "database":
                 action.choices = None
             if action.dest in OWN_HELP:  # migrate's words describe migrate

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.datastructures import OrderedSet
 
+from migration_guard.compat.backends import mysql_check_columns
+
 if TYPE_CHECKING:
     from migration_guard.reconcile.schema import Schema
     from migration_guard.reconcile.schema.backends.base import SchemaBackend
@@ -264,8 +266,8 @@ def _constraints(
         cursor.execute(CHECKS_MARIADB if connection.mysql_is_mariadb else CHECKS_MYSQL)
         unnamed: dict[str, int] = defaultdict(int)
         for table, constraint, clause in cursor.fetchall():
-            columns = introspection._parse_constraint_columns(
-                clause, {column[0] for column in info.get(table, [])}
+            columns = mysql_check_columns(
+                introspection, clause, {column[0] for column in info.get(table, [])}
             )
             if set(columns) == {constraint}:
                 unnamed[table] += 1
