@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 class MigrationGuardError(Exception):
     """Base class: usage or configuration error; nothing was changed (exit 1)."""
 
+    #: the exit status of the class (a subclass: ``class X(Base, exit_code=N)``)
     exit_code: ClassVar[int] = 1
+
+    def __init_subclass__(cls, exit_code: int | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
     def __init__(
         self,
@@ -33,52 +39,36 @@ class MigrationGuardError(Exception):
         self.run = run
 
 
-class UsageError(MigrationGuardError):
+class UsageError(MigrationGuardError, exit_code=1):
     """Bad input (unknown app, migration, alias...); nothing was changed."""
 
-    exit_code = 1
 
-
-class CheckFailed(MigrationGuardError):
+class CheckFailed(MigrationGuardError, exit_code=2):
     """``--check`` found pending migrations, drift or a failed gate."""
 
-    exit_code = 2
 
-
-class LockTimeout(MigrationGuardError):
+class LockTimeout(MigrationGuardError, exit_code=3):
     """Another run held the migration lock for longer than the lock timeout."""
 
-    exit_code = 3
 
-
-class VerificationRefused(MigrationGuardError):
+class VerificationRefused(MigrationGuardError, exit_code=4):
     """A verification refused the action (fake, reconcile, restore checksum)."""
 
-    exit_code = 4
 
-
-class BackupFailed(MigrationGuardError):
+class BackupFailed(MigrationGuardError, exit_code=5):
     """The pre-migration backup failed, was empty or did not verify."""
 
-    exit_code = 5
 
-
-class MigrationFailed(MigrationGuardError):
+class MigrationFailed(MigrationGuardError, exit_code=6):
     """A migration failed; the database is back in its state before the run."""
 
-    exit_code = 6
 
-
-class RestoreFailed(MigrationGuardError):
+class RestoreFailed(MigrationGuardError, exit_code=7):
     """A migration failed and the database could not be restored."""
 
-    exit_code = 7
 
-
-class RestoreRequired(MigrationGuardError):
+class RestoreRequired(MigrationGuardError, exit_code=8):
     """The rollback needs a restore but ``--strategy unapply`` was asked for."""
-
-    exit_code = 8
 
 
 class RecoveryRequired(RestoreFailed):
@@ -89,14 +79,12 @@ class RecoveryRequired(RestoreFailed):
     """
 
 
-class RunInterrupted(MigrationGuardError):
+class RunInterrupted(MigrationGuardError, exit_code=130):
     """SIGINT, SIGTERM or SIGHUP ended the run; the database is consistent.
 
     The exit status is ``128 + signal number``: 130 (SIGINT), 143 (SIGTERM),
     129 (SIGHUP), passed as ``returncode``.
     """
-
-    exit_code = 130
 
 
 EXIT_CODES: dict[int, type[MigrationGuardError]] = {

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from migration_guard.backup.catalog import find
 from migration_guard.backup.identity import belongs_to, database_identity
-from migration_guard.exceptions import UsageError
+from migration_guard.exceptions import RestoreRequired, UsageError
 from migration_guard.models import MigrationRun
 from migration_guard.rollback.preview import (
     Preview,
     Strategy,
     backups_for,
+    build_preview,
     choose_strategy,
     state_after,
 )
@@ -26,6 +27,7 @@ from migration_guard.run.planning import (
     Plan,
     Resolution,
     TargetSpec,
+    build_plan,
     load,
     plan_for,
     resolve_targets,
@@ -95,3 +97,32 @@ def strategy_for(alias: str, preview: Preview, run: MigrationRun | None) -> Stra
     else:
         backups = backups_for(alias, state_after(preview))
     return choose_strategy(preview, backups)
+
+
+def backward(
+    alias: str, spec: TargetSpec, *, run_syncdb: bool
+) -> tuple[Plan, Preview, Strategy] | None:
+    """The plan to ``spec`` with its revert preview, if it goes backwards."""
+    if spec.migration_name is None:
+        return None  # only a named target can go backwards
+    plan = build_plan(alias, spec, run_syncdb=run_syncdb)
+    if plan.direction != "backwards":
+        return None
+    preview = build_preview(plan)
+    return plan, preview, strategy_for(alias, preview, None)
+
+
+def refuse_irreversible(alias: str, preview: Preview, strategy: Strategy) -> None:
+    """A backward plan that cannot be unapplied: only a restore goes back (exit 8)."""
+    if not preview.irreversible:
+        return
+    command = (
+        f"manage.py migrationbackups restore {strategy.backup.id} --database {alias}"
+        if strategy.backup is not None
+        else "a restore of a backup taken at that state (none was found)"
+    )
+    raise RestoreRequired(
+        "This backward plan cannot be unapplied: "
+        + ", ".join(m.label for m in preview.irreversible)
+        + f" cannot be reversed. Only a restore goes back: {command}"
+    )

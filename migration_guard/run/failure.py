@@ -88,10 +88,7 @@ class Failure:
     @cached_property
     def restores(self) -> bool:
         """Whether ``AUTO_RESTORE`` asks for the pre-run backup back."""
-        policy = conf.AUTO_RESTORE
-        return (policy == "auto" and not self.consistent) or (
-            policy == "always" and not (self.consistent and not self.done)
-        )
+        return restores(conf.AUTO_RESTORE, self.consistent, bool(self.done))
 
     @cached_property
     def reason(self) -> str:
@@ -123,6 +120,20 @@ class Failure:
             f" Migrations done earlier in this run stay done: {', '.join(self.done)}."
             f" Run {self.run.pk} in the ledger records them."
         )
+
+
+def restores(policy: str, consistent: bool, applied: bool) -> bool:
+    """Whether ``AUTO_RESTORE`` = ``policy`` restores the pre-run backup.
+
+    ``auto``: when the failure left the database half-done (not
+    ``consistent``); ``always``: also when migrations of the run were
+    ``applied`` before it; ``never``: never.
+    """
+    if policy == "auto":
+        return not consistent
+    if policy == "always":
+        return not consistent or applied
+    return False
 
 
 def failed_run(

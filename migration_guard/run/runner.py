@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from migration_guard.backup.base import BackupError, Progress
 from migration_guard.conf import migration_guard_settings as conf
-from migration_guard.exceptions import BackupFailed, MigrationGuardError, UsageError
+from migration_guard.exceptions import BackupFailed, UsageError
 from migration_guard.management.render import human_size
 from migration_guard.models import MigrationRun, Outcome
 from migration_guard.run import interrupts, ledger, locktimeouts, recovery
@@ -210,10 +210,9 @@ def _apply(
         interrupts.defer()
     except BaseException as exc:
         error = failed_run(recording, journal, exc, backup, say)
-        if isinstance(error, MigrationGuardError):
-            error.run = recording.run  # the commands report it (and JSON)
-        else:  # a command's own error or SystemExit: reported the same way
-            error.run = recording.run  # type: ignore[attr-defined]
+        # the run's ledger row, which the command reports with the error: a
+        # MigrationGuardError's ``run``, set on migrate's CommandError too
+        error.run = recording.run  # type: ignore[attr-defined]
         if error is exc:
             raise
         raise error from exc

@@ -12,7 +12,7 @@ from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
 from migration_guard.compat.management import parser_actions
-from migration_guard.exceptions import CheckFailed, RestoreRequired, UsageError
+from migration_guard.exceptions import CheckFailed, UsageError
 from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommandMixin, exit_status
 from migration_guard.management.render import run_document
@@ -222,34 +222,18 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
 
         Returns the confirmed plan, which the run checks again under the lock.
         """
-        if spec.migration_name is None:
-            return None  # only a named target can go backwards
-        plan = build_plan(alias, spec, run_syncdb=options["run_syncdb"])
-        if plan.direction != "backwards":
-            return None
-        from migration_guard.management import render
-        from migration_guard.rollback.preview import build_preview
-        from migration_guard.rollback.strategy import strategy_for
+        from migration_guard.rollback.strategy import backward, refuse_irreversible
 
-        preview = build_preview(plan)
-        strategy = strategy_for(alias, preview, None)
+        found = backward(alias, spec, run_syncdb=options["run_syncdb"])
+        if found is None:
+            return None
+        plan, preview, strategy = found
         if self.verbosity >= 1 and (not as_json or options["interactive"]):
             self.tell(
                 render.preview_lines(preview, strategy, None, self.style),
                 as_json=as_json,
             )
-        if preview.irreversible:
-            command = (
-                f"manage.py migrationbackups restore {strategy.backup.id} "
-                f"--database {alias}"
-                if strategy.backup is not None
-                else "a restore of a backup taken at that state (none was found)"
-            )
-            raise RestoreRequired(
-                "This backward plan cannot be unapplied: "
-                + ", ".join(m.label for m in preview.irreversible)
-                + f" cannot be reversed. Only a restore goes back: {command}"
-            )
+        refuse_irreversible(alias, preview, strategy)
         if options["interactive"] and not self.confirm(
             f"Unapply {len(preview.migrations)} migration"
             f"{'s' if len(preview.migrations) != 1 else ''}?"
