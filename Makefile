@@ -3,8 +3,9 @@
 #               testproject (SQLite): testproject/demo.py, step by step
 #   make test   set up .venv and run the whole suite on SQLite, PostgreSQL and
 #               MariaDB (the admin pages in Chromium included: tests/browser),
-#               the corpus (make corpus), then the tox matrix (Django 5.2,
-#               6.0, 6.1) on SQLite
+#               the corpus (make corpus), with coverage (make coverage fails
+#               under the floor of pyproject.toml), then the tox matrix
+#               (Django 5.2, 6.0, 6.1) on SQLite
 #   make test-browser  only the browser tests; MIGRATION_GUARD_SCREENSHOTS=1 keeps
 #               their screenshots in tests/browser/screenshots/
 #   make corpus install the corpus's pinned third-party apps into .venv and run
@@ -24,7 +25,7 @@ PYENV_BINS := $(shell command -v pyenv >/dev/null 2>&1 && for m in 12 13; do \
 TOX_ENV := $(if $(PYENV_BINS),PATH=$(PYENV_BINS)$$PATH,)
 TOX_FLAGS := $(if $(filter true 1 yes,$(CI)),--skip-missing-interpreters=false,)
 
-.PHONY: demo test test-backends test-browser test-matrix corpus corpus-deps lint venv clean
+.PHONY: demo test test-backends test-browser test-matrix corpus corpus-deps coverage lint venv clean
 
 venv: $(STAMP)
 
@@ -42,10 +43,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@$(BIN)/python testproject/demo.py
 
-test: $(STAMP) test-backends corpus test-matrix
+test: $(STAMP) test-backends corpus coverage test-matrix
 
+# test-backends and corpus run under coverage (the manage.py subprocesses of
+# the tests too: [tool.coverage.run] in pyproject.toml), one data file per
+# process; test-backends starts afresh, corpus adds to it, coverage combines
+# them and fails when the total is under fail_under. The tox matrix runs
+# without coverage: it repeats the suite on SQLite with other Django versions.
 test-backends: $(STAMP)
-	$(BIN)/python -m pytest --ignore=tests/corpus
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest --ignore=tests/corpus
 
 # The corpus's apps go into .venv with Django pinned to the version already
 # there (pip would otherwise be free to move it); the stamp makes it a no-op
@@ -60,7 +67,11 @@ $(CORPUS_STAMP): $(STAMP) $(CORPUS_REQUIREMENTS)
 	touch $@
 
 corpus: $(CORPUS_STAMP)
-	$(BIN)/python -m pytest tests/corpus
+	$(BIN)/coverage run -m pytest tests/corpus
+
+coverage: $(STAMP)
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
 
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -m browser tests/browser
@@ -75,3 +86,4 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tox $(DEMO_DB) $(DEMO_DB).migration-guard-lock testproject/backups
+	rm -f .coverage .coverage.*

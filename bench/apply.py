@@ -71,38 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     runs, migrations = common.resolve_sizes(args)
     rows: list[Row] = []
     load_before = common.load_average()
-    with common.workdir(args.keep, "apply") as work:
-        common.use_ref(args.ref, work)
+    with common.session(args, "apply") as (work, dbs):
         project = genproject.generate(
             work / "project", apps=args.apps, migrations=migrations
         )
-        log(
-            f"project {project.path}: {len(project.apps)} apps, "
-            f"{project.migrations} migrations; {runs} runs per tool"
-        )
-        with ScratchDatabases(work, "apply") as dbs:
-            for backend in args.backends:
-                problem = common.check_backend(backend)
-                if problem is not None:
-                    rows.append(Row(backend, "(server unreachable)", None))
-                    log(f"[{backend}] skipped: {problem}")
-                    continue
-                try:
-                    rows += bench_backend(
-                        backend, project.path, dbs, runs, project.migrations
-                    )
-                except Exception as exc:
-                    log(f"[{backend}] failed: {exc}")
-                    rows.append(Row(backend, f"({type(exc).__name__})", None))
+        log(f"{project.describe()}; {runs} runs per tool")
+        for backend in common.reachable(args.backends, rows):
+            with common.failure_row(backend, rows):
+                rows += bench_backend(
+                    backend, project.path, dbs, runs, project.migrations
+                )
     print(
         f"\nApply all from empty, migrate vs migration_guard: {project.migrations} "
         f"migrations in {len(project.apps)} apps, fresh database per run, "
         f"median of {runs} runs each (subprocess wall clock and CPU)"
     )
-    print(
-        f"migration_guard {common.code_version()}, Python {sys.version.split()[0]}, "
-        f"{load_before} before / {common.load_average()} after"
-    )
+    print(common.versions_line(load_before))
     print(common.format_table(rows))
     return 0
 

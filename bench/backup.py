@@ -52,18 +52,32 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import common
 from common import CommandFailed, Row, ScratchDatabase, ScratchDatabases, log
+from dataset import (
+    MYSQL_AUDIT,
+    MYSQL_CUSTOMERS,
+    MYSQL_ORDERS,
+    MYSQL_SCHEMA,
+    PG_AUDIT,
+    PG_CUSTOMERS,
+    PG_ORDERS,
+    PG_SCHEMA,
+    SQLITE_AUDIT,
+    SQLITE_CUSTOMERS,
+    SQLITE_ORDERS,
+    SQLITE_SCHEMA,
+    TABLES,
+)
 
 TARGET = 1.05
 PG_SPEEDUP_TARGET = 1.8
@@ -127,122 +141,10 @@ class Generator:
         return size
 
 
-TABLES = ("customers", "orders", "audit_log")
-
-PG_SCHEMA = """
-CREATE TABLE customers (
-    id bigint PRIMARY KEY,
-    email varchar(254) NOT NULL,
-    name varchar(100) NOT NULL,
-    country char(2) NOT NULL,
-    created_at timestamptz NOT NULL,
-    balance numeric(12, 2),
-    profile jsonb NOT NULL
-);
-CREATE UNIQUE INDEX customers_email_uniq ON customers (email);
-CREATE TABLE orders (
-    id bigint PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status varchar(16) NOT NULL,
-    total numeric(12, 2) NOT NULL,
-    currency char(3) NOT NULL,
-    created_on date NOT NULL,
-    created_at timestamptz NOT NULL,
-    shipped_at timestamptz,
-    items jsonb NOT NULL,
-    note text
-);
-CREATE INDEX orders_customer_id_idx ON orders (customer_id);
-CREATE INDEX orders_created_at_idx ON orders (created_at);
-CREATE TABLE audit_log (
-    id bigint PRIMARY KEY,
-    at timestamptz NOT NULL,
-    actor_id integer,
-    action varchar(16) NOT NULL,
-    path varchar(200) NOT NULL,
-    user_agent text NOT NULL,
-    status smallint NOT NULL
-);
-CREATE INDEX audit_log_at_idx ON audit_log (at);
-"""
-
-PG_CUSTOMERS = """
-INSERT INTO customers
-SELECT i,
-       'user' || i || '@example.' || (ARRAY['com', 'org', 'fr', 'de'])[1 + i %% 4],
-       (ARRAY['Zoë', 'José', 'Ana', 'Li', 'Müller', 'Øyvind', 'Иван', 'Sam'])
-           [1 + (random() * 7)::int] || ' ' || left(md5(i::text), 8),
-       (ARRAY['FR', 'DE', 'US', 'GB', 'JP', 'BR'])[1 + (random() * 5)::int],
-       now() - random() * interval '3 years',
-       round((random() * 10000)::numeric, 2),
-       jsonb_build_object('newsletter', random() < 0.3,
-                          'locale', (ARRAY['fr-FR', 'en-US', 'de-DE'])[1 + i %% 3],
-                          'score', (random() * 100)::int)
-FROM generate_series(%(cstart)s, %(cstop)s) AS i
-"""
-
-PG_ORDERS = """
-INSERT INTO orders
-SELECT i,
-       1 + (random() * (%(cstop)s - 1))::bigint,
-       (ARRAY['new', 'paid', 'shipped', 'delivered', 'refunded'])
-           [1 + (random() * 4)::int],
-       round((random() * 500)::numeric, 2),
-       (ARRAY['EUR', 'USD', 'GBP'])[1 + i %% 3],
-       current_date - (random() * 700)::int,
-       now() - random() * interval '2 years',
-       CASE WHEN random() < 0.7 THEN now() - random() * interval '1 year' END,
-       jsonb_build_array(
-           jsonb_build_object('sku', 'SKU-' || (random() * 5000)::int,
-                              'qty', 1 + (random() * 4)::int,
-                              'price', round((random() * 100)::numeric, 2)),
-           jsonb_build_object('sku', 'SKU-' || (random() * 5000)::int,
-                              'qty', 1 + (random() * 4)::int,
-                              'gift', random() < 0.1)),
-       CASE i %% 5
-           WHEN 0 THEN NULL
-           WHEN 1 THEN 'Please leave the parcel at the front desk, thank you.'
-           WHEN 2 THEN md5(i::text) || md5((i * 7)::text)
-           WHEN 3 THEN repeat(md5((i * 3)::text), 1 + (random() * 8)::int)
-           ELSE repeat('Lorem ipsum dolor sit amet, consectetur adipiscing. ',
-                       1 + (random() * 40)::int)
-       END
-FROM generate_series(%(start)s, %(stop)s) AS i
-"""
-
-PG_AUDIT = """
-INSERT INTO audit_log
-SELECT i,
-       now() - (i %% 1000000) * interval '1 second',
-       CASE WHEN random() < 0.9 THEN (random() * 500)::int END,
-       (ARRAY['view', 'view', 'view', 'change', 'add', 'delete', 'login'])
-           [1 + (random() * 6)::int],
-       '/admin/' || (ARRAY['orders', 'customers', 'auth/user', 'catalog'])
-           [1 + (random() * 3)::int] || '/' || (random() * 20000)::int || '/change/',
-       (ARRAY['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like '
-              'Gecko) Chrome/126.0 Safari/537.36',
-              'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 '
-              '(KHTML, like Gecko) Version/17.5 Safari/605.1.15',
-              'python-requests/2.32.3'])[1 + (random() * 2)::int],
-       (ARRAY[200, 200, 200, 302, 404, 500])[1 + (random() * 5)::int]
-FROM generate_series(%(start)s, %(stop)s) AS i
-"""
-
-
 class PostgreSQLGenerator(Generator):
     def __init__(self, db: ScratchDatabase) -> None:
-        import psycopg2
-
         super().__init__(db)
-        server = common._server(db.url)
-        self.conn = psycopg2.connect(
-            host=server["host"],
-            port=server["port"] or 5432,
-            user=server["user"],
-            password=server["password"],
-            dbname=server["dbname"],
-        )
-        self.conn.autocommit = True
+        self.conn = common.connect(db.url)
 
     def execute(self, sql: str, params: dict[str, int] | None = None) -> Any:
         with self.conn.cursor() as cursor:
@@ -273,122 +175,10 @@ class PostgreSQLGenerator(Generator):
         return int(self.execute(f"SELECT count(*) FROM {table}")[0])
 
 
-MYSQL_SCHEMA = (
-    """CREATE TABLE customers (
-    id bigint PRIMARY KEY,
-    email varchar(254) NOT NULL,
-    name varchar(100) NOT NULL,
-    country char(2) NOT NULL,
-    created_at datetime(6) NOT NULL,
-    balance decimal(12, 2),
-    profile json NOT NULL,
-    UNIQUE KEY customers_email_uniq (email)
-)""",
-    """CREATE TABLE orders (
-    id bigint PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status varchar(16) NOT NULL,
-    total decimal(12, 2) NOT NULL,
-    currency char(3) NOT NULL,
-    created_on date NOT NULL,
-    created_at datetime(6) NOT NULL,
-    shipped_at datetime(6),
-    items json NOT NULL,
-    note longtext,
-    KEY orders_customer_id_idx (customer_id),
-    KEY orders_created_at_idx (created_at)
-)""",
-    """CREATE TABLE audit_log (
-    id bigint PRIMARY KEY,
-    at datetime(6) NOT NULL,
-    actor_id integer,
-    action varchar(16) NOT NULL,
-    path varchar(200) NOT NULL,
-    user_agent longtext NOT NULL,
-    status smallint NOT NULL,
-    KEY audit_log_at_idx (at)
-)""",
-)
-
-MYSQL_CUSTOMERS = """
-INSERT INTO customers
-SELECT seq,
-       CONCAT('user', seq, '@example.', ELT(1 + seq % 4, 'com', 'org', 'fr', 'de')),
-       CONCAT(ELT(1 + FLOOR(RAND() * 8), 'Zoë', 'José', 'Ana', 'Li', 'Müller',
-                  'Øyvind', 'Иван', 'Sam'), ' ', LEFT(MD5(seq), 8)),
-       ELT(1 + FLOOR(RAND() * 6), 'FR', 'DE', 'US', 'GB', 'JP', 'BR'),
-       NOW(6) - INTERVAL FLOOR(RAND() * 94608000) SECOND,
-       ROUND(RAND() * 10000, 2),
-       JSON_OBJECT('newsletter', RAND() < 0.3,
-                   'locale', ELT(1 + seq % 3, 'fr-FR', 'en-US', 'de-DE'),
-                   'score', FLOOR(RAND() * 100))
-FROM seq_{cstart}_to_{cstop}
-"""
-
-MYSQL_ORDERS = """
-INSERT INTO orders
-SELECT seq,
-       1 + FLOOR(RAND() * ({cstop} - 1)),
-       ELT(1 + FLOOR(RAND() * 5), 'new', 'paid', 'shipped', 'delivered', 'refunded'),
-       ROUND(RAND() * 500, 2),
-       ELT(1 + seq % 3, 'EUR', 'USD', 'GBP'),
-       CURRENT_DATE - INTERVAL FLOOR(RAND() * 700) DAY,
-       NOW(6) - INTERVAL FLOOR(RAND() * 63072000) SECOND,
-       IF(RAND() < 0.7, NOW(6) - INTERVAL FLOOR(RAND() * 31536000) SECOND, NULL),
-       JSON_ARRAY(
-           JSON_OBJECT('sku', CONCAT('SKU-', FLOOR(RAND() * 5000)),
-                       'qty', 1 + FLOOR(RAND() * 4),
-                       'price', ROUND(RAND() * 100, 2)),
-           JSON_OBJECT('sku', CONCAT('SKU-', FLOOR(RAND() * 5000)),
-                       'qty', 1 + FLOOR(RAND() * 4),
-                       'gift', RAND() < 0.1)),
-       CASE seq % 5
-           WHEN 0 THEN NULL
-           WHEN 1 THEN 'Please leave the parcel at the front desk, thank you.'
-           WHEN 2 THEN CONCAT(MD5(seq), MD5(seq * 7))
-           WHEN 3 THEN REPEAT(MD5(seq * 3), 1 + FLOOR(RAND() * 8))
-           ELSE REPEAT('Lorem ipsum dolor sit amet, consectetur adipiscing. ',
-                       1 + FLOOR(RAND() * 40))
-       END
-FROM seq_{start}_to_{stop}
-"""
-
-MYSQL_AUDIT = """
-INSERT INTO audit_log
-SELECT seq,
-       NOW(6) - INTERVAL (seq % 1000000) SECOND,
-       IF(RAND() < 0.9, FLOOR(RAND() * 500), NULL),
-       ELT(1 + FLOOR(RAND() * 7), 'view', 'view', 'view', 'change', 'add',
-           'delete', 'login'),
-       CONCAT('/admin/', ELT(1 + FLOOR(RAND() * 4), 'orders', 'customers',
-                             'auth/user', 'catalog'),
-              '/', FLOOR(RAND() * 20000), '/change/'),
-       ELT(1 + FLOOR(RAND() * 3),
-           'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like '
-           'Gecko) Chrome/126.0 Safari/537.36',
-           'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 '
-           '(KHTML, like Gecko) Version/17.5 Safari/605.1.15',
-           'python-requests/2.32.3'),
-       ELT(1 + FLOOR(RAND() * 6), 200, 200, 200, 302, 404, 500)
-FROM seq_{start}_to_{stop}
-"""
-
-
 class MySQLGenerator(Generator):
     def __init__(self, db: ScratchDatabase) -> None:
-        import MySQLdb
-
         super().__init__(db)
-        server = common._server(db.url)
-        self.conn = MySQLdb.connect(
-            host=server["host"],
-            port=server["port"] or 3306,
-            user=server["user"],
-            password=server["password"],
-            database=server["dbname"],
-            charset="utf8mb4",
-        )
-        self.conn.autocommit(True)
+        self.conn = common.connect(db.url, charset="utf8mb4")
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         cursor = self.conn.cursor()
@@ -425,127 +215,6 @@ class MySQLGenerator(Generator):
 
     def count(self, table: str) -> int:
         return int(self.execute(f"SELECT COUNT(*) FROM {table}")[0])
-
-
-SQLITE_SCHEMA = """
-CREATE TABLE customers (
-    id integer PRIMARY KEY,
-    email varchar(254) NOT NULL,
-    name varchar(100) NOT NULL,
-    country char(2) NOT NULL,
-    created_at datetime NOT NULL,
-    balance decimal,
-    profile text NOT NULL CHECK (json_valid(profile))
-);
-CREATE UNIQUE INDEX customers_email_uniq ON customers (email);
-CREATE TABLE orders (
-    id integer PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status varchar(16) NOT NULL,
-    total decimal NOT NULL,
-    currency char(3) NOT NULL,
-    created_on date NOT NULL,
-    created_at datetime NOT NULL,
-    shipped_at datetime,
-    items text NOT NULL CHECK (json_valid(items)),
-    note text
-);
-CREATE INDEX orders_customer_id_idx ON orders (customer_id);
-CREATE INDEX orders_created_at_idx ON orders (created_at);
-CREATE TABLE audit_log (
-    id integer PRIMARY KEY,
-    at datetime NOT NULL,
-    actor_id integer,
-    action varchar(16) NOT NULL,
-    path varchar(200) NOT NULL,
-    user_agent text NOT NULL,
-    status smallint NOT NULL
-);
-CREATE INDEX audit_log_at_idx ON audit_log (at);
-"""
-
-#: ``pick(json_array)``: a random element; ``rnd(n)``: a random int in [0, n)
-SQLITE_SERIES = (
-    "WITH RECURSIVE s(i) AS (SELECT :start UNION ALL SELECT i + 1 FROM s "
-    "WHERE i < :stop) "
-)
-
-
-def _pick(values: str) -> str:
-    count = len(json.loads(values))
-    return f"json_extract('{values}', '$[' || (abs(random()) % {count}) || ']')"
-
-
-def _ago(seconds: int) -> str:
-    return (
-        "strftime('%Y-%m-%d %H:%M:%f', 'now', "
-        f"'-' || (abs(random()) % {seconds}) || ' seconds')"
-    )
-
-
-SQLITE_CUSTOMERS = f"""
-INSERT INTO customers {SQLITE_SERIES}
-SELECT i,
-       'user' || i || '@example.' || {_pick('["com", "org", "fr", "de"]')},
-       {_pick('["Zoë", "José", "Ana", "Li", "Müller", "Øyvind", "Иван", "Sam"]')}
-           || ' ' || lower(hex(randomblob(4))),
-       {_pick('["FR", "DE", "US", "GB", "JP", "BR"]')},
-       {_ago(94608000)},
-       round((abs(random()) % 1000000) / 100.0, 2),
-       json_object('newsletter', json(CASE WHEN abs(random()) % 10 < 3
-                                      THEN 'true' ELSE 'false' END),
-                   'locale', {_pick('["fr-FR", "en-US", "de-DE"]')},
-                   'score', abs(random()) % 100)
-FROM s
-"""
-
-SQLITE_ORDERS = f"""
-INSERT INTO orders {SQLITE_SERIES}
-SELECT i,
-       1 + abs(random()) % :customers,
-       {_pick('["new", "paid", "shipped", "delivered", "refunded"]')},
-       round((abs(random()) % 50000) / 100.0, 2),
-       {_pick('["EUR", "USD", "GBP"]')},
-       date('now', '-' || (abs(random()) % 700) || ' days'),
-       {_ago(63072000)},
-       CASE WHEN abs(random()) % 10 < 7 THEN {_ago(31536000)} END,
-       json_array(
-           json_object('sku', 'SKU-' || (abs(random()) % 5000),
-                       'qty', 1 + abs(random()) % 4,
-                       'price', round((abs(random()) % 10000) / 100.0, 2)),
-           json_object('sku', 'SKU-' || (abs(random()) % 5000),
-                       'qty', 1 + abs(random()) % 4,
-                       'gift', json(CASE WHEN abs(random()) % 10 = 0
-                                    THEN 'true' ELSE 'false' END))),
-       CASE i % 5
-           WHEN 0 THEN NULL
-           WHEN 1 THEN 'Please leave the parcel at the front desk, thank you.'
-           WHEN 2 THEN lower(hex(randomblob(32)))
-           WHEN 3 THEN lower(hex(randomblob(16 * (1 + abs(random()) % 8))))
-           ELSE replace(hex(zeroblob(1 + abs(random()) % 40)), '00',
-                        'Lorem ipsum dolor sit amet, consectetur adipiscing. ')
-       END
-FROM s
-"""
-
-SQLITE_AUDIT = f"""
-INSERT INTO audit_log {SQLITE_SERIES}
-SELECT i,
-       strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (i % 1000000) || ' seconds'),
-       CASE WHEN abs(random()) % 10 < 9 THEN abs(random()) % 500 END,
-       {_pick('["view", "view", "view", "change", "add", "delete", "login"]')},
-       '/admin/' || {_pick('["orders", "customers", "auth/user", "catalog"]')}
-           || '/' || (abs(random()) % 20000) || '/change/',
-       {_pick(json.dumps([
-           "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like "
-           "Gecko) Chrome/126.0 Safari/537.36",
-           "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 "
-           "(KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-           "python-requests/2.32.3",
-       ]))},
-       {_pick("[200, 200, 200, 302, 404, 500]")}
-FROM s
-"""  # fmt: skip
 
 
 class SQLiteGenerator(Generator):
@@ -595,28 +264,6 @@ GENERATORS: dict[str, Callable[[ScratchDatabase], Generator]] = {
 # ---------------------------------------------------------------------------
 
 
-def pg_args(db: ScratchDatabase) -> tuple[list[str], dict[str, str]]:
-    server = common._server(db.url)
-    args = [f"--host={server['host']}", f"--port={server['port'] or 5432}"]
-    if server["user"]:
-        args.append(f"--username={server['user']}")
-    env = dict(os.environ)
-    if server["password"]:
-        env["PGPASSWORD"] = server["password"]  # a local benchmark: env, not argv
-    return args, env
-
-
-def mysql_args(db: ScratchDatabase) -> tuple[list[str], dict[str, str]]:
-    server = common._server(db.url)
-    args = [f"--host={server['host']}", f"--port={server['port'] or 3306}"]
-    if server["user"]:
-        args.append(f"--user={server['user']}")
-    env = dict(os.environ)
-    if server["password"]:
-        env["MYSQL_PWD"] = server["password"]
-    return args, env
-
-
 @dataclass(frozen=True)
 class Command:
     """One bare tool run: argv, environment, and a file for its stdin."""
@@ -634,7 +281,7 @@ def bare_backups(db: ScratchDatabase, directory: Path) -> list[Command]:
     The first command's file is the one the bare restore restores.
     """
     if db.backend == "postgresql":
-        args, env = pg_args(db)
+        args, env = common.client_login(db.url)
         z1, z6 = directory / "dump-z1.dump", directory / "dump-default.dump"
         return [
             Command(
@@ -652,7 +299,7 @@ def bare_backups(db: ScratchDatabase, directory: Path) -> list[Command]:
         ]
     out = directory / ("dump.sql" if db.backend == "mysql" else "dump.sqlite3")
     if db.backend == "mysql":
-        args, env = mysql_args(db)
+        args, env = common.client_login(db.url)
         argv = ["mariadb-dump", *args, "--single-transaction", "--routines",
                 "--triggers", "--events", "--hex-blob", f"--result-file={out}",
                 db.name]  # fmt: skip
@@ -664,13 +311,13 @@ def bare_backups(db: ScratchDatabase, directory: Path) -> list[Command]:
 
 def bare_restore(db: ScratchDatabase, backup: Path) -> Command:
     if db.backend == "postgresql":
-        args, env = pg_args(db)
+        args, env = common.client_login(db.url)
         argv = ["pg_restore", "--clean", "--if-exists", "--single-transaction",
                 "--exit-on-error", *args, f"--dbname={db.name}",
                 str(backup)]  # fmt: skip
         return Command("pg_restore --clean --single-transaction", argv, env)
     if db.backend == "mysql":
-        args, env = mysql_args(db)
+        args, env = common.client_login(db.url)
         return Command("mariadb DB < FILE", ["mariadb", *args, db.name], env, backup)
     assert db.path is not None
     return Command("sqlite3 .restore", ["sqlite3", str(db.path), f".restore {backup}"])
@@ -854,16 +501,9 @@ def run_child(
             "PYTHONPATH": os.pathsep.join(pythonpath),
         },
     )
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [common.PYTHON, "-c", CHILD_SCRIPT, op, backup_id],
-        env=env,
-        cwd=settings,
-        capture_output=True,
-        text=True,
-        check=False,
+    proc, wall, _ = common.run_child(
+        [common.PYTHON, "-c", CHILD_SCRIPT, op, backup_id], cwd=settings, env=env
     )
-    wall = time.perf_counter() - started
     marker = [line for line in proc.stdout.splitlines() if line.startswith("SMBENCH")]
     if proc.returncode != 0 or not marker:
         raise CommandFailed(
@@ -1185,11 +825,11 @@ def server_versions(backends: Sequence[str]) -> str:
     for backend in backends:
         with contextlib.suppress(Exception):
             if backend == "postgresql":
-                with common._pg_admin() as cursor:
+                with common.admin("postgresql") as cursor:
                     cursor.execute("SHOW server_version")
                     found.append(f"PostgreSQL {cursor.fetchone()[0]}")
             elif backend == "mysql":
-                with common._mysql_admin() as cursor:
+                with common.admin("mysql") as cursor:
                     cursor.execute("SELECT VERSION()")
                     found.append(f"MariaDB/MySQL {cursor.fetchone()[0]}")
     return ", ".join(found)
@@ -1233,19 +873,6 @@ def resolve_ref(ref: str | None) -> str | None:
     return proc.stdout.strip() or ref  # an unknown ref: use_ref reports it
 
 
-def _terminate(signum: int, frame: Any) -> NoReturn:
-    raise SystemExit(128 + signum)  # runs the finally blocks: scratch DBs dropped
-
-
-@contextlib.contextmanager
-def exit_on_sigterm() -> Iterator[None]:
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1282,14 +909,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"smoke run: {QUICK_MB} MB databases, 1 run",
     )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the work directory (backups)"
-    )
-    parser.add_argument(
-        "--ref",
-        default=None,
-        help="benchmark migration_guard/ as of this git commit instead of the checkout",
-    )
+    common.add_work_arguments(parser, "the backups")
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.quick else DEFAULT_RUNS)
     restore_runs = args.restore_runs or runs
@@ -1304,7 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     reports: list[Report] = []
     failures: list[str] = []
     with (
-        exit_on_sigterm(),
+        common.exit_on_sigterm(),
         common.workdir(args.keep, "backup") as work,
         ScratchDatabases(work, "backup") as dbs,
     ):

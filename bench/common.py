@@ -28,6 +28,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,8 +38,8 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ BENCH_DIR = REPO_ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 PYTHON = sys.executable
 PREFIX = "smbench_"
+T = TypeVar("T")
 
 PG_ADMIN_URL = os.environ.get(
     "SMBENCH_PG_URL", "postgres://root@127.0.0.1:5432/postgres"
@@ -120,16 +122,22 @@ def add_common_arguments(
         help=f"smoke run: {quick_runs} runs, 100 migrations",
     )
     parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="keep the generated project (its path is printed)",
-    )
-    parser.add_argument(
         "--backup",
         choices=("auto", "never", "always"),
         default=None,
         help="MIGRATION_GUARD['BACKUP'] of the generated project (default: "
         "migration_guard's own default); sets MIGRATION_GUARD_BACKUP for the commands",
+    )
+    add_work_arguments(parser, "the generated project")
+    parser.set_defaults(_default_runs=runs, _quick_runs=quick_runs)
+
+
+def add_work_arguments(parser: argparse.ArgumentParser, kept: str) -> None:
+    """--keep (the work directory, holding ``kept``) and --ref."""
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help=f"keep the work directory with {kept} (its path is printed)",
     )
     parser.add_argument(
         "--ref",
@@ -137,7 +145,6 @@ def add_common_arguments(
         help="benchmark migration_guard/ as of this git commit (exported to the "
         "work directory) instead of the checkout's working tree",
     )
-    parser.set_defaults(_default_runs=runs, _quick_runs=quick_runs)
 
 
 def resolve_sizes(args: argparse.Namespace) -> tuple[int, int]:
@@ -202,43 +209,64 @@ def _check_name(name: str) -> None:
         raise ValueError(f"scratch database names look like {PREFIX}x_1: {name!r}")
 
 
-@contextlib.contextmanager
-def _pg_admin() -> Iterator[Any]:
-    import psycopg2
+def connect(url: str, **options: Any) -> Any:
+    """A DB-API connection in autocommit mode to the PostgreSQL or MySQL
+    database of ``url`` (``options`` go to the driver's connect())."""
+    server = _server(url)
+    login = {"host": server["host"], "user": server["user"]}
+    login["password"] = server["password"]
+    if url.startswith("postgres"):
+        import psycopg2
 
-    server = _server(PG_ADMIN_URL)
-    conn = psycopg2.connect(
-        host=server["host"],
-        port=server["port"] or 5432,
-        user=server["user"],
-        password=server["password"],
-        dbname=server["dbname"] or "postgres",
-    )
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            yield cursor
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def _mysql_admin() -> Iterator[Any]:
+        conn = psycopg2.connect(
+            **login,
+            port=server["port"] or 5432,
+            dbname=server["dbname"] or "postgres",
+            **options,
+        )
+        conn.autocommit = True
+        return conn
     import MySQLdb
 
-    server = _server(MYSQL_ADMIN_URL)
-    conn = MySQLdb.connect(
-        host=server["host"],
-        port=server["port"] or 3306,
-        user=server["user"],
-        password=server["password"],
-    )
+    if server["dbname"]:
+        login["database"] = server["dbname"]
+    conn = MySQLdb.connect(**login, port=server["port"] or 3306, **options)
+    conn.autocommit(True)
+    return conn
+
+
+@contextlib.contextmanager
+def cursor_on(url: str) -> Iterator[Any]:
+    """A cursor on a connection of its own to the database of ``url``."""
+    conn = connect(url)
     try:
-        cursor = conn.cursor()
-        yield cursor
-        cursor.close()
+        cur = conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
     finally:
         conn.close()
+
+
+def client_login(url: str) -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment that log a client tool (pg_dump, psql,
+    mariadb-dump, mariadb) in to the server of ``url``."""
+    server = _server(url)
+    postgres = url.startswith("postgres")
+    port = server["port"] or (5432 if postgres else 3306)
+    args = [f"--host={server['host']}", f"--port={port}"]
+    if server["user"]:
+        args.append(f"--{'username' if postgres else 'user'}={server['user']}")
+    env = dict(os.environ)
+    if server["password"]:  # a local benchmark: env, not argv
+        env["PGPASSWORD" if postgres else "MYSQL_PWD"] = server["password"]
+    return args, env
+
+
+def admin(backend: str) -> contextlib.AbstractContextManager[Any]:
+    """A cursor on the server of ``backend`` (postgresql or mysql), as admin."""
+    return cursor_on(PG_ADMIN_URL if backend == "postgresql" else MYSQL_ADMIN_URL)
 
 
 def create_database(backend: str, name: str, workdir: Path) -> ScratchDatabase:
@@ -249,14 +277,14 @@ def create_database(backend: str, name: str, workdir: Path) -> ScratchDatabase:
         _remove_sqlite(path)
         return ScratchDatabase(backend, name, f"sqlite:///{path}", path)
     if backend == "postgresql":
-        with _pg_admin() as cursor:
+        with admin("postgresql") as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             cursor.execute(f'CREATE DATABASE "{name}"')
         return ScratchDatabase(
             backend, name, _database_url(PG_ADMIN_URL, "postgres", name)
         )
     if backend == "mysql":
-        with _mysql_admin() as cursor:
+        with admin("mysql") as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
             cursor.execute(
                 f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
@@ -280,10 +308,10 @@ def drop_database(db: ScratchDatabase) -> None:
         assert db.path is not None
         _remove_sqlite(db.path)
     elif db.backend == "postgresql":
-        with _pg_admin() as cursor:
+        with admin("postgresql") as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
     elif db.backend == "mysql":
-        with _mysql_admin() as cursor:
+        with admin("mysql") as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{db.name}`")
 
 
@@ -329,11 +357,8 @@ class ScratchDatabases:
 def check_backend(backend: str) -> str | None:
     """None when ``backend``'s server answers, else why not."""
     try:
-        if backend == "postgresql":
-            with _pg_admin() as cursor:
-                cursor.execute("SELECT 1")
-        elif backend == "mysql":
-            with _mysql_admin() as cursor:
+        if backend != "sqlite":
+            with admin(backend) as cursor:
                 cursor.execute("SELECT 1")
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc).strip()}"
@@ -358,6 +383,17 @@ def workdir(keep: bool, label: str) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def session(
+    args: argparse.Namespace, label: str
+) -> Iterator[tuple[Path, ScratchDatabases]]:
+    """One benchmark run: its work directory (with ``--ref``'s code exported
+    into it) and its scratch databases, all removed afterwards."""
+    with workdir(args.keep, label) as work, ScratchDatabases(work, label) as dbs:
+        use_ref(getattr(args, "ref", None), work)
+        yield work, dbs
+
+
 def manage_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     if os.environ.get("SMBENCH_DONTWRITEBYTECODE") != "1":
@@ -374,6 +410,25 @@ def manage_env(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     )
     env.update(extra or {})
     return env
+
+
+def run_child(
+    command: Sequence[str], *, cwd: Path | str, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``command`` to its end, output captured: the finished process, its
+    wall-clock seconds and its CPU seconds (user + system of the reaped child
+    and of the children it waited for)."""
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (usage.ru_utime - usage_before.ru_utime) + (
+        usage.ru_stime - usage_before.ru_stime
+    )
+    return proc, seconds, cpu
 
 
 @dataclass(frozen=True)
@@ -394,21 +449,8 @@ def run_manage(
     sensitive to other load on the machine, but leaves out time spent in the
     database server.
     """
-    command = [PYTHON, "manage.py", *args]
-    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(
-        command,
-        cwd=project,
-        env=manage_env(url, env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (usage.ru_utime - usage_before.ru_utime) + (
-        usage.ru_stime - usage_before.ru_stime
+    proc, seconds, cpu = run_child(
+        [PYTHON, "manage.py", *args], cwd=project, env=manage_env(url, env)
     )
     if proc.returncode != 0:
         raise CommandFailed(
@@ -606,6 +648,65 @@ def load_average() -> str:
     except OSError:
         return "load unknown"
     return f"load {one:.2f} on {os.cpu_count()} CPUs"
+
+
+def alternating(runs: int, tools: Sequence[T]) -> Iterator[T]:
+    """``tools`` ``runs`` times over, in reversed order every other round, so
+    that no tool always runs right after the same one."""
+    for i in range(runs):
+        yield from tools if i % 2 == 0 else tools[::-1]
+
+
+def versions_line(load_before: str) -> str:
+    """What was measured, and how busy the machine was before and after."""
+    return (
+        f"migration_guard {code_version()}, Python {sys.version.split()[0]}, "
+        f"{load_before} before / {load_average()} after"
+    )
+
+
+def reachable(backends: Sequence[str], rows: list[Row]) -> Iterator[str]:
+    """The backends whose server answers; a row for each one that does not."""
+    for backend in backends:
+        problem = check_backend(backend)
+        if problem is None:
+            yield backend
+        else:
+            rows.append(Row(backend, "(server unreachable)", None))
+            log(f"[{backend}] skipped: {problem}")
+
+
+@contextlib.contextmanager
+def failure_row(backend: str, rows: list[Row]) -> Iterator[None]:
+    """A benchmark of one backend: if it fails, a row says so and the next
+    backend is measured."""
+    try:
+        yield
+    except Exception as exc:
+        log(f"[{backend}] failed: {exc}")
+        rows.append(Row(backend, f"({type(exc).__name__})", None))
+
+
+def write_results(name: str, text: str) -> Path:
+    """``text`` into bench/results/NAME-<date>-<time>.txt."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    path.write_text(text + "\n")
+    return path
+
+
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)  # unwinds: finally blocks drop scratch databases
+
+
+@contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM exits through the finally blocks (scratch databases dropped)."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def log(message: str) -> None:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import common
-from common import ScratchDatabase, ScratchDatabases, log
+from common import ScratchDatabase, log
 
 SPEEDUP_TARGET = 50.0
 UPDATE_TARGET = 3.0
@@ -290,18 +290,7 @@ def make_variants(project: Path, db: ScratchDatabase) -> list[Variant]:
 
 
 def pg(db: ScratchDatabase) -> Any:
-    import psycopg2
-
-    parts = common._server(db.url)
-    conn = psycopg2.connect(
-        host=parts["host"],
-        port=parts["port"] or 5432,
-        user=parts["user"],
-        password=parts["password"],
-        dbname=db.name,
-    )
-    conn.autocommit = True
-    return conn
+    return common.connect(db.url)
 
 
 def fill(project: Path, db: ScratchDatabase, rows: int) -> None:
@@ -517,10 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     load_before = common.load_average()
     started = time.perf_counter()
-    with (
-        common.workdir(args.keep, "datamig") as work,
-        ScratchDatabases(work, "datamig") as scratch,
-    ):
+    with common.session(args, "datamig") as (work, scratch):
         project = make_project(work)
         dbs = {size: scratch.create("postgresql") for size in sizes}
         log("generating the migrations")
@@ -531,16 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         results = bench(project, dbs, sizes, variants, runs)
     text = report(results, sizes, runs)
     elapsed = time.perf_counter() - started
-    footer = [
-        "",
-        f"{elapsed:.0f}s in all; code {common.code_version()}",
-        f"{load_before} before / {common.load_average()} after",
-    ]
-    text += "\n" + "\n".join(footer)
+    text += f"\n\n{elapsed:.0f}s in all; {common.versions_line(load_before)}"
     print(text)
-    common.RESULTS_DIR.mkdir(exist_ok=True)
-    path = common.RESULTS_DIR / f"datamigration-{time.strftime('%Y%m%d-%H%M%S')}.txt"
-    path.write_text(text + "\n")
+    path = common.write_results("datamigration", text)
     print(f"written to {path.relative_to(common.REPO_ROOT)}")
     return 0
 

@@ -199,6 +199,12 @@ class GeneratedProject:
     migrations: int
     models: int
 
+    def describe(self) -> str:
+        return (
+            f"project {self.path}: {len(self.apps)} apps, "
+            f"{self.migrations} migrations, {self.models} models"
+        )
+
 
 # ---------------------------------------------------------------------------
 # Generation
@@ -382,13 +388,10 @@ class Generator:
 
     @staticmethod
     def render_add_field(model: ModelState, name: str, spec: FieldSpec) -> str:
-        return (
-            "        migrations.AddField(\n"
-            f'            model_name="{model.lower}",\n'
-            f'            name="{name}",\n'
-            f"            field={spec.render()},\n"
-            "        ),"
-        )
+        return render_operation(
+            "AddField", model_name=f'"{model.lower}"', name=f'"{name}"',
+            field=spec.render(),
+        )  # fmt: skip
 
     def op_alter_field(self, app: AppState) -> tuple[str, str] | None:
         candidates = [
@@ -410,13 +413,10 @@ class Generator:
                 text = f"{spec.help_text} (updated)"
             new = replace(spec, help_text=text)
         model.fields[name] = new
-        op = (
-            "        migrations.AlterField(\n"
-            f'            model_name="{model.lower}",\n'
-            f'            name="{name}",\n'
-            f"            field={new.render()},\n"
-            "        ),"
-        )
+        op = render_operation(
+            "AlterField", model_name=f'"{model.lower}"', name=f'"{name}"',
+            field=new.render(),
+        )  # fmt: skip
         return op, f"alter_{model.lower}_{name}"
 
     def op_add_index(self, app: AppState) -> tuple[str, str] | None:
@@ -447,12 +447,10 @@ class Generator:
             n += 1
         model.indexes.append((index_name, fields))
         model.pinned.update(f.lstrip("-") for f in fields)
-        op = (
-            "        migrations.AddIndex(\n"
-            f'            model_name="{model.lower}",\n'
-            f"            index={render_index(index_name, fields)},\n"
-            "        ),"
-        )
+        op = render_operation(
+            "AddIndex", model_name=f'"{model.lower}"',
+            index=render_index(index_name, fields),
+        )  # fmt: skip
         return op, f"{model.lower}_{index_name}"
 
     def op_rename_field(self, app: AppState) -> tuple[str, str] | None:
@@ -469,13 +467,10 @@ class Generator:
         new = self.free_name(model, spec.kind)  # never ``old``: it is taken
         del model.fields[old]
         model.fields[new] = spec
-        op = (
-            "        migrations.RenameField(\n"
-            f'            model_name="{model.lower}",\n'
-            f'            old_name="{old}",\n'
-            f'            new_name="{new}",\n'
-            "        ),"
-        )
+        op = render_operation(
+            "RenameField", model_name=f'"{model.lower}"', old_name=f'"{old}"',
+            new_name=f'"{new}"',
+        )  # fmt: skip
         return op, f"rename_{old}_{model.lower}_{new}"
 
     def op_add_fk(
@@ -645,6 +640,14 @@ class Generator:
 # ---------------------------------------------------------------------------
 # Rendering
 # ---------------------------------------------------------------------------
+
+
+def render_operation(operation: str, /, **arguments: str) -> str:
+    """``migrations.OPERATION(...)`` in a migration's operations list, one keyword
+    argument (its source text) a line."""
+    lines = [f"        migrations.{operation}("]
+    lines += [f"            {key}={value}," for key, value in arguments.items()]
+    return "\n".join([*lines, "        ),"])
 
 
 def render_index(name: str, fields: list[str]) -> str:

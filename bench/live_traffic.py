@@ -111,31 +111,9 @@ def write_project(path: Path) -> Path:
 
 def connect(url: str) -> Any:
     """A DB-API connection in autocommit mode to the database of ``url``."""
-    server = common._server(url)
     if url.startswith("postgres"):
-        import psycopg2
-
-        conn = psycopg2.connect(
-            host=server["host"],
-            port=server["port"] or 5432,
-            user=server["user"],
-            password=server["password"],
-            dbname=server["dbname"],
-            application_name="live-traffic",
-        )
-        conn.autocommit = True
-        return conn
-    import MySQLdb
-
-    conn = MySQLdb.connect(
-        host=server["host"],
-        port=server["port"] or 3306,
-        user=server["user"],
-        password=server["password"],
-        database=server["dbname"],
-    )
-    conn.autocommit(True)
-    return conn
+        return common.connect(url, application_name="live-traffic")
+    return common.connect(url)
 
 
 def load(url: str, rate: float, stop: Any, results: Any) -> None:

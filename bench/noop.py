@@ -117,31 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     reports: list[str] = []
     load_before = common.load_average()
-    with common.workdir(args.keep, "noop") as work:
-        common.use_ref(args.ref, work)
+    with common.session(args, "noop") as (work, dbs):
         project = genproject.generate(
             work / "project", apps=args.apps, migrations=migrations
         )
-        log(
-            f"project {project.path}: {len(project.apps)} apps, "
-            f"{project.migrations} migrations; {runs} runs per tool "
-            f"({inproc_runs} in-process)"
-        )
-        with ScratchDatabases(work, "noop") as dbs:
-            for backend in args.backends:
-                problem = common.check_backend(backend)
-                if problem is not None:
-                    rows.append(Row(backend, "(server unreachable)", None))
-                    log(f"[{backend}] skipped: {problem}")
-                    continue
-                try:
-                    backend_rows, report = bench_backend(
-                        backend, project.path, dbs, runs, inproc_runs, args.profile
-                    )
-                except Exception as exc:
-                    log(f"[{backend}] failed: {exc}")
-                    rows.append(Row(backend, f"({type(exc).__name__})", None))
-                    continue
+        log(f"{project.describe()}; {runs} runs per tool ({inproc_runs} in-process)")
+        for backend in common.reachable(args.backends, rows):
+            with common.failure_row(backend, rows):
+                backend_rows, report = bench_backend(
+                    backend, project.path, dbs, runs, inproc_runs, args.profile
+                )
                 rows += backend_rows
                 reports.append(report)
     print(
@@ -149,10 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(project.apps)} apps; median of {runs} runs each (wall), "
         f"{inproc_runs} calls each (in-process)"
     )
-    print(
-        f"migration_guard {common.code_version()}, Python {sys.version.split()[0]}, "
-        f"{load_before} before / {common.load_average()} after"
-    )
+    print(common.versions_line(load_before))
     print(common.format_table(rows))
     for report in reports:
         if report:

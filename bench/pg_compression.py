@@ -42,14 +42,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import common
 from common import ScratchDatabases, log
+from dataset import PG_AUDIT, PG_ORDER_FIELDS, PG_ORDER_ITEMS
 
 DEFAULT_LEVELS = (0, 1, 3, 6, 9)
 #: Rows per generation batch; the database size is checked between batches.
@@ -102,23 +102,14 @@ SELECT i,
 FROM generate_series(%(start)s, %(stop)s) AS i
 """
 
-ORDERS_SQL = """
+ORDERS_SQL = f"""
 INSERT INTO orders
 SELECT i,
        1 + (random() * 99999)::bigint,
-       (ARRAY['new', 'paid', 'shipped', 'delivered', 'refunded'])
-           [1 + (random() * 4)::int],
-       round((random() * 500)::numeric, 2),
-       (ARRAY['EUR', 'USD', 'GBP'])[1 + i %% 3],
+       {PG_ORDER_FIELDS}
        now() - random() * interval '2 years',
        CASE WHEN random() < 0.7 THEN now() - random() * interval '1 year' END,
-       jsonb_build_array(
-           jsonb_build_object('sku', 'SKU-' || (random() * 5000)::int,
-                              'qty', 1 + (random() * 4)::int,
-                              'price', round((random() * 100)::numeric, 2)),
-           jsonb_build_object('sku', 'SKU-' || (random() * 5000)::int,
-                              'qty', 1 + (random() * 4)::int,
-                              'gift', random() < 0.1)),
+       {PG_ORDER_ITEMS},
        CASE (i %% 4)
            WHEN 0 THEN NULL
            WHEN 1 THEN 'Please leave the parcel at the front desk, thank you.'
@@ -127,75 +118,26 @@ SELECT i,
 FROM generate_series(%(start)s, %(stop)s) AS i
 """
 
-AUDIT_SQL = """
-INSERT INTO audit_log
-SELECT i,
-       now() - (i %% 1000000) * interval '1 second',
-       CASE WHEN random() < 0.9 THEN (random() * 500)::int END,
-       (ARRAY['view', 'view', 'view', 'change', 'add', 'delete', 'login'])
-           [1 + (random() * 6)::int],
-       '/admin/' || (ARRAY['orders', 'customers', 'auth/user', 'catalog'])
-           [1 + (random() * 3)::int] || '/' || (random() * 20000)::int || '/change/',
-       (ARRAY['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)'
-              ' Chrome/126.0 Safari/537.36',
-              'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15'
-              ' (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
-              'python-requests/2.32.3'])[1 + (random() * 2)::int],
-       (ARRAY[200, 200, 200, 302, 404, 500])[1 + (random() * 5)::int]
-FROM generate_series(%(start)s, %(stop)s) AS i
-"""
-
 
 @dataclass(frozen=True)
 class Connection:
-    """libpq parameters of the scratch database, from its URL."""
+    """The scratch database: its URL and name, and how clients log in to it."""
 
-    host: str
-    port: str
-    user: str
-    password: str
+    url: str
     dbname: str
 
     @classmethod
     def from_url(cls, url: str) -> Connection:
-        parts = urlsplit(url)
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=str(parts.port or 5432),
-            user=unquote(parts.username or ""),
-            password=unquote(parts.password or ""),
-            dbname=unquote(parts.path.lstrip("/")),
-        )
+        return cls(url, common._server(url)["dbname"])
 
     def args(self) -> list[str]:
-        args = [f"--host={self.host}", f"--port={self.port}"]
-        if self.user:
-            args.append(f"--username={self.user}")
-        return args
+        return common.client_login(self.url)[0]
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.password:
-            env["PGPASSWORD"] = self.password  # a local benchmark: env, not argv
-        return env
+        return common.client_login(self.url)[1]
 
-    @contextlib.contextmanager
-    def cursor(self) -> Iterator[Any]:
-        import psycopg2  # type: ignore[import-untyped,unused-ignore]
-
-        conn = psycopg2.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            dbname=self.dbname,
-        )
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cursor:
-                yield cursor
-        finally:
-            conn.close()
+    def cursor(self) -> contextlib.AbstractContextManager[Any]:
+        return common.cursor_on(self.url)
 
 
 @dataclass
@@ -249,7 +191,7 @@ def generate(conn: Connection, size_mb: int) -> int:
             stop = start + BATCH - 1
             params = {"start": start, "stop": stop}
             run(ORDERS_SQL, params)
-            run(AUDIT_SQL, params)
+            run(PG_AUDIT, params)
             start = stop + 1
             run("SELECT pg_database_size(current_database())")
             size = int(cursor.fetchone()[0])

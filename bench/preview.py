@@ -39,19 +39,15 @@ the ``--sql`` run down about 3x: minutes at 1200 migrations). Always exits 0.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import common
@@ -218,6 +214,12 @@ class Measured:
     steps: int  # migrations the output names
     output_bytes: int
 
+    def describe(self) -> str:
+        return (
+            f"{self.seconds:.3f}s cpu {self.cpu:.3f}s {self.peak_mb:.0f} MB, "
+            f"{self.steps} migrations, exit {self.returncode}"
+        )
+
 
 def rss_command(mode: str) -> list[str]:
     """The command prefix that runs ``manage.py ARGS`` and reports peak RSS."""
@@ -236,20 +238,8 @@ def measure(
 ) -> Measured:
     """Run ``COMMANDS[label]`` in ``project`` once; time it, read its peak RSS."""
     args = COMMANDS[label]
-    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [*rss_command(rss_mode), *args],
-        cwd=project,
-        env=common.manage_env(url),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (usage.ru_utime - usage_before.ru_utime) + (
-        usage.ru_stime - usage_before.ru_stime
+    proc, seconds, cpu = common.run_child(
+        [*rss_command(rss_mode), *args], cwd=project, env=common.manage_env(url)
     )
     if proc.returncode not in accept:
         raise CommandFailed(
@@ -498,16 +488,10 @@ def bench_project(
         for label in (PLAN_MIGRATE, PLAN_PREVIEW):  # warm-up: OS caches, .pyc
             measure(path, db.url, label, settings.rss_mode, accept=(0, 8))
         plan = {label: Samples(label) for label in (PLAN_MIGRATE, PLAN_PREVIEW)}
-        for i in range(settings.runs):
-            order = (PLAN_MIGRATE, PLAN_PREVIEW)
-            for label in order if i % 2 == 0 else order[::-1]:
-                run = measure(path, db.url, label, settings.rss_mode, accept=(0, 8))
-                plan[label].runs.append(run)
-                log(
-                    f"{tag} {label}: {run.seconds:.3f}s cpu {run.cpu:.3f}s "
-                    f"{run.peak_mb:.0f} MB, {run.steps} migrations, "
-                    f"exit {run.returncode}"
-                )
+        for label in common.alternating(settings.runs, (PLAN_MIGRATE, PLAN_PREVIEW)):
+            run = measure(path, db.url, label, settings.rss_mode, accept=(0, 8))
+            plan[label].runs.append(run)
+            log(f"{tag} {label}: {run.describe()}")
         for samples in plan.values():
             log(f"{tag} {samples.label}: {samples.describe()}")
         lines += pair_lines(
@@ -545,18 +529,12 @@ def bench_project(
 
         # -- SQL: rollbackplan --sql vs migrate --fake (rows put back) --------
         sql = {label: Samples(label) for label in (SQL_MIGRATE, SQL_PREVIEW)}
-        for i in range(settings.runs):
-            order = (SQL_MIGRATE, SQL_PREVIEW)
-            for label in order if i % 2 == 0 else order[::-1]:
-                run = measure(path, db.url, label, settings.rss_mode, accept=(0, 8))
-                if label == SQL_MIGRATE:
-                    rows.restore()
-                sql[label].runs.append(run)
-                log(
-                    f"{tag} {label}: {run.seconds:.3f}s cpu {run.cpu:.3f}s "
-                    f"{run.peak_mb:.0f} MB, {run.steps} migrations, "
-                    f"exit {run.returncode} ({common.load_average()})"
-                )
+        for label in common.alternating(settings.runs, (SQL_MIGRATE, SQL_PREVIEW)):
+            run = measure(path, db.url, label, settings.rss_mode, accept=(0, 8))
+            if label == SQL_MIGRATE:
+                rows.restore()
+            sql[label].runs.append(run)
+            log(f"{tag} {label}: {run.describe()} ({common.load_average()})")
         for samples in sql.values():
             log(f"{tag} {samples.label}: {samples.describe()}")
         pair = pair_lines(
@@ -591,21 +569,8 @@ class Startup:
 
 def startup_floor(project: Path, url: str, rss_mode: str) -> Startup:
     """``manage.py check``: what starting Python, Django and the project costs."""
-    prefix = rss_command(rss_mode)
-    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [*prefix, "check"],
-        cwd=project,
-        env=common.manage_env(url),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (usage.ru_utime - usage_before.ru_utime) + (
-        usage.ru_stime - usage_before.ru_stime
+    proc, seconds, cpu = common.run_child(
+        [*rss_command(rss_mode), "check"], cwd=project, env=common.manage_env(url)
     )
     peaks = [ln for ln in proc.stderr.splitlines() if ln.startswith(RSS_MARKER)]
     if proc.returncode != 0 or not peaks:
@@ -627,19 +592,6 @@ def parse_sizes(value: str) -> list[int]:
     if not sizes or min(sizes) < 10:
         raise argparse.ArgumentTypeError(f"sizes are >= 10 migrations: {value!r}")
     return sizes
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds: scratch databases are dropped
-
-
-@contextlib.contextmanager
-def exit_on_sigterm() -> Iterator[None]:
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -688,14 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also profile rollbackplan (with and without --sql) on the smallest "
         "project, first backend",
     )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the work directory (its path)"
-    )
-    parser.add_argument(
-        "--ref",
-        default=None,
-        help="benchmark migration_guard/ as of this git commit instead of the checkout",
-    )
+    common.add_work_arguments(parser, "the generated projects")
     args = parser.parse_args(argv)
     sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
     rss_mode = args.rss
@@ -712,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = common.load_average()
     started = time.perf_counter()
     with (
-        exit_on_sigterm(),
+        common.exit_on_sigterm(),
         common.workdir(args.keep, "preview") as work,
         ScratchDatabases(work, "preview") as dbs,
     ):
@@ -723,10 +668,7 @@ def main(argv: list[str] | None = None) -> int:
                 work / f"project{size}", apps=args.apps, migrations=size
             )
             projects.append(project)
-            log(
-                f"project {project.path}: {len(project.apps)} apps, "
-                f"{project.migrations} migrations, {project.models} models"
-            )
+            log(project.describe())
         log(
             f"{settings.runs} runs per tool, {settings.inproc_runs} in-process; "
             f"peak RSS via {rss_mode}"

@@ -130,17 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     runs, migrations = common.resolve_sizes(args)
     results: list[tuple[list[Row], list[str], bool]] = []
     load_before = common.load_average()
-    with common.workdir(args.keep, "roundtrip") as work:
-        common.use_ref(args.ref, work)
+    with common.session(args, "roundtrip") as (work, dbs):
         project = genproject.generate(
             work / "project", apps=args.apps, migrations=migrations
         )
         log(f"project {project.path}: {project.migrations} migrations, {runs} runs")
-        with ScratchDatabases(work, "roundtrip") as dbs:
-            results = [
-                measure(backend, project.path, dbs, runs, project.migrations)
-                for backend in args.backends
-            ]
+        results = [
+            measure(backend, project.path, dbs, runs, project.migrations)
+            for backend in args.backends
+        ]
     rows = [row for found, _, _ in results for row in found]
     notes = [note for _, more, _ in results for note in more]
     failed = any(broke for _, _, broke in results)
@@ -149,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{project.migrations} migrations in {len(project.apps)} apps, fresh "
         f"database per run, median of {runs} runs each (subprocess wall clock "
         "and CPU; CPU leaves out the database server)",
-        f"migration_guard {common.code_version()}, Python {sys.version.split()[0]}, "
-        f"{load_before} before / {common.load_average()} after",
+        common.versions_line(load_before),
         common.format_table(rows),
         *notes,
     ]

@@ -323,18 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, ...]] = []
     load_before = common.load_average()
     began = time.perf_counter()
-    with (
-        common.workdir(args.keep, "verify") as work,
-        ScratchDatabases(work, "verify") as dbs,
-    ):
-        common.use_ref(args.ref, work)
+    with common.session(args, "verify") as (work, dbs):
         project = genproject.generate(
             work / "project", args.apps, migrations, seed=args.seed
         )
-        log(
-            f"project {project.path}: {len(project.apps)} apps, "
-            f"{project.migrations} migrations, {project.models} models"
-        )
+        log(project.describe())
         unreachable = {name: common.check_backend(name) for name in args.backends}
         for backend, problem in unreachable.items():
             try:
@@ -350,18 +343,13 @@ def main(argv: list[str] | None = None) -> int:
             f"migrations, {len(project.apps)} apps, {project.models} models; "
             f"median of {runs} manage.py runs each, parts from {part_runs} "
             "fresh processes",
-            f"migration_guard {common.code_version()}, "
-            f"Python {sys.version.split()[0]}, "
-            f"{load_before} before / {common.load_average()} after, "
+            f"{common.versions_line(load_before)}, "
             f"{(time.perf_counter() - began) / 60:.1f} min",
             format_table(rows),
         ]
     )
     print("\n" + report)
-    common.RESULTS_DIR.mkdir(exist_ok=True)
-    path = common.RESULTS_DIR / f"verify-{time.strftime('%Y%m%d-%H%M%S')}.txt"
-    path.write_text(report + "\n")
-    log(f"written to {path}")
+    log(f"written to {common.write_results('verify', report)}")
     return 0
 
 

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.apps.registry import Apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, models
@@ -65,6 +64,7 @@ from migration_guard.backup.storage import (
     UnsafeStore,
     get_store,
 )
+from migration_guard.compat.models import isolated_apps
 from migration_guard.exceptions import MigrationGuardError
 from migration_guard.management.render import duration_text, human_size
 from migration_guard.models import MigrationRun
@@ -76,8 +76,7 @@ class Backup(models.Model):
     """What the admin site lists as "Backups"; the rows live in the store."""
 
     class Meta:
-        # Django private API: Options.apps (keeps the class out of migrations)
-        apps = Apps()
+        apps = isolated_apps()  # keeps the class out of migrations
         app_label = "migration_guard"
         managed = False
         default_permissions = ()

@@ -8,7 +8,7 @@ says what to write instead.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.apps import AppConfig
@@ -28,6 +28,7 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("migration_guard.E008", "the backup directory is writable by other users"),
     ("migration_guard.E014", "LOCK_WAIT_TIMEOUT/STATEMENT_TIMEOUT/BACKOFF not >= 0"),
     ("migration_guard.E015", "LOCK_WAIT_RETRIES is not a non-negative integer"),
+    ("migration_guard.E016", "BACKUP_JOBS is not a positive integer"),
     ("migration_guard.W001", "MIGRATION_GUARD has an unknown key"),
     ("migration_guard.W002", "a backup client binary is missing"),
     ("migration_guard.W010", "RunPython/RunSQL without a reverse"),
@@ -82,69 +83,90 @@ def check_settings(
                 "Known keys: " + ", ".join(DEFAULTS) + ".",
             )
         )
-    if conf.BACKUP not in BACKUP_CHOICES:
-        messages.append(
-            _message(
-                "migration_guard.E002",
-                f"MIGRATION_GUARD['BACKUP'] is {conf.BACKUP!r}.",
-                "Use 'auto' (before every non-empty plan), 'always' or 'never'.",
-            )
-        )
-    keep = conf.KEEP
-    if not (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1):
-        messages.append(
-            _message(
-                "migration_guard.E003",
-                f"MIGRATION_GUARD['KEEP'] is {keep!r}.",
-                "Use a whole number of backups to keep per database, at least 1.",
-            )
-        )
-    timeout = conf.LOCK_TIMEOUT
-    if not (_is_number(timeout) and timeout >= 0):
-        messages.append(
-            _message(
-                "migration_guard.E004",
-                f"MIGRATION_GUARD['LOCK_TIMEOUT'] is {timeout!r}.",
-                "Use the number of seconds to wait for another run's lock, e.g. 60.",
-            )
-        )
-    if conf.AUTO_RESTORE not in AUTO_RESTORE_CHOICES:
-        messages.append(
-            _message(
-                "migration_guard.E005",
-                f"MIGRATION_GUARD['AUTO_RESTORE'] is {conf.AUTO_RESTORE!r}.",
-                "Use 'auto' (restore when a failed migration left DDL that the "
-                "database could not roll back), 'always' or 'never'.",
-            )
-        )
-    commands = conf.DUMP_COMMANDS
-    if not (
-        isinstance(commands, dict)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in commands.items())
-    ):
-        messages.append(
-            _message(
-                "migration_guard.E006",
-                f"MIGRATION_GUARD['DUMP_COMMANDS'] is {commands!r}.",
-                "Map a vendor to a client binary, e.g. "
-                '{"postgresql": "/usr/lib/postgresql/16/bin/pg_dump"}.',
-            )
-        )
-    backup_dir = raw.get("BACKUP_DIR")
-    if (
-        backup_dir is not None
-        and not isinstance(backup_dir, str | bytes)
-        and not (hasattr(backup_dir, "__fspath__"))
-    ):
-        messages.append(
-            _message(
-                "migration_guard.E007",
-                f"MIGRATION_GUARD['BACKUP_DIR'] is {backup_dir!r}.",
-                'Use a path, e.g. BASE_DIR / "backups".',
-            )
-        )
+    messages += [
+        _message(check_id, f"MIGRATION_GUARD[{key!r}] is {value!r}.", hint)
+        for check_id, key, value, valid, hint in _value_rules(raw)
+        if not valid(value)
+    ]
     messages += _lock_wait_messages()
     return messages
+
+
+def _is_dump_commands(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _is_count(value: Any) -> bool:
+    """A whole number, at least 1 (``True`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_path(value: Any) -> bool:
+    return (
+        value is None or isinstance(value, str | bytes) or hasattr(value, "__fspath__")
+    )
+
+
+def _value_rules(
+    raw: dict[str, Any],
+) -> tuple[tuple[str, str, Any, Callable[[Any], bool], str], ...]:
+    """Each setting checked by value: id, key, value, its test, the hint."""
+    return (
+        (
+            "migration_guard.E002",
+            "BACKUP",
+            conf.BACKUP,
+            lambda value: value in BACKUP_CHOICES,
+            "Use 'auto' (before every non-empty plan), 'always' or 'never'.",
+        ),
+        (
+            "migration_guard.E003",
+            "KEEP",
+            conf.KEEP,
+            _is_count,
+            "Use a whole number of backups to keep per database, at least 1.",
+        ),
+        (
+            "migration_guard.E004",
+            "LOCK_TIMEOUT",
+            conf.LOCK_TIMEOUT,
+            lambda value: _is_number(value) and value >= 0,
+            "Use the number of seconds to wait for another run's lock, e.g. 60.",
+        ),
+        (
+            "migration_guard.E005",
+            "AUTO_RESTORE",
+            conf.AUTO_RESTORE,
+            lambda value: value in AUTO_RESTORE_CHOICES,
+            "Use 'auto' (restore when a failed migration left DDL that the "
+            "database could not roll back), 'always' or 'never'.",
+        ),
+        (
+            "migration_guard.E006",
+            "DUMP_COMMANDS",
+            conf.DUMP_COMMANDS,
+            _is_dump_commands,
+            "Map a vendor to a client binary, e.g. "
+            '{"postgresql": "/usr/lib/postgresql/16/bin/pg_dump"}.',
+        ),
+        (
+            "migration_guard.E007",
+            "BACKUP_DIR",
+            raw.get("BACKUP_DIR"),
+            _is_path,
+            'Use a path, e.g. BASE_DIR / "backups".',
+        ),
+        (
+            "migration_guard.E016",
+            "BACKUP_JOBS",
+            conf.BACKUP_JOBS,
+            _is_count,
+            "Use how many pg_dump/pg_restore jobs a PostgreSQL backup and "
+            "restore run, e.g. 1 (one process, custom format) or 2.",
+        ),
+    )
 
 
 def _lock_wait_messages() -> list[CheckMessage]:

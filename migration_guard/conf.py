@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "LOCK_TIMEOUT": 60,
     "AUTO_RESTORE": "auto",
     "DUMP_COMMANDS": {},
+    # PostgreSQL: pg_dump/pg_restore jobs; > 1 takes directory-format backups
+    "BACKUP_JOBS": 1,
     # each migration's statements wait at most this long for a lock (seconds;
     # None or 0: no limit, no retries), and are retried this often
     "LOCK_WAIT_TIMEOUT": 5,

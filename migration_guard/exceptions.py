@@ -1,25 +1,36 @@
 """Errors of migration_guard, one class per exit code of the design contract.
 
-Every class is a :class:`~django.core.management.CommandError`, so a command
-that raises one prints the message on stderr and exits with the class's code,
-and ``call_command`` callers can read ``exc.returncode``.
+Plain exceptions: the library raises them, and the commands turn them into
+output and an exit status in one place
+(:meth:`migration_guard.management.base.MigrationGuardCommandMixin.execute`).
+Each carries its exit code (``returncode``) and, when a recorded run ended
+with it, that run's ledger row (``run``).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from django.core.management import CommandError
+if TYPE_CHECKING:
+    from migration_guard.models import MigrationRun
 
 
-class MigrationGuardError(CommandError):
+class MigrationGuardError(Exception):
     """Base class: usage or configuration error; nothing was changed (exit 1)."""
 
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("returncode", self.exit_code)
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        *args: object,
+        returncode: int | None = None,
+        run: MigrationRun | None = None,
+    ) -> None:
+        super().__init__(*args)
+        #: the exit status of the command this error ends
+        self.returncode = self.exit_code if returncode is None else returncode
+        #: the ledger row of the run this error ended, if one was recorded
+        self.run = run
 
 
 class UsageError(MigrationGuardError):

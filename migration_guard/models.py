@@ -56,8 +56,11 @@ class MigrationRun(models.Model):
     #: ``in_progress``) and how it was resolved (``resolved``)
     runtime = models.JSONField(default=dict, blank=True)
     #: what identifies the run across restores (ids are reused when a restore
-    #: brings back an older ledger); NULL in rows written by older versions
+    #: brings back an older ledger)
     key = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
+    #: where the database's own log was just before the run, for a
+    #: point-in-time recovery (migration_guard.backup.logpos)
+    log_position = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -369,21 +369,6 @@ def test_a_restore_merges_the_ledger_and_overwrites_no_run(
     assert again[:5] == after and len(again) == 6
 
 
-def test_a_ledger_without_keys_gets_the_column_on_the_next_run(
-    database: Database,
-) -> None:
-    from migration_guard.run import ledger
-
-    run("guardedmigrate", "catalog", "0001", verbosity=0, no_backup=True)
-    with database.connection.schema_editor() as editor:
-        editor.remove_field(MigrationRun, MigrationRun._meta.get_field("key"))
-    run("guardedmigrate", verbosity=0, no_backup=True)
-    old, new = MigrationRun.objects.using("default").order_by("pk")
-    assert old.key is None and new.key is not None
-    assert not ledger._lacks_later_fields("default")
-    assert ("migration_guard", "0001_initial") in database.migration_rows()
-
-
 # -- a restore is compared with the backup's record ------------------------------
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from django.db import connections, transaction
 
-from migration_guard.backup import postgresql
+from migration_guard.backup import pg_archive, pg_cleanup
+from migration_guard.backup import pg_client as clients
 from migration_guard.backup.base import BackupError, backend_for
 from migration_guard.backup.postgresql import PostgreSQLBackend
 from tests import backends
@@ -249,15 +250,15 @@ def test_restore_keeps_objects_of_the_archive(
     toc = subprocess.run(
         ["pg_restore", "--list", str(dump_path)], capture_output=True, text=True
     ).stdout
-    archived = postgresql.archived_objects(toc)
+    archived = pg_archive.archived_objects(toc)
     assert "public sm_types" in archived["TABLE"]
     assert "odd schema odd table" in archived["TABLE"]
     assert "public sm_add(integer, integer)" in archived["FUNCTION"]
     assert "- odd schema" in archived["SCHEMA"]
-    assert pg.extra_objects(archived) == []
+    assert pg_cleanup.extra_objects(pg.connection, archived) == []
 
     execute(populated, CHANGES_SQL)
-    drops = pg.extra_objects(archived)
+    drops = pg_cleanup.extra_objects(pg.connection, archived)
     assert drops == [
         'DROP TABLE IF EXISTS "odd schema"."odd new" CASCADE',
         "DROP VIEW IF EXISTS public.sm_kind CASCADE",
@@ -566,10 +567,10 @@ def test_password_never_in_argv_nor_messages(
 
 
 def test_passfile_escaping() -> None:
-    assert postgresql.passfile_field("a:b\\c") == "a\\:b\\\\c"
-    assert postgresql.conninfo_value("it's a \\ name") == "'it\\'s a \\\\ name'"
+    assert clients.passfile_field("a:b\\c") == "a\\:b\\\\c"
+    assert clients.conninfo_value("it's a \\ name") == "'it\\'s a \\\\ name'"
     with pytest.raises(BackupError, match="line break"):
-        postgresql.passfile_field("two\nlines")
+        clients.passfile_field("two\nlines")
 
 
 # -- problems and versions ---------------------------------------------------
@@ -666,7 +667,7 @@ def test_problems_client_older_than_server(
     fake_client(installed.parent, "pg_dump", f"{major}.1")
     fake_client(tmp_path / "usr" / "11" / "bin", "pg_dump", "11.1")
     monkeypatch.setattr(
-        postgresql, "INSTALLED_CLIENTS", str(tmp_path / "usr/*/bin/pg_dump")
+        clients, "INSTALLED_CLIENTS", str(tmp_path / "usr/*/bin/pg_dump")
     )
     pg = backend()
     expected = (
@@ -676,9 +677,7 @@ def test_problems_client_older_than_server(
     )
     assert pg.problems() == [expected]
 
-    monkeypatch.setattr(
-        postgresql, "INSTALLED_CLIENTS", str(tmp_path / "none/*/pg_dump")
-    )
+    monkeypatch.setattr(clients, "INSTALLED_CLIENTS", str(tmp_path / "none/*/pg_dump"))
     assert pg.problems() == [
         f"pg_dump 12.3 ({pg_dump}) is older than the PostgreSQL {major} server: "
         f"install postgresql-client-{major} and set MIGRATION_GUARD['DUMP_COMMANDS'] = "
@@ -710,10 +709,10 @@ def test_problems_pg_restore_older_than_pg_dump(
 
 
 def test_version_helpers() -> None:
-    assert postgresql.parse_version("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0)") == (
+    assert clients.parse_version("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0)") == (
         "15.20"
     )
-    assert postgresql.parse_version("pg_dump (PostgreSQL) 17devel") == "17"
-    assert postgresql.major("9.6.24") == (9, 6) < postgresql.major("10.1") == (10,)
-    assert postgresql.server_version_string(150020) == "15.20"
-    assert postgresql.server_version_string(90624) == "9.6.24"
+    assert clients.parse_version("pg_dump (PostgreSQL) 17devel") == "17"
+    assert clients.major("9.6.24") == (9, 6) < clients.major("10.1") == (10,)
+    assert clients.server_version_string(150020) == "15.20"
+    assert clients.server_version_string(90624) == "9.6.24"

@@ -50,6 +50,8 @@ def test_defaults_are_valid(settings: Any) -> None:
         ({"LOCK_WAIT_BACKOFF": None}, "migration_guard.E014", "BACKOFF'] is None"),
         ({"LOCK_WAIT_RETRIES": 1.5}, "migration_guard.E015", "RETRIES'] is 1.5"),
         ({"LOCK_WAIT_RETRIES": -1}, "migration_guard.E015", "RETRIES'] is -1"),
+        ({"BACKUP_JOBS": 0}, "migration_guard.E016", "BACKUP_JOBS'] is 0"),
+        ({"BACKUP_JOBS": "2"}, "migration_guard.E016", "BACKUP_JOBS'] is '2'"),
         ({"BACKUPS": "auto"}, "migration_guard.W001", "unknown key 'BACKUPS'"),
     ],
 )

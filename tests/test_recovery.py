@@ -93,17 +93,6 @@ def test_a_dead_running_run_is_marked_interrupted_and_the_next_run_proceeds(
     assert ("scenario", "0002_slow") in database.migration_rows()
 
 
-def test_an_older_ledger_gets_the_runtime_column(
-    database: Database, slow: None
-) -> None:
-    run("guardedmigrate", "scenario", "0001", interactive=False)
-    with connections["default"].schema_editor() as editor:
-        editor.remove_field(MigrationRun, MigrationRun._meta.get_field("runtime"))
-    run("guardedmigrate", interactive=False)
-    assert MigrationRun.objects.using("default").count() == 2
-    assert MigrationRun.objects.using("default").first().runtime["pid"] == os.getpid()
-
-
 def half_migrated(database: Database) -> MigrationRun:
     """0001 applied and backed up; 0002's first column added, then a kill -9."""
     run("guardedmigrate", "scenario", "0001", interactive=False)

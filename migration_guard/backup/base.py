@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from importlib import import_module
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from migration_guard import vendors
 from migration_guard.conf import migration_guard_settings as conf
 
 Progress = Callable[[int], None]
@@ -37,12 +38,24 @@ class BackupBackend(abc.ABC):
     format: ClassVar[str]
     extension: ClassVar[str]
 
+    #: other formats this backend restores (older or optional layouts)
+    formats: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection
 
     @property
     def settings_dict(self) -> dict[str, Any]:
         return self.connection.settings_dict
+
+    def accepts(self, format: str) -> bool:
+        """Whether this backend restores backups of ``format``."""
+        return format == self.format or format in self.formats
+
+    def layout(self) -> tuple[str, str]:
+        """The format and file extension of the next backup (settings may
+        choose another than :attr:`format`)."""
+        return self.format, self.extension
 
     #: the dump binaries, in order of preference (DUMP_COMMANDS replaces them)
     dump_tools: ClassVar[tuple[str, ...]] = ()
@@ -122,7 +135,6 @@ class BackupBackend(abc.ABC):
         self.verify(path)
         return self.read_rows(path)
 
-    @abc.abstractmethod
     def restore(
         self,
         path: Path,
@@ -140,6 +152,25 @@ class BackupBackend(abc.ABC):
         ``no_owner``/``no_privileges`` skip restoring ownership and grants
         where the format records them (PostgreSQL).
         """
+        if not verified:
+            self.verify(path)
+        self.load(path, progress, RestoreOptions(no_owner, no_privileges))
+        if progress is not None:
+            progress(path.stat().st_size)
+
+    @abc.abstractmethod
+    def load(
+        self, path: Path, progress: Progress | None, options: RestoreOptions
+    ) -> None:
+        """The vendor's part of :meth:`restore`, on a verified file."""
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What a restore may leave out (PostgreSQL: ownership and grants)."""
+
+    no_owner: bool = False
+    no_privileges: bool = False
 
 
 B = TypeVar("B", bound=type[BackupBackend])
@@ -156,20 +187,17 @@ def register(cls: B) -> B:
     return cls
 
 
-def backend_class(vendor: str) -> type[BackupBackend]:
-    """The backend class of ``vendor``; BackupError for unsupported vendors."""
-    if vendor in BUILTIN and vendor not in _registry:
-        import_module(f"migration_guard.backup.{vendor}")  # registers itself
+def backend_class(vendor: str, alias: str | None = None) -> type[BackupBackend]:
+    """The backend class of ``vendor`` (:mod:`migration_guard.vendors`);
+    BackupError for unsupported vendors."""
     try:
-        return _registry[vendor]
-    except KeyError:
+        return vendors.get(vendor, alias=alias, doing="back up").backup_backend()
+    except vendors.UnsupportedVendor as exc:
         raise BackupError(
-            f"migration_guard cannot back up {vendor!r} databases "
-            f"(supported: {', '.join(BUILTIN)}). Pass --no-backup "
-            "to migrate without a backup."
+            f"{exc} Pass --no-backup to migrate without a backup."
         ) from None
 
 
 def backend_for(connection: BaseDatabaseWrapper) -> BackupBackend:
     """The backup backend of ``connection``'s vendor."""
-    return backend_class(connection.vendor)(connection)
+    return backend_class(connection.vendor, connection.alias)(connection)

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import connections
 
 import migration_guard
-from migration_guard.backup import fingerprint
+from migration_guard.backup import fingerprint, logpos
 from migration_guard.backup.base import (
     BackupBackend,
     BackupError,
@@ -52,50 +52,23 @@ def create_backup(
 
     Raises BackupError when anything fails: nothing half-written is kept.
     """
-    connection = connections[alias]
-    backend = backend_for(connection)
+    backend = backend_for(connections[alias])
     problems = backend.problems()
     if problems:
         raise BackupError("; ".join(problems))
     store = store or get_store()
-    now = datetime.now(UTC)
-    backup_id = new_id(alias, now)
-    manifest = Manifest(
-        id=backup_id,
-        alias=alias,
-        vendor=connection.vendor,
-        format=backend.format,
-        filename=backup_id + backend.extension,
-        database=str(connection.settings_dict.get("NAME") or ""),
-        created_at=now.isoformat(),
-        reason=reason,
-        run_id=run_id,
-        applied_before=list(applied_before),
-        plan=list(plan),
-        migration_guard_version=migration_guard.__version__,
-    )
+    manifest = _new_manifest(alias, backend, reason=reason, run_id=run_id)
+    manifest.applied_before = list(applied_before)
+    manifest.plan = list(plan)
     started = time.monotonic()
     try:
         manifest.identity = database_identity(alias)
+        manifest.log_position = logpos.read_position(alias)
         versions = backend.versions()
         manifest.server_version = versions.get("server", "")
         manifest.client_version = versions.get("client", "")
         with store.staging(manifest) as path:
-            streamed = backend.dump(path, progress)
-            fsync_file(path)
-            with open(path, "rb") as handle:  # read back in full
-                manifest.sha256, manifest.size = sha256_of(handle)
-            if manifest.size == 0:
-                raise BackupError(f"The backup of database '{alias}' is empty.")
-            if streamed is None:
-                backend.verify(path)
-            elif streamed != manifest.sha256:
-                raise BackupError(
-                    f"The backup of database '{alias}' read back from "
-                    f"{store.description} differs from what was written and "
-                    "checked; the storage is corrupting data."
-                )
-            manifest.rows = backend.read_rows(path)
+            _dump_checked(alias, backend, path, manifest, store, progress)
             manifest.schema = fingerprint.schema(alias)
             manifest.checks = fingerprint.mysql_checks(alias)
             manifest.seconds = round(time.monotonic() - started, 3)
@@ -108,6 +81,54 @@ def create_backup(
             f"failed: {exc.strerror or exc}"
         ) from exc
     return manifest
+
+
+def _new_manifest(
+    alias: str, backend: BackupBackend, *, reason: str, run_id: int | None
+) -> Manifest:
+    """The manifest of a backup of ``alias`` taken now, before its file exists."""
+    connection = connections[alias]
+    now = datetime.now(UTC)
+    backup_id = new_id(alias, now)
+    format, extension = backend.layout()
+    return Manifest(
+        id=backup_id,
+        alias=alias,
+        vendor=connection.vendor,
+        format=format,
+        filename=backup_id + extension,
+        database=str(connection.settings_dict.get("NAME") or ""),
+        created_at=now.isoformat(),
+        reason=reason,
+        run_id=run_id,
+        migration_guard_version=migration_guard.__version__,
+    )
+
+
+def _dump_checked(
+    alias: str,
+    backend: BackupBackend,
+    path: Path,
+    manifest: Manifest,
+    store: BackupStore,
+    progress: Progress | None,
+) -> None:
+    """Dump into ``path``, fsync, hash it read back, verify it, count its rows."""
+    streamed = backend.dump(path, progress)
+    fsync_file(path)
+    with open(path, "rb") as handle:  # read back in full
+        manifest.sha256, manifest.size = sha256_of(handle)
+    if manifest.size == 0:
+        raise BackupError(f"The backup of database '{alias}' is empty.")
+    if streamed is None:
+        backend.verify(path)
+    elif streamed != manifest.sha256:
+        raise BackupError(
+            f"The backup of database '{alias}' read back from "
+            f"{store.description} differs from what was written and "
+            "checked; the storage is corrupting data."
+        )
+    manifest.rows = backend.read_rows(path)
 
 
 def find(backup_id: str, store: BackupStore | None = None) -> Manifest:
@@ -157,7 +178,7 @@ def check_engine(manifest: Manifest, alias: str) -> BackupBackend:
     """Refuse (exit 4) a backup made by another engine or in another format."""
     connection = connections[alias]
     backend = backend_for(connection)
-    if manifest.vendor != connection.vendor or manifest.format != backend.format:
+    if manifest.vendor != connection.vendor or not backend.accepts(manifest.format):
         raise VerificationRefused(
             f"Backup {manifest.id} is a {manifest.vendor} backup "
             f"({manifest.format}); database '{alias}' is {connection.vendor} "
@@ -221,6 +242,10 @@ def file_kind(path: Path) -> str | None:
     for magic, vendor in _MAGIC:
         if head.startswith(magic):
             return vendor
+    from migration_guard.backup.pg_directory import is_directory_archive
+
+    if is_directory_archive(head):
+        return "postgresql"
     from migration_guard.backup.mysql import HEADERS
 
     if any(line.startswith(HEADERS) for line in head.splitlines()[:3]):

@@ -72,80 +72,23 @@ def restore(
     """
     lock = contextlib.nullcontext() if locked else migration_lock(alias, lock_timeout)
     with lock:
-        say("MIGRATE_HEADING", "Taking a safety backup:")
-        try:
-            safety = catalog.create_backup(
-                alias,
-                reason="safety",
-                applied_before=applied_now(alias),
-                progress=progress("Backing up"),
-                store=store,
-            )
-        except BackupError as exc:
-            raise BackupFailed(
-                f"The safety backup of database '{alias}' failed, so nothing was "
-                f"restored: {exc}"
-            ) from exc
-        say("MIGRATE_LABEL", f"  {safety.id}... OK")
+        safety = _safety_backup(alias, store, say, progress)
         say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
         history = ledger.snapshot(alias)
         run = ledger.start_run(
-            alias,
-            command=command,
-            direction="none",
-            plan=[],
-            applied_before=applied_now(alias),
-            argv=argv,
-        )
-        marked = recovery.marks_restores(alias)
-        try:
-            if marked:
-                recovery.set_marker(alias, manifest.id)
-            catalog.restore_backup(
-                alias,
-                manifest,
-                progress=progress("Restoring"),
-                store=store,
-                no_owner=no_owner,
-                no_privileges=no_privileges,
-            )
-        except KeyboardInterrupt as exc:
-            connections[alias].close()
-            for warning in ledger.finish_run(
-                run, Outcome.INTERRUPTED, error=ledger.format_error(exc)
-            ):
-                say("ERROR", warning)
-            if marked:
-                raise RestoreFailed(
-                    f"The restore of backup {manifest.id} into database '{alias}' "
-                    "was interrupted: the database may hold only part of it, and "
-                    "migration runs refuse it until it is restored again: "
-                    f"manage.py migrationbackups restore {manifest.id} --database "
-                    f"{alias}"
-                ) from exc
-            raise RunInterrupted(
-                f"The restore of backup {manifest.id} into database '{alias}' was "
-                "interrupted and rolled back by the database: it is as before.",
-                returncode=exit_code_of(exc),
-            ) from exc
-        except BackupError as exc:
-            for warning in ledger.finish_run(
-                run, Outcome.RESTORE_FAILED, error=ledger.format_error(exc)
-            ):
-                say("ERROR", warning)
-            raise RestoreFailed(
-                f"Restoring backup {manifest.id} into database '{alias}' failed: "
-                f"{exc} The state before this attempt is in safety backup "
-                f"{safety.id}: manage.py migrationbackups restore {safety.id} "
-                f"--database {alias}"
-            ) from exc
-        if marked:
-            recovery.clear_marker(alias)
+            alias, command=command, direction="none", plan=[],
+            applied_before=applied_now(alias), argv=argv,
+        )  # fmt: skip
+        _restore_marked(
+            alias, manifest, store, run=run, safety=safety, say=say,
+            progress=progress("Restoring"), no_owner=no_owner,
+            no_privileges=no_privileges,
+        )  # fmt: skip
         ledger.ensure_table(alias)
         run.backup_id = manifest.id
-        run.backup_note = f"restored; safety backup {safety.id}"
-        if into_other:
-            run.backup_note += "; a backup of another database (--into-other-database)"
+        run.backup_note = f"restored; safety backup {safety.id}" + (
+            "; a backup of another database (--into-other-database)" * into_other
+        )
         ledger.finish_run(run, Outcome.SUCCESS)
         ledger.replay(alias, history)
     say(
@@ -153,3 +96,100 @@ def restore(
         f"  {manifest.id}... OK: database '{alias}' is back to {manifest.created_at}.",
     )
     return Restored(safety, run)
+
+
+def _restore_marked(
+    alias: str,
+    manifest: Manifest,
+    store: BackupStore,
+    *,
+    run: MigrationRun,
+    safety: Manifest,
+    say: Callable[[str, str], None],
+    progress: Progress | None,
+    no_owner: bool,
+    no_privileges: bool,
+) -> None:
+    """The restore itself, under the restore marker where the vendor needs it;
+    a failure is recorded in ``run`` and raised as RestoreFailed/RunInterrupted."""
+    marked = recovery.marks_restores(alias)
+    try:
+        if marked:
+            recovery.set_marker(alias, manifest.id)
+        catalog.restore_backup(
+            alias,
+            manifest,
+            progress=progress,
+            store=store,
+            no_owner=no_owner,
+            no_privileges=no_privileges,
+        )
+    except KeyboardInterrupt as exc:
+        connections[alias].close()
+        _finish(run, Outcome.INTERRUPTED, exc, say)
+        raise _interrupted(alias, manifest, marked, exc) from exc
+    except BackupError as exc:
+        _finish(run, Outcome.RESTORE_FAILED, exc, say)
+        raise RestoreFailed(
+            f"Restoring backup {manifest.id} into database '{alias}' failed: "
+            f"{exc} The state before this attempt is in safety backup "
+            f"{safety.id}: manage.py migrationbackups restore {safety.id} "
+            f"--database {alias}"
+        ) from exc
+    if marked:
+        recovery.clear_marker(alias)
+
+
+def _safety_backup(
+    alias: str,
+    store: BackupStore,
+    say: Callable[[str, str], None],
+    progress: Callable[[str], Progress | None],
+) -> Manifest:
+    """The backup of the database as it is, taken before it is replaced."""
+    say("MIGRATE_HEADING", "Taking a safety backup:")
+    try:
+        safety = catalog.create_backup(
+            alias,
+            reason="safety",
+            applied_before=applied_now(alias),
+            progress=progress("Backing up"),
+            store=store,
+        )
+    except BackupError as exc:
+        raise BackupFailed(
+            f"The safety backup of database '{alias}' failed, so nothing was "
+            f"restored: {exc}"
+        ) from exc
+    say("MIGRATE_LABEL", f"  {safety.id}... OK")
+    return safety
+
+
+def _finish(
+    run: MigrationRun,
+    outcome: Outcome,
+    exc: BaseException,
+    say: Callable[[str, str], None],
+) -> None:
+    for warning in ledger.finish_run(run, outcome, error=ledger.format_error(exc)):
+        say("ERROR", warning)
+
+
+def _interrupted(
+    alias: str, manifest: Manifest, marked: bool, exc: KeyboardInterrupt
+) -> Exception:
+    """What to raise when a restore was interrupted: with a marker, the
+    database may be half-loaded; without, the database rolled it back."""
+    if marked:
+        return RestoreFailed(
+            f"The restore of backup {manifest.id} into database '{alias}' "
+            "was interrupted: the database may hold only part of it, and "
+            "migration runs refuse it until it is restored again: "
+            f"manage.py migrationbackups restore {manifest.id} --database "
+            f"{alias}"
+        )
+    return RunInterrupted(
+        f"The restore of backup {manifest.id} into database '{alias}' was "
+        "interrupted and rolled back by the database: it is as before.",
+        returncode=exit_code_of(exc),
+    )

@@ -32,12 +32,13 @@ from typing import IO, Any
 
 from migration_guard.backup import mysql_dump, process
 from migration_guard.backup.base import (
-    RESTORE_MARKER_TABLE,
     BackupBackend,
     BackupError,
     Progress,
+    RestoreOptions,
     register,
 )
+from migration_guard.backup.mysql_cleanup import cleanup_sql
 from migration_guard.backup.mysql_dump import DumpError
 from migration_guard.conf import migration_guard_settings as conf
 
@@ -59,8 +60,6 @@ HEAD_BYTES = 4096
 TAIL_BYTES = 4096
 #: option file lines longer than this are split by the clients' parser
 MAX_OPTION_LINE = 4000
-#: names per DROP statement when emptying the database
-DROP_BATCH = 200
 
 _client_versions: dict[str, str] = {}
 _versions_lock = threading.Lock()
@@ -102,11 +101,6 @@ def without_data(exc: BaseException) -> str:
     the backup. The line number in the file is kept.
     """
     return _NEAR.sub(r"near (statement not shown) at line \1", str(exc))
-
-
-def quote_name(name: str) -> str:
-    """A MySQL identifier in backquotes (a backquote in it is doubled)."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _flavor_args(version: str) -> list[str]:
@@ -410,80 +404,44 @@ class MySQLBackend(BackupBackend):
 
     # -- restore -----------------------------------------------------------
 
-    def cleanup_sql(self) -> str:
-        """SQL that drops every object of the database a dump can recreate.
-
-        Objects created after the backup (tables of a failed migration, a new
-        view or routine) would otherwise survive the restore. Triggers go
-        with their tables. Foreign key checks are off so the tables can be
-        dropped in any order. Read through Django's connection, which the
-        migration run uses anyway.
-        """
-        name = self.database_name
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
-                [name],
-            )
-            tables = list(cursor.fetchall())
-            cursor.execute(
-                "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
-                "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE IN "
-                "('PROCEDURE', 'FUNCTION') ORDER BY ROUTINE_NAME",
-                [name],
-            )
-            routines = list(cursor.fetchall())
-            cursor.execute(
-                "SELECT EVENT_NAME FROM information_schema.EVENTS "
-                "WHERE EVENT_SCHEMA = %s ORDER BY EVENT_NAME",
-                [name],
-            )
-            events = [row[0] for row in cursor.fetchall()]
-        # the marker of this restore stays until the load is complete
-        tables = [(t, kind) for t, kind in tables if t != RESTORE_MARKER_TABLE]
-        schema = quote_name(name)
-
-        def qualified(object_name: str) -> str:
-            return f"{schema}.{quote_name(object_name)}"
-
-        statements = ["SET FOREIGN_KEY_CHECKS = 0;"]
-        statements += [f"DROP EVENT IF EXISTS {qualified(event)};" for event in events]
-        statements += [
-            f"DROP {kind} IF EXISTS {qualified(routine)};" for kind, routine in routines
-        ]
-        kinds = (
-            ("VIEW", {"VIEW"}),
-            ("TABLE", {"BASE TABLE", "SYSTEM VERSIONED"}),
-            ("SEQUENCE", {"SEQUENCE"}),
-        )
-        for keyword, types in kinds:
-            names = [table for table, kind in tables if kind in types]
-            for start in range(0, len(names), DROP_BATCH):
-                batch = ", ".join(
-                    qualified(n) for n in names[start : start + DROP_BATCH]
-                )
-                statements.append(f"DROP {keyword} IF EXISTS {batch};")
-        statements.append("SET FOREIGN_KEY_CHECKS = 1;")
-        return "\n".join(statements) + "\n"
-
-    def _load(
-        self,
-        argv: list[str],
-        source: IO[bytes],
-        progress: Progress | None = None,
+    def _feed(
+        self, argv: list[str], source: IO[bytes], progress: Progress | None = None
     ) -> None:
         with _report_position(source, progress):
             process.run(argv, stdin=source, secrets=[self.password])
 
-    def restore(
-        self,
-        path: Path,
-        progress: Progress | None = None,
-        *,
-        verified: bool = False,
-        no_owner: bool = False,
-        no_privileges: bool = False,
+    def _client_argv(self, binary: str, flavor: str, defaults: str) -> list[str]:
+        """The client loading SQL into the database, stopping at the first error."""
+        argv = [
+            binary,
+            defaults,
+            "--batch",
+            "--binary-mode",
+            "--default-character-set=utf8mb4",
+            MAX_PACKET,
+            f"--database={self.database_name}",
+        ]
+        if flavor == "mariadb":
+            # the ERROR line quotes enough of the statement; the whole of a
+            # failed INSERT would put rows of the backup in the message
+            argv.insert(2, "--skip-print-query-on-error")
+        return argv
+
+    def _empty(self, argv: list[str], cleanup: str, path: Path) -> None:
+        """Run the DROPs of :func:`~mysql_cleanup.cleanup_sql` through the client."""
+        with tempfile.TemporaryFile() as drops:
+            drops.write(cleanup.encode("utf-8"))
+            drops.seek(0)
+            try:
+                self._feed(argv, drops)
+            except process.ProcessError as exc:
+                raise BackupError(
+                    f"Could not empty MySQL database '{self.database_name}' before "
+                    f"restoring {path} (nothing was loaded from it): {exc}"
+                ) from exc
+
+    def load(
+        self, path: Path, progress: Progress | None, options: RestoreOptions
     ) -> None:
         """Empty the database, then load the dump with the client.
 
@@ -499,36 +457,15 @@ class MySQLBackend(BackupBackend):
         binary = self.client_command
         self._require(binary, CLIENTS, "client (for restores)")
         name = self.database_name
-        cleanup = self.cleanup_sql()
+        cleanup = cleanup_sql(self.connection, name)
         self.connection.close()
         flavor = self.flavor(binary)
         with self.defaults_file(flavor) as defaults:
-            argv = [
-                binary,
-                defaults,
-                "--batch",
-                "--binary-mode",
-                "--default-character-set=utf8mb4",
-                MAX_PACKET,
-                f"--database={name}",
-            ]
-            if flavor == "mariadb":
-                # the ERROR line quotes enough of the statement; the whole of a
-                # failed INSERT would put rows of the backup in the message
-                argv.insert(2, "--skip-print-query-on-error")
-            with tempfile.TemporaryFile() as drops:
-                drops.write(cleanup.encode("utf-8"))
-                drops.seek(0)
-                try:
-                    self._load(argv, drops)
-                except process.ProcessError as exc:
-                    raise BackupError(
-                        f"Could not empty MySQL database '{name}' before restoring "
-                        f"{path} (nothing was loaded from it): {exc}"
-                    ) from exc
+            argv = self._client_argv(binary, flavor, defaults)
+            self._empty(argv, cleanup, path)
             try:
                 with open(path, "rb", buffering=0) as source:
-                    self._load(argv, source, progress)
+                    self._feed(argv, source, progress)
             except OSError as exc:
                 raise BackupError(f"Cannot read backup {path}: {exc.strerror}") from exc
             except process.ProcessError as exc:
@@ -536,5 +473,3 @@ class MySQLBackend(BackupBackend):
                     f"Restoring MySQL database '{name}' from {path} failed; the "
                     f"database holds only part of the backup: {without_data(exc)}"
                 ) from exc
-        if progress is not None:
-            progress(path.stat().st_size)

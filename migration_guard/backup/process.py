@@ -154,10 +154,17 @@ def _secret_tempfile(content: str, suffix: str) -> Iterator[Path]:
             os.unlink(name)
 
 
+def _size(path: Path) -> int:
+    """The size of a file, or of the files of a directory tree."""
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def _watch(path: Path, progress: Callable[[int], None], done: threading.Event) -> None:
     while not done.wait(0.5):
         with contextlib.suppress(OSError):
-            progress(path.stat().st_size)
+            progress(_size(path))
 
 
 def run(
@@ -174,7 +181,8 @@ def run(
 
     ``stdin``/``stdout`` are binary files the child reads/writes directly (no
     copy through Python, so memory stays flat). With ``watch`` and
-    ``progress``, the size of the file at ``watch`` is reported twice a second.
+    ``progress``, the size of the file (or directory) at ``watch`` is reported
+    twice a second.
     """
     argv = [str(arg) for arg in argv]
     child_env = dict(os.environ)
@@ -248,51 +256,16 @@ def tee(
     argv, check = [str(a) for a in argv], [str(a) for a in check]
     child_env = dict(os.environ)
     child_env.update(env or {})
-    digest = hashlib.sha256()
-    done = 0
     with (
         tempfile.TemporaryFile() as dump_err,
         tempfile.TemporaryFile() as check_err,
         open(path, "wb") as out,
     ):
+        producer, checker = _start_pair(argv, check, child_env, dump_err, check_err)
         try:
-            producer = popen(
-                argv, stdout=subprocess.PIPE, stderr=dump_err, env=child_env
-            )
-        except OSError as exc:
-            raise ProcessError(f"{argv[0]} could not be started: {exc}") from exc
-        try:
-            checker = popen(
-                check,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=check_err,
-            )
-        except OSError as exc:
-            producer.kill()
-            producer.wait()
-            _forget(producer)
-            raise ProcessError(f"{check[0]} could not be started: {exc}") from exc
-        assert producer.stdout is not None and checker.stdin is not None
-        checker_alive = True
-        try:
-            while chunk := producer.stdout.read(CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                if checker_alive:
-                    try:
-                        checker.stdin.write(chunk)
-                    except BrokenPipeError:  # it gave up: its status says why
-                        checker_alive = False
-                done += len(chunk)
-                if progress is not None:
-                    progress(done)
-        except BaseException:  # interrupted: neither goes on without us
-            for child in (producer, checker):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.pid, signal.SIGKILL)
-            raise
+            digest = _pump(producer, checker, out, progress)
         finally:
+            assert producer.stdout is not None and checker.stdin is not None
             with contextlib.suppress(BrokenPipeError):
                 checker.stdin.close()
             producer.stdout.close()
@@ -312,4 +285,59 @@ def tee(
                     returncode=status,
                     stderr=detail,
                 )
+    return digest
+
+
+def _start_pair(
+    argv: list[str],
+    check: list[str],
+    env: Mapping[str, str],
+    dump_err: IO[bytes],
+    check_err: IO[bytes],
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """The producer (stdout piped to us) and the checker (stdin piped from us)."""
+    try:
+        producer = popen(argv, stdout=subprocess.PIPE, stderr=dump_err, env=env)
+    except OSError as exc:
+        raise ProcessError(f"{argv[0]} could not be started: {exc}") from exc
+    try:
+        checker = popen(
+            check, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=check_err
+        )
+    except OSError as exc:
+        producer.kill()
+        producer.wait()
+        _forget(producer)
+        raise ProcessError(f"{check[0]} could not be started: {exc}") from exc
+    return producer, checker
+
+
+def _pump(
+    producer: subprocess.Popen[bytes],
+    checker: subprocess.Popen[bytes],
+    out: IO[bytes],
+    progress: Callable[[int], None] | None,
+) -> str:
+    """Copy the producer's stdout to ``out`` and the checker; the sha256 of it."""
+    assert producer.stdout is not None and checker.stdin is not None
+    digest = hashlib.sha256()
+    done = 0
+    checker_alive = True
+    try:
+        while chunk := producer.stdout.read(CHUNK):
+            out.write(chunk)
+            digest.update(chunk)
+            if checker_alive:
+                try:
+                    checker.stdin.write(chunk)
+                except BrokenPipeError:  # it gave up: its status says why
+                    checker_alive = False
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
+    except BaseException:  # interrupted: neither goes on without us
+        for child in (producer, checker):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+        raise
     return digest.hexdigest()

@@ -17,7 +17,13 @@ from typing import cast
 
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
-from migration_guard.backup.base import BackupBackend, BackupError, Progress, register
+from migration_guard.backup.base import (
+    BackupBackend,
+    BackupError,
+    Progress,
+    RestoreOptions,
+    register,
+)
 
 HEADER = b"SQLite format 3\x00"
 PAGES_PER_STEP = 4096
@@ -162,17 +168,9 @@ class SQLiteBackend(BackupBackend):
             )
         return self.read_rows(path)
 
-    def restore(
-        self,
-        path: Path,
-        progress: Progress | None = None,
-        *,
-        verified: bool = False,
-        no_owner: bool = False,
-        no_privileges: bool = False,
+    def load(
+        self, path: Path, progress: Progress | None, options: RestoreOptions
     ) -> None:
-        if not verified:
-            self.verify(path)
         self.connection.close()
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         target = self._open_live()

@@ -32,6 +32,7 @@ from django.core.files import File
 from django.core.files.storage import Storage, storages
 
 from migration_guard.backup.base import BackupError
+from migration_guard.backup.partials import remove_stale
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import BackupFailed
 
@@ -70,6 +71,8 @@ class Manifest:
     rows: dict[str, int] = field(default_factory=dict)
     #: MySQL/MariaDB: {table: {check constraint name: clause}}
     checks: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: where the database's own log was when the backup started (logpos)
+    log_position: dict[str, str] = field(default_factory=dict)
 
     @property
     def manifest_name(self) -> str:
@@ -277,31 +280,8 @@ class LocalStore(BackupStore):
             os.close(fd)
 
     def remove_stale_partials(self) -> list[Path]:
-        """``.partial`` files nobody writes any more (their writer was killed).
-
-        A writer holds an exclusive ``flock`` on its partial file; a file
-        whose lock can be taken has no writer left.
-        """
-        removed: list[Path] = []
-        if not self.directory.is_dir():
-            return removed
-        for path in self.directory.glob(".*.partial"):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            try:
-                if os.fstat(fd).st_nlink:  # not already replaced by its writer
-                    path.unlink(missing_ok=True)
-                    removed.append(path)
-            finally:
-                os.close(fd)
-        return removed
+        """What killed runs left half-written here (see :mod:`.partials`)."""
+        return remove_stale(self.directory)
 
     def commit(self, staged: Path, manifest: Manifest) -> None:
         final = self.path_of(manifest.filename)

@@ -10,12 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db.migrations.writer import MigrationWriter
 from django.db.models import Field
 
-from migration_guard.datamigrations.expressions import (
+from migration_guard.datamigrations.expressions import translator
+from migration_guard.datamigrations.language import (
     Code,
     field_kind,
     literal,
-    translator,
 )
+from migration_guard.datamigrations.source import Source
 from migration_guard.datamigrations.state import MigrationState, ModelRef
 from migration_guard.exceptions import UsageError
 
@@ -156,9 +157,10 @@ class DataMigration:
     default_name: str
     summary: str  # one line: what forwards does
     backwards: str  # one line: what backwards does
-    code: str  # module-level code: constants, forwards, backwards, own helpers
-    imports: set[str] = field(default_factory=set)
-    snippets: set[str] = field(default_factory=set)
+    # module-level code: constants, forwards, backwards, own helpers; with the
+    # imports and snippets it needs
+    code: Source
+    imports: set[str] = field(default_factory=set)  # of the values written in it
     dependencies: list[tuple[str, str]] = field(default_factory=list)
     schema: SchemaMigration | None = None
 
@@ -300,16 +302,9 @@ class Template:
             "reverse yourself."
         )
 
-    def header(self, ref: ModelRef) -> str:
-        return (
-            f'{model_variable(ref)} = apps.get_model("{ref.app_label}", "{ref.name}")'
-        )
-
-    def rows_line(self, ref: ModelRef) -> str:
-        return (
-            f"rows = {model_variable(ref)}._base_manager.using("
-            "schema_editor.connection.alias)"
-        )
+    def names(self, ref: ModelRef) -> dict[str, str]:
+        """Placeholders of the model the template changes: its variable and app."""
+        return {"model": model_variable(ref), "app_label": ref.app_label}
 
     def build(self) -> DataMigration:
         raise NotImplementedError

@@ -21,7 +21,8 @@ from migration_guard.datamigrations.base import (
     serialize,
     split_names,
 )
-from migration_guard.datamigrations.expressions import field_kind
+from migration_guard.datamigrations.language import field_kind
+from migration_guard.datamigrations.source import render
 from migration_guard.datamigrations.state import ModelRef
 from migration_guard.exceptions import UsageError
 
@@ -75,65 +76,28 @@ class MoveRows(Template):
         dependencies = []
         if target.app_label != self.app_label:
             dependencies.append((target.app_label, target.leaf))
-        code = f'''\
-# The columns copied, primary key included, so that backwards restores the
-# rows as they were.
-FIELDS = [{names}]
-{condition_code}
-
-
-def forwards(apps, schema_editor):
-    """{summary}{matching}."""
-    {src} = apps.get_model("{source.app_label}", "{source.name}")
-    {dst} = apps.get_model("{target.app_label}", "{target.name}")
-    move(schema_editor, {src}, {dst}, "forwards", refuse_existing=True)
-
-
-def backwards(apps, schema_editor):
-    """Move the {target.label} rows{matching} back to {source.label}."""
-    {src} = apps.get_model("{source.app_label}", "{source.name}")
-    {dst} = apps.get_model("{target.app_label}", "{target.name}")
-    move(schema_editor, {dst}, {src}, "backwards", refuse_existing=False)
-
-
-def move(schema_editor, source, target, label, refuse_existing):
-    """Move the rows of source that match CONDITION to target, keys and all."""
-    alias = schema_editor.connection.alias
-    rows = source._base_manager.using(alias)
-    destination = target._base_manager.using(alias)
-    if CONDITION is not None:
-        rows = rows.filter(CONDITION)
-    there = destination if CONDITION is None else destination.filter(CONDITION)
-    if refuse_existing and there.exists():
-        raise ValueError(
-            f"{{target._meta.label}} already has rows that match: backwards moves "
-            "back every matching row, so it would move those too. Move or delete "
-            "them first."
+        code = render(
+            "move_rows",
+            fields=f"[{names}]",
+            condition=condition_code,
+            summary=summary,
+            matching=matching,
+            src=src,
+            dst=dst,
+            source_app=source.app_label,
+            source=source.name,
+            target_app=target.app_label,
+            target=target.name,
+            source_label=source.label,
+            target_label=target.label,
         )
-
-    def convert(obj):
-        return target(**{{name: getattr(obj, name) for name in FIELDS}})
-
-    move_in_batches(rows, convert, destination, label)
-    reset_sequence(target, schema_editor)
-
-
-def reset_sequence(model, schema_editor):
-    """Rows were inserted with their primary keys: move the key sequence past
-    them (PostgreSQL; the other databases need nothing)."""
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        for sql in connection.ops.sequence_reset_sql(no_style(), [model]):
-            cursor.execute(sql)
-'''
         return DataMigration(
             template=self.name,
             default_name=f"move_{source.name.lower()}_to_{target.name.lower()}",
             summary=self.where(summary, condition),
             backwards=f"moves the matching {target.label} rows back",
             code=code,
-            imports=imports | {"from django.core.management.color import no_style"},
-            snippets={"move_in_batches"},
+            imports=imports,
             dependencies=dependencies,
         )
 
@@ -275,60 +239,25 @@ class SeedRows(Template):
                 imports |= value_imports
                 parts.append(f'"{name}": {text}')
             lines.append("    {" + ", ".join(parts) + "},")
-        rows_text = "\n".join(lines)
         key_text = ", ".join(f'"{f.attname}"' for f in natural_key)
-        var = model_variable(ref)
         summary = (
             f"Create {len(rows)} {ref.label} row{'s' if len(rows) != 1 else ''} "
             f"keyed by {', '.join(f.name for f in natural_key)}"
         )
-        code = f'''\
-NATURAL_KEY = [{key_text}]
-ROWS = [
-{rows_text}
-]
-
-
-def forwards(apps, schema_editor):
-    """{summary}; refuse if one of them exists already."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    existing = []
-    for start in range(0, len(ROWS), BATCH_SIZE):
-        chunk = ROWS[start : start + BATCH_SIZE]
-        existing += rows.filter(by_natural_key(chunk)).values_list(*NATURAL_KEY)
-    if existing:
-        raise ValueError(
-            f"{{{var}._meta.label}} already has rows with the natural keys "
-            f"{{sorted(existing)[:10]}}: backwards deletes the rows this migration "
-            "created, so it does not take over existing ones."
+        code = render(
+            "seed_rows",
+            **self.names(ref),
+            natural_key=f"[{key_text}]",
+            rows="[\n" + "\n".join(lines) + "\n]",
+            summary=summary,
         )
-    rows.bulk_create([{var}(**row) for row in ROWS], batch_size=BATCH_SIZE)
-
-
-def backwards(apps, schema_editor):
-    """Delete exactly the rows that forwards created, by their natural keys."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    for start in range(0, len(ROWS), BATCH_SIZE):
-        rows.filter(by_natural_key(ROWS[start : start + BATCH_SIZE])).delete()
-
-
-def by_natural_key(chunk):
-    """Rows whose natural key is one of those of ``chunk``."""
-    return functools.reduce(
-        operator.or_,
-        (Q(**{{name: row[name] for name in NATURAL_KEY}}) for row in chunk),
-    )
-'''
         return DataMigration(
             template=self.name,
             default_name=f"seed_{ref.name.lower()}",
             summary=summary,
             backwards="deletes those rows by their natural keys",
             code=code,
-            imports=imports
-            | {"import functools", "import operator", "from django.db.models import Q"},
+            imports=imports,
         )
 
 
@@ -358,93 +287,18 @@ class ArchiveAndDelete(Template):
         condition = self.condition(ref)
         matching = " matching CONDITION" if condition else ""
         condition_code, imports = self.condition_constant(condition)
-        var = model_variable(ref)
         table = truncate_name(
             f"{ref.model._meta.db_table}_archive_{self.number:04d}", 63
         )
         summary = self.where(f"Delete {ref.label} rows", condition)
         summary += ", archived as JSON"
-        code = f'''\
-# Created by the schema migration before this one, outside the migration
-# state (models.py needs no model for it). Drop it in a later migration once
-# the archived rows are no longer needed.
-ARCHIVE_TABLE = "{table}"
-{condition_code}
-
-
-def forwards(apps, schema_editor):
-    """Copy each {ref.name}{matching} into ARCHIVE_TABLE as JSON, then
-    delete it."""
-    {self.header(ref)}
-    alias = schema_editor.connection.alias
-    rows = {var}._base_manager.using(alias)
-    if CONDITION is not None:
-        rows = rows.filter(CONDITION)
-    archive = archive_model({var})._base_manager.using(alias)
-
-    def convert(obj):
-        return archive.model(object_pk=str(obj.pk), data=row_as_json(obj))
-
-    move_in_batches(rows, convert, archive, "forwards")
-
-
-def backwards(apps, schema_editor):
-    """Put every archived {ref.name} back, with its primary key; empty the archive."""
-    {self.header(ref)}
-    alias = schema_editor.connection.alias
-    archive = archive_model({var})._base_manager.using(alias)
-    restored = {var}._base_manager.using(alias)
-
-    def convert(record):
-        return row_from_json({var}, record.data)
-
-    move_in_batches(archive, convert, restored, "backwards")
-
-
-def archive_model(model):
-    """A model for ARCHIVE_TABLE, registered apart from every app registry."""
-
-    class Meta:
-        apps = Apps()
-        app_label = model._meta.app_label
-        db_table = ARCHIVE_TABLE
-
-    return type(
-        "Archive",
-        (models.Model,),
-        {{
-            "__module__": __name__,
-            "Meta": Meta,
-            "id": models.BigAutoField(primary_key=True),
-            "object_pk": models.TextField(),
-            "data": models.JSONField(),
-        }},
-    )
-
-
-def row_as_json(obj):
-    """Every column by attname: JSON types as they are, other values as text
-    (Field.value_to_string: exact decimals, full datetimes, base64 bytes)."""
-    data = {{}}
-    for field in obj._meta.concrete_fields:
-        value = field.value_from_object(obj)
-        if value is None or isinstance(value, (bool, int, float, str)):
-            data[field.attname] = value
-        else:
-            data[field.attname] = field.value_to_string(obj)
-    return data
-
-
-def row_from_json(model, data):
-    """The row that row_as_json() wrote, as an unsaved object."""
-    return model(
-        **{{
-            field.attname: field.to_python(data[field.attname])
-            for field in model._meta.concrete_fields
-            if field.attname in data
-        }}
-    )
-'''
+        code = render(
+            "archive_and_delete",
+            **self.names(ref),
+            table=table,
+            condition=condition_code,
+            matching=matching,
+        )
         schema = SchemaMigration(
             operations=[
                 migrations.SeparateDatabaseAndState(
@@ -475,8 +329,6 @@ def row_from_json(model, data):
             summary=summary,
             backwards="restores the archived rows and empties the archive",
             code=code,
-            imports=imports
-            | {"from django.apps.registry import Apps", "from django.db import models"},
-            snippets={"move_in_batches"},
+            imports=imports,
             schema=schema,
         )

@@ -19,16 +19,16 @@ from migration_guard.datamigrations.base import (
     Template,
     check_kind,
     convert,
-    model_variable,
     serialize,
     split_names,
 )
-from migration_guard.datamigrations.expressions import (
+from migration_guard.datamigrations.expressions import translator
+from migration_guard.datamigrations.language import (
     Code,
     field_kind,
     python_string,
-    translator,
 )
+from migration_guard.datamigrations.source import render
 from migration_guard.datamigrations.state import ModelRef
 from migration_guard.exceptions import UsageError
 
@@ -68,31 +68,17 @@ class SetBased(Template):
         reset = self.resettable(ref, target)
         condition = self.condition(ref, forbidden=[target])
         condition_code, condition_imports = self.condition_constant(condition)
-        var = model_variable(ref)
         summary = f"Set {ref.label}.{target.name} to {said}"
-        code = f'''\
-FIELD = "{target.name}"
-{condition_code}
-
-
-def new_value():
-    """{said}"""
-    return {value.text}
-
-
-def forwards(apps, schema_editor):
-    """{summary}."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    update_in_batches(rows, {{FIELD: new_value()}}, "forwards", CONDITION)
-
-
-def backwards(apps, schema_editor):
-    """Set {target.name} back to {reset}."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    update_in_batches(rows, reset_values({var}, [FIELD]), "backwards", CONDITION)
-'''
+        code = render(
+            "set_based",
+            **self.names(ref),
+            field=target.name,
+            condition=condition_code,
+            said=said,
+            value=value.text,
+            summary=summary,
+            reset=reset,
+        )
         return DataMigration(
             template=self.name,
             default_name=f"{self.name}_{ref.name.lower()}_{target.name}",
@@ -100,7 +86,6 @@ def backwards(apps, schema_editor):
             backwards=f"sets {target.name} back to {reset}",
             code=code,
             imports=value.imports() | condition_imports,
-            snippets={"update_in_batches", "reset_values"},
         )
 
 
@@ -284,83 +269,21 @@ class MapValues(Template):
             new_text, new_imports = serialize(new)
             imports |= old_imports | new_imports
             entries.append(f"    {old_text}: {new_text},")
-        mapping_text = "\n".join(entries)
         said = ", ".join(f"{old!r} -> {new!r}" for old, new in pairs)
-        code = f'''\
-FIELD = "{target.name}"
-MAPPING = {{
-{mapping_text}
-}}
-{condition_code}
-
-
-def forwards(apps, schema_editor):
-    """Change {target.name} by MAPPING."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    remap(rows, MAPPING, "forwards")
-
-
-def backwards(apps, schema_editor):
-    """Change {target.name} back by the inverse of MAPPING."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    remap(rows, {{new: old for old, new in MAPPING.items()}}, "backwards")
-
-
-def holding(values):
-    """Rows whose FIELD is one of ``values`` (None: NULL)."""
-    condition = Q(**{{f"{{FIELD}}__in": [v for v in values if v is not None]}})
-    if None in values:
-        condition |= Q(**{{f"{{FIELD}}__isnull": True}})
-    return condition
-
-
-def remap(rows, mapping, label):
-    """Change FIELD from each key of ``mapping`` to its value, set-based.
-
-    First reads FIELD of the rows that the database matches with a key or a
-    value of the mapping (one streamed query), and refuses to run when one
-    holds a value the mapping produces but does not map away, or matches a
-    key only by the database's comparison (a case-insensitive collation):
-    afterwards those rows could not be told apart from the changed ones, so
-    the migration could not be undone exactly.
-    """
-    condition = holding(list(mapping))
-    if CONDITION is not None:
-        condition &= CONDITION
-    produced = [value for value in mapping.values() if value not in mapping]
-    candidates = rows.filter(holding([*mapping, *produced]))
-    if CONDITION is not None:
-        candidates = candidates.filter(CONDITION)
-    problems = []
-    for value in candidates.values_list(FIELD, flat=True).iterator():
-        if value not in mapping and value not in problems:
-            problems.append(value)
-            if len(problems) == 10:
-                break
-    if problems:
-        raise ValueError(
-            f"{{rows.model._meta.label}}.{{FIELD}}: rows hold "
-            f"{{', '.join(map(repr, problems))}}, which the database compares equal "
-            "to a value this mapping changes or produces; after this migration "
-            "they could not be told apart from the changed rows, so it could not "
-            "be undone. Change those rows first."
+        code = render(
+            "map_values",
+            **self.names(ref),
+            field=target.name,
+            mapping="{\n" + "\n".join(entries) + "\n}",
+            condition=condition_code,
         )
-    new_value = Case(
-        *[When(**{{FIELD: old}}, then=Value(new)) for old, new in mapping.items()],
-        default=F(FIELD),
-    )
-    return update_in_batches(rows, {{FIELD: new_value}}, label, condition)
-'''
         return DataMigration(
             template=self.name,
             default_name=f"map_{ref.name.lower()}_{target.name}",
             summary=self.where(f"Map {ref.label}.{target.name}: {said}", condition),
             backwards="applies the inverse mapping",
             code=code,
-            imports=imports | {"from django.db.models import Case, F, Q, Value, When"},
-            snippets={"update_in_batches"},
+            imports=imports,
         )
 
 
@@ -419,47 +342,21 @@ class SplitField(Template):
         separator = " " if self.options.separator is None else self.options.separator
         if not separator:
             raise UsageError("--separator of split_field cannot be empty.")
-        var = model_variable(ref)
         names = ", ".join(f'"{t.name}"' for t in targets)
         summary = (
             f"Split {ref.label}.{source.name} at {separator!r} into "
             f"{', '.join(t.name for t in targets)}"
         )
-        code = f'''\
-SOURCE = "{source.name}"
-TARGETS = [{names}]
-SEPARATOR = {python_string(separator)}
-{condition_code}
-
-
-def split(obj):
-    """Set TARGETS from SOURCE split at SEPARATOR: the last target gets the
-    rest, missing parts are empty. Returns whether anything changed."""
-    parts = (getattr(obj, SOURCE) or "").split(SEPARATOR, len(TARGETS) - 1)
-    parts += [""] * (len(TARGETS) - len(parts))
-    changed = False
-    for name, part in zip(TARGETS, parts):
-        if getattr(obj, name) != part:
-            setattr(obj, name, part)
-            changed = True
-    return changed
-
-
-def forwards(apps, schema_editor):
-    """{summary}."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    if CONDITION is not None:
-        rows = rows.filter(CONDITION)
-    change_in_batches(rows.only(SOURCE, *TARGETS), TARGETS, split, "forwards")
-
-
-def backwards(apps, schema_editor):
-    """Set {", ".join(t.name for t in targets)} back to their defaults."""
-    {self.header(ref)}
-    {self.rows_line(ref)}
-    update_in_batches(rows, reset_values({var}, TARGETS), "backwards", CONDITION)
-'''
+        code = render(
+            "split_field",
+            **self.names(ref),
+            source=source.name,
+            targets=f"[{names}]",
+            separator=python_string(separator),
+            condition=condition_code,
+            summary=summary,
+            target_names=", ".join(t.name for t in targets),
+        )
         said_resets = ", ".join(
             f"{t.name} to {reset}" for t, reset in zip(targets, resets, strict=True)
         )
@@ -470,7 +367,6 @@ def backwards(apps, schema_editor):
             backwards=f"sets {said_resets}",
             code=code,
             imports=imports,
-            snippets={"change_in_batches", "update_in_batches", "reset_values"},
         )
 
 
@@ -506,7 +402,6 @@ class Custom(Template):
         condition = self.condition(ref, forbidden=written)
         condition_code, imports = self.condition_constant(condition)
         matching = " matching CONDITION" if condition else ""
-        var = model_variable(ref)
         fields_text = ", ".join(f'"{f.name}"' for f in written)
         if read is None:
             loaded = "every field"
@@ -518,49 +413,15 @@ class Custom(Template):
                 "# Only these fields are loaded: reading another one costs a query "
                 "per row.\nREAD = [" + ", ".join(f'"{n}"' for n in names) + "]"
             )
-        module_hint = "{__name__}"
-        code = f'''\
-FIELDS = [{fields_text}]  # what forwards_row() and backwards_row() change
-{read_line}
-{condition_code}
-
-
-def forwards_row(obj):
-    """Change one {ref.name} in place; return True if it changed, else False.
-
-    Loaded: {loaded}. Only FIELDS are written back.
-    """
-    # TODO: fill in, e.g. obj.field = ...; return True
-    raise NotImplementedError(f"Fill in forwards_row() in {module_hint}.")
-
-
-def backwards_row(obj):
-    """Undo forwards_row() on one {ref.name}; return True if it changed."""
-    # TODO: fill in
-    raise NotImplementedError(f"Fill in backwards_row() in {module_hint}.")
-
-
-def forwards(apps, schema_editor):
-    """Run forwards_row() on every {ref.name}{matching}."""
-    {self.header(ref)}
-    rows = selected({var}, schema_editor)
-    change_in_batches(rows, FIELDS, forwards_row, "forwards")
-
-
-def backwards(apps, schema_editor):
-    """Run backwards_row() on every {ref.name}{matching}."""
-    {self.header(ref)}
-    rows = selected({var}, schema_editor)
-    change_in_batches(rows, FIELDS, backwards_row, "backwards")
-
-
-def selected(model, schema_editor):
-    """The rows to change (CONDITION), with the READ fields loaded."""
-    rows = model._base_manager.using(schema_editor.connection.alias)
-    if CONDITION is not None:
-        rows = rows.filter(CONDITION)
-    return rows if READ is None else rows.only(*READ)
-'''
+        code = render(
+            "custom",
+            **self.names(ref),
+            fields=f"[{fields_text}]",
+            read=read_line,
+            condition=condition_code,
+            loaded=loaded,
+            matching=matching,
+        )
         return DataMigration(
             template=self.name,
             default_name=f"change_{ref.name.lower()}",
@@ -569,5 +430,4 @@ def selected(model, schema_editor):
             backwards="runs backwards_row() (to fill in)",
             code=code,
             imports=imports,
-            snippets={"change_in_batches"},
         )

@@ -80,6 +80,34 @@ def generate(
 ) -> Generated:
     """Render the migration(s) of ``template_name``; raise UsageError on bad input."""
     cls = template_class(template_name)
+    check_arguments(name, options)
+    state = state or MigrationState()
+    leaf = state.leaf(app_label)
+    number = (MigrationAutodetector.parse_number(leaf) or 0) + 1
+    template: Template = cls(state, app_label, options, number)
+    template.check_options()
+    data = template.build()
+    arranged = arrange(state, app_label, data, name or data.default_name)
+    files = []
+    if data.schema is not None:
+        writer = MigrationWriter(arranged[0])
+        text = schema_text(writer.as_string(), data, command_line)
+        description = [f"+ {data.schema.description}"]
+        files.append(
+            MigrationFile(app_label, arranged[0].name, writer.path, text, description)
+        )
+    writer = MigrationWriter(arranged[-1])
+    text = data_text(writer.as_string(), data, options, command_line)
+    description = [f"+ {data.summary}", f"- Backwards: {data.backwards}"]
+    files.append(
+        MigrationFile(app_label, arranged[-1].name, writer.path, text, description)
+    )
+    for migration_file in files:
+        check_source(migration_file)
+    return Generated(cls.name, files, data)
+
+
+def check_arguments(name: str | None, options: Options) -> None:
     if name is not None and not name.isidentifier():
         raise UsageError(
             f"The migration name must be a valid Python identifier, not {name!r}."
@@ -89,14 +117,13 @@ def generate(
             f"--batch-size must be between 1 and {MAX_BATCH_SIZE}, not "
             f"{options.batch_size}."
         )
-    state = state or MigrationState()
-    leaf = state.leaf(app_label)
-    number = (MigrationAutodetector.parse_number(leaf) or 0) + 1
-    template: Template = cls(state, app_label, options, number)
-    template.check_options()
-    data = template.build()
-    name = name or data.default_name
 
+
+def arrange(
+    state: MigrationState, app_label: str, data: DataMigration, name: str
+) -> list[migrations.Migration]:
+    """The migrations of ``data``, numbered and named as makemigrations --empty
+    does (after the app's leaf); the schema migration first."""
     planned: list[migrations.Migration] = []
     data_dependencies = list(data.dependencies)
     if data.schema is not None:
@@ -104,8 +131,6 @@ def generate(
         data_dependencies.insert(0, (app_label, "schema"))
     runpython = migrations.RunPython(placeholders.forwards, placeholders.backwards)
     planned.append(new_migration("data", app_label, [runpython], data_dependencies))
-
-    # as makemigrations --empty: number and depend on the app's leaf
     autodetector = MigrationAutodetector(
         state.project_state,
         state.project_state,
@@ -114,7 +139,7 @@ def generate(
     changes = autodetector.arrange_for_graph(
         changes={app_label: planned}, graph=state.loader.graph, migration_name=name
     )
-    arranged = changes[app_label]
+    arranged: list[migrations.Migration] = changes[app_label]
     if data.schema is not None:
         # arrange_for_graph names both after --name; the schema one gets a suffix
         old = arranged[0].name
@@ -124,32 +149,7 @@ def generate(
             (a, arranged[0].name if (a, n) == (app_label, old) else n)
             for a, n in dependencies
         ]
-
-    files = []
-    if data.schema is not None:
-        writer = MigrationWriter(arranged[0])
-        files.append(
-            MigrationFile(
-                app_label,
-                arranged[0].name,
-                writer.path,
-                schema_text(writer.as_string(), data, command_line),
-                [f"+ {data.schema.description}"],
-            )
-        )
-    writer = MigrationWriter(arranged[-1])
-    files.append(
-        MigrationFile(
-            app_label,
-            arranged[-1].name,
-            writer.path,
-            data_text(writer.as_string(), data, options, command_line),
-            [f"+ {data.summary}", f"- Backwards: {data.backwards}"],
-        )
-    )
-    for migration_file in files:
-        check_source(migration_file)
-    return Generated(cls.name, files, data)
+    return arranged
 
 
 def new_migration(
@@ -246,8 +246,10 @@ def data_text(
             "    atomic = False\n",
             1,
         )
-    helper_code, helper_imports = snippets.collect(data.snippets, atomic=atomic)
-    all_imports = merge_imports(imports | data.imports | helper_imports)
+    helper_code, helper_imports = snippets.collect(data.code.needs, atomic=atomic)
+    all_imports = merge_imports(
+        imports | data.imports | data.code.imports | helper_imports
+    )
     batching = [
         "",
         f"Batches of {options.batch_size} rows; "
@@ -261,7 +263,7 @@ def data_text(
     if options.elidable:
         batching.append("Elidable: squashmigrations leaves it out.")
     sections = [
-        f"BATCH_SIZE = {options.batch_size}\n{data.code.strip()}",
+        f"BATCH_SIZE = {options.batch_size}\n{data.code.text.strip()}",
         *(code.strip() for code in helper_code),
         body.strip(),
     ]

@@ -43,7 +43,8 @@ from django.db.migrations.migration import Migration
 from django.db.migrations.serializer import serializer_factory
 from django.utils import translation
 
-Key = tuple[str, str]
+from migration_guard.run.planning import Key
+from migration_guard.unwrap import database_side
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,10 @@ def _code_digest(function: Callable[..., Any] | None) -> str:
 
 
 def _code_of(operations: Iterable[Any]) -> Iterator[str]:
-    for operation in operations:
+    for operation in database_side(operations):
         if isinstance(operation, ops.RunPython):
             yield _code_digest(operation.code)
             yield _code_digest(operation.reverse_code)
-        elif isinstance(operation, ops.SeparateDatabaseAndState):
-            yield from _code_of(operation.database_operations)
 
 
 def normalized(operation: Any) -> str:

@@ -36,7 +36,7 @@ import site
 import sysconfig
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ from django.core.checks import Warning as CheckWarning
 from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
+
+from migration_guard.unwrap import changes_column, database_operations
 
 NO_REVERSE = "migration_guard.W010"
 DATA_AND_SCHEMA = "migration_guard.W011"
@@ -92,6 +94,10 @@ def lint(
     return findings
 
 
+#: a finding of one operation: (check id, message, hint)
+Found = tuple[str, str, str]
+
+
 def lint_migration(
     migration: migrations.Migration, loader: MigrationLoader | None = None
 ) -> list[Finding]:
@@ -100,84 +106,100 @@ def lint_migration(
     ``loader`` (with its graph) tells state-only ``AlterField`` operations
     from real ones; without it every ``AlterField`` counts as a schema change.
     """
-    found: list[Finding] = []
-
-    def add(check_id: str, index: int, message: str, hint: str) -> None:
-        found.append(
-            Finding(check_id, migration.app_label, migration.name, index, message, hint)
-        )
-
+    found: list[tuple[int, Found]] = []
     data_ops: list[tuple[int, Operation]] = []
     others: list[tuple[int, Operation]] = []
     for index, operation in enumerate(migration.operations):
-        for op in flatten(operation):
-            if isinstance(op, migrations.RunPython):
-                if op.reverse_code is None:
-                    add(
-                        NO_REVERSE,
-                        index,
-                        f"operations[{index}] {describe(op)} has no reverse_code: "
-                        "the migration cannot be unapplied.",
-                        "Pass reverse_code, a function that undoes it, or "
-                        "migrations.RunPython.noop when there is nothing to undo; "
-                        "or silence it for this migration with "
-                        f'{SILENCE_ATTRIBUTE} = ["{NO_REVERSE}"].',
-                    )
-                for function in (op.code, op.reverse_code):
-                    if function is None or function is migrations.RunPython.noop:
-                        continue
-                    uses = current_model_uses(function)
-                    if uses:
-                        add(
-                            CURRENT_MODELS,
-                            index,
-                            f"operations[{index}] {describe(op)}: "
-                            f"{function_name(function)}() uses {', '.join(uses)} "
-                            "instead of apps.get_model(): it sees today's models.py, "
-                            "whose fields the table may not have at this point of "
-                            "the history.",
-                            "Inside the function, take the historical model: "
-                            'Model = apps.get_model("app_label", "Model").',
-                        )
-            elif isinstance(op, migrations.RunSQL) and op.reverse_sql is None:
-                add(
-                    NO_REVERSE,
-                    index,
-                    f"operations[{index}] {describe(op)} has no reverse_sql: the "
-                    "migration cannot be unapplied.",
-                    "Pass reverse_sql, the SQL that undoes it, or "
-                    "migrations.RunSQL.noop when there is nothing to undo; or "
-                    "silence it for this migration with "
-                    f'{SILENCE_ATTRIBUTE} = ["{NO_REVERSE}"].',
+        for op in database_operations(operation):
+            found += [(index, finding) for finding in _operation_findings(index, op)]
+            (data_ops if is_data(op) else others).append((index, op))
+    found += _data_and_schema(migration, loader, data_ops, others)
+    silenced = silenced_ids(migration)
+    return [
+        Finding(
+            check_id,
+            migration.app_label,
+            migration.name,
+            index,
+            message,
+            hint,
+            silenced=check_id in silenced,
+        )
+        for index, (check_id, message, hint) in found
+    ]
+
+
+def _operation_findings(index: int, op: Operation) -> Iterator[Found]:
+    """What is wrong with one operation run on the database, on its own."""
+    if isinstance(op, migrations.RunPython):
+        if op.reverse_code is None:
+            yield (
+                NO_REVERSE,
+                f"operations[{index}] {describe(op)} has no reverse_code: "
+                "the migration cannot be unapplied.",
+                "Pass reverse_code, a function that undoes it, or "
+                "migrations.RunPython.noop when there is nothing to undo; "
+                "or silence it for this migration with "
+                f'{SILENCE_ATTRIBUTE} = ["{NO_REVERSE}"].',
+            )
+        for function in (op.code, op.reverse_code):
+            if function is None or function is migrations.RunPython.noop:
+                continue
+            uses = current_model_uses(function)
+            if uses:
+                yield (
+                    CURRENT_MODELS,
+                    f"operations[{index}] {describe(op)}: "
+                    f"{function_name(function)}() uses {', '.join(uses)} "
+                    "instead of apps.get_model(): it sees today's models.py, "
+                    "whose fields the table may not have at this point of "
+                    "the history.",
+                    "Inside the function, take the historical model: "
+                    'Model = apps.get_model("app_label", "Model").',
                 )
-            if is_data(op):
-                data_ops.append((index, op))
-            else:
-                others.append((index, op))
+    elif isinstance(op, migrations.RunSQL) and op.reverse_sql is None:
+        yield (
+            NO_REVERSE,
+            f"operations[{index}] {describe(op)} has no reverse_sql: the "
+            "migration cannot be unapplied.",
+            "Pass reverse_sql, the SQL that undoes it, or "
+            "migrations.RunSQL.noop when there is nothing to undo; or "
+            "silence it for this migration with "
+            f'{SILENCE_ATTRIBUTE} = ["{NO_REVERSE}"].',
+        )
+
+
+def _data_and_schema(
+    migration: migrations.Migration,
+    loader: MigrationLoader | None,
+    data_ops: list[tuple[int, Operation]],
+    others: list[tuple[int, Operation]],
+) -> list[tuple[int, Found]]:
+    """The finding of a migration that changes both data and the schema."""
+    if not data_ops:
+        return []
     # the schema is looked at only next to data: AlterField may need a state
     schema = next(
-        (
-            (index, op)
-            for index, op in others
-            if data_ops and changes_schema(op, migration, loader)
-        ),
-        None,
+        ((i, op) for i, op in others if changes_schema(op, migration, loader)), None
     )
-    if data_ops and schema is not None:
-        (data_index, data_op), (schema_index, schema_op) = data_ops[0], schema
-        add(
-            DATA_AND_SCHEMA,
+    if schema is None:
+        return []
+    (data_index, data_op), (schema_index, schema_op) = data_ops[0], schema
+    return [
+        (
             data_index,
-            f"operations[{data_index}] {describe(data_op)} changes data and "
-            f"operations[{schema_index}] {describe(schema_op)} changes the schema "
-            "in the same migration: they cannot be undone or retried apart, and "
-            "on PostgreSQL an ALTER TABLE after an UPDATE of the same table in "
-            "one transaction fails ('pending trigger events').",
-            "Put the schema change and the data change in migrations of their "
-            "own (manage.py makedatamigration writes the data one).",
+            (
+                DATA_AND_SCHEMA,
+                f"operations[{data_index}] {describe(data_op)} changes data and "
+                f"operations[{schema_index}] {describe(schema_op)} changes the "
+                "schema in the same migration: they cannot be undone or retried "
+                "apart, and on PostgreSQL an ALTER TABLE after an UPDATE of the "
+                "same table in one transaction fails ('pending trigger events').",
+                "Put the schema change and the data change in migrations of their "
+                "own (manage.py makedatamigration writes the data one).",
+            ),
         )
-    silenced = silenced_ids(migration)
-    return [replace(f, silenced=f.check_id in silenced) for f in found]
+    ]
 
 
 def silenced_ids(migration: migrations.Migration) -> frozenset[str]:
@@ -191,15 +213,6 @@ def silenced_ids(migration: migrations.Migration) -> frozenset[str]:
 # ---------------------------------------------------------------------------
 # Operations
 # ---------------------------------------------------------------------------
-
-
-def flatten(operation: Operation) -> Iterator[Operation]:
-    """The operation, or what a SeparateDatabaseAndState runs on the database."""
-    if isinstance(operation, migrations.SeparateDatabaseAndState):
-        for inner in operation.database_operations:
-            yield from flatten(inner)
-    else:
-        yield operation
 
 
 def is_data(op: Operation) -> bool:
@@ -231,14 +244,7 @@ def alters_column(
     model = state.models.get((migration.app_label, op.model_name_lower))
     if model is None or op.name not in model.fields:
         return True
-    old, new = model.fields[op.name], op.field
-    _, old_path, old_args, old_kwargs = old.deconstruct()
-    _, new_path, new_args, new_kwargs = new.deconstruct()
-    for attr in old.non_db_attrs:
-        if attr != "db_column":
-            old_kwargs.pop(attr, None)
-            new_kwargs.pop(attr, None)
-    return bool((old_path, old_args, old_kwargs) != (new_path, new_args, new_kwargs))
+    return changes_column(model.fields[op.name], op.field)
 
 
 def describe(op: Operation) -> str:

@@ -32,9 +32,8 @@ from migration_guard.management.render import human_size
 from migration_guard.reconcile.schema import flatten
 from migration_guard.reconcile.schema.introspect import snapshot
 from migration_guard.run import ledger, planning
+from migration_guard.run.execution import Journal, execute_plan
 from migration_guard.run.planning import Key, Plan, TargetSpec
-from migration_guard.run.runner import Journal, execute_plan
-from migration_guard.testing.scratch import SUFFIX
 
 Say = Callable[[str, str], None]
 
@@ -321,14 +320,7 @@ def _on_copy(
     if plan.direction == "backwards":  # the plan is the way back: preview it
         _preview(plan, result, show_preview)
         if result.revert_status == "irreversible":
-            irreversible = result.preview["irreversible"] if result.preview else []
-            result.failed_migration = ", ".join(irreversible)
-            result.error = (
-                "cannot be unapplied (irreversible); guardedmigrate refuses this "
-                "plan (exit 8) and only a restore goes back"
-            )
-            result.revert_status, result.revert_note = "not run", ""
-            result.refused = True
+            _refused(result)
             return
     say(
         "MIGRATE_HEADING",
@@ -352,26 +344,42 @@ def _on_copy(
     if plan.direction == "forwards":
         _preview(back, result, show_preview)
     if result.revert_status != "irreversible":
-        say("MIGRATE_HEADING", "Reverting on the copy:")
-        journal = _Timed(say)
-        result.revert_error = _run(back, journal)
-        result.reverted = _timings(journal)
-        if result.revert_error:
-            result.revert_status = "failed"
-            say("ERROR", f"  Failed: {result.revert_error}")
-        else:
-            result.revert_changes = schema_changes(
-                copy_before, snapshot(scratch.connection)
-            )
-            result.revert_status = "failed" if result.revert_changes else "done"
-            if result.revert_changes:
-                result.revert_error = (
-                    "the revert does not restore the schema: "
-                    + "; ".join(str(c) for c in result.revert_changes)
-                )
-                say("ERROR", f"  {result.revert_error}")
-            else:
-                say("MIGRATE_LABEL", "  Schema of the copy: as before the plan.")
+        _revert(scratch, back, copy_before, result, say)
+
+
+def _refused(result: Rehearsal) -> None:
+    """A backward plan that cannot be unapplied: guardedmigrate refuses it."""
+    irreversible = result.preview["irreversible"] if result.preview else []
+    result.failed_migration = ", ".join(irreversible)
+    result.error = (
+        "cannot be unapplied (irreversible); guardedmigrate refuses this "
+        "plan (exit 8) and only a restore goes back"
+    )
+    result.revert_status, result.revert_note = "not run", ""
+    result.refused = True
+
+
+def _revert(
+    scratch: Any, back: Plan, copy_before: Any, result: Rehearsal, say: Say
+) -> None:
+    """Run the way back on the copy; its schema must be as before the plan."""
+    say("MIGRATE_HEADING", "Reverting on the copy:")
+    journal = _Timed(say)
+    result.revert_error = _run(back, journal)
+    result.reverted = _timings(journal)
+    if result.revert_error:
+        result.revert_status = "failed"
+        say("ERROR", f"  Failed: {result.revert_error}")
+        return
+    result.revert_changes = schema_changes(copy_before, snapshot(scratch.connection))
+    result.revert_status = "failed" if result.revert_changes else "done"
+    if result.revert_changes:
+        result.revert_error = "the revert does not restore the schema: " + "; ".join(
+            str(c) for c in result.revert_changes
+        )
+        say("ERROR", f"  {result.revert_error}")
+    else:
+        say("MIGRATE_LABEL", "  Schema of the copy: as before the plan.")
 
 
 def _run_watched(
@@ -444,109 +452,27 @@ def _finish(result: Rehearsal, alias: str, before: Fingerprint, say: Say) -> Reh
     return result
 
 
-def report_lines(result: Rehearsal, style: Any) -> list[str]:
-    """The closing lines of a rehearsal in text."""
-    lines = []
-    if result.revert_status == "irreversible":
-        lines.append(style.WARNING(f"Revert: {result.revert_note}."))
-    lines.append(
-        style.MIGRATE_HEADING(f"Database '{result.alias}' unchanged: ")
-        + ", ".join(result.untouched)
-        + " as before."
-    )
-    slowest = sorted(result.executed, key=lambda e: e["seconds"], reverse=True)[:3]
-    applied = sum(e["seconds"] for e in result.executed)
-    reverted = sum(e["seconds"] for e in result.reverted)
-    text = (
-        f"{len(result.executed)} migration{'s' if len(result.executed) != 1 else ''}"
-        f" in {applied:.2f}s"
-    )
-    if slowest:
-        text += (
-            " (slowest: "
-            + ", ".join(f"{e['app']}.{e['name']} {e['seconds']:.3f}s" for e in slowest)
-            + ")"
-        )
-    if result.reverted:
-        text += f", reverted in {reverted:.2f}s"
-    verdict = "OK" if result.ok else "FAILED"
-    head = style.SUCCESS if result.ok else style.ERROR
-    lines.append(
-        head(f"Rehearsal {verdict}: ")
-        + text
-        + f"; copy dropped; {result.seconds:.2f}s in all."
-    )
-    return lines
-
-
-def handle(command: Any, alias: str, spec: TargetSpec, options: dict[str, Any]) -> None:
-    """``guardedmigrate --rehearse``: called by the command; exits 2 on failure."""
-    from migration_guard.management import render
-
-    refused = [
-        flag
-        for flag, key in (
-            ("--fake", "fake"),
-            ("--fake-initial", "fake_initial"),
-            ("--force-fake", "force_fake"),
-            ("--plan", "plan"),
-            ("--check", "check_unapplied"),
-            ("--prune", "prune"),
-            ("--run-syncdb", "run_syncdb"),
-        )
-        if options.get(key)
-    ]
-    if refused:
-        raise UsageError(
-            f"--rehearse runs the plan on a copy; it does not go with "
-            f"{', '.join(refused)}."
-        )
-    as_json = options["format"] == "json"
-    quiet = as_json or options["verbosity"] < 1
-    say: Say = _quiet if quiet else command.say
-
-    def show(pair: Any) -> None:
-        preview, strategy = pair
-        say("MIGRATE_HEADING", "Revert preview (on the copy):")
-        copy = f"database '{alias}{SUFFIX}'"
-        for line in render.preview_lines(preview, strategy, None, command.style):
-            command.stdout.write("  " + line.replace(copy, f"the copy of '{alias}'"))
-
-    if not quiet:
-        say(
-            "MIGRATE_HEADING",
-            f"Rehearsal on a copy of database '{alias}' (nothing on it changes):",
-        )
-    max_lock_ms = options.get("max_lock_ms")
-    result = rehearse(
-        alias,
-        spec,
-        say=say,
-        show_preview=None if quiet else show,
-        max_lock_ms=max_lock_ms,
-    )
-    if as_json:
-        command.write_json(result.as_json())
-    elif not quiet and result.plan:
-        for line in report_lines(result, command.style):
-            command.stdout.write(line)
+def failure(result: Rehearsal) -> CheckFailed | None:
+    """The error a rehearsal that failed ends the command with (exit 2)."""
+    alias = result.alias
     if result.over_budget:
-        raise CheckFailed(
+        return CheckFailed(
             f"Rehearsal of database '{alias}' failed: "
             + "; ".join(result.over_budget)
             + f", over --max-lock-ms {result.max_lock_ms:g}. Database '{alias}' "
             "was not changed."
         )
-    if not result.ok:
-        failed = result.failed_migration or "the plan"
-        what = (
-            f"{failed} {result.error}"
-            if result.refused
-            else f"{failed} failed on the copy: {result.error}"
-            if result.error
-            else f"the revert failed on the copy: {result.revert_error}"
-        )
-        raise CheckFailed(
-            f"Rehearsal of database '{alias}' failed: {what}. Database "
-            f"'{alias}' was not changed."
-        )
+    if result.ok:
+        return None
+    failed = result.failed_migration or "the plan"
+    what = (
+        f"{failed} {result.error}"
+        if result.refused
+        else f"{failed} failed on the copy: {result.error}"
+        if result.error
+        else f"the revert failed on the copy: {result.revert_error}"
+    )
+    return CheckFailed(
+        f"Rehearsal of database '{alias}' failed: {what}. Database "
+        f"'{alias}' was not changed."
+    )

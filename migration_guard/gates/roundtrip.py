@@ -17,20 +17,33 @@ models is compared on the tables its delta touches
 (:func:`migration_guard.reconcile.schema.expected.migration_deltas`); one that runs code
 (``RunSQL``, ``RunPython``) or whose effect is unknown on every table.
 
-States are threaded as the executor threads them: models rendered once and
-kept up to date; the states before each operation, which applying a
-migration makes anyway, are kept to unapply it, so a round trip costs two
-applies and one unapply of the database work and two of the state work.
+The states come from the one walk over the history (:mod:`migration_guard.walk`),
+unrendered; each migration runs on a rendered state of only the models it
+needs (:mod:`migration_guard.rollback.partial`), kept up to date as the executor
+keeps its own. The states before each operation, which applying a migration
+makes anyway, are kept to unapply it, so a round trip costs two applies and
+one unapply of the database work and two of the state work. What it reports
+is in :mod:`migration_guard.gates.roundtrip_report`.
 """
 
 from __future__ import annotations
 
+__all__ = [
+    "MigrationResult",
+    "Report",
+    "SchemaChange",
+    "Status",
+    "irreversible_operations",
+    "roundtrip_on",
+    "run_roundtrip",
+    "schema_changes",
+]
+
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections
 from django.db.migrations import operations as ops
 from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.executor import MigrationExecutor
@@ -38,313 +51,33 @@ from django.db.migrations.migration import Migration
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
+from migration_guard.compat.migrations import apply_keeping_states, unapply_with_states
 from migration_guard.exceptions import UsageError
-from migration_guard.reconcile.schema import (
-    ElementKey,
-    ElementValue,
-    Schema,
-    describe_key,
-    describe_value,
-    flatten,
+from migration_guard.gates.roundtrip_report import (
+    MigrationResult,
+    Report,
+    SchemaChange,
+    Status,
+    schema_changes,
 )
-from migration_guard.reconcile.schema.introspect import snapshot
-from migration_guard.rollback.partial import Partial, forwards
+from migration_guard.reconcile.schema import (
+    Schema,
+)
+from migration_guard.reconcile.schema.expected import migration_deltas
+from migration_guard.reconcile.schema.introspect import CachedSnapshots
+from migration_guard.rollback.partial import Partial
+from migration_guard.run.execution import rolled_back_cleanly
 from migration_guard.run.planning import Key, check_conflicts, history_order
-from migration_guard.run.runner import rolled_back_cleanly
-
-Status = Literal["ok", "mismatch", "irreversible", "error", "not run"]
+from migration_guard.unwrap import code_operations, database_side
+from migration_guard.walk import StateWalk
 
 
 def irreversible_operations(operations: Iterable[Operation]) -> Iterator[Operation]:
     """Operations that cannot be unapplied, also inside SeparateDatabaseAndState."""
-    for operation in operations:
-        if isinstance(operation, ops.SeparateDatabaseAndState):
-            yield from irreversible_operations(operation.database_operations)
-        elif not operation.reversible:
-            yield operation
-
-
-def runs_code(operations: Iterable[Operation]) -> bool:
-    for operation in operations:
-        if isinstance(operation, ops.SeparateDatabaseAndState):
-            if runs_code(operation.database_operations):
-                return True
-        elif isinstance(operation, ops.RunSQL | ops.RunPython):
-            return True
-    return False
-
-
-@dataclass(frozen=True)
-class SchemaChange:
-    """An element the backward step did not put back as it was."""
-
-    key: ElementKey
-    #: before the migration was applied (``None``: absent)
-    before: ElementValue | None
-    #: after it was applied and unapplied (``None``: absent)
-    after: ElementValue | None
-
-    @property
-    def table(self) -> str:
-        return self.key[1]
-
-    @property
-    def column(self) -> str | None:
-        return self.key[2] if self.key[0] in ("column", "fk") else None
-
-    def __str__(self) -> str:
-        what = describe_key(self.key)
-        if self.before is None:
-            return f"{what} left behind ({describe_value(self.after)})"
-        if self.after is None:
-            return f"{what} missing (was {describe_value(self.before)})"
-        return (
-            f"{what} is {describe_value(self.after)}, was {describe_value(self.before)}"
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "element": list(self.key),
-            "table": self.table,
-            "column": self.column,
-            "before": None if self.before is None else describe_value(self.before),
-            "after": None if self.after is None else describe_value(self.after),
-            "message": str(self),
-        }
-
-
-_KIND_ORDER = {"table": 0, "column": 1, "fk": 2, "unique": 3, "index": 4, "check": 5}
-
-
-def schema_changes(before: Schema, after: Schema) -> list[SchemaChange]:
-    """Every element that differs between two live snapshots, both ways.
-
-    A table present on one side only is one change, not one per column.
-    """
-    old, new = flatten(before), flatten(after)
-    lone = {name for name in before.keys() ^ after.keys()}
-    changes = [
-        SchemaChange(key, old.get(key), new.get(key))
-        for key in old.keys() | new.keys()
-        if old.get(key) != new.get(key) and (key[0] == "table" or key[1] not in lone)
-    ]
-    changes.sort(key=lambda c: (c.key[1], _KIND_ORDER.get(c.key[0], 9), c.key[2:]))
-    return changes
-
-
-@dataclass
-class MigrationResult:
-    app_label: str
-    name: str
-    status: Status
-    apply: float = 0.0
-    unapply: float = 0.0
-    reapply: float = 0.0
-    changes: list[SchemaChange] = field(default_factory=list)
-    #: the error of a step that raised, or what makes it irreversible
-    error: str = ""
-    #: which step raised: "apply", "unapply" or "re-apply"
-    step: str = ""
-    #: tables compared (None: all of them)
-    tables: list[str] | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.app_label}.{self.name}"
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("mismatch", "error")
-
-    @property
-    def seconds(self) -> float:
-        return self.apply + self.unapply + self.reapply
-
-    def describe(self) -> str:
-        """One line: ``OK``, ``backward step leaves ...``, ``IRREVERSIBLE: ...``."""
-        if self.status == "ok":
-            return "OK"
-        if self.status == "mismatch":
-            text = "the backward step does not restore the schema: " + "; ".join(
-                str(change) for change in self.changes
-            )
-            if self.error:
-                text += f"; re-applying it then failed: {self.error}"
-            return text
-        if self.status == "irreversible":
-            return f"IRREVERSIBLE: {self.error}"
-        if self.status == "error":
-            return f"{self.step} failed: {self.error}"
-        return f"not run: {self.error}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "app": self.app_label,
-            "name": self.name,
-            "status": self.status,
-            "message": self.describe(),
-            "seconds": {
-                "apply": round(self.apply, 6),
-                "unapply": round(self.unapply, 6),
-                "reapply": round(self.reapply, 6),
-            },
-            "differences": [change.as_json() for change in self.changes],
-            "error": self.error or None,
-            "step": self.step or None,
-            "tables_compared": self.tables,
-        }
-
-
-@dataclass
-class Report:
-    alias: str
-    vendor: str
-    #: where it ran: "postgresql database 'test_x'", "temporary SQLite file ..."
-    where: str
-    app_labels: list[str]
-    results: list[MigrationResult] = field(default_factory=list)
-    #: migrations of other apps, applied forwards only
-    applied_only: int = 0
-    seconds: float = 0.0
-    #: why the round trip stopped before the end, if it did
-    stopped: str = ""
-
-    @property
-    def failures(self) -> list[MigrationResult]:
-        return [result for result in self.results if result.failed]
-
-    @property
-    def irreversible(self) -> list[MigrationResult]:
-        return [r for r in self.results if r.status == "irreversible"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures and not self.stopped
-
-    def summary(self) -> dict[str, int]:
-        counts = {"ok": 0, "mismatch": 0, "irreversible": 0, "error": 0}
-        for result in self.results:
-            counts[result.status] = counts.get(result.status, 0) + 1
-        return counts
-
-    def lines(self) -> list[str]:
-        """The failures, one paragraph each, for a message or an assertion."""
-        out = []
-        for result in self.failures:
-            out.append(f"{result.label}: {result.describe()}")
-        if self.stopped:
-            out.append(f"Stopped: {self.stopped}")
-        return out
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "database": self.alias,
-            "vendor": self.vendor,
-            "scratch": self.where,
-            "apps": self.app_labels,
-            "migrations": [result.as_json() for result in self.results],
-            "applied_only": self.applied_only,
-            "summary": self.summary(),
-            "stopped": self.stopped or None,
-            "seconds": round(self.seconds, 6),
-        }
+    return (op for op in database_side(operations) if not op.reversible)
 
 
 Observer = Callable[[MigrationResult], None]
-
-
-class _Snapshots:
-    """Live snapshots, with SQLite tables read once per distinct definition.
-
-    SQLite keeps the full definition of each table and index as SQL text in
-    ``sqlite_master``, and everything introspection reports derives from it;
-    reading that text is one query, where introspecting a table parses it
-    several times. A table whose definition text was introspected before is
-    taken from the cache; so a table a backward step puts back exactly as
-    it was costs nothing to compare.
-    """
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self.cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
-
-    def definitions(self, tables: set[str] | None) -> dict[str, tuple[Any, ...]]:
-        found: dict[str, list[tuple[Any, ...]]] = {}
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT tbl_name, type, name, sql FROM sqlite_master "
-                "WHERE type IN ('table', 'index')"
-            )
-            for table, *rest in cursor.fetchall():
-                if table.startswith("sqlite_"):
-                    continue
-                if tables is None or table in tables:
-                    found.setdefault(table, []).append(tuple(rest))
-        return {
-            table: tuple(sorted(rows, key=repr))
-            for table, rows in found.items()
-            if any(row[0] == "table" for row in rows)
-        }
-
-    def take(self, tables: set[str] | None) -> Schema:
-        if self.connection.vendor != "sqlite":
-            return snapshot(self.connection, tables)
-        definitions = self.definitions(tables)
-        missing = [t for t, d in definitions.items() if (t, d) not in self.cache]
-        if missing:
-            for name, table in snapshot(self.connection, missing).items():
-                self.cache[(name, definitions[name])] = table
-        return {
-            name: self.cache[(name, definition)]
-            for name, definition in definitions.items()
-            if (name, definition) in self.cache
-        }
-
-
-def _apply(
-    migration: Migration, state: ProjectState, editor: Any
-) -> list[ProjectState]:
-    """``Migration.apply``, keeping the state before each operation.
-
-    Returns the states before each operation, then ``state`` itself, which
-    has moved past the migration (as ``Migration.apply`` moves it).
-    """
-    app_label = migration.app_label
-    states = []
-    for operation in migration.operations:
-        old_state = state.clone()
-        states.append(old_state)
-        operation.state_forwards(app_label, state)
-        atomic_operation = operation.atomic or (
-            migration.atomic and operation.atomic is not False
-        )
-        if not editor.atomic_migration and atomic_operation:
-            with transaction.atomic(editor.connection.alias):
-                operation.database_forwards(app_label, editor, old_state, state)
-        else:
-            operation.database_forwards(app_label, editor, old_state, state)
-    states.append(state)
-    return states
-
-
-def _unapply(migration: Migration, states: list[ProjectState], editor: Any) -> None:
-    """``Migration.unapply`` with the states :func:`_apply` kept."""
-    app_label = migration.app_label
-    for index in reversed(range(len(migration.operations))):
-        operation = migration.operations[index]
-        if not operation.reversible:
-            raise IrreversibleError(
-                f"Operation {operation} in {migration} is not reversible"
-            )
-        atomic_operation = operation.atomic or (
-            migration.atomic and operation.atomic is not False
-        )
-        before, after = states[index], states[index + 1]
-        if not editor.atomic_migration and atomic_operation:
-            with transaction.atomic(editor.connection.alias):
-                operation.database_backwards(app_label, editor, after, before)
-        else:
-            operation.database_backwards(app_label, editor, after, before)
 
 
 def _error(exc: BaseException) -> str:
@@ -356,7 +89,7 @@ def _tables_to_compare(
     migration: Migration, deltas: dict[Key, Any] | None
 ) -> set[str] | None:
     """The tables the migration's delta touches; None for all of them."""
-    if deltas is None or runs_code(migration.operations):
+    if deltas is None or code_operations(migration.operations):
         return None
     delta = deltas.get((migration.app_label, migration.name))
     if delta is None:
@@ -380,35 +113,23 @@ def roundtrip_on(
     """
     started = time.monotonic()
     connection = connections[alias]
-    executor = MigrationExecutor(connection)
-    loader = executor.loader
+    loader = MigrationExecutor(connection).loader
     check_conflicts(loader)
     wanted = _wanted(loader, app_labels)
     report = Report(alias, connection.vendor, where, sorted(wanted))
-    plan = history_order(loader)
-    deltas = None
-    if narrow:
-        from migration_guard.reconcile.schema.expected import migration_deltas
-
-        deltas = migration_deltas(loader, connection, plan)
+    order = history_order(loader)
+    deltas = migration_deltas(loader, connection, order) if narrow else None
     # an unrendered walk; each migration runs on a rendered state of only
     # the models it needs (all of them for RunPython), see
     # migration_guard.rollback.partial
-    walk = ProjectState(real_apps=loader.unmigrated_apps)
     partial = Partial()
-    snapshots = _Snapshots(connection)
-    for index, migration in enumerate(plan):
-        state = partial.state_for(migration, walk, code=True)
-        forwards(migration, walk)
+    snapshots = CachedSnapshots(connection)
+    for index, visit in enumerate(StateWalk(loader, order=order)):
+        migration = visit.migration
+        state = partial.state_for(migration, visit.state, code=True)
         if migration.app_label not in wanted:
-            try:
-                with connection.schema_editor(atomic=migration.atomic) as editor:
-                    _apply(migration, state, editor)
-            except Exception as exc:
-                report.stopped = (
-                    f"applying {migration.app_label}.{migration.name} failed: "
-                    f"{_error(exc)}; the migrations after it were not checked"
-                )
+            report.stopped = _apply_only(connection, migration, state)
+            if report.stopped:
                 break
             report.applied_only += 1
             continue
@@ -419,33 +140,52 @@ def roundtrip_on(
         if observe is not None:
             observe(result)
         if state_after is None:
-            if result.step in ("apply", "re-apply"):
-                done = "applied" if result.step == "apply" else "re-applied"
-                report.stopped = (
-                    f"{result.label} could not be {done}, so the migrations "
-                    "after it were not checked"
-                )
-            else:
-                report.stopped = (
-                    f"the failed backward step of {result.label} left the "
-                    f"database half-done ({connection.vendor} cannot roll back "
-                    "DDL, or the migration is not atomic), so the migrations "
-                    "after it were not checked"
-                )
-            for rest in plan[index + 1 :]:
-                if rest.app_label in wanted:
-                    report.results.append(
-                        MigrationResult(
-                            rest.app_label,
-                            rest.name,
-                            "not run",
-                            error=f"stopped after {result.label}",
-                        )
-                    )
+            _stop(
+                report, result, [m for m in order[index + 1 :] if m.app_label in wanted]
+            )
             break
         partial.state = state_after
     report.seconds = time.monotonic() - started
     return report
+
+
+def _apply_only(connection: Any, migration: Migration, state: ProjectState) -> str:
+    """Apply a migration of an app not under test; why the round trip stops, if so."""
+    try:
+        with connection.schema_editor(atomic=migration.atomic) as editor:
+            apply_keeping_states(migration, state, editor)
+    except Exception as exc:
+        return (
+            f"applying {migration.app_label}.{migration.name} failed: "
+            f"{_error(exc)}; the migrations after it were not checked"
+        )
+    return ""
+
+
+def _stop(report: Report, result: MigrationResult, rest: list[Migration]) -> None:
+    """Stop the round trip after ``result``; ``rest`` is not run."""
+    if result.step in ("apply", "re-apply"):
+        done = "applied" if result.step == "apply" else "re-applied"
+        report.stopped = (
+            f"{result.label} could not be {done}, so the migrations "
+            "after it were not checked"
+        )
+    else:
+        report.stopped = (
+            f"the failed backward step of {result.label} left the "
+            f"database half-done ({report.vendor} cannot roll back "
+            "DDL, or the migration is not atomic), so the migrations "
+            "after it were not checked"
+        )
+    report.results += [
+        MigrationResult(
+            migration.app_label,
+            migration.name,
+            "not run",
+            error=f"stopped after {result.label}",
+        )
+        for migration in rest
+    ]
 
 
 def _wanted(loader: Any, app_labels: Iterable[str] | None) -> set[str]:
@@ -467,7 +207,7 @@ def _roundtrip_one(
     migration: Migration,
     state: ProjectState,
     deltas: dict[Key, Any] | None,
-    snapshots: _Snapshots,
+    snapshots: CachedSnapshots,
 ) -> tuple[MigrationResult, ProjectState | None]:
     """Apply, unapply, compare, re-apply one migration.
 
@@ -484,7 +224,7 @@ def _roundtrip_one(
     clock = time.monotonic()
     try:
         with connection.schema_editor(atomic=migration.atomic) as editor:
-            states = _apply(migration, state, editor)
+            states = apply_keeping_states(migration, state, editor)
     except Exception as exc:
         result.status, result.step, result.error = "error", "apply", _error(exc)
         return result, None
@@ -493,39 +233,57 @@ def _roundtrip_one(
         result.status = "irreversible"
         result.error = "; ".join(_why_irreversible(op) for op in blocking)
         return result, states[-1]
+    if not _unapply_step(connection, migration, states, result):
+        back = rolled_back_cleanly(migration, connection.alias)
+        return result, states[-1] if back else None
+    if before is not None:
+        result.changes = schema_changes(before, snapshots.take(tables))
+        if result.changes:
+            result.status = "mismatch"
+    # the state before the migration, not moved by unapplying
+    return result, _reapply_step(connection, migration, states[0], result)
+
+
+def _unapply_step(
+    connection: Any,
+    migration: Migration,
+    states: list[ProjectState],
+    result: MigrationResult,
+) -> bool:
+    """Unapply the migration; whether it went through (else ``result`` says why)."""
     clock = time.monotonic()
     try:
         with connection.schema_editor(atomic=migration.atomic) as editor:
-            _unapply(migration, states, editor)
+            unapply_with_states(migration, states, editor)
     except Exception as exc:  # IrreversibleError: a custom operation said so late
-        result.unapply = time.monotonic() - clock
         if isinstance(exc, IrreversibleError):
             result.status = "irreversible"
         else:
             result.status, result.step = "error", "unapply"
         result.error = _error(exc)
-        return result, states[-1] if rolled_back_cleanly(
-            migration, connection.alias
-        ) else None
-    result.unapply = time.monotonic() - clock
-    if before is not None:
-        result.changes = schema_changes(before, snapshots.take(tables))
-        if result.changes:
-            result.status = "mismatch"
-    state = states[0]  # the state before the migration, not moved by unapplying
+        return False
+    finally:
+        result.unapply = time.monotonic() - clock
+    return True
+
+
+def _reapply_step(
+    connection: Any, migration: Migration, state: ProjectState, result: MigrationResult
+) -> ProjectState | None:
+    """Apply the migration again; the state after it, ``None`` if it failed."""
     clock = time.monotonic()
     try:
         with connection.schema_editor(atomic=migration.atomic) as editor:
-            _apply(migration, state, editor)
+            apply_keeping_states(migration, state, editor)
     except Exception as exc:
-        result.reapply = time.monotonic() - clock
         if result.status == "ok":
             result.status = "error"
         result.step = "re-apply"
         result.error = _error(exc)
-        return result, None
-    result.reapply = time.monotonic() - clock
-    return result, state
+        return None
+    finally:
+        result.reapply = time.monotonic() - clock
+    return state
 
 
 def _why_irreversible(operation: Operation) -> str:

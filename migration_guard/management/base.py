@@ -11,7 +11,8 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 
-from migration_guard.exceptions import UsageError
+from migration_guard.compat.management import called_from_command_line, raw_stream
+from migration_guard.exceptions import MigrationGuardError, UsageError
 from migration_guard.management import pipes
 from migration_guard.management.render import duration_text, to_json
 from migration_guard.run import progress as progress_line
@@ -70,14 +71,21 @@ class MigrationGuardCommandMixin:
         parser.error = error  # type: ignore[method-assign]
         # every command takes it (SPEC); those that ask define their own
         with contextlib.suppress(argparse.ArgumentError):
-            parser.add_argument(
-                "--noinput",
-                "--no-input",
-                action="store_false",
-                dest="interactive",
-                help="Do not ask anything (this command never asks).",
+            self.add_noinput_argument(
+                parser, "Do not ask anything (this command never asks)."
             )
         return parser
+
+    @staticmethod
+    def add_noinput_argument(parser: argparse.ArgumentParser, help: str) -> None:
+        """``--noinput``/``--no-input``: what not asking means for the command."""
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help=help,
+        )
 
     @staticmethod
     def add_format_argument(parser: argparse.ArgumentParser, *choices: str) -> None:
@@ -117,7 +125,7 @@ class MigrationGuardCommandMixin:
 
     def invocation(self, options: dict[str, Any]) -> list[str]:
         """The command line of this run, for the ledger."""
-        if getattr(self, "_called_from_command_line", False):
+        if called_from_command_line(self):
             return list(sys.argv)
         name = type(self).__module__.rsplit(".", 1)[-1]
         words = ["call_command", name]
@@ -130,7 +138,7 @@ class MigrationGuardCommandMixin:
     def say(self, style: str, text: str) -> None:
         """Write ``text`` in one of ``self.style``'s styles (e.g. MIGRATE_HEADING)."""
         if getattr(self, "_progress_shown", False):
-            self.stderr._out.write("\r\033[K")  # clear the progress line
+            raw_stream(self.stderr).write("\r\033[K")  # clear the progress line
             self._progress_shown = False
         self.stdout.write(text, getattr(self.style, style))
 
@@ -146,12 +154,12 @@ class MigrationGuardCommandMixin:
             self._progress_shown = True
 
         return progress_line.byte_counter(
-            stream._out, label, total=total, on_show=shown
+            raw_stream(stream), label, total=total, on_show=shown
         )
 
     def plan_progress(self) -> Callable[[int], Callable[[int], None] | None]:
         """For a plan of N migrations: ``[n/N, elapsed]`` before each, on a terminal."""
-        return lambda total: progress_line.plan_counter(self.stdout._out, total)
+        return lambda total: progress_line.plan_counter(raw_stream(self.stdout), total)
 
     def confirm(self, question: str) -> bool:
         """Ask ``question`` on stderr; only "yes" says yes. No terminal means No.
@@ -159,7 +167,7 @@ class MigrationGuardCommandMixin:
         The question goes to stderr so stdout keeps exactly one JSON document
         with ``--format json``.
         """
-        self.stderr._out.write(f"{question} Type 'yes' to continue [No]: ")
+        raw_stream(self.stderr).write(f"{question} Type 'yes' to continue [No]: ")
         self.stderr.flush()
         try:
             answer = input()
@@ -169,7 +177,7 @@ class MigrationGuardCommandMixin:
 
     def tell(self, lines: list[str], *, as_json: bool) -> None:
         """Lines for the person at the terminal: stdout, or stderr with json."""
-        out = self.stderr._out if as_json else self.stdout._out
+        out = raw_stream(self.stderr if as_json else self.stdout)
         for line in lines:
             out.write(line + "\n")
 
@@ -185,13 +193,16 @@ class MigrationGuardCommandMixin:
             pipes.flush_quietly(sys.stdout)
 
     def execute(self, *args: Any, **options: Any) -> Any:
-        """With ``--format json``, an error is a JSON document on stdout too."""
+        """Run the command; an error ends it here, the one place for all of them.
+
+        A domain error (:mod:`migration_guard.exceptions`) or a ``CommandError``
+        is reported (:meth:`report_failure`) and leaves as a ``CommandError``
+        with its exit status (:func:`as_command_error`).
+        """
         from migration_guard.run import interrupts
 
         self._json_written = False
-        if getattr(self, "_called_from_command_line", False) and not options.get(
-            "stdout"
-        ):
+        if called_from_command_line(self) and not options.get("stdout"):
             options["stdout"] = pipes.PipeSafe(sys.stdout)
         try:
             timeout = options.get("lock_timeout")
@@ -205,21 +216,73 @@ class MigrationGuardCommandMixin:
                     return super().execute(*args, **options)  # type: ignore[misc]
                 except KeyboardInterrupt as interrupted:
                     raise interrupts.as_error(interrupted) from interrupted
-        except CommandError as exc:
-            run = getattr(exc, "run", None)  # the ledger row of a failed run
-            if options.get("format") != "json" and getattr(run, "pk", None):
-                self.stdout.write("")  # ends migrate's "Applying X..." line
-                self.say_ledger(run)
-            if options.get("format") == "json" and not self._json_written:
-                self.write_json(
-                    {
-                        "outcome": "error",
-                        "exit_code": exc.returncode,
-                        "error": type(exc).__name__,
-                        "message": str(exc),
-                    }
-                )
+        except BaseException as exc:
+            self.report_failure(exc, options)
+            if isinstance(exc, MigrationGuardError) and not isinstance(
+                exc, CommandError
+            ):
+                raise as_command_error(exc) from exc
             raise
+
+    def report_failure(self, exc: BaseException, options: dict[str, Any]) -> None:
+        """What a failed command prints: its ledger line, or its JSON document."""
+        if options.get("format") == "json":
+            document = self.failure_document(exc)
+            if document is not None and not self._json_written:
+                self.write_json(document)
+            return
+        run = getattr(exc, "run", None)  # the ledger row of a failed run
+        if is_command_error(exc) and getattr(run, "pk", None):
+            self.stdout.write("")  # ends migrate's "Applying X..." line
+            self.say_ledger(run)
+
+    def failure_document(self, exc: BaseException) -> dict[str, Any] | None:
+        """The JSON document of a failure (``--format json``); None: no document."""
+        if not is_command_error(exc):
+            return None  # a crash: its traceback says it all
+        return {
+            "outcome": "error",
+            "exit_code": exit_status(exc),
+            "error": type(exc).__name__,
+            "message": str(exc),
+        }
+
+
+def is_command_error(exc: BaseException) -> bool:
+    """Whether ``exc`` ends a command with an exit status and a message."""
+    return isinstance(exc, (MigrationGuardError, CommandError))
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status a command ends with when ``exc`` stops it."""
+    return int(getattr(exc, "returncode", 1))
+
+
+#: each domain error class, and its twin that is a ``CommandError`` too
+_COMMAND_ERRORS: dict[type[MigrationGuardError], type[MigrationGuardError]] = {}
+
+
+def _command_error_class(
+    cls: type[MigrationGuardError],
+) -> type[MigrationGuardError]:
+    if cls not in _COMMAND_ERRORS:
+        _COMMAND_ERRORS[cls] = type(
+            cls.__name__,
+            (cls, CommandError),
+            {"__module__": cls.__module__, "__qualname__": cls.__qualname__},
+        )
+    return _COMMAND_ERRORS[cls]
+
+
+def as_command_error(exc: MigrationGuardError) -> MigrationGuardError:
+    """``exc`` as what a Django command raises: a ``CommandError`` too.
+
+    The same class name, message, exit status and ledger run, and still an
+    instance of ``exc``'s class: ``call_command`` callers catch either, and
+    Django's ``run_from_argv`` prints ``Name: message`` and exits with it.
+    """
+    error_class = _command_error_class(type(exc))
+    return error_class(*exc.args, returncode=exc.returncode, run=exc.run)
 
 
 class MigrationGuardCommand(MigrationGuardCommandMixin, BaseCommand):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 from migration_guard.models import MigrationRun
+
+if TYPE_CHECKING:
+    from migration_guard.gates.rehearse import Rehearsal
 
 
 def to_json(document: Any) -> str:
@@ -45,27 +47,13 @@ def run_document(run: MigrationRun) -> dict[str, Any]:
         "error": run.error or None,
         "django_version": run.django_version,
         "migration_guard_version": run.migration_guard_version,
+        "log_position": run.log_position or None,
     }
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
 
 def duration_text(run: MigrationRun) -> str:
     """A run's duration as every command and page shows it (the ledger's)."""
     return "-" if run.duration is None else f"{run.duration:.2f}s"
-
-
-def run_summary(run: MigrationRun) -> str:
-    migrations = run.executed or run.plan
-    count = len(migrations)
-    duration = duration_text(run)
-    return (
-        f"#{run.pk}  {_when(run.started_at)}  {run.user or '?'}@{run.host or '?'}  "
-        f"{run.alias}  {run.direction}  {count} migration{'s' if count != 1 else ''}"
-        f"  {duration}  {run.get_outcome_display()}"
-    )
 
 
 def table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -213,3 +201,38 @@ def preview_mermaid(preview: Any) -> str:
         lines.append("  classDef irreversible stroke:#d00,color:#d00")
         lines.append(f"  class {','.join(irreversible)} irreversible")
     return "\n".join(lines)
+
+
+def rehearsal_lines(result: Rehearsal, style: Any) -> list[str]:
+    """The closing lines of a rehearsal in text."""
+    lines = []
+    if result.revert_status == "irreversible":
+        lines.append(style.WARNING(f"Revert: {result.revert_note}."))
+    lines.append(
+        style.MIGRATE_HEADING(f"Database '{result.alias}' unchanged: ")
+        + ", ".join(result.untouched)
+        + " as before."
+    )
+    slowest = sorted(result.executed, key=lambda e: e["seconds"], reverse=True)[:3]
+    applied = sum(e["seconds"] for e in result.executed)
+    reverted = sum(e["seconds"] for e in result.reverted)
+    text = (
+        f"{len(result.executed)} migration{'s' if len(result.executed) != 1 else ''}"
+        f" in {applied:.2f}s"
+    )
+    if slowest:
+        text += (
+            " (slowest: "
+            + ", ".join(f"{e['app']}.{e['name']} {e['seconds']:.3f}s" for e in slowest)
+            + ")"
+        )
+    if result.reverted:
+        text += f", reverted in {reverted:.2f}s"
+    verdict = "OK" if result.ok else "FAILED"
+    head = style.SUCCESS if result.ok else style.ERROR
+    lines.append(
+        head(f"Rehearsal {verdict}: ")
+        + text
+        + f"; copy dropped; {result.seconds:.2f}s in all."
+    )
+    return lines

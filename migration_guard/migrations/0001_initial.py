@@ -112,6 +112,7 @@ class Migration(migrations.Migration):
                                 blank=True, db_index=True, editable=False, null=True
                             ),
                         ),
+                        ("log_position", models.JSONField(blank=True, default=dict)),
                     ],
                     options={
                         "ordering": ["-started_at", "-id"],

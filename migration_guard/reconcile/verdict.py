@@ -32,20 +32,17 @@ from django.db.migrations.migration import Migration
 
 from migration_guard.exceptions import UsageError, VerificationRefused
 from migration_guard.reconcile.schema import ElementKey, ElementValue, Schema
-from migration_guard.reconcile.schema.compare import (
-    Difference,
-    agrees,
-    found_value,
-    tidy,
-)
+from migration_guard.reconcile.schema.compare import Difference, agrees, found_value
+from migration_guard.reconcile.schema.diff import tidy
 from migration_guard.reconcile.schema.expected import (
     Delta,
     graph_order,
     migration_deltas,
 )
 from migration_guard.reconcile.schema.introspect import snapshot
+from migration_guard.run.planning import Key as Key  # the reconcile command's
+from migration_guard.run.planning import OfMigration
 
-Key = tuple[str, str]
 Effects = Literal["present", "absent", "conflicting", "ambiguous", "none", "code"]
 Status = Literal["applied", "drift", "fakeable", "pending", "partial", "not verifiable"]
 
@@ -61,7 +58,7 @@ STATUS_TEXT: dict[str, str] = {
 
 
 @dataclass
-class Verdict:
+class Verdict(OfMigration):
     migration: Migration
     applied: bool
     delta: Delta
@@ -70,14 +67,6 @@ class Verdict:
     if_unapplied: list[Difference] = field(default_factory=list)
     #: elements that could not tell (an effect undone by a later migration)
     ambiguous: int = 0
-
-    @property
-    def key(self) -> Key:
-        return (self.migration.app_label, self.migration.name)
-
-    @property
-    def label(self) -> str:
-        return f"{self.migration.app_label}.{self.migration.name}"
 
     @property
     def effects(self) -> Effects:
@@ -416,60 +405,69 @@ def guard_fake(
     if force and not reason.strip():
         raise UsageError("--force-fake needs --reason TEXT, which the ledger keeps.")
     executor = plan.executor
-    result = reconcile(executor.loader, executor.connection)
-    verdicts = result.by_key()
+    verdicts = reconcile(executor.loader, executor.connection).by_key()
     notes: dict[Key, dict[str, Any]] = {}
     refused: list[str] = []
     for step in steps:
         verdict = verdicts.get(step.key)
         if verdict is None:  # a squashed migration's replaced ones are not in the graph
             continue
-        backwards = step.backwards
         if (
             fake_initial
-            and not backwards
+            and not step.backwards
             and (not may_soft_apply(verdict.migration) or verdict.effects == "absent")
         ):
             continue  # migrate applies it for real
-        wanted, against = (
-            ("absent", verdict.if_unapplied)
-            if backwards
-            else ("present", verdict.if_applied)
-        )
-        effects = verdict.effects
-        note: dict[str, Any]
-        if effects in (wanted, "none"):
-            note = {"verification": verification(effects)}
-        elif effects in ("ambiguous", "code") and force:
-            note = {"verification": "forced", "reason": reason, "note": verdict.note()}
-        elif effects in ("ambiguous", "code"):
-            refused.append(
-                f"{verdict.label}: not verifiable ({verdict.note()}); "
-                "--force-fake --reason TEXT records it anyway"
-            )
-            continue
-        elif force:
-            note = {
-                "verification": "forced",
-                "reason": reason,
-                "differences": [str(d) for d in against],
-            }
+        note = _fake_note(verdict, step.backwards, force, reason)
+        if isinstance(note, str):
+            refused.append(note)
         else:
-            refused.append(
-                f"{verdict.label}: effects not {wanted}:\n"
-                + "\n".join(f"    {difference}" for difference in against)
-            )
-            continue
-        notes[step.key] = note
+            notes[step.key] = note
     if refused:
         raise VerificationRefused(
-            f"Refusing to record {len(refused)} migration"
-            f"{'s' if len(refused) != 1 else ''} as "
-            f"{'unapplied' if steps[0].backwards else 'applied'} on database "
-            f"'{executor.connection.alias}'; nothing was changed.\n  "
-            + "\n  ".join(refused)
-            + "\nFix the schema, run without --fake, or pass --force-fake "
-            "--reason TEXT to record them anyway (the ledger keeps the reason "
-            "and the differences)."
+            _refusal(refused, steps[0].backwards, executor.connection.alias)
         )
     return notes
+
+
+def _fake_note(
+    verdict: Verdict, backwards: bool, force: bool, reason: str
+) -> dict[str, Any] | str:
+    """What the ledger keeps of recording ``verdict``'s migration, or why not."""
+    wanted, against = (
+        ("absent", verdict.if_unapplied)
+        if backwards
+        else ("present", verdict.if_applied)
+    )
+    effects = verdict.effects
+    if effects in (wanted, "none"):
+        return {"verification": verification(effects)}
+    if effects in ("ambiguous", "code"):
+        if force:
+            return {"verification": "forced", "reason": reason, "note": verdict.note()}
+        return (
+            f"{verdict.label}: not verifiable ({verdict.note()}); "
+            "--force-fake --reason TEXT records it anyway"
+        )
+    if force:
+        return {
+            "verification": "forced",
+            "reason": reason,
+            "differences": [str(d) for d in against],
+        }
+    return f"{verdict.label}: effects not {wanted}:\n" + "\n".join(
+        f"    {difference}" for difference in against
+    )
+
+
+def _refusal(refused: list[str], backwards: bool, alias: str) -> str:
+    return (
+        f"Refusing to record {len(refused)} migration"
+        f"{'s' if len(refused) != 1 else ''} as "
+        f"{'unapplied' if backwards else 'applied'} on database "
+        f"'{alias}'; nothing was changed.\n  "
+        + "\n  ".join(refused)
+        + "\nFix the schema, run without --fake, or pass --force-fake "
+        "--reason TEXT to record them anyway (the ledger keeps the reason "
+        "and the differences)."
+    )

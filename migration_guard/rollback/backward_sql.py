@@ -33,8 +33,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
 
-from migration_guard.rollback.partial import Partial, forwards, light_forwards
-from migration_guard.run.planning import Key, Plan, history_order
+from migration_guard.compat.backends import replace_introspection
+from migration_guard.rollback.partial import Partial, light_forwards
+from migration_guard.run.planning import Key, Plan
+from migration_guard.walk import Visit, plan_walk
 
 NOT_PREVIEWED = "-- NOT PREVIEWED (needs the earlier steps executed): "
 
@@ -151,6 +153,22 @@ def _names_in(connection: BaseDatabaseWrapper) -> Callable[[str], set[str]]:
     return lambda sql: set(pattern.findall(sql))
 
 
+def irreversible_sql(migration: Migration) -> MigrationSQL | None:
+    """The "cannot be reversed" of a migration with an irreversible operation.
+
+    Such a migration has no SQL to show: no state is rendered for it.
+    """
+    irreversible = [op for op in migration.operations if not op.reversible]
+    if not irreversible:
+        return None
+    result = MigrationSQL((migration.app_label, migration.name))
+    result.irreversible = (
+        f"-- IRREVERSIBLE: {irreversible[0].describe()} in "
+        f"{migration.app_label}.{migration.name} cannot be reversed"
+    )
+    return result
+
+
 def migration_sql(
     migration: Migration,
     state: ProjectState,
@@ -163,7 +181,8 @@ def migration_sql(
     needs) and comes out advanced past it, kept up to date by the operations
     as the executor's is: a migration of n operations costs n clones of it
     (the states before each operation). A failure of the schema editor is
-    kept with the operation.
+    kept with the operation. The migration is reversible
+    (:func:`irreversible_sql`).
     """
     app_label, operations = migration.app_label, migration.operations
     result = MigrationSQL((app_label, migration.name))
@@ -172,13 +191,6 @@ def migration_sql(
         states.append(state.clone())
         light_forwards(operation, app_label, state)
     states.append(state)
-    irreversible = [op for op in operations if not op.reversible]
-    if irreversible:
-        result.irreversible = (
-            f"-- IRREVERSIBLE: {irreversible[0].describe()} in "
-            f"{app_label}.{migration.name} cannot be reversed"
-        )
-        return result
     names_in = _names_in(connection)
     # not atomic: a failed read must not abort the reads of later operations
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
@@ -243,6 +255,21 @@ def _why(error: str, stale: list[str], changed: dict[str, str]) -> str:
     )
 
 
+def _collect(
+    visit: Visit,
+    partial: Partial,
+    connection: BaseDatabaseWrapper,
+    recorder: _ReadRecorder,
+) -> MigrationSQL:
+    """The SQL of unapplying the visited migration; ``partial`` follows the walk."""
+    irreversible = irreversible_sql(visit.migration)
+    if irreversible is not None:
+        partial.seen(visit.migration, visit.state)
+        return irreversible
+    rendered = partial.state_for(visit.migration, visit.state)
+    return migration_sql(visit.migration, rendered, connection, recorder)
+
+
 def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
     """Each step's backward SQL, in plan (execution) order, marked.
 
@@ -250,43 +277,28 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
     (``loader.collect_sql`` gets multi-migration backward plans wrong, and
     the executor keeps one rendered state per migration: 1.4 GB at 1200);
     each wanted migration gets a rendered state of only the models it needs
-    (:mod:`migration_guard.rollback.partial`). Each migration's SQL comes out in history
-    order but is
-    wanted in plan order: it is spooled to a temporary file and read back in
-    plan order, so memory stays flat.
+    (:mod:`migration_guard.rollback.partial`), an irreversible one none. Each
+    migration's SQL comes out in history order but is wanted in plan order:
+    it is spooled to a temporary file and read back in plan order, so memory
+    stays flat.
     """
     connection = connections[plan.executor.connection.alias]
-    executor = plan.executor
     wanted = set(plan.keys())
-    applied = set(executor.loader.applied_migrations) | wanted
-    state = ProjectState(real_apps=executor.loader.unmigrated_apps)
     places: dict[Key, tuple[int, int]] = {}
     recorder = _ReadRecorder(connection.introspection)
     partial = Partial(delayed=True)
     with tempfile.TemporaryFile() as spool:
-        # Django private API: BaseDatabaseWrapper.introspection (replaced for the walk)
-        connection.introspection = recorder  # type: ignore[assignment]
+        replace_introspection(connection, recorder)
         try:
-            for migration in history_order(executor.loader):
-                key = (migration.app_label, migration.name)
-                if key not in applied:
+            for visit in plan_walk(plan):
+                if visit.key not in wanted:
+                    partial.seen(visit.migration, visit.state)
                     continue
-                if key not in wanted:
-                    partial.seen(migration, state)
-                    forwards(migration, state)
-                    continue
-                rendered = partial.state_for(migration, state)
-                forwards(migration, state)
-                data = pickle.dumps(
-                    migration_sql(migration, rendered, connection, recorder)
-                )
-                places[key] = (spool.tell(), len(data))
+                data = pickle.dumps(_collect(visit, partial, connection, recorder))
+                places[visit.key] = (spool.tell(), len(data))
                 spool.write(data)
-                wanted.discard(key)
-                if not wanted:
-                    break
         finally:
-            connection.introspection = recorder._introspection
+            replace_introspection(connection, recorder._introspection)
 
         def in_plan_order() -> Iterator[MigrationSQL]:
             for step in plan.steps:

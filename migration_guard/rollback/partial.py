@@ -29,6 +29,9 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ModelState, ProjectState
 from django.db.migrations.utils import resolve_relation
 
+from migration_guard.compat.migrations import reload_models
+from migration_guard.unwrap import changes_column, database_operations
+
 ModelKey = tuple[str, str]
 
 
@@ -47,7 +50,7 @@ def referred(
     if isinstance(operation, ops.SeparateDatabaseAndState):
         changed: set[ModelKey] = set()
         others: set[ModelKey] = set()
-        for inner in operation.database_operations:
+        for inner in database_operations(operation):
             more = referred(inner, app_label, state, code=code)
             if more is None:
                 return None
@@ -216,13 +219,16 @@ class _DelayedState(ProjectState):
     #: set while an operation that moves no keys runs: only its model is
     #: rendered again (see :func:`light_forwards`)
     light = False
+    #: set while an operation no SQL can see runs: nothing is rendered again
+    blind = False
 
     def reload_model(
         self, app_label: str, model_name: str, delay: bool = False
     ) -> None:
+        if self.blind and "apps" in self.__dict__:
+            return
         if self.light and "apps" in self.__dict__:
-            # Django private API: ProjectState._reload
-            self._reload({(app_label, model_name)})  # type: ignore[attr-defined]
+            reload_models(self, {(app_label, model_name)})
             return
         super().reload_model(app_label, model_name, delay=True)
 
@@ -280,17 +286,52 @@ class Partial:
 
 
 def light_forwards(operation: Operation, app_label: str, state: ProjectState) -> None:
-    """``operation.state_forwards``; only its model rendered again if no key moves."""
-    light = isinstance(state, _DelayedState) and not _moves_keys(
-        operation, app_label, state
-    )
-    if light:
-        state.light = True  # type: ignore[attr-defined]
+    """``operation.state_forwards``, rendering again as little as the SQL needs.
+
+    On a :class:`_DelayedState`: nothing when the change is one no SQL reads
+    (:func:`_sql_blind`: the model class keeps the old help text or
+    ordering), only the operation's model when no key moves, else Django's
+    delayed reload.
+    """
+    if not isinstance(state, _DelayedState):
+        operation.state_forwards(app_label, state)
+        return
+    flag = "light"
+    if _sql_blind(operation, app_label, state):
+        flag = "blind"
+    elif _moves_keys(operation, app_label, state):
+        flag = ""
+    if flag:
+        setattr(state, flag, True)
     try:
         operation.state_forwards(app_label, state)
     finally:
-        if light:
-            state.light = False  # type: ignore[attr-defined]
+        if flag:
+            setattr(state, flag, False)
+
+
+def _sql_blind(operation: Operation, app_label: str, state: ProjectState) -> bool:
+    """Whether no schema editor SQL depends on what ``operation`` changes.
+
+    An ``AlterField`` of attributes Django keeps out of the schema
+    (``Field.non_db_attrs``: choices, help text, validators...), as
+    ``BaseDatabaseSchemaEditor._field_should_be_altered`` judges it, and
+    options or managers that leave the model managed as it was. Later
+    operations read the same columns and constraints from the model class
+    rendered before it.
+    """
+    if isinstance(operation, ops.AlterModelManagers):
+        return True
+    if isinstance(operation, ops.AlterModelOptions):
+        model_state = state.models.get((app_label, operation.name_lower))
+        return model_state is not None and model_state.options.get(
+            "managed", True
+        ) == operation.options.get("managed", True)
+    if isinstance(operation, ops.AlterField):
+        model_state = state.models.get((app_label, operation.model_name_lower))
+        old = None if model_state is None else model_state.fields.get(operation.name)
+        return old is not None and not changes_column(old, operation.field)
+    return False
 
 
 def forwards(migration: Migration, state: ProjectState) -> None:

@@ -1,7 +1,9 @@
 """The run: one lock per database, the plan, its execution and the ledger of runs.
 
-What ``guardedmigrate`` does end to end (:mod:`.runner`), the targets it resolves
-(:mod:`.planning`), the deploy phases it selects (:mod:`.phases`), bounded lock waits
-(:mod:`.locktimeouts`), signals (:mod:`.interrupts`), crash recovery (:mod:`.recovery`)
-and the ledger it writes (:mod:`.ledger`).
+What ``guardedmigrate`` does end to end (:mod:`.runner`), Django's ``migrate``
+executing the plan (:mod:`.execution`), a failed run and its restore
+(:mod:`.failure`), the targets it resolves (:mod:`.planning`), the deploy
+phases it selects (:mod:`.phases`), bounded lock waits (:mod:`.locktimeouts`),
+signals (:mod:`.interrupts`), crash recovery (:mod:`.recovery`) and the ledger
+it writes (:mod:`.ledger`).
 """

@@ -14,16 +14,19 @@ import socket
 import sys
 import traceback
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, NotRequired, TypedDict
 
 import django
 from django.core.management.color import no_style
-from django.db import DatabaseError, connections, migrations, models, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
 import migration_guard
+from migration_guard.backup.logpos import read_position
 from migration_guard.models import MigrationRun, Outcome
 
 
@@ -38,81 +41,10 @@ def create_table_if_missing(
         schema_editor.create_model(model)
 
 
-def add_field_if_missing(
-    model: type[models.Model],
-    field: models.Field[Any, Any],
-    schema_editor: BaseDatabaseSchemaEditor,
-) -> None:
-    """Add ``field``'s column to ``model``'s table unless it is there already.
-
-    Nothing when the table is missing (``sqlmigrate`` on a database without
-    the ledger): the table is created whole, like 0001 creates it.
-    """
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if model._meta.db_table not in connection.introspection.table_names(cursor):
-            return
-        columns = {
-            column.name
-            for column in connection.introspection.get_table_description(
-                cursor, model._meta.db_table
-            )
-        }
-    if field.column not in columns:
-        schema_editor.add_field(model, field)
-
-
-class AddFieldIfMissing(migrations.AddField):
-    """``AddField`` of a ledger column that may be there already.
-
-    migration_guard writes its ledger before its own migrations run, adding the
-    columns the model has (:func:`ensure_table`), so the migration adds the
-    column only when it is missing. An ``AddField`` still, so previews and
-    ``reconcile`` see the column it stands for. Unapplying keeps the column
-    (the ledger is an audit trail).
-    """
-
-    def database_forwards(
-        self,
-        app_label: str,
-        schema_editor: BaseDatabaseSchemaEditor,
-        from_state: Any,
-        to_state: Any,
-    ) -> None:
-        if schema_editor.collect_sql:  # sqlmigrate: like 0001, no SQL of its own
-            return
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            add_field_if_missing(model, model._meta.get_field(self.name), schema_editor)
-
-    def database_backwards(
-        self,
-        app_label: str,
-        schema_editor: BaseDatabaseSchemaEditor,
-        from_state: Any,
-        to_state: Any,
-    ) -> None:
-        pass
-
-
-def _field(name: str) -> models.Field[Any, Any]:
-    field = MigrationRun._meta.get_field(name)
-    assert isinstance(field, models.Field)
-    return field
-
-
-#: columns added to the ledger after 0001, which an older ledger lacks
-LATER_FIELDS = ("runtime", "key")
-
-
 def ensure_table(alias: str) -> None:
-    """Make sure the ledger table, with every column of the model, is there."""
+    """Make sure the ledger table is there."""
     connection = connections[alias]
     if has_table(alias):
-        if _lacks_later_fields(alias):
-            with connection.schema_editor() as editor:
-                for name in LATER_FIELDS:
-                    add_field_if_missing(MigrationRun, _field(name), editor)
         return
     with connection.schema_editor() as editor:
         create_table_if_missing(MigrationRun, editor)
@@ -123,6 +55,73 @@ def current_user() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry, no env var: the ledger still works
         return ""
+
+
+class Entry(TypedDict):
+    """One migration a run did, as the ledger keeps it (``MigrationRun.executed``)."""
+
+    app: str
+    name: str
+    #: applied, unapplied (reconcile and migrate), accepted (an edited checksum)
+    action: str
+    fake: NotRequired[bool]
+    #: how long the migration took
+    seconds: NotRequired[float]
+    #: the migration's checksum (:mod:`migration_guard.gates.checksums`)
+    checksum: NotRequired[dict[str, Any]]
+    #: how a fake was verified, and why one that was not was forced
+    verification: NotRequired[str]
+    reason: NotRequired[str]
+    note: NotRequired[str]
+
+
+def entry(app: str, name: str, action: str, *, fake: bool, **details: Any) -> Entry:
+    """The ledger's entry of one migration done: ``details`` as :class:`Entry`."""
+    done = Entry(app=app, name=name, action=action, fake=fake)
+    done.update(details)  # type: ignore[typeddict-item]
+    return done
+
+
+@dataclass
+class Recording:
+    """The ledger row of a run under way (:func:`recorded`), and its end."""
+
+    run: MigrationRun
+    #: the migrations done so far, recorded with the end of the run
+    executed: list[Entry] = field(default_factory=list)
+    #: what ending the run could not write (the caller shows it)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.run.outcome != Outcome.RUNNING
+
+    def finish(self, outcome: Outcome, *, error: str = "", **fields: Any) -> list[str]:
+        """Record the end of the run, with :attr:`executed`; the write's warnings."""
+        warnings = finish_run(
+            self.run, outcome, executed=self.executed, error=error, **fields
+        )
+        self.warnings += warnings
+        return warnings
+
+
+@contextmanager
+def recorded(run: MigrationRun) -> Iterator[Recording]:
+    """Run ``run`` (a row :func:`start_run` wrote) to its recorded end.
+
+    The block ends it with :meth:`Recording.finish`; a block that does not is
+    recorded as ``failed`` with the error that left it, or as ``success``
+    (``noop`` without anything executed) when it ends normally.
+    """
+    recording = Recording(run)
+    try:
+        yield recording
+    except BaseException as exc:
+        if not recording.finished:
+            recording.finish(Outcome.FAILED, error=format_error(exc))
+        raise
+    if not recording.finished:
+        recording.finish(Outcome.SUCCESS if recording.executed else Outcome.NOOP)
 
 
 def start_run(
@@ -156,28 +155,17 @@ def start_run(
         migration_guard_version=migration_guard.__version__,
         key=uuid.uuid4(),
         runtime=this_process(),
+        log_position=read_position(alias),
     )
     try:
         with transaction.atomic(using=alias):  # a failed insert leaves no mess
             run.save(using=alias, force_insert=True)
     except DatabaseError:
-        if has_table(alias) and not _lacks_later_fields(alias):
+        if has_table(alias):
             raise
         ensure_table(alias)
         run.save(using=alias, force_insert=True)
     return run
-
-
-def _lacks_later_fields(alias: str) -> bool:
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        columns = {
-            column.name
-            for column in connection.introspection.get_table_description(
-                cursor, MigrationRun._meta.db_table
-            )
-        }
-    return any(_field(name).column not in columns for name in LATER_FIELDS)
 
 
 def this_process() -> dict[str, Any]:
@@ -204,7 +192,7 @@ def finish_run(
     run: MigrationRun,
     outcome: Outcome,
     *,
-    executed: Sequence[dict[str, Any]] = (),
+    executed: Sequence[Mapping[str, Any]] = (),
     error: str = "",
     **fields: Any,
 ) -> list[str]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from migration_guard import vendors
 from migration_guard.exceptions import LockTimeout, UsageError
 
 if TYPE_CHECKING:  # the sqlite3 backend is not imported on other databases
@@ -67,7 +68,7 @@ def _database_lock(alias: str, timeout: float) -> Iterator[None]:
     name = lock_name(connection)
     try:
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
+            if vendors.get(connection.vendor).lock == "advisory":
                 key = _pg_key(name)
 
                 def acquire() -> bool:
@@ -136,18 +137,13 @@ def _file_lock(alias: str, path: Path, timeout: float) -> Iterator[None]:
 def migration_lock(alias: str, timeout: float) -> Iterator[None]:
     """Hold the migration lock of database ``alias``; raise LockTimeout (exit 3)."""
     connection = connections[alias]
-    if connection.vendor in ("postgresql", "mysql"):
+    if vendors.for_connection(connection, doing="lock").lock != "file":
         with _database_lock(alias, timeout):
             yield
-    elif connection.vendor == "sqlite":
+    else:
         path = sqlite_lock_path(connection)
         if path is None:  # one process owns an in-memory database
             yield
         else:
             with _file_lock(alias, path, timeout):
                 yield
-    else:
-        raise UsageError(
-            f"Database '{alias}' uses the {connection.vendor!r} backend, which "
-            "migration_guard cannot lock. Supported: sqlite, postgresql, mysql."
-        )

@@ -9,7 +9,7 @@ anything is locked, backed up or written.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,8 +19,6 @@ from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
-from django.db.migrations.operations.base import Operation
-from django.db.migrations.state import ProjectState
 
 from migration_guard.exceptions import UsageError
 
@@ -141,12 +139,10 @@ def check_conflicts(loader: MigrationLoader) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Step:
-    """One migration of a plan."""
+class OfMigration:
+    """Something about one migration: its :data:`Key` and its ``app.name`` label."""
 
     migration: Migration
-    backwards: bool
 
     @property
     def key(self) -> Key:
@@ -155,6 +151,14 @@ class Step:
     @property
     def label(self) -> str:
         return f"{self.migration.app_label}.{self.migration.name}"
+
+
+@dataclass(frozen=True)
+class Step(OfMigration):
+    """One migration of a plan."""
+
+    migration: Migration
+    backwards: bool
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -420,46 +424,3 @@ def history_order(loader: MigrationLoader) -> list[Migration]:
         if key in keys and any(replaced in keys for replaced in squash.replaces)
     }
     return [m for m in order if (m.app_label, m.name) not in doubled]
-
-
-OperationVisitor = Callable[[Migration, Operation, ProjectState], None]
-MigrationVisitor = Callable[[Migration, ProjectState], None]
-
-
-def walk_states(
-    plan: Plan,
-    *,
-    on_migration: MigrationVisitor | None = None,
-    on_operation: OperationVisitor | None = None,
-) -> None:
-    """Visit each migration of the plan with the project state before it.
-
-    ``on_migration(migration, state)`` sees the state before a plan step,
-    ``on_operation(migration, operation, state)`` the state before each of its
-    operations, exactly as the executor sees them. One incremental pass over
-    the applied history mutates a single :class:`ProjectState` in place: no
-    clone per step, no ``loader.project_state`` per step (quadratic). No
-    model is rendered (the SQL of :mod:`migration_guard.rollback.backward_sql` renders
-    only what each migration needs). Visitors must not keep, change or
-    render the state: it moves on.
-    """
-    executor = plan.executor
-    wanted = {step.key for step in plan.steps}
-    if not wanted:
-        return
-    applied = set(executor.loader.applied_migrations) | wanted
-    state = ProjectState(real_apps=executor.loader.unmigrated_apps)
-    for migration in history_order(executor.loader):
-        key = (migration.app_label, migration.name)
-        if key not in applied:
-            continue
-        visiting = key in wanted
-        if visiting and on_migration is not None:
-            on_migration(migration, state)
-        for operation in migration.operations:
-            if visiting and on_operation is not None:
-                on_operation(migration, operation, state)
-            operation.state_forwards(migration.app_label, state)
-        wanted.discard(key)
-        if not wanted:
-            return

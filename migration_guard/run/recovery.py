@@ -26,8 +26,10 @@ Runs refuse (exit 7) until the restore is done again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +40,11 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
-from migration_guard.backup.base import RESTORE_MARKER_TABLE
+from migration_guard.backup.base import RESTORE_MARKER_TABLE, BackupError, Progress
+from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import RecoveryRequired
 from migration_guard.models import MigrationRun, Outcome
+from migration_guard.run import ledger
 
 MARKER_TABLE = RESTORE_MARKER_TABLE
 Say = Callable[[str, str], None]
@@ -105,7 +109,7 @@ def unfinished_step(run: MigrationRun, alias: str) -> dict[str, Any] | None:
 
 
 def could_roll_back(alias: str, step: dict[str, Any]) -> bool:
-    from migration_guard.run.runner import rolled_back_cleanly
+    from migration_guard.run.execution import rolled_back_cleanly
 
     loader = MigrationLoader(connections[alias], ignore_no_migrations=True)
     migration = loader.disk_migrations.get((step["app"], step["name"]))
@@ -256,16 +260,18 @@ def marks_restores(alias: str) -> bool:
 
 
 def set_marker(alias: str, backup_id: str) -> None:
-    """Create the marker of a restore in progress (committed at once)."""
+    """Create the marker of a restore in progress (committed at once).
+
+    One statement, so that a marker never exists without the backup it names
+    (MySQL commits a ``CREATE TABLE`` by itself: a kill between a create and
+    an insert left an empty marker).
+    """
     connection = connections[alias]
     table = connection.ops.quote_name(MARKER_TABLE)
     clear_marker(alias)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TABLE {table} (backup_id varchar(100), started_at varchar(40))"
-        )
-        cursor.execute(
-            f"INSERT INTO {table} (backup_id, started_at) VALUES (%s, %s)",
+            f"CREATE TABLE {table} AS SELECT %s AS backup_id, %s AS started_at",
             [backup_id, f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC"],
         )
     if not connection.get_autocommit():  # pragma: no cover - commands autocommit
@@ -292,3 +298,66 @@ def clear_marker(alias: str) -> None:
             cursor.execute(statement)
     if not connection.get_autocommit():  # pragma: no cover - commands autocommit
         connection.commit()
+
+
+def recover(alias: str, say: Say) -> None:
+    """Before anything: what earlier runs killed on this database left behind.
+
+    Stale ``.partial`` files of dead runs are removed; a restore that did not
+    finish, or an interrupted run that left the database half-migrated, stops
+    the run (exit 7) with the command that brings the database back, unless
+    ``AUTO_RESTORE`` is ``always``: then the pre-run backup of that run is
+    restored here (and the run goes on).
+    """
+    from migration_guard.backup.storage import get_store
+
+    with contextlib.suppress(OSError, BackupError):
+        get_store().remove_stale_partials()
+    # first: a killed load may have dropped the ledger table with the rest
+    refuse_unfinished_restore(alias)
+    if not ledger.has_table(alias):
+        return
+    find_dead_runs(alias, say)
+    for pending in pending_restores(alias):
+        if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:
+            raise RecoveryRequired(pending.message(alias))
+        restore_interrupted(alias, pending.run, say=say, locked=True)
+
+
+def restore_interrupted(
+    alias: str,
+    run_row: MigrationRun,
+    *,
+    say: Say,
+    locked: bool,
+    lock_timeout: float | None = None,
+    argv: list[str] | None = None,
+    command: str = "guardedmigrate",
+    progress: Callable[[str], Progress | None] = lambda label: None,
+) -> Any:
+    """Restore the pre-run backup of interrupted run ``run_row``; resolve it."""
+    from migration_guard.backup import guarded
+    from migration_guard.backup.catalog import find
+    from migration_guard.backup.storage import get_store
+
+    manifest = find(run_row.backup_id)
+    store = get_store()
+    guarded.check(manifest, alias, store)
+    say(
+        "MIGRATE_HEADING",
+        f"Run {run_row.pk} was interrupted half-way; restoring its pre-run "
+        f"backup {manifest.id}:",
+    )
+    done = guarded.restore(
+        alias,
+        manifest,
+        store=store,
+        lock_timeout=float(conf.LOCK_TIMEOUT if lock_timeout is None else lock_timeout),
+        command=command,
+        argv=argv if argv is not None else list(sys.argv),
+        say=say,
+        progress=progress,
+        locked=locked,
+    )
+    resolve(run_row, f"restored from {manifest.id} by run {done.run.pk}", alias)
+    return done

@@ -56,7 +56,7 @@ def migration_roundtrip(
     from django.db.migrations.loader import MigrationLoader
 
     from migration_guard.gates.roundtrip import run_roundtrip
-    from migration_guard.management.commands.checkmigrations import project_apps
+    from migration_guard.gates.selection import project_apps
 
     if app_labels is None:
         labels = project_apps(MigrationLoader(None, ignore_no_migrations=True))

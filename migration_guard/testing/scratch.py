@@ -27,7 +27,6 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -35,6 +34,8 @@ from django.db import DatabaseError, connections, router
 from django.db.utils import load_backend
 from django.utils.connection import ConnectionDoesNotExist
 
+from migration_guard import vendors
+from migration_guard.compat.backends import nodb_cursor, runner_database_name
 from migration_guard.exceptions import UsageError
 from migration_guard.run.planning import check_alias
 
@@ -64,7 +65,7 @@ class Scratch:
 def scratch_name(alias: str) -> str:
     """The name the scratch database of ``alias`` gets (SQLite: chosen later)."""
     connection = connections[alias]
-    return str(connection.creation._get_test_db_name())  # type: ignore[attr-defined]
+    return runner_database_name(connection)
 
 
 def _sqlite_remove(path: str) -> None:
@@ -94,7 +95,7 @@ def _mysql_suffix(source: Any) -> str:
 
 
 def _exists(source: Any, name: str) -> bool:
-    with source._nodb_cursor() as cursor:
+    with nodb_cursor(source) as cursor:
         if source.vendor == "postgresql":
             cursor.execute(
                 "SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", [name]
@@ -126,7 +127,7 @@ def _create(source: Any, name: str, alias: str) -> None:
         suffix = _mysql_suffix(source)
     quoted = source.ops.quote_name(name)
     try:
-        with source._nodb_cursor() as cursor:
+        with nodb_cursor(source) as cursor:
             cursor.execute(f"CREATE DATABASE {quoted} {suffix}".rstrip())
     except DatabaseError as exc:
         raise UsageError(
@@ -139,7 +140,7 @@ def _create(source: Any, name: str, alias: str) -> None:
 def _drop(source: Any, name: str) -> None:
     quoted = source.ops.quote_name(name)
     force = " WITH (FORCE)" if source.vendor == "postgresql" else ""
-    with source._nodb_cursor() as cursor:
+    with nodb_cursor(source) as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {quoted}{force}")
 
 
@@ -203,11 +204,10 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
     check_alias(alias)
     source = connections[alias]
     vendor = source.vendor
-    if vendor not in ("sqlite", "postgresql", "mysql"):
-        raise UsageError(
-            f"migration_guard cannot make a scratch database for {vendor!r} databases "
-            "(supported: sqlite, postgresql, mysql)."
-        )
+    in_a_file = (
+        vendors.for_connection(source, doing="make a scratch database of").scratch
+        == "file"
+    )
     scratch_alias = f"{alias}{SUFFIX}"
     if _in_use(scratch_alias):
         raise UsageError(
@@ -217,7 +217,7 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
     settings_dict["TEST"] = dict(settings_dict.get("TEST") or {})
     with _signals_raise():
         created = False
-        if vendor == "sqlite":
+        if in_a_file:
             fd, name = tempfile.mkstemp(
                 prefix=f"migration-guard-{purpose}-", suffix=".sqlite3"
             )
@@ -227,7 +227,7 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
             name = scratch_name(alias)
         settings_dict["NAME"] = name
         try:
-            if vendor != "sqlite":
+            if not in_a_file:
                 _refuse_existing(source, name, alias)
                 created = True  # from here on, ``finally`` drops it
                 try:
@@ -241,7 +241,7 @@ def scratch_database(alias: str, *, purpose: str = "scratch") -> Iterator[Scratc
         finally:
             _unregister(scratch_alias)
             if created:
-                if vendor == "sqlite":
+                if in_a_file:
                     _sqlite_remove(name)
                 else:
                     _drop(source, name)
@@ -253,13 +253,6 @@ def _in_use(alias: str) -> bool:
     except ConnectionDoesNotExist:
         return False
     return True
-
-
-def exists(scratch: Scratch) -> bool:
-    """Whether the scratch database is still there (tests, diagnostics)."""
-    if scratch.vendor == "sqlite":
-        return Path(scratch.name).exists()
-    return _exists(connections[scratch.source], scratch.name)
 
 
 _ROUTED = ("db_for_read", "db_for_write", "allow_migrate", "allow_migrate_model")

@@ -327,3 +327,14 @@ def test_phases_and_lock_aware_gates_over_every_app(corpus_template: Corpus) -> 
         "cms.0038_alter_page_site",
     } <= set(document["mixed"])
     assert document["gates"] == GATES[vendor]
+
+
+def test_plan_scope_of_every_apps_rollback_holds_its_tables(
+    corpus_template: Corpus,
+) -> None:
+    """A bounded scope of ``APP zero`` leaves none of the app's tables out."""
+    document = corpus_template.json("scope")
+    assert {app: d["left_out"] for app, d in document.items() if d["left_out"]} == {}
+    bounded = {app for app, d in document.items() if d["bounded"]}
+    # apps without RunPython/RunSQL in their history are bounded
+    assert {"taggit", "sessions", "guardian"} <= bounded

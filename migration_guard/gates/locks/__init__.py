@@ -56,7 +56,7 @@ from django.db.migrations.migration import Migration
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
-from migration_guard.gates.lint import Finding, flatten, silenced_ids
+from migration_guard.gates.lint import Finding, silenced_ids
 from migration_guard.gates.locks import mysql, postgresql, runsql
 from migration_guard.gates.locks.context import (
     GATE_IDS,
@@ -67,6 +67,7 @@ from migration_guard.gates.locks.context import (
 from migration_guard.gates.locks.mysql import mysql_copies
 from migration_guard.gates.locks.postgresql import pg_rewrites
 from migration_guard.gates.locks.server import Server, server_of
+from migration_guard.unwrap import database_operations
 
 __all__ = [
     "GATE_IDS",
@@ -114,7 +115,11 @@ def history(
 
 def _findings(context: Context, created: set[str]) -> Iterator[Finding]:
     """The findings of one operation (a RunSQL's: of each of its statements)."""
-    sql = [op for op in flatten(context.op) if isinstance(op, migrations.RunSQL)]
+    sql = [
+        op
+        for op in database_operations(context.op)
+        if isinstance(op, migrations.RunSQL)
+    ]
     for op in sql:
         yield from runsql.rules(context, op, created)
     if sql or isinstance(context.op, migrations.SeparateDatabaseAndState):
@@ -130,7 +135,11 @@ def _created(migration: Migration, op: Operation) -> set[str]:
     if isinstance(op, migrations.CreateModel):
         table = op.options.get("db_table")
         return {str(table or f"{migration.app_label}_{str(op.name).lower()}")}
-    return {name for inner in flatten(op) for name in runsql.created_tables(inner)}
+    return {
+        name
+        for inner in database_operations(op)
+        for name in runsql.created_tables(inner)
+    }
 
 
 def gate_migration_operations(

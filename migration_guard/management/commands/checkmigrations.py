@@ -1,10 +1,11 @@
 """``manage.py checkmigrations``: the CI gate for migrations.
 
-Static gates, on the project's own apps (or the labels given): conflicts
-(several leaves in an app), irreversible operations (also inside
-``SeparateDatabaseAndState``), the data-migration checks of
-:mod:`migration_guard.gates.lint` when it is installed, and migrations edited after they
-were applied on ``--database`` (checksums recorded by ``guardedmigrate``).
+Static gates (:mod:`migration_guard.gates.problems`), on the project's own apps
+(or the labels given): conflicts (several leaves in an app), the
+data-migration lint, mixed deploy phases, the lock-aware gates, irreversible
+operations (also inside ``SeparateDatabaseAndState``), and migrations edited
+after they were applied on ``--database`` (checksums recorded by
+``guardedmigrate``).
 ``--roundtrip [app ...]`` then applies, unapplies and re-applies every
 migration on a scratch database and compares the schema at each step.
 Exit 2 when anything fails; ``--format json`` for CI.
@@ -13,174 +14,30 @@ Exit 2 when anything fails; ``--format json`` for CI.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
 from django.core.management.base import CommandParser
-from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.operations import RunPython, RunSQL
 
 from migration_guard.exceptions import CheckFailed, UsageError
-from migration_guard.gates import lint
-from migration_guard.gates import locks as gates
+from migration_guard.gates.problems import Problem, static_sections
 from migration_guard.gates.roundtrip import (
     MigrationResult,
     Report,
-    irreversible_operations,
 )
+from migration_guard.gates.selection import apps_to_check
 from migration_guard.management.base import MigrationGuardCommand
-from migration_guard.run import phases
 from migration_guard.run.planning import check_alias
 
 
-def project_apps(loader: MigrationLoader) -> list[str]:
-    """Labels of the project's own apps with migrations.
-
-    The selection of :func:`migration_guard.gates.lint.is_project_app` (not Django's,
-    not installed from a package), without migration_guard itself.
-    """
-    return sorted(
-        config.label
-        for config in apps.get_app_configs()
-        if config.label in loader.migrated_apps
-        and config.name != "migration_guard"
-        and lint.is_project_app(config)
-    )
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One failed gate: what, where, and what to do."""
-
-    check: str
-    app_label: str
-    migration_name: str | None
-    message: str
-    operation_index: int | None = None
-    hint: str = ""
-
-    @property
-    def where(self) -> str:
-        if self.migration_name is None:
-            return self.app_label
-        return f"{self.app_label}.{self.migration_name}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "app": self.app_label,
-            "name": self.migration_name,
-            "operation_index": self.operation_index,
-            "message": self.message,
-            "hint": self.hint or None,
-        }
-
-
-def conflicts(loader: MigrationLoader, labels: Iterable[str]) -> list[Problem]:
-    found = loader.detect_conflicts()
-    return [
-        Problem(
-            "conflict",
-            app,
-            None,
-            f"multiple leaf migrations in {app}: {', '.join(sorted(names))}",
-            hint=f"python manage.py makemigrations --merge {app}",
-        )
-        for app, names in sorted(found.items())
-        if app in set(labels)
+def roundtrip_problems(report: Report, targets: list[str]) -> list[Problem]:
+    """The round trip's failures, or why it stopped, as problems."""
+    problems = [
+        Problem("roundtrip", r.app_label, r.name, r.describe()) for r in report.failures
     ]
-
-
-def irreversible(loader: MigrationLoader, labels: Iterable[str]) -> list[Problem]:
-    """Operations that cannot be unapplied, other than RunPython/RunSQL.
-
-    A RunPython/RunSQL without reverse is lint's ``migration_guard.W010``; the
-    others (an operation whose ``reversible`` is False, also inside
-    ``SeparateDatabaseAndState``) are reported here, and silenced by the same
-    ``migration_guard_silence = ["migration_guard.W010"]``.
-    """
-    wanted = set(labels)
-    problems = []
-    for (app, name), migration in sorted(loader.disk_migrations.items()):
-        if app not in wanted or lint.NO_REVERSE in lint.silenced_ids(migration):
-            continue
-        for index, operation in enumerate(migration.operations):
-            for blocking in irreversible_operations([operation]):
-                if isinstance(blocking, RunPython | RunSQL):
-                    continue
-                nested = (
-                    " (inside SeparateDatabaseAndState)"
-                    if blocking is not operation
-                    else ""
-                )
-                problems.append(
-                    Problem(
-                        "irreversible",
-                        app,
-                        name,
-                        f"operations[{index}] {lint.describe(blocking)}{nested} "
-                        "cannot be reversed: the migration cannot be unapplied.",
-                        operation_index=index,
-                        hint="Use reversible operations, or silence it for this "
-                        f'migration with {lint.SILENCE_ATTRIBUTE} = ["'
-                        f'{lint.NO_REVERSE}"].',
-                    )
-                )
+    if report.stopped and not report.failures:  # not one reported already
+        problems.append(Problem("roundtrip", ",".join(targets), None, report.stopped))
     return problems
-
-
-def lint_problems(loader: MigrationLoader, labels: list[str]) -> list[Problem]:
-    """The findings of :mod:`migration_guard.gates.lint` (silenced ones left out)."""
-    return finding_problems(lint.lint(loader, labels))
-
-
-def finding_problems(findings: Iterable[lint.Finding]) -> list[Problem]:
-    return [
-        Problem(
-            finding.check_id,
-            finding.app_label,
-            finding.migration_name,
-            finding.message,
-            operation_index=finding.operation_index,
-            hint=finding.hint,
-        )
-        for finding in findings
-    ]
-
-
-def edited(alias: str, labels: list[str]) -> tuple[list[Problem], list[str], str]:
-    """Applied migrations whose operations changed; file-only changes; a note."""
-    from migration_guard.gates.checksums import edited_migrations
-
-    try:
-        loader = MigrationLoader(connections[alias])
-        edits = edited_migrations(alias, loader)
-    except DatabaseError as exc:
-        reason = " ".join(str(exc).split())
-        return [], [], f"not checked: cannot read database '{alias}' ({reason})"
-    wanted = set(labels)
-    problems, reformatted = [], []
-    for edit in edits:
-        if edit.app_label not in wanted:
-            continue
-        if edit.operations_changed:
-            problems.append(
-                Problem(
-                    "edited",
-                    edit.app_label,
-                    edit.name,
-                    edit.message(),
-                    hint="revert the file, or put the change in a new migration; "
-                    f"if it is deliberate: checkmigrations --accept {edit.app_label} "
-                    f"{edit.name} --reason TEXT",
-                )
-            )
-        else:
-            reformatted.append(edit.message())
-    return problems, reformatted, ""
 
 
 class Command(MigrationGuardCommand):
@@ -234,67 +91,26 @@ class Command(MigrationGuardCommand):
             raise UsageError("--reason goes with --accept APP NAME.")
         started = time.monotonic()
         loader = MigrationLoader(None, ignore_no_migrations=True)
-        labels = self._labels(loader, options["app_label"])
+        labels = apps_to_check(loader, options["app_label"])
         say = self._say(as_json, options["verbosity"])
         say("MIGRATE_HEADING", f"Checking migrations of {', '.join(labels)}:")
         problems: list[Problem] = []
         checks: dict[str, Any] = {}
+        for section in static_sections(alias, loader, labels):
+            checks[section.key] = [p.as_json() for p in section.problems]
+            checks.update(section.extra)
+            self._section(say, section.title, section.problems, section.note)
+            for line in section.notices:
+                say("NOTICE", f"    note: {line}")
+            problems += section.problems
 
-        found = conflicts(loader, labels)
-        checks["conflicts"] = [p.as_json() for p in found]
-        self._section(say, "Conflicts", found)
-        problems += found
-
-        found = lint_problems(loader, labels)
-        checks["lint"] = [p.as_json() for p in found]
-        self._section(say, "Data migrations (lint)", found)
-        problems += found
-
-        found = finding_problems(phases.mixed(loader, labels))
-        checks["phases"] = [p.as_json() for p in found]
-        self._section(say, "Deploy phases (mixed migrations)", found)
-        problems += found
-
-        server = gates.server_of(connections[alias])
-        found = finding_problems(gates.gate(loader, labels, server, connections[alias]))
-        checks["gates"] = [p.as_json() for p in found]
-        checks["gates_server"] = server.describe()
-        self._section(say, f"Lock-aware gates ({server.describe()})", found)
-        problems += found
-
-        found = irreversible(loader, labels)
-        checks["irreversible"] = [p.as_json() for p in found]
-        self._section(say, "Other irreversible operations", found)
-        problems += found
-
-        found, reformatted, note = edited(alias, labels)
-        checks["edited"] = [p.as_json() for p in found]
-        checks["reformatted"] = reformatted
-        checks["edited_note"] = note or None
-        self._section(
-            say, f"Edited after being applied on database '{alias}'", found, note
-        )
-        for line in reformatted:
-            say("NOTICE", f"    note: {line}")
-        problems += found
-
-        report: Report | None = None
+        checks["roundtrip"] = None
         if options["roundtrip"] is not None:
             targets = options["roundtrip"] or labels
-            self._labels(loader, targets)  # known apps with migrations
+            apps_to_check(loader, targets)  # known apps with migrations
             report = self._roundtrip(alias, targets, say)
             checks["roundtrip"] = report.as_json()
-            problems += [
-                Problem("roundtrip", r.app_label, r.name, r.describe())
-                for r in report.failures
-            ]
-            if report.stopped and not report.failures:  # not one reported already
-                problems.append(
-                    Problem("roundtrip", ",".join(targets), None, report.stopped)
-                )
-        else:
-            checks["roundtrip"] = None
-
+            problems += roundtrip_problems(report, targets)
         failed = bool(problems)
         if as_json:
             self.write_json(
@@ -318,27 +134,6 @@ class Command(MigrationGuardCommand):
                 f"{shown}."
             )
         say("SUCCESS", "All checks passed.")
-
-    def _labels(self, loader: MigrationLoader, given: list[str]) -> list[str]:
-        if not given:
-            labels = project_apps(loader)
-            if not labels:
-                raise UsageError(
-                    "No app of the project has migrations (Django's and "
-                    "installed packages' apps are not checked unless named)."
-                )
-            return labels
-        for label in given:
-            try:
-                apps.get_app_config(label)
-            except LookupError:
-                raise UsageError(
-                    f"No installed app with label '{label}'. Apps with migrations: "
-                    f"{', '.join(sorted(loader.migrated_apps))}."
-                ) from None
-            if label not in loader.migrated_apps:
-                raise UsageError(f"App '{label}' does not have migrations.")
-        return sorted(set(given))
 
     def _say(self, as_json: bool, verbosity: int) -> Any:
         def say(style: str, text: str) -> None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
+from migration_guard.compat.management import parser_actions
 from migration_guard.exceptions import CheckFailed, RestoreRequired, UsageError
-from migration_guard.management.base import MigrationGuardCommandMixin
+from migration_guard.management import render
+from migration_guard.management.base import MigrationGuardCommandMixin, exit_status
 from migration_guard.management.render import run_document
-from migration_guard.run import runner
+from migration_guard.run import execution, runner
 from migration_guard.run.locktimeouts import LockWaits, from_settings
 from migration_guard.run.planning import Key, Plan, TargetSpec, build_plan, check_alias
 
@@ -35,6 +38,18 @@ OWN_HELP = {
 }
 
 
+#: what ``--rehearse`` does not go with: flag, option
+REHEARSAL_REFUSES = (
+    ("--fake", "fake"),
+    ("--fake-initial", "fake_initial"),
+    ("--force-fake", "force_fake"),
+    ("--plan", "plan"),
+    ("--check", "check_unapplied"),
+    ("--prune", "prune"),
+    ("--run-syncdb", "run_syncdb"),
+)
+
+
 class Command(MigrationGuardCommandMixin, migrate.Command):
     help = (
         "Apply migrations like 'migrate', with a lock per database, a verified "
@@ -48,121 +63,34 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         super().add_arguments(parser)
         # migrate limits --database to argparse choices, which exits 2 with a
         # generic message; an undefined alias is a usage error (exit 1) here.
-        for action in parser._actions:
+        for action in parser_actions(parser):
             if action.dest == "database":
                 action.choices = None
             if action.dest in OWN_HELP:  # migrate's words describe migrate
                 action.help = OWN_HELP[action.dest]
         self.add_lock_timeout_argument(parser)
-        parser.add_argument(
-            "--lock-wait-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds each statement of a migration may wait for a table "
-            "lock before the migration is rolled back and retried (default: "
-            "MIGRATION_GUARD['LOCK_WAIT_TIMEOUT'], 5; 0: no limit).",
-        )
-        parser.add_argument(
-            "--lock-wait-retries",
-            type=int,
-            default=None,
-            metavar="N",
-            help="How often a migration that timed out waiting for a lock is "
-            "tried again (default: MIGRATION_GUARD['LOCK_WAIT_RETRIES'], 3).",
-        )
-        parser.add_argument(
-            "--lock-wait-backoff",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Pause before the first retry, doubled for each next one, with "
-            "jitter (default: MIGRATION_GUARD['LOCK_WAIT_BACKOFF'], 1).",
-        )
-        parser.add_argument(
-            "--statement-timeout",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Seconds a statement of a migration may run (PostgreSQL, "
-            "MariaDB; default: MIGRATION_GUARD['STATEMENT_TIMEOUT'], no limit).",
-        )
-        parser.add_argument(
-            "--no-backup",
-            action="store_true",
-            help="Do not take the pre-migration backup (the ledger records it).",
-        )
-        parser.add_argument(
-            "--force-fake",
-            action="store_true",
-            help="With --fake/--fake-initial, record migrations whose effects the "
-            "schema does not verify; needs --reason (kept in the ledger).",
-        )
-        parser.add_argument(
-            "--reason",
-            default="",
-            metavar="TEXT",
-            help="Why --force-fake is right; the ledger keeps it with the differences.",
-        )
-        parser.add_argument(
-            "--allow-edited",
-            action="store_true",
-            help="Run even though an applied migration was edited since it was "
-            "applied (see 'checkmigrations').",
-        )
-        parser.add_argument(
-            "--rehearse",
-            action="store_true",
-            help="Run the plan and its revert on a copy of the database (a "
-            "scratch database on the same server), with timings; the database "
-            "itself is not changed.",
-        )
-        parser.add_argument(
-            "--max-lock-ms",
-            type=float,
-            default=None,
-            metavar="MS",
-            help="With --rehearse: fail the rehearsal when a "
-            "migration holds a lock that blocks writes for longer than MS.",
-        )
-        parser.add_argument(
-            "--phase",
-            choices=("pre-deploy", "post-deploy"),
-            default=None,
-            help="pre-deploy: apply the plan up to its first migration that the "
-            "previous release cannot run with (README: Phases); post-deploy: "
-            "apply the rest.",
-        )
+        add_lock_wait_arguments(parser)
+        add_run_arguments(parser)
+        add_deploy_arguments(parser)
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
         check_alias(options["database"])  # before the checks look the alias up
         return super().get_check_kwargs(options)
 
+    #: while a run goes on: its database and the log of migrate's output
+    _run_log: tuple[str, io.StringIO] | None = None
+
     def handle(self, *args: Any, **options: Any) -> None:
+        self._run_log = None
         self.verbosity = options["verbosity"]
         alias = options["database"]
         check_alias(alias)
         spec = TargetSpec(options["app_label"], options["migration_name"])
         as_json = options["format"] == "json"
-        if options["phase"] and (
-            options["rehearse"]
-            or options["plan"]
-            or options["check_unapplied"]
-            or options["fake"]
-            or options["fake_initial"]
-            or options["prune"]
-        ):
-            raise UsageError(
-                "--phase goes with a plain run, not with --rehearse, --plan, "
-                "--check, --fake, --fake-initial or --prune."
-            )
-        if options["max_lock_ms"] is not None and not options["rehearse"]:
-            raise UsageError("--max-lock-ms goes with --rehearse.")
+        refuse_misplaced(options)
         if options["rehearse"]:
-            from migration_guard.gates import rehearse
-
-            rehearse.handle(self, alias, spec, options)
+            self._rehearse(alias, spec, options)
             return
         if options["plan"] or options["check_unapplied"]:
             if options["prune"]:
@@ -172,7 +100,17 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 )
             self._read_only(alias, spec, args, options, as_json)
             return
+        self._run(alias, spec, args, options, as_json)
 
+    def _run(
+        self,
+        alias: str,
+        spec: TargetSpec,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+        as_json: bool,
+    ) -> None:
+        """The guarded run: lock, plan, backup, ``migrate``, ledger."""
         faking = options["fake"] or options["fake_initial"]
         if options["force_fake"] and not faking:
             raise UsageError("--force-fake only goes with --fake or --fake-initial.")
@@ -183,55 +121,19 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         expected = None
         if not faking:
             expected = self._confirm_backwards(alias, spec, options, as_json)
-        request = runner.RunRequest(
-            alias=alias,
-            spec=spec,
-            fake=options["fake"],
-            fake_initial=options["fake_initial"],
-            force_fake=options["force_fake"],
-            reason=options["reason"],
-            allow_edited=options["allow_edited"],
-            run_syncdb=options["run_syncdb"],
-            prune=options["prune"],
-            no_backup=options["no_backup"],
-            lock_timeout=options["lock_timeout"],
-            argv=self.invocation(options),
-            expected=expected,
-            phase=options["phase"],
-            lock_waits=lock_waits(options),
+        request = run_request(
+            alias, spec, options, argv=self.invocation(options), expected=expected
         )
         log = io.StringIO()
-
-        def execute(plan: Plan, journal: runner.Journal) -> None:
-            if options["phase"]:  # migrate would run its own, whole plan
-                runner.execute_plan(
-                    plan,
-                    journal,
-                    verbosity=0 if as_json else self.verbosity,
-                    interactive=False,
-                    stdout=OutputWrapper(log) if as_json else self.stdout,
-                )
-                return
-            with runner.django_migrate_uses(plan.executor, journal):
-                if as_json:
-                    self._quietly(log, super(Command, self).handle, *args, **options)
-                else:
-                    super(Command, self).handle(*args, **options)
-
-        try:
-            result = runner.run(
-                request,
-                execute,
-                say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
-                progress=None if as_json else self.progress("Backing up"),
-                announce=None
-                if as_json or self.verbosity < 1
-                else self.plan_progress(),
-            )
-        except BaseException as exc:
-            if as_json:
-                self._write_failure(alias, exc, log)
-            raise
+        self._run_log = (alias, log)  # a failure from here: failure_document
+        result = runner.run(
+            request,
+            self._execute(args, options, log, as_json),
+            say=self.say if not as_json and self.verbosity >= 1 else runner.quiet,
+            progress=None if as_json else self.progress("Backing up"),
+            announce=None if as_json or self.verbosity < 1 else self.plan_progress(),
+        )
+        self._run_log = None
         if as_json:
             document = run_document(result.run)
             document["seconds"] = round(result.seconds, 6)
@@ -239,6 +141,79 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
             self.write_json(document)
         elif self.verbosity >= 1:
             self.say_ledger(result.run)
+
+    def _execute(
+        self,
+        args: tuple[Any, ...],
+        options: dict[str, Any],
+        log: io.StringIO,
+        as_json: bool,
+    ) -> runner.Execute:
+        """How the locked plan runs: ``migrate`` itself, or the phase's part."""
+
+        def execute(plan: Plan, journal: execution.Journal) -> None:
+            if options["phase"]:  # migrate would run its own, whole plan
+                execution.execute_plan(
+                    plan,
+                    journal,
+                    verbosity=0 if as_json else self.verbosity,
+                    interactive=False,
+                    stdout=OutputWrapper(log) if as_json else self.stdout,
+                )
+                return
+            with execution.django_migrate_uses(plan.executor, journal):
+                if as_json:
+                    self._quietly(log, super(Command, self).handle, *args, **options)
+                else:
+                    super(Command, self).handle(*args, **options)
+
+        return execute
+
+    def _rehearse(self, alias: str, spec: TargetSpec, options: dict[str, Any]) -> None:
+        """``--rehearse``: the plan and its revert on a copy; exit 2 on failure."""
+        from migration_guard.gates import rehearse
+
+        refused = [flag for flag, key in REHEARSAL_REFUSES if options.get(key)]
+        if refused:
+            raise UsageError(
+                f"--rehearse runs the plan on a copy; it does not go with "
+                f"{', '.join(refused)}."
+            )
+        as_json = options["format"] == "json"
+        quiet = as_json or options["verbosity"] < 1
+        if not quiet:
+            self.say(
+                "MIGRATE_HEADING",
+                f"Rehearsal on a copy of database '{alias}' (nothing on it changes):",
+            )
+        result = rehearse.rehearse(
+            alias,
+            spec,
+            say=runner.quiet if quiet else self.say,
+            show_preview=None if quiet else self._copy_preview(alias),
+            max_lock_ms=options.get("max_lock_ms"),
+        )
+        if as_json:
+            self.write_json(result.as_json())
+        elif not quiet and result.plan:
+            for line in render.rehearsal_lines(result, self.style):
+                self.stdout.write(line)
+        error = rehearse.failure(result)
+        if error is not None:
+            raise error
+
+    def _copy_preview(self, alias: str) -> Callable[[Any], None]:
+        """Shows the revert preview built on the copy, as of the real database."""
+        from migration_guard.testing.scratch import SUFFIX
+
+        def show(pair: Any) -> None:
+            preview, strategy = pair
+            self.say("MIGRATE_HEADING", "Revert preview (on the copy):")
+            copy = f"database '{alias}{SUFFIX}'"
+            for line in render.preview_lines(preview, strategy, None, self.style):
+                self.stdout.write("  " + line.replace(copy, f"the copy of '{alias}'"))
+
+        return show
 
     def _confirm_backwards(
         self, alias: str, spec: TargetSpec, options: dict[str, Any], as_json: bool
@@ -253,8 +228,8 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         if plan.direction != "backwards":
             return None
         from migration_guard.management import render
-        from migration_guard.management.commands.rollbackplan import strategy_for
         from migration_guard.rollback.preview import build_preview
+        from migration_guard.rollback.strategy import strategy_for
 
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, None)
@@ -292,19 +267,23 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         finally:
             self.stdout = stdout
 
-    def _write_failure(self, alias: str, exc: BaseException, log: io.StringIO) -> None:
+    def failure_document(self, exc: BaseException) -> dict[str, Any] | None:
+        """A failed run's document: its ledger row, the error, migrate's output."""
+        if self._run_log is None:
+            return super().failure_document(exc)
+        alias, log = self._run_log
         run = getattr(exc, "run", None)
         document: dict[str, Any] = run_document(run) if run is not None else {}
         document.update(
             {
                 "database": alias,
                 "outcome": document.get("outcome", "error"),
-                "exit_code": getattr(exc, "returncode", 1),
+                "exit_code": exit_status(exc),
                 "message": str(exc),
                 "log": log.getvalue().splitlines(),
             }
         )
-        self.write_json(document)
+        return document
 
     def _read_only(
         self,
@@ -341,7 +320,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 }
             )
         elif options["plan"]:
-            with runner.django_migrate_uses(plan.executor, runner.Journal()):
+            with execution.django_migrate_uses(plan.executor, execution.Journal()):
                 super().handle(*args, **{**options, "check_unapplied": False})
         if options["check_unapplied"] and pending:
             shown = ", ".join(pending[:10])
@@ -353,6 +332,146 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 f"database '{alias}': {shown}. 'manage.py guardedmigrate --plan' "
                 "shows them all."
             )
+
+
+def add_lock_wait_arguments(parser: CommandParser) -> None:
+    """How long each migration may wait for locks, and its retries."""
+    parser.add_argument(
+        "--lock-wait-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Seconds each statement of a migration may wait for a table "
+        "lock before the migration is rolled back and retried (default: "
+        "MIGRATION_GUARD['LOCK_WAIT_TIMEOUT'], 5; 0: no limit).",
+    )
+    parser.add_argument(
+        "--lock-wait-retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="How often a migration that timed out waiting for a lock is "
+        "tried again (default: MIGRATION_GUARD['LOCK_WAIT_RETRIES'], 3).",
+    )
+    parser.add_argument(
+        "--lock-wait-backoff",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Pause before the first retry, doubled for each next one, with "
+        "jitter (default: MIGRATION_GUARD['LOCK_WAIT_BACKOFF'], 1).",
+    )
+    parser.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Seconds a statement of a migration may run (PostgreSQL, "
+        "MariaDB; default: MIGRATION_GUARD['STATEMENT_TIMEOUT'], no limit).",
+    )
+
+
+def add_run_arguments(parser: CommandParser) -> None:
+    """The backup, fakes that do not verify, edited migrations."""
+    parser.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="Do not take the pre-migration backup (the ledger records it).",
+    )
+    parser.add_argument(
+        "--force-fake",
+        action="store_true",
+        help="With --fake/--fake-initial, record migrations whose effects the "
+        "schema does not verify; needs --reason (kept in the ledger).",
+    )
+    parser.add_argument(
+        "--reason",
+        default="",
+        metavar="TEXT",
+        help="Why --force-fake is right; the ledger keeps it with the differences.",
+    )
+    parser.add_argument(
+        "--allow-edited",
+        action="store_true",
+        help="Run even though an applied migration was edited since it was "
+        "applied (see 'checkmigrations').",
+    )
+
+
+def add_deploy_arguments(parser: CommandParser) -> None:
+    """The rehearsal on a copy, and the deploy phases."""
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="Run the plan and its revert on a copy of the database (a "
+        "scratch database on the same server), with timings; the database "
+        "itself is not changed.",
+    )
+    parser.add_argument(
+        "--max-lock-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="With --rehearse: fail the rehearsal when a "
+        "migration holds a lock that blocks writes for longer than MS.",
+    )
+    parser.add_argument(
+        "--phase",
+        choices=("pre-deploy", "post-deploy"),
+        default=None,
+        help="pre-deploy: apply the plan up to its first migration that the "
+        "previous release cannot run with (README: Phases); post-deploy: "
+        "apply the rest.",
+    )
+
+
+def refuse_misplaced(options: dict[str, Any]) -> None:
+    """Options that go only with others: ``--phase``, ``--max-lock-ms``."""
+    if options["phase"] and any(
+        options[name]
+        for name in (
+            "rehearse",
+            "plan",
+            "check_unapplied",
+            "fake",
+            "fake_initial",
+            "prune",
+        )
+    ):
+        raise UsageError(
+            "--phase goes with a plain run, not with --rehearse, --plan, "
+            "--check, --fake, --fake-initial or --prune."
+        )
+    if options["max_lock_ms"] is not None and not options["rehearse"]:
+        raise UsageError("--max-lock-ms goes with --rehearse.")
+
+
+def run_request(
+    alias: str,
+    spec: TargetSpec,
+    options: dict[str, Any],
+    *,
+    argv: list[str],
+    expected: tuple[Key, ...] | None,
+) -> runner.RunRequest:
+    """The run the options ask for."""
+    return runner.RunRequest(
+        alias=alias,
+        spec=spec,
+        fake=options["fake"],
+        fake_initial=options["fake_initial"],
+        force_fake=options["force_fake"],
+        reason=options["reason"],
+        allow_edited=options["allow_edited"],
+        run_syncdb=options["run_syncdb"],
+        prune=options["prune"],
+        no_backup=options["no_backup"],
+        lock_timeout=options["lock_timeout"],
+        argv=argv,
+        expected=expected,
+        phase=options["phase"],
+        lock_waits=lock_waits(options),
+    )
 
 
 def lock_waits(options: dict[str, Any]) -> LockWaits:

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 from django.core.management.utils import run_formatters
 
+from migration_guard.compat.management import called_from_command_line
 from migration_guard.datamigrations.base import DEFAULT_BATCH_SIZE, OPTIONS, Options
 from migration_guard.datamigrations.expressions import SYNTAX_HELP
 from migration_guard.datamigrations.templates import describe_templates
@@ -136,7 +137,7 @@ class Command(MigrationGuardCommand):
 
     def command_line(self) -> str:
         """How this migration was asked for, for the docstring of the file."""
-        if not getattr(self, "_called_from_command_line", False):
+        if not called_from_command_line(self):
             return "makedatamigration"
         words, skip = [], False
         for word in sys.argv[1:]:

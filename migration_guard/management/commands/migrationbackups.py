@@ -14,6 +14,7 @@ from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import BackupFailed, UsageError
 from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.management.render import human_size, table
+from migration_guard.run import recovery
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import check_alias
 from migration_guard.run.progress import restore_total
@@ -30,13 +31,7 @@ class Command(MigrationGuardCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         self.add_database_argument(parser)
         self.add_format_argument(parser)
-        parser.add_argument(
-            "--noinput",
-            "--no-input",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation (restore).",
-        )
+        self.add_noinput_argument(parser, "Do not ask for confirmation (restore).")
         self.add_lock_timeout_argument(parser)
         parser.add_argument(
             "action",
@@ -179,6 +174,8 @@ class Command(MigrationGuardCommand):
 
     def do_create(self, options: dict[str, Any]) -> None:
         with migration_lock(self.alias, self._timeout(options)):
+            # a half-restored database is no backup: it would become the newest
+            recovery.refuse_unfinished_restore(self.alias)
             manifest = self._take(reason="manual")
         self._emit(
             manifest.as_json(),
@@ -264,6 +261,8 @@ class Command(MigrationGuardCommand):
         keep = conf.KEEP if options["keep"] is None else options["keep"]
         if keep < 1:
             raise UsageError("--keep must be at least 1: the newest backup stays.")
+        # the backup an unfinished restore names is the way back
+        recovery.refuse_unfinished_restore(self.alias)
         removed = catalog.prune(
             self.alias, keep, dry_run=options["dry_run"], store=self.store
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from migration_guard.backup.logpos import describe
 from migration_guard.exceptions import UsageError
 from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.management.render import duration_text, run_document, table
@@ -145,6 +146,7 @@ class Command(MigrationGuardCommand):
             self.stdout.write(f"  {label}: {value if value not in (None, '') else '-'}")
         if run.backup_note:
             self.stdout.write(f"  Backup note: {run.backup_note}")
+        self.stdout.write(f"  Log before the run: {describe(run.log_position)}")
         self.stdout.write(style.MIGRATE_LABEL("  Plan:"))
         for step in run.plan or []:
             arrow = "unapply" if step["backwards"] else "apply"

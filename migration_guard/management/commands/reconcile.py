@@ -23,7 +23,7 @@ from migration_guard.reconcile.verdict import (
     reconcile,
     unfake_decisions,
 )
-from migration_guard.run import ledger
+from migration_guard.run import ledger, recovery
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import load, resolve_migration
 from migration_guard.run.runner import RunRequest
@@ -125,21 +125,23 @@ class Command(MigrationGuardCommand):
         request = RunRequest(alias=alias, lock_timeout=options["lock_timeout"])
         forwards = bool(options["fake"])
         with migration_lock(alias, request.timeout):
+            recovery.refuse_unfinished_restore(alias)
             # the history as it is under the lock
             executor = load(alias, allow_inconsistent=True)
             applied_before = sorted(
                 f"{a}.{n}" for a, n in executor.loader.applied_migrations
             )
-            run = ledger.start_run(
-                alias,
-                command="reconcile",
-                direction="forwards" if forwards else "backwards",
-                plan=[],
-                applied_before=applied_before,
-                fake=True,
-                argv=self.invocation(options),
-            )
-            try:
+            with ledger.recorded(
+                ledger.start_run(
+                    alias,
+                    command="reconcile",
+                    direction="forwards" if forwards else "backwards",
+                    plan=[],
+                    applied_before=applied_before,
+                    fake=True,
+                    argv=self.invocation(options),
+                )
+            ) as recording:
                 # the loader read before the ledger row: writing it changes no
                 # history, and the live schema is read after it
                 result = reconcile(executor.loader, connections[alias])
@@ -159,21 +161,17 @@ class Command(MigrationGuardCommand):
                         + self._differences(selected, forwards)
                         + "\nNothing was changed."
                     )
-                executed = _write(alias, acting, forwards, options["reason"])
-                if executed and forwards:  # as migrate's check_replacements
+                recording.executed = _write(alias, acting, forwards, options["reason"])
+                if recording.executed and forwards:  # as migrate's check_replacements
                     record_replacements(connections[alias], executor.loader)
-            except BaseException as exc:
-                ledger.finish_run(run, Outcome.FAILED, error=ledger.format_error(exc))
-                raise
-            ledger.finish_run(
-                run,
-                Outcome.SUCCESS if executed else Outcome.NOOP,
-                executed=executed,
-                plan=[
-                    {"app": e["app"], "name": e["name"], "backwards": not forwards}
-                    for e in executed
-                ],
-            )
+                recording.finish(
+                    Outcome.SUCCESS if recording.executed else Outcome.NOOP,
+                    plan=[
+                        {"app": e["app"], "name": e["name"], "backwards": not forwards}
+                        for e in recording.executed
+                    ],
+                )
+            run = recording.run
         self._report(
             alias, result, selected, decisions, run, options, forwards=forwards
         )
@@ -340,7 +338,7 @@ class Command(MigrationGuardCommand):
 
 def _write(
     alias: str, acting: list[Decision], forwards: bool, reason: str
-) -> list[dict[str, Any]]:
+) -> list[ledger.Entry]:
     """(Un)record each migration decided on; the ledger entry of each."""
     executed = []
     for decision in acting:
@@ -362,15 +360,15 @@ def _reason(decision: Decision) -> str:
     return decision.verdict.note() or "not verifiable"
 
 
-def _executed(decision: Decision, forwards: bool, reason: str) -> dict[str, Any]:
+def _executed(decision: Decision, forwards: bool, reason: str) -> ledger.Entry:
     verdict = decision.verdict
-    entry: dict[str, Any] = {
-        "app": verdict.migration.app_label,
-        "name": verdict.migration.name,
-        "action": "applied" if forwards else "unapplied",
-        "fake": True,
-        "verification": decision.verification,
-    }
+    entry = ledger.entry(
+        verdict.migration.app_label,
+        verdict.migration.name,
+        "applied" if forwards else "unapplied",
+        fake=True,
+        verification=decision.verification,
+    )
     if forwards:
         entry["checksum"] = checksum(verdict.migration).as_json()
     if decision.forced:

@@ -11,15 +11,19 @@ from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from migration_guard.backup import guarded
-from migration_guard.backup.storage import get_store
+from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import RestoreRequired, UsageError
 from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommand
-from migration_guard.management.commands.rollbackplan import rollback_plan, strategy_for
 from migration_guard.models import MigrationRun, Outcome
 from migration_guard.rollback.preview import build_preview
-from migration_guard.run import ledger, recovery, runner
+from migration_guard.rollback.strategy import (
+    RollbackTarget,
+    rollback_plan,
+    strategy_for,
+)
+from migration_guard.run import execution, ledger, recovery, runner
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import Plan
 from migration_guard.run.progress import restore_total
@@ -49,6 +53,20 @@ def ahead_warning(alias: str) -> list[str]:
     ]
 
 
+def restored_document(
+    backup_id: str, done: guarded.Restored, run: MigrationRun
+) -> dict[str, Any]:
+    """What ``--format json`` says of a run undone by a restore."""
+    return {
+        "outcome": "restored",
+        "strategy": "restore",
+        "backup": backup_id,
+        "safety_backup": done.safety.id,
+        "run_id": done.run.pk,
+        "undone_run": run.pk,
+    }
+
+
 class Command(MigrationGuardCommand):
     help = (
         "Undo a recorded guardedmigrate run: unapply what it applied, or restore "
@@ -66,12 +84,8 @@ class Command(MigrationGuardCommand):
             default="auto",
             help="auto: unapply when every operation can be undone, else restore.",
         )
-        parser.add_argument(
-            "--noinput",
-            "--no-input",
-            action="store_false",
-            dest="interactive",
-            help="Do not ask for confirmation (the preview is still shown).",
+        self.add_noinput_argument(
+            parser, "Do not ask for confirmation (the preview is still shown)."
         )
         self.add_lock_timeout_argument(parser)
         parser.add_argument(
@@ -103,8 +117,9 @@ class Command(MigrationGuardCommand):
             self._restore_interrupted(alias, interrupted, options, as_json)
             return
         plan, run = rollback_plan(
-            alias, {**options, "app_label": None, "migration_name": None}
+            alias, RollbackTarget(last=options["last"], run_id=options["run"])
         )
+        assert run is not None  # a plan by run always names its run
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, run)
         chosen = strategy.name if options["strategy"] == "auto" else options["strategy"]
@@ -139,32 +154,34 @@ class Command(MigrationGuardCommand):
                 raise UsageError("Rollback cancelled; nothing was changed.")
         if chosen == "restore":
             assert strategy.backup is not None
-            guarded.check(strategy.backup, alias, get_store())
-            done = guarded.restore(
-                alias,
-                strategy.backup,
-                store=get_store(),
-                lock_timeout=self._lock_timeout(options),
-                command="rollback",
-                argv=self.invocation(options),
-                say=self.say if not as_json and self.verbosity >= 1 else quiet,
-                progress=lambda label: (
-                    None
-                    if as_json
-                    else self.progress(label, restore_total(label, strategy.backup))
-                ),
-            )
-            document = {
-                "outcome": "restored",
-                "strategy": "restore",
-                "backup": strategy.backup.id,
-                "safety_backup": done.safety.id,
-                "run_id": done.run.pk,
-                "undone_run": run.pk,
-            }
+            document = self._restore(strategy.backup, run, options, as_json)
         else:
             document = self._unapply(plan, run, options, as_json)
         self._finish(as_json, document, alias)
+
+    def _restore(
+        self,
+        backup: Manifest,
+        run: MigrationRun,
+        options: dict[str, Any],
+        as_json: bool,
+    ) -> dict[str, Any]:
+        """Undo ``run`` by restoring ``backup``, the one taken before it."""
+        alias = options["database"]
+        guarded.check(backup, alias, get_store())
+        done = guarded.restore(
+            alias,
+            backup,
+            store=get_store(),
+            lock_timeout=self._lock_timeout(options),
+            command="rollback",
+            argv=self.invocation(options),
+            say=self.say if not as_json and self.verbosity >= 1 else quiet,
+            progress=lambda label: (
+                None if as_json else self.progress(label, restore_total(label, backup))
+            ),
+        )
+        return restored_document(backup.id, done, run)
 
     def _interrupted_run(self, alias: str, options: dict[str, Any]) -> Any:
         """Run ``--run ID`` when it was interrupted half-way and is not resolved.
@@ -211,7 +228,7 @@ class Command(MigrationGuardCommand):
         ):
             raise UsageError("Rollback cancelled; nothing was changed.")
         say = self.say if not as_json and self.verbosity >= 1 else quiet
-        done = runner.restore_interrupted(
+        done = recovery.restore_interrupted(
             alias,
             run,
             say=say,
@@ -221,15 +238,7 @@ class Command(MigrationGuardCommand):
             command="rollback",
             progress=lambda label: None if as_json else self.progress(label),
         )
-        document = {
-            "outcome": "restored",
-            "strategy": "restore",
-            "backup": run.backup_id,
-            "safety_backup": done.safety.id,
-            "run_id": done.run.pk,
-            "undone_run": run.pk,
-        }
-        self._finish(as_json, document, alias)
+        self._finish(as_json, restored_document(run.backup_id, done, run), alias)
 
     def _mark_resolved(
         self, alias: str, options: dict[str, Any], as_json: bool
@@ -275,8 +284,8 @@ class Command(MigrationGuardCommand):
             command="rollback",
         )
 
-        def execute(locked: Plan, journal: runner.Journal) -> None:
-            runner.execute_plan(
+        def execute(locked: Plan, journal: execution.Journal) -> None:
+            execution.execute_plan(
                 locked,
                 journal,
                 verbosity=0 if as_json else self.verbosity,

@@ -179,10 +179,8 @@ def describe_key(key: ElementKey) -> str:
         return f"column {table}.{key[2]}"
     if kind == "fk":
         return f"foreign key {table}.{key[2]}"
-    if kind == "unique":
-        return f"unique ({key[2].replace(',', ', ')}) on {table}"
-    if kind == "index":
-        return f"index ({key[2].replace(',', ', ')}) on {table}"
+    if kind in ("unique", "index"):
+        return f"{kind} ({key[2].replace(',', ', ')}) on {table}"
     if kind == "definition":
         return f"index or constraint {key[2]} on {table}"
     return f"check constraint {key[2]} on {table}"

@@ -8,7 +8,7 @@ and both sides, precisely enough to act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from migration_guard.reconcile.schema import (
@@ -23,17 +23,15 @@ from migration_guard.reconcile.schema import (
     describe_value,
     flatten,
 )
+from migration_guard.reconcile.schema.diff import Element, report_order, tidy
 
 
 @dataclass(frozen=True)
-class Difference:
-    key: ElementKey
+class Difference(Element):
+    """An expected element the live schema does not agree with."""
+
     expected: ElementValue | None
     found: ElementValue | None
-
-    @property
-    def table(self) -> str:
-        return self.key[1]
 
     def __str__(self) -> str:
         what = describe_key(self.key)
@@ -151,7 +149,9 @@ def compare(
     """Every expected element the live schema does not agree with."""
     return [
         Difference(key, value, found_value(key, live))
-        for key, value in sorted(expected.items(), key=lambda item: _order(item[0]))
+        for key, value in sorted(
+            expected.items(), key=lambda item: report_order(item[0])
+        )
         if not agrees(key, value, live)
     ]
 
@@ -163,26 +163,3 @@ def compare_schemas(expected: Schema, live: Schema) -> list[Difference]:
     differences (other apps, unmanaged models, extra indexes).
     """
     return tidy(compare(flatten(expected), live))
-
-
-def tidy(differences: Iterable[Difference]) -> list[Difference]:
-    """Differences in report order, a table's own standing for all of its elements.
-
-    A missing table is one difference, not one per column and constraint.
-    """
-    listed = list(differences)
-    whole = {d.table for d in listed if d.key[0] == "table"}
-    return sorted(
-        (d for d in listed if d.key[0] == "table" or d.table not in whole),
-        key=lambda d: _order(d.key),
-    )
-
-
-_KIND_ORDER = {
-    "table": 0, "column": 1, "fk": 2, "unique": 3, "index": 4, "definition": 5,
-    "check": 6,
-}  # fmt: skip
-
-
-def _order(key: ElementKey) -> tuple[str, int, tuple[str, ...]]:
-    return (key[1], _KIND_ORDER.get(key[0], 9), key[2:])

@@ -28,16 +28,16 @@ from django.db.migrations.state import ProjectState
 from migration_guard.reconcile.schema import (
     Column,
     ElementKey,
-    ElementValue,
     ForeignKey,
     Schema,
     Table,
-    flatten,
 )
 from migration_guard.reconcile.schema.backends import backend_for
 from migration_guard.reconcile.schema.backends.base import SchemaBackend
-
-Key = tuple[str, str]
+from migration_guard.reconcile.schema.diff import Change, diff
+from migration_guard.run.planning import Key, history_order
+from migration_guard.unwrap import code_operations, database_operations
+from migration_guard.walk import StateWalk, Visit
 
 #: the column type of a foreign key to a field of this class
 RELATED_TYPES = {
@@ -238,9 +238,6 @@ def project_schema(
 
 # --- one migration's effect ------------------------------------------------
 
-#: operations whose effect on the database no state can describe
-CODE_OPERATIONS = (ops.RunPython, ops.RunSQL)
-
 
 @dataclass
 class Delta:
@@ -248,9 +245,7 @@ class Delta:
 
     key: Key
     #: element -> (value before, value after); ``None`` is "absent"
-    changes: dict[ElementKey, tuple[ElementValue | None, ElementValue | None]] = field(
-        default_factory=dict
-    )
+    changes: dict[ElementKey, Change] = field(default_factory=dict)
     #: the operations that run code the schema cannot show ("RunPython ...")
     unverifiable: list[str] = field(default_factory=list)
 
@@ -268,18 +263,10 @@ def _state_operations(operations: Iterable[Any]) -> Iterable[Any]:
     for operation in operations:
         if isinstance(operation, ops.SeparateDatabaseAndState):
             yield from _state_operations(operation.state_operations)
-            yield from _state_operations(operation.database_operations)
+            yield from _state_operations(database_operations(operation))
         elif isinstance(operation, ops.RunSQL):
             yield from _state_operations(operation.state_operations)
         elif not isinstance(operation, ops.RunPython):
-            yield operation
-
-
-def _code_operations(operations: Iterable[Any]) -> Iterable[Any]:
-    for operation in operations:
-        if isinstance(operation, ops.SeparateDatabaseAndState):
-            yield from _code_operations(operation.database_operations)
-        elif isinstance(operation, CODE_OPERATIONS):
             yield operation
 
 
@@ -323,19 +310,8 @@ def _related(state: ProjectState, app_label: str, names: set[str] | None) -> set
     return keys
 
 
-def _diff(before: Schema, after: Schema) -> dict[ElementKey, tuple[Any, Any]]:
-    old, new = flatten(before), flatten(after)
-    return {
-        key: (old.get(key), new.get(key))
-        for key in old.keys() | new.keys()
-        if old.get(key) != new.get(key)
-    }
-
-
 def graph_order(loader: MigrationLoader) -> list[Migration]:
     """Every migration of the graph, in the order the executor applies them."""
-    from migration_guard.run.planning import history_order
-
     return history_order(loader)
 
 
@@ -354,47 +330,41 @@ def migration_deltas(
     from migration_guard.reconcile.schema.lightstate import LightApps
 
     backend = backend_for(connection)
-    state = ProjectState(real_apps=loader.unmigrated_apps)
+    walk = StateWalk(loader, order=order)
     # stand-ins for the state's models, rebuilt as migrations change them
     # (rendering them as the executor does costs 20x more)
-    apps = LightApps(state, connection, backend, render=render)
-    deltas: dict[Key, Delta] = {}
-    for migration in graph_order(loader) if order is None else order:
-        deltas[(migration.app_label, migration.name)] = _delta(migration, state, apps)
-    return deltas
+    apps = LightApps(walk.state, connection, backend, render=render)
+    return {visit.key: _delta(visit, apps) for visit in walk}
 
 
-def _delta(migration: Migration, state: ProjectState, apps: Any) -> Delta:
-    """What ``migration`` changes; moves ``state`` (and ``apps``) past it.
+def _delta(visit: Visit, apps: Any) -> Delta:
+    """What the visited migration changes; moves the walk (and ``apps``) past it.
 
     A migration that separates database and state (``SeparateDatabaseAndState``,
     ``RunSQL`` with state operations) is walked operation by operation
-    (:func:`migration_guard.reconcile.schema.split.split_changes`): its expected effect
-    is
-    the database operations', never the state operations'.
+    (:func:`migration_guard.reconcile.schema.split.split_changes`): its expected
+    effect is the database operations', never the state operations'.
     """
     from migration_guard.reconcile.schema.split import split_changes, splits
 
+    migration, state = visit.migration, visit.state
     app_label = migration.app_label
-    delta = Delta((app_label, migration.name))
-    delta.unverifiable = [
-        op.describe() for op in _code_operations(migration.operations)
-    ]
+    delta = Delta(visit.key)
+    delta.unverifiable = [op.describe() for op in code_operations(migration.operations)]
     names = touched_models(migration)
     if names is not None and not names:
         return delta
     touched = None if names is None else {(app_label, n) for n in names}
     if any(splits(operation) for operation in migration.operations):
-        delta.changes = split_changes(migration, state, apps, names, touched)
+        delta.changes = split_changes(visit, apps, names, touched)
         keys = _related(state, app_label, names)
     else:
         keys = _related(state, app_label, names)
         before = apps.tables(keys)
-        for operation in migration.operations:
-            operation.state_forwards(app_label, state)
+        visit.finish()
         apps.forget(touched)
         keys |= _related(state, app_label, names)
-        delta.changes = _diff(before, apps.tables(keys))
+        delta.changes = diff(before, apps.tables(keys))
     delta.unverifiable += [
         f"model {a}.{m} cannot be described: {why}"
         for (a, m), why in sorted(apps.unsupported.items())

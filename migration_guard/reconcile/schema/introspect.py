@@ -122,3 +122,51 @@ def table_from(
             else:
                 table.indexes.add(cols)
     return table
+
+
+class CachedSnapshots:
+    """Live snapshots, with SQLite tables read once per distinct definition.
+
+    SQLite keeps the full definition of each table and index as SQL text in
+    ``sqlite_master``, and everything introspection reports derives from it;
+    reading that text is one query, where introspecting a table parses it
+    several times. A table whose definition text was introspected before is
+    taken from the cache; so a table a backward step puts back exactly as
+    it was costs nothing to compare.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+    def definitions(self, tables: set[str] | None) -> dict[str, tuple[Any, ...]]:
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tbl_name, type, name, sql FROM sqlite_master "
+                "WHERE type IN ('table', 'index')"
+            )
+            for table, *rest in cursor.fetchall():
+                if table.startswith("sqlite_"):
+                    continue
+                if tables is None or table in tables:
+                    found.setdefault(table, []).append(tuple(rest))
+        return {
+            table: tuple(sorted(rows, key=repr))
+            for table, rows in found.items()
+            if any(row[0] == "table" for row in rows)
+        }
+
+    def take(self, tables: set[str] | None) -> Schema:
+        if self.connection.vendor != "sqlite":
+            return snapshot(self.connection, tables)
+        definitions = self.definitions(tables)
+        missing = [t for t, d in definitions.items() if (t, d) not in self.cache]
+        if missing:
+            for name, table in snapshot(self.connection, missing).items():
+                self.cache[(name, definitions[name])] = table
+        return {
+            name: self.cache[(name, definition)]
+            for name, definition in definitions.items()
+            if (name, definition) in self.cache
+        }

@@ -37,7 +37,7 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.apps import apps as global_apps
 from django.conf import settings
@@ -47,14 +47,13 @@ from django.db.models import GeneratedField
 from django.db.models.fields import Field
 from django.db.models.fields.proxy import OrderWrt
 from django.db.models.fields.related import RECURSIVE_RELATIONSHIP_CONSTANT
-from django.db.models.options import Options
 from django.utils.functional import cached_property
 from django.utils.module_loading import import_string
 
+from migration_guard.compat.models import Options, m2m_db_table
 from migration_guard.reconcile.schema import Schema, Table
 from migration_guard.reconcile.schema.expected import has_tables, model_tables
-
-Key = tuple[str, str]
+from migration_guard.run.planning import Key
 
 
 class Unsupported(Exception):
@@ -68,13 +67,7 @@ class _Reverse:
     related_model: Any
 
 
-if TYPE_CHECKING:
-    _Options = Options[Any]
-else:
-    _Options = Options
-
-
-class LightOptions(_Options):
+class LightOptions(Options):
     """``Options`` whose reverse relations come from ``ProjectState.relations``.
 
     Django computes ``related_objects`` by scanning every model of the
@@ -336,7 +329,7 @@ class LightApps:
             f"{cls._meta.object_name}_{field.name}",
             cls._meta.app_label,
             {
-                "db_table": field._get_m2m_db_table(cls._meta),
+                "db_table": m2m_db_table(field, cls._meta),
                 "auto_created": cls,
                 "db_tablespace": cls._meta.db_tablespace,
                 "unique_together": (from_, to),

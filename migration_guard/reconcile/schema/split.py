@@ -21,13 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.migrations import operations as ops
-from django.db.migrations.migration import Migration
 from django.db.migrations.state import ProjectState
 
-from migration_guard.reconcile.schema import ElementKey, ElementValue
-
-Change = tuple[ElementValue | None, ElementValue | None]
-Key = tuple[str, str]
+from migration_guard.reconcile.schema import ElementKey
+from migration_guard.reconcile.schema.diff import Change, diff
+from migration_guard.run.planning import Key
+from migration_guard.unwrap import code_operations, database_operations
+from migration_guard.walk import Visit
 
 
 def splits(operation: Any) -> bool:
@@ -38,29 +38,31 @@ def splits(operation: Any) -> bool:
 
 
 def split_changes(
-    migration: Migration,
-    state: ProjectState,
+    visit: Visit,
     apps: Any,
     names: set[str] | None,
     touched: set[Key] | None,
 ) -> dict[ElementKey, Change]:
-    """The migration's effect, operation by operation; moves ``state`` past it."""
-    from migration_guard.reconcile.schema.expected import _diff, _related
+    """The migration's effect, operation by operation; moves the walk past it."""
+    from migration_guard.reconcile.schema.expected import _related
 
-    app_label = migration.app_label
+    app_label, state = visit.migration.app_label, visit.state
     combined: dict[ElementKey, Change] = {}
-    code = _runs_code(list(migration.operations))
-    for operation in migration.operations:
+    code = bool(code_operations(visit.migration.operations))
+    for operation in visit.migration.operations:
         keys = _related(state, app_label, names)
         before = apps.tables(keys)
         database = _database_operations(operation)
         effect = None
-        if database is not None and not _runs_code(database) and (database or not code):
+        if (
+            database is not None
+            and not code_operations(database)
+            and (database or not code)
+        ):
             effect = _effect_of(database, state, apps, keys, app_label, names)
-        for step in _state_operations(operation):
-            step.state_forwards(app_label, state)
+        visit.step()  # the state past ``operation``
         apps.forget(touched)
-        changes = _diff(before, apps.tables(keys | _related(state, app_label, names)))
+        changes = diff(before, apps.tables(keys | _related(state, app_label, names)))
         if database is None:
             effect = changes
         elif effect is None:  # code: the tables exist or not, nothing more
@@ -73,27 +75,10 @@ def split_changes(
 def _database_operations(operation: Any) -> list[Any] | None:
     """What changes the database; ``None`` when it is the operation itself."""
     if isinstance(operation, ops.SeparateDatabaseAndState):
-        return list(operation.database_operations)
+        return list(database_operations(operation))
     if splits(operation):
         return [operation]  # RunSQL with state operations: code
     return None
-
-
-def _state_operations(operation: Any) -> list[Any]:
-    if splits(operation):
-        return list(operation.state_operations)
-    return [operation]
-
-
-def _runs_code(operations: list[Any]) -> bool:
-    return any(
-        isinstance(operation, ops.RunSQL | ops.RunPython)
-        or (
-            isinstance(operation, ops.SeparateDatabaseAndState)
-            and _runs_code(list(operation.database_operations))
-        )
-        for operation in operations
-    )
 
 
 def _effect_of(
@@ -105,7 +90,7 @@ def _effect_of(
     names: set[str] | None,
 ) -> dict[ElementKey, Change]:
     """What schema operations do to the tables, applied to a copy of the state."""
-    from migration_guard.reconcile.schema.expected import _diff, _related
+    from migration_guard.reconcile.schema.expected import _related
     from migration_guard.reconcile.schema.lightstate import LightApps
 
     before = apps.tables(keys)
@@ -113,4 +98,4 @@ def _effect_of(
     for operation in database:
         operation.state_forwards(app_label, copy)
     light = LightApps(copy, apps.connection, apps.backend, render=apps.rendered)
-    return _diff(before, light.tables(keys | _related(copy, app_label, names)))
+    return diff(before, light.tables(keys | _related(copy, app_label, names)))

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.datastructures import OrderedSet
 
+from migration_guard.compat.backends import mysql_check_columns
+
 if TYPE_CHECKING:
     from migration_guard.reconcile.schema import Schema
     from migration_guard.reconcile.schema.backends.base import SchemaBackend
@@ -225,9 +227,12 @@ def _descriptions(
     return found
 
 
+Constraints = dict[str, dict[str, dict[str, Any]]]
+
+
 def _constraints(
     cursor: Any, connection: Any, info: dict[str, list[tuple[Any, ...]]]
-) -> dict[str, dict[str, dict[str, Any]]]:
+) -> Constraints:
     """``get_constraints`` of every table, with the keys the assembly reads.
 
     Keys first, then check constraints (an unnamed one, named after its only
@@ -237,8 +242,18 @@ def _constraints(
     first of the schema's constraints of that name, which only differs when
     two tables use one name for constraints of different kinds.
     """
-    introspection = connection.introspection
-    found: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    found: Constraints = defaultdict(dict)
+    _keys(cursor, found)
+    if connection.features.can_introspect_check_constraints:
+        _checks(cursor, connection, info, found)
+    _indexes(cursor, found)
+    for constraints in found.values():
+        for entry in constraints.values():
+            entry["columns"] = list(entry["columns"])
+    return found
+
+
+def _keys(cursor: Any, found: Constraints) -> None:
     cursor.execute(KEY_TYPES)
     kinds: dict[str, dict[str, str]] = defaultdict(dict)
     for table, constraint, kind in cursor.fetchall():
@@ -260,24 +275,35 @@ def _constraints(
             },
         )
         entry["columns"].add(column)
-    if connection.features.can_introspect_check_constraints:
-        cursor.execute(CHECKS_MARIADB if connection.mysql_is_mariadb else CHECKS_MYSQL)
-        unnamed: dict[str, int] = defaultdict(int)
-        for table, constraint, clause in cursor.fetchall():
-            columns = introspection._parse_constraint_columns(
-                clause, {column[0] for column in info.get(table, [])}
-            )
-            if set(columns) == {constraint}:
-                unnamed[table] += 1
-                constraint = f"__unnamed_constraint_{unnamed[table]}__"
-            found[table][constraint] = {
-                "columns": columns,
-                "primary_key": False,
-                "unique": False,
-                "index": False,
-                "check": True,
-                "foreign_key": None,
-            }
+
+
+def _checks(
+    cursor: Any,
+    connection: Any,
+    info: dict[str, list[tuple[Any, ...]]],
+    found: Constraints,
+) -> None:
+    introspection = connection.introspection
+    cursor.execute(CHECKS_MARIADB if connection.mysql_is_mariadb else CHECKS_MYSQL)
+    unnamed: dict[str, int] = defaultdict(int)
+    for table, constraint, clause in cursor.fetchall():
+        columns = mysql_check_columns(
+            introspection, clause, {column[0] for column in info.get(table, [])}
+        )
+        if set(columns) == {constraint}:
+            unnamed[table] += 1
+            constraint = f"__unnamed_constraint_{unnamed[table]}__"
+        found[table][constraint] = {
+            "columns": columns,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "check": True,
+            "foreign_key": None,
+        }
+
+
+def _indexes(cursor: Any, found: Constraints) -> None:
     cursor.execute(INDEXES)
     for table, non_unique, index, column in cursor.fetchall():
         entry = found[table].setdefault(
@@ -292,10 +318,6 @@ def _constraints(
         )
         entry["index"] = True
         entry["columns"].add(column)
-    for constraints in found.values():
-        for entry in constraints.values():
-            entry["columns"] = list(entry["columns"])
-    return found
 
 
 def raw_types(cursor: Any, name: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ import re
 from functools import cached_property
 from typing import Any
 
+from migration_guard.compat.backends import light_sqlite_introspection
 from migration_guard.reconcile.schema import Column, Schema, Table
 from migration_guard.reconcile.schema.backends.base import SchemaBackend
 
@@ -31,49 +32,14 @@ VIRTUAL_TABLES = """
     WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'
 """
 _MODULE = re.compile(r"\busing\s+(\w+)", re.IGNORECASE)
-_CONSTRAINTS = re.compile(r"\b(check|unique|constraint)\b", re.IGNORECASE)
-
-
-_QUICK: dict[Any, Any] = {}
-
-
-def _quick(base: Any) -> Any:
-    """Django's SQLite introspection without what a :class:`Table` never reads.
-
-    ``get_table_description`` parses each table's SQL with sqlparse for the
-    columns' collations and ``get_constraints`` every index's for the
-    columns' orders (three quarters of reading a schema); neither is part of
-    a table's description here, and the rest is Django's own code.
-    """
-
-    if base in _QUICK:
-        return _QUICK[base]
-
-    class Quick(base):  # type: ignore[misc]
-        # Django private API: _get_column_collations, _get_index_columns_orders,
-        # _parse_table_constraints
-        def _get_column_collations(
-            self, cursor: Any, table_name: str
-        ) -> dict[str, Any]:
-            return {}
-
-        def _get_index_columns_orders(self, sql: str) -> None:
-            return None
-
-        def _parse_table_constraints(self, sql: str, columns: Any) -> Any:
-            # nothing to parse without a CHECK, UNIQUE or CONSTRAINT clause
-            if _CONSTRAINTS.search(sql) is None:
-                return {}
-            return super()._parse_table_constraints(sql, columns)
-
-    _QUICK[base] = Quick
-    return Quick
 
 
 class Backend(SchemaBackend):
     @cached_property
     def introspection(self) -> Any:
-        return _quick(type(self.connection.introspection))(self.connection)
+        return light_sqlite_introspection(type(self.connection.introspection))(
+            self.connection
+        )
 
     def read(self, cursor: Any, names: list[str]) -> Schema:
         cursor.execute(VIRTUAL_TABLES)

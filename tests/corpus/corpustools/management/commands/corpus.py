@@ -14,6 +14,9 @@ own settings never see them. Each sub-command prints one JSON document:
 * ``renders``: ``ModelState.render`` calls during ``reconcile``;
 * ``deltas``: the migrations whose effect the walk over stand-ins finds
   other than the walk over rendered models (Django's ``state.apps``);
+* ``scope``: per app, the tables a backward plan to ``zero`` can change
+  (migration_guard.backup.plan_scope), whether it is bounded, and the app's
+  existing tables a bounded scope leaves out (there must be none);
 * ``phases``: how many migrations of all apps are pre- and post-deploy,
   the mixed ones, and ``checkmigrations``' W013 and gate findings by id.
 """
@@ -40,7 +43,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "what",
-            choices=["info", "plans", "sql", "refake", "renders", "deltas", "phases"],
+            choices=[
+                "info",
+                "plans",
+                "sql",
+                "refake",
+                "renders",
+                "deltas",
+                "phases",
+                "scope",
+            ],
         )
         parser.add_argument("apps", nargs="*")
 
@@ -73,6 +85,34 @@ class Command(BaseCommand):
             "gates": dict(Counter(f.check_id for f in found)),
             "gated_migrations": len({f.migration for f in found}),
         }
+
+    def _scope(self, apps: list[str]) -> dict[str, Any]:
+        from django.apps import apps as installed
+
+        from migration_guard.backup.plan_scope import plan_scope
+        from migration_guard.run.planning import TargetSpec, build_plan
+
+        existing = set(connection.introspection.table_names())
+        result = {}
+        for app in apps or sorted(self._executor().loader.migrated_apps):
+            scope = plan_scope(
+                build_plan("default", TargetSpec(app, "zero")), connection
+            )
+            own = {
+                table
+                for model in installed.get_app_config(app).get_models(
+                    include_auto_created=True
+                )
+                if (table := model._meta.db_table) in existing
+                and not model._meta.proxy
+                and model._meta.managed
+            }
+            result[app] = {
+                "tables": len(scope.tables),
+                "bounded": not scope.full,
+                "left_out": [] if scope.full else sorted(own - scope.tables),
+            }
+        return result
 
     @staticmethod
     def _executor() -> MigrationExecutor:

@@ -1,0 +1,40 @@
+"""Django's management command internals: output streams, how a command was called.
+
+Checked on Django 5.2, 6.0 and 6.1; ``tests/test_compat.py`` compares each
+with Django's own behaviour through real commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def raw_stream(stream: Any) -> Any:
+    """The file under a command's ``OutputWrapper`` (``stream`` itself otherwise).
+
+    ``OutputWrapper._out``: writing there adds no line ending and no style
+    (``OutputWrapper.write`` adds both), for progress lines and prompts.
+    Checked on Django 5.2, 6.0, 6.1: ``OutputWrapper.__init__`` keeps the
+    wrapped file as ``_out`` and delegates unknown attributes to it.
+    """
+    return getattr(stream, "_out", stream)
+
+
+def called_from_command_line(command: Any) -> bool:
+    """Whether ``command`` runs from ``manage.py`` (not ``call_command``).
+
+    ``BaseCommand._called_from_command_line``: a class attribute ``False``,
+    set to ``True`` by ``run_from_argv``. Checked on Django 5.2, 6.0, 6.1.
+    """
+    return bool(getattr(command, "_called_from_command_line", False))
+
+
+def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The arguments ``parser`` has, to change the ones a parent command added.
+
+    ``ArgumentParser._actions`` (argparse, which Django's ``CommandParser``
+    subclasses; Django's own ``call_command`` reads it too). Checked on
+    Python 3.11-3.13 with Django 5.2, 6.0, 6.1.
+    """
+    return list(parser._actions)

@@ -1,0 +1,120 @@
+"""One walk over the history, with the project state before each migration.
+
+Previews, backward SQL, round trips and ``reconcile`` need the project state
+before some migrations. Django gives it two ways, both too slow on a real
+history: ``MigrationLoader.project_state(key)`` replays the graph for each
+call (quadratic), and the executor's state renders every model and then
+re-renders the related ones at each operation (thousands of renders).
+
+A :class:`StateWalk` builds one :class:`ProjectState` and moves it past each
+migration in place, in :func:`~migration_guard.run.planning.history_order`,
+with ``state_forwards`` only: no clone per step, and its ``apps`` are never
+rendered. A visitor must neither render the walk's state nor keep it past
+its visit (it moves on); to render some models, it clones their model
+states (:class:`migration_guard.rollback.partial.Partial`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.migration import Migration
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
+
+from migration_guard.run.planning import Key, OfMigration, Plan, history_order
+
+
+class Visit(OfMigration):
+    """One migration of a walk and the walk's state, before the migration.
+
+    A visitor that needs the state between operations moves it itself:
+    :meth:`operations` yields each operation with the state before it, and
+    :meth:`step` applies the next one. Whatever the visitor left unapplied
+    is applied when the walk moves on.
+    """
+
+    def __init__(self, migration: Migration, state: ProjectState) -> None:
+        self.migration = migration
+        self.state = state
+        self._applied = 0
+
+    @property
+    def pending(self) -> bool:
+        """Whether an operation of the migration is not yet applied to the state."""
+        return self._applied < len(self.migration.operations)
+
+    def step(self) -> Operation:
+        """Apply the next operation to the state; returns it."""
+        operation = self.migration.operations[self._applied]
+        operation.state_forwards(self.migration.app_label, self.state)
+        self._applied += 1
+        return operation
+
+    def operations(self) -> Iterator[tuple[Operation, ProjectState]]:
+        """Each operation left, with the state before it (moved past it after)."""
+        while self.pending:
+            yield self.migration.operations[self._applied], self.state
+            self.step()
+
+    def finish(self) -> None:
+        """Apply what is left of the migration to the state."""
+        while self.pending:
+            self.step()
+
+
+class StateWalk:
+    """Each migration of ``order`` with the project state before it.
+
+    ``order``: the migrations, in the order to apply them (default: the
+    whole :func:`~migration_guard.run.planning.history_order`).
+    ``through``: only these migrations are visited and make the state
+    (default: all of ``order``). ``until``: the walk ends once all of these
+    were visited (default: at the end of ``order``).
+    """
+
+    def __init__(
+        self,
+        loader: MigrationLoader,
+        *,
+        order: Sequence[Migration] | None = None,
+        through: Collection[Key] | None = None,
+        until: Collection[Key] | None = None,
+    ) -> None:
+        self.loader = loader
+        self.order = history_order(loader) if order is None else order
+        self.through = through
+        self.until = until
+        #: the state every visit sees, before its migration
+        self.state = ProjectState(real_apps=loader.unmigrated_apps)
+
+    def __iter__(self) -> Iterator[Visit]:
+        left = None if self.until is None else set(self.until)
+        if left is not None and not left:
+            return
+        for migration in self.order:
+            visit = Visit(migration, self.state)
+            if self.through is not None and visit.key not in self.through:
+                continue
+            yield visit
+            visit.finish()
+            if left is not None:
+                left.discard(visit.key)
+                if not left:
+                    return
+
+
+def plan_walk(plan: Plan) -> StateWalk:
+    """The walk of the applied history up to the last migration of ``plan``.
+
+    Every step of the plan is visited with the state before it, as the
+    executor applies them: a backward plan's migrations are applied, a
+    forward plan's are added after the history they depend on.
+    """
+    wanted = set(plan.keys())
+    return StateWalk(
+        plan.loader,
+        through=set(plan.loader.applied_migrations) | wanted,
+        until=wanted,
+    )

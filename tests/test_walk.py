@@ -1,0 +1,133 @@
+"""The one state walk (:mod:`migration_guard.walk`), the unwrapper
+(:mod:`migration_guard.unwrap`) and the schema diff
+(:mod:`migration_guard.reconcile.schema.diff`): pure helpers, no database."""
+
+from __future__ import annotations
+
+from django.db import migrations, models
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.state import ProjectState
+
+from migration_guard.reconcile.schema import Column, Table
+from migration_guard.reconcile.schema.compare import Difference
+from migration_guard.reconcile.schema.diff import diff, tidy
+from migration_guard.run.planning import history_order
+from migration_guard.unwrap import (
+    changes_column,
+    code_operations,
+    database_operations,
+    database_side,
+)
+from migration_guard.walk import StateWalk
+
+
+def model_keys(state: object) -> set[tuple[str, str]]:
+    return set(state.models)  # type: ignore[attr-defined]
+
+
+def test_each_visit_sees_the_state_before_its_migration_unrendered() -> None:
+    """As the executor's: every migration before it in the history order."""
+    loader = MigrationLoader(None)
+    order = history_order(loader)
+    # the walk's state moves on: checked during each visit
+    for index, (visit, migration) in enumerate(
+        zip(StateWalk(loader), order, strict=True)
+    ):
+        expected = ProjectState(real_apps=loader.unmigrated_apps)
+        for earlier in order[:index]:
+            expected = earlier.mutate_state(expected, preserve=False)
+        assert visit.migration is migration
+        assert model_keys(visit.state) == set(expected.models), visit.key
+        for key, model in expected.models.items():
+            assert list(visit.state.models[key].fields) == list(model.fields)
+        assert "apps" not in visit.state.__dict__
+    assert index == len(order) - 1
+
+
+def test_operations_yield_the_state_before_each_and_the_walk_finishes() -> None:
+    loader = MigrationLoader(None)
+    contenttype = ("contenttypes", "contenttype")
+    fields: list[list[str]] = []
+    for visit in StateWalk(loader):
+        if visit.key == ("contenttypes", "0001_initial"):
+            for _operation, state in visit.operations():
+                assert contenttype not in state.models
+                break  # the walk applies what the visitor left
+        if visit.key == ("contenttypes", "0002_remove_content_type_name"):
+            assert contenttype in visit.state.models  # 0001 was finished
+            for _operation, state in visit.operations():
+                fields.append(list(state.models[contenttype].fields))
+            assert "name" not in visit.state.models[contenttype].fields
+            assert not visit.pending
+    # AlterModelOptions, AlterField(name), AlterUniqueTogether, RemoveField(name)
+    assert [("name" in names) for names in fields] == [True] * 4
+
+
+def test_through_and_until_bound_the_walk() -> None:
+    loader = MigrationLoader(None)
+    first, second = ("contenttypes", "0001_initial"), ("auth", "0001_initial")
+    visited = [
+        visit.key for visit in StateWalk(loader, through={first, second}, until={first})
+    ]
+    assert visited == [first]
+    visited = [visit.key for visit in StateWalk(loader, through={first, second})]
+    assert visited == [first, second]
+    assert list(StateWalk(loader, until=set())) == []
+
+
+def test_database_operations_unwrap_nested_separate_database_and_state() -> None:
+    add = migrations.AddField("a", "b", models.IntegerField())
+    sql = migrations.RunSQL("SELECT 1")
+    python = migrations.RunPython(migrations.RunPython.noop)
+    nested = migrations.SeparateDatabaseAndState(
+        state_operations=[add],
+        database_operations=[
+            sql,
+            migrations.SeparateDatabaseAndState(database_operations=[python]),
+        ],
+    )
+    state_only = migrations.SeparateDatabaseAndState(state_operations=[add])
+    assert list(database_operations(nested)) == [sql, python]
+    assert list(database_operations(state_only)) == []
+    assert list(database_operations(add)) == [add]
+    assert list(database_side([add, nested, state_only])) == [add, sql, python]
+    assert code_operations([add, nested]) == [sql, python]
+    assert code_operations([state_only, add]) == []
+
+
+def test_diff_is_every_element_that_differs_both_ways() -> None:
+    column = Column("c", "IntegerField", False)
+    before = {"t": Table("t", columns={"c": column}), "gone": Table("gone")}
+    after = {"t": Table("t", columns={}), "new": Table("new")}
+    assert diff(before, after) == {
+        ("column", "t", "c"): (column, None),
+        ("table", "gone"): (True, None),
+        ("table", "new"): (None, True),
+    }
+    assert diff(before, before) == {}
+
+
+def test_tidy_orders_by_table_and_a_missing_table_stands_for_its_elements() -> None:
+    reported = [
+        Difference(("index", "a", "x"), True, None),
+        Difference(("column", "b", "y"), None, None),
+        Difference(("table", "b"), True, None),
+        Difference(("column", "a", "x"), None, None),
+    ]
+    assert [d.key for d in tidy(reported)] == [
+        ("column", "a", "x"),
+        ("index", "a", "x"),
+        ("table", "b"),
+    ]
+
+
+def test_changes_column_ignores_what_django_keeps_out_of_the_schema() -> None:
+    old = models.CharField(max_length=10, help_text="a")
+    assert not changes_column(old, models.CharField(max_length=10, help_text="b"))
+    assert not changes_column(
+        old, models.CharField(max_length=10, choices=[("x", "X")], verbose_name="v")
+    )
+    assert changes_column(old, models.CharField(max_length=20))
+    assert changes_column(old, models.CharField(max_length=10, null=True))
+    assert changes_column(old, models.CharField(max_length=10, db_column="c"))
+    assert changes_column(old, models.TextField())
