@@ -237,3 +237,17 @@ def test_runsql_silenced_gates_are_reported_when_asked(
 )
 def test_runsql_statements(sql: Any, expected: list[str]) -> None:
     assert runsql.statements(sql) == expected
+
+
+@pytest.mark.parametrize(
+    "text, normal",
+    [
+        ("BIGINT", "bigint"),
+        ("int8", "bigint"),
+        ("character varying (20)", "varchar(20)"),
+        ("numeric(12,2)", "numeric(12, 2)"),
+        ("Decimal( 12 , 2 )", "decimal(12, 2)"),
+    ],
+)
+def test_types_as_django_spells_them(text: str, normal: str) -> None:
+    assert runsql._normal_type(text) == normal

@@ -23,7 +23,7 @@ from django.core.management import call_command
 
 from migration_guard.exceptions import CheckFailed, UsageError
 from migration_guard.gates.lockwatch import watcher_for
-from migration_guard.gates.lockwatch.base import LockWatch, rewritten
+from migration_guard.gates.lockwatch.base import LockWatch, MigrationLocks, rewritten
 from migration_guard.gates.lockwatch.mysql import ddl_table
 from migration_guard.gates.lockwatch.postgresql import BLOCKING, MODES, strongest
 from tests.conftest import Database
@@ -192,3 +192,36 @@ def test_rewritten_tables_are_those_whose_file_changed() -> None:
 )
 def test_ddl_table(statement: str | None, table: str | None) -> None:
     assert ddl_table(statement) == table
+
+
+class _Modes(LockWatch):
+    """A watch whose modes are ranked by name length, "long" blocking."""
+
+    def rank(self, mode: str) -> int:
+        return len(mode)
+
+    def blocking(self, mode: str) -> bool:
+        return mode == "long"
+
+
+def test_samples_open_raise_and_close_locks() -> None:
+    watch = _Modes(connection=None)
+    watch.note([("t", "a")], 1.0)  # no migration running: not recorded
+    with watch._lock:
+        watch.current = MigrationLocks("app.0001")
+        watch.migrations.append(watch.current)
+    watch.note([("t", "a"), ("t", "long"), ("u", "a")], 2.0)
+    watch.note([("t", "a")], 2.5)  # t weaker again: the strong lock goes on
+    watch.note([], 3.0)  # all released
+    watch.note([("u", "ab")], 4.0)  # u stronger: a new lock from now
+    (locks,) = watch.migrations
+    assert {k: (v.mode, v.first_seen, v.until) for k, v in locks.tables.items()} == {
+        "t": ("long", 2.0, 3.0),
+        "u": ("ab", 4.0, None),
+    }
+    assert (locks.strongest, locks.samples) == ("long", 4)
+    assert [(label, lock.table) for label, lock in watch.over_budget(999)] == [
+        ("app.0001", "t")
+    ]
+    assert watch.over_budget(1000) == []
+    assert locks.describe() == "app.0001: long on t (1000 ms)"

@@ -116,9 +116,13 @@ def created_tables(op: Any) -> set[str]:
 
 
 def _normal_type(text: str) -> str:
-    value = " ".join(text.lower().split()).replace(" (", "(").replace(", ", ",")
+    """A type as Django's ``db_type`` spells it: lower case, ``(p, s)``."""
+    value = " ".join(text.lower().split())
+    value = re.sub(r"\s*\(\s*", "(", value)
+    value = re.sub(r"\s*\)", ")", value)
+    value = re.sub(r"\s*,\s*", ", ", value)
     value = value.replace("character varying", "varchar")
-    return _ALIASES.get(value, value).replace(",", ", ")
+    return _ALIASES.get(value, value)
 
 
 def _old_type(c: Context, table: str, name: str) -> str | None:
