@@ -44,25 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import common
+import pg_compression
 from common import ScratchDatabases, log
 from pg_compression import ORDERS_SQL, Connection, pg_version, timed
 
 BATCH = 200_000
 SMALL_ROWS = 2_000
 
-SCHEMA_SQL = """
-CREATE TABLE orders (
-    id bigint PRIMARY KEY,
-    customer_id bigint NOT NULL,
-    status text NOT NULL,
-    total numeric(12, 2) NOT NULL,
-    currency char(3) NOT NULL,
-    created_at timestamptz NOT NULL,
-    shipped_at timestamptz,
-    items jsonb NOT NULL,
-    note text
-);
-"""
+#: the orders table of bench/pg_compression.py (the large table here)
+_ALL = pg_compression.SCHEMA_SQL
+SCHEMA_SQL = _ALL[_ALL.index("CREATE TABLE orders") : _ALL.index("CREATE TABLE audit")]
 
 SMALL_SQL = """
 CREATE TABLE small_{n} (

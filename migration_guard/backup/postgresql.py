@@ -3,6 +3,11 @@
 The custom format (``-Fc``) is compressed per data block, carries a table of
 contents that ``pg_restore`` can list and select from, and restores with
 ``--clean`` into a live database, object by object, in one transaction.
+With ``MIGRATION_GUARD["BACKUP_JOBS"]`` > 1, the directory format instead
+(``-Fd``, dumped and restored with ``--jobs``), packed into one tar
+(:mod:`~migration_guard.backup.pg_directory`); off by default: on the 2-core
+machine ``bench/parallel_backup.py`` measured it slower both ways on 1 GB
+(README, "Parallel PostgreSQL backups").
 
 A dump is verified by decoding all of it (``pg_restore --list`` would pass a
 truncated file), and a restore first drops what was created since the
@@ -57,8 +62,6 @@ data is stored as is and a flipped byte goes unnoticed). Levels 3 and up buy
 a few percent of size with much more time. pg_dump 15 has no lz4/zstd
 (``--compress=METHOD`` is PostgreSQL 16+).
 """
-
-#: The signature every custom-format archive starts with.
 
 #: The packed directory archive of parallel backups (:mod:`pg_directory`).
 DIRECTORY_FORMAT = "pg-directory"
