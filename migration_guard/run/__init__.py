@@ -3,7 +3,9 @@
 What ``guardedmigrate`` does end to end (:mod:`.runner`), Django's ``migrate``
 executing the plan (:mod:`.execution`), a failed run and its restore
 (:mod:`.failure`), the targets it resolves (:mod:`.planning`), the deploy
-phases it selects (:mod:`.phases`), bounded lock waits (:mod:`.locktimeouts`),
-signals (:mod:`.interrupts`), crash recovery (:mod:`.recovery`) and the ledger
-it writes (:mod:`.ledger`).
+phases it selects (:mod:`.phases`), bounded lock waits and retries
+(:mod:`.locktimeouts`, the sessions' timeouts in :mod:`.sessiontimeouts`, the
+blocking sessions named by :mod:`.blockers`), signals (:mod:`.interrupts`),
+crash recovery (:mod:`.recovery`), the ledger it writes (:mod:`.ledger`) and
+progress on a terminal (:mod:`.progress`).
 """
