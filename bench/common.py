@@ -761,3 +761,17 @@ def profile_diff(baseline: Path, candidate: Path, top: int = 15) -> str:
     ]
     lines += [f"{d_nc:8d} {d_ct:8.4f}  {where(k)}" for d_ct, d_nc, k in extra[:top]]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def postgresql_scratch(name: str) -> Iterator[tuple[Path, ScratchDatabases]]:
+    """A temporary directory and scratch PostgreSQL databases for a bench of
+    PostgreSQL alone; exits (status 1, the reason on stderr) without a server."""
+    reason = check_backend("postgresql")
+    if reason:
+        raise SystemExit(f"PostgreSQL unavailable: {reason}")
+    with (
+        tempfile.TemporaryDirectory(prefix=f"{PREFIX}{name}_") as tmp,
+        ScratchDatabases(Path(tmp), name) as dbs,
+    ):
+        yield Path(tmp), dbs

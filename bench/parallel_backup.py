@@ -37,7 +37,6 @@ import os
 import shutil
 import sys
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from pathlib import Path
 
 import common
 import pg_compression
-from common import ScratchDatabases, log
+from common import log
 from pg_compression import ORDERS_SQL, Connection, pg_version, timed
 
 BATCH = 200_000
@@ -204,29 +203,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
-    reason = common.check_backend("postgresql")
-    if reason:
-        print(f"PostgreSQL unavailable: {reason}", file=sys.stderr)
-        return 1
-    with (
-        tempfile.TemporaryDirectory(prefix=f"{common.PREFIX}pgpar_") as tmp,
-        ScratchDatabases(Path(tmp), "pgpar") as dbs,
-    ):
+    with common.postgresql_scratch("pgpar") as (tmp, dbs):
         conn = Connection.from_url(dbs.create("postgresql").url)
         target = Connection.from_url(dbs.create("postgresql").url)
         log(f"generating ~{args.size_mb} MB in {conn.dbname}")
         size = generate(conn, args.size_mb, args.small_tables)
         ways = [Way("custom"), Way(f"directory -j{args.jobs}")]
         log("first load of the restore target (untimed)")
-        tee_dump(conn, Path(tmp) / "custom.dump")
+        tee_dump(conn, tmp / "custom.dump")
         timed(["pg_restore", "--exit-on-error", *target.args(),
-               f"--dbname={target.dbname}", str(Path(tmp) / "custom.dump")],
+               f"--dbname={target.dbname}", str(tmp / "custom.dump")],
               target.env())  # fmt: skip
         for run in range(args.runs):
             log(f"run {run + 1}/{args.runs}")
             steps = [
-                lambda: custom_run(conn, target, Path(tmp), ways[0]),
-                lambda: parallel_run(conn, target, Path(tmp), ways[1], args.jobs),
+                lambda: custom_run(conn, target, tmp, ways[0]),
+                lambda: parallel_run(conn, target, tmp, ways[1], args.jobs),
             ]
             for step in steps if run % 2 == 0 else steps[::-1]:
                 step()

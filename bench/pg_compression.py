@@ -40,7 +40,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import common
-from common import ScratchDatabases, log
+from common import log
 from dataset import PG_AUDIT, PG_ORDER_FIELDS, PG_ORDER_ITEMS
 
 DEFAULT_LEVELS = (0, 1, 3, 6, 9)
@@ -309,21 +308,14 @@ def main(argv: list[str] | None = None) -> int:
         help="gzip levels to time (default 0,1,3,6,9)",
     )
     args = parser.parse_args(argv)
-    reason = common.check_backend("postgresql")
-    if reason:
-        print(f"PostgreSQL unavailable: {reason}", file=sys.stderr)
-        return 1
-    with (
-        tempfile.TemporaryDirectory(prefix=f"{common.PREFIX}pgcomp_") as tmp,
-        ScratchDatabases(Path(tmp), "pgcomp") as dbs,
-    ):
+    with common.postgresql_scratch("pgcomp") as (tmp, dbs):
         db = dbs.create("postgresql")
         conn = Connection.from_url(db.url)
         log(f"generating ~{args.size_mb} MB in {db.name}")
         started = time.perf_counter()
         size = generate(conn, args.size_mb)
         log(f"generated in {time.perf_counter() - started:.0f}s")
-        result = bench(conn, args.levels, args.runs, Path(tmp))
+        result = bench(conn, args.levels, args.runs, tmp)
     print(
         f"database {size / 2**20:.0f} MB (pg_database_size), pg_dump "
         f"{pg_version('pg_dump')}, {os.cpu_count()} CPUs, median of {args.runs} "
