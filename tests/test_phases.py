@@ -353,6 +353,29 @@ def test_checkmigrations_flags_a_migration_mixing_both_phases(
     assert json.loads(out)["checks"]["phases"] == []
 
 
+def test_silenced_system_checks_silence_checkmigrations_gates_too(
+    database: Database, settings: Any
+) -> None:
+    """SILENCED_SYSTEM_CHECKS silences an id everywhere, as for any check:
+    checkmigrations once still failed a project that silenced W013 there."""
+    from tests.test_gates import checkmigrations
+
+    settings.MIGRATION_MODULES = PHASES
+    settings.SILENCED_SYSTEM_CHECKS = ["migration_guard.W013"]
+    code, out = checkmigrations("scenario", format="json")
+    document = json.loads(out)
+    assert code == 0
+    assert document["problems"] == []
+    assert document["checks"]["phases"] == []
+    assert document["checks"]["silenced"] == {"migration_guard.W013": 1}
+    code, out = checkmigrations("scenario")
+    assert code == 0
+    assert (
+        "  Deploy phases (mixed migrations): none\n"
+        "    note: 1 silenced by SILENCED_SYSTEM_CHECKS (migration_guard.W013)\n"
+    ) in out
+
+
 def test_rollbackplan_shows_each_migrations_phase(
     database: Database, settings: Any
 ) -> None:

@@ -8,10 +8,12 @@ computed one after the other (:func:`static_sections`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations import RunPython, RunSQL
@@ -168,12 +170,39 @@ class Section:
     notices: list[str] = field(default_factory=list)
     #: more keys of ``checks``, after ``key``
     extra: dict[str, Any] = field(default_factory=dict)
+    #: problems left out by ``SILENCED_SYSTEM_CHECKS``, per id
+    silenced: dict[str, int] = field(default_factory=dict)
 
 
 def static_sections(
     alias: str, loader: MigrationLoader, labels: list[str]
 ) -> Iterator[Section]:
-    """Every static gate on apps ``labels``, one section at a time."""
+    """Every static gate on apps ``labels``, one section at a time.
+
+    An id in ``SILENCED_SYSTEM_CHECKS`` is silenced here too, as for any
+    check: its problems are left out, and the section says how many.
+    """
+    silenced = frozenset(settings.SILENCED_SYSTEM_CHECKS)
+    for section in _sections(alias, loader, labels):
+        yield _without_silenced(section, silenced)
+
+
+def _without_silenced(section: Section, silenced: frozenset[str]) -> Section:
+    left_out = Counter(p.check for p in section.problems if p.check in silenced)
+    if not left_out:
+        return section
+    section.problems = [p for p in section.problems if p.check not in silenced]
+    count = sum(left_out.values())
+    section.notices.append(
+        f"{count} silenced by SILENCED_SYSTEM_CHECKS ({', '.join(sorted(left_out))})"
+    )
+    section.silenced = dict(sorted(left_out.items()))
+    return section
+
+
+def _sections(
+    alias: str, loader: MigrationLoader, labels: list[str]
+) -> Iterator[Section]:
     yield Section("conflicts", "Conflicts", conflicts(loader, labels))
     yield Section("lint", "Data migrations (lint)", lint_problems(loader, labels))
     yield Section(

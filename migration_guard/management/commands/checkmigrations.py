@@ -96,14 +96,17 @@ class Command(MigrationGuardCommand):
         say("MIGRATE_HEADING", f"Checking migrations of {', '.join(labels)}:")
         problems: list[Problem] = []
         checks: dict[str, Any] = {}
+        silenced: dict[str, int] = {}
         for section in static_sections(alias, loader, labels):
             checks[section.key] = [p.as_json() for p in section.problems]
             checks.update(section.extra)
+            silenced.update(section.silenced)
             self._section(say, section.title, section.problems, section.note)
             for line in section.notices:
                 say("NOTICE", f"    note: {line}")
             problems += section.problems
 
+        checks["silenced"] = silenced
         checks["roundtrip"] = None
         if options["roundtrip"] is not None:
             targets = options["roundtrip"] or labels
