@@ -440,7 +440,11 @@ class Timed:
 
 
 def run_manage(
-    project: Path, url: str, *args: str, env: dict[str, str] | None = None
+    project: Path,
+    url: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    ok: tuple[int, ...] = (0,),
 ) -> Timed:
     """Run ``python manage.py *args``; time the whole subprocess.
 
@@ -452,7 +456,7 @@ def run_manage(
     proc, seconds, cpu = run_child(
         [PYTHON, "manage.py", *args], cwd=project, env=manage_env(url, env)
     )
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise CommandFailed(
             f"manage.py {' '.join(args)} exited {proc.returncode} on {url}:\n"
             + (proc.stdout + proc.stderr)[-4000:]

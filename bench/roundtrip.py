@@ -48,18 +48,23 @@ def run_once(
             if applied < migrations:
                 raise CommandFailed(f"migrate applied {applied} of {migrations}")
             return timed, {}
+        # exit 2 is the static gates' findings on the generated migrations
+        # (they mix deploy phases, add indexes without CONCURRENTLY...): the
+        # round trip itself must be clean
         timed = common.run_manage(
-            project, db.url, "checkmigrations", "--roundtrip", "--format", "json"
-        )
+            project, db.url, "checkmigrations", "--roundtrip", "--format", "json",
+            ok=(0, 2),
+        )  # fmt: skip
     finally:
         dbs.drop(db)
     document = json.loads(timed.stdout)
     roundtrip = document["checks"]["roundtrip"]
     results = roundtrip["migrations"]
-    if len(results) != migrations or document["outcome"] != "clean":
+    failed = {k: v for k, v in roundtrip["summary"].items() if k != "ok" and v}
+    if len(results) != migrations or failed:
         raise CommandFailed(
-            f"round trip checked {len(results)} of {migrations} migrations, "
-            f"outcome {document['outcome']}: {document['problems'][:3]}"
+            f"round trip checked {len(results)} of {migrations} migrations: "
+            f"{failed or 'all ok'}"
         )
     figures = {
         key: sum(result["seconds"][key] for result in results)
