@@ -122,6 +122,19 @@ def test_round_trip_restores_schema_and_rows(samples: Database) -> None:
     assert ledger_before is None or len(ledger_after) == len(ledger_before) + 1
     safety = catalog.find(result["safety_backup"])
     assert safety.reason == "safety"
+    row = MigrationRun.objects.using("default").get(pk=result["run_id"])
+    assert (row.command, row.outcome, row.executed, row.error, row.direction) == (
+        "migrationbackups restore",
+        "success",
+        [],
+        "",
+        "none",
+    )
+    assert (row.backup_id, row.backup_note) == (
+        backup_id,
+        f"restored; safety backup {safety.id}",
+    )
+    assert row.finished_at is not None
 
 
 @pytest.mark.backends("sqlite")

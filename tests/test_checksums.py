@@ -242,7 +242,22 @@ def test_accept_records_the_new_checksum_with_an_audit_entry(
     assert edits() == []
     audit = MigrationRun.objects.get(command="checkmigrations --accept")
     (entry,) = audit.executed
-    assert entry["action"] == "accepted"
+    assert sorted(entry) == [
+        "action", "app", "changed", "checksum", "name", "previous", "reason",
+    ]  # fmt: skip
+    assert (entry["app"], entry["name"], entry["action"]) == (
+        "scenario",
+        "0002_widget_size",
+        "accepted",
+    )
+    assert (audit.outcome, audit.error, audit.direction, audit.plan) == (
+        "success",
+        "",
+        "none",
+        [],
+    )
+    assert (audit.backup_id, audit.backup_note, audit.argv) == ("", "", ["test"])
+    assert audit.finished_at is not None
     assert entry["reason"] == "default only, schema unchanged"
     assert entry["changed"] == ["operation 1 (Add field size to widget) changed"]
     assert entry["previous"]["operations"] != entry["checksum"]["operations"]

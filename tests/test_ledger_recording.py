@@ -98,3 +98,18 @@ def test_the_outcome_the_block_gave_is_kept(database: Database) -> None:
         restored.finish(Outcome.RESTORED)
     assert stored(restored).outcome == Outcome.RESTORED
     assert restored.warnings == []
+
+
+def test_an_entry_leaves_fake_out_where_it_means_nothing() -> None:
+    assert ledger.entry("app", "0002_x", "accepted", reason="edited") == {
+        "app": "app",
+        "name": "0002_x",
+        "action": "accepted",
+        "reason": "edited",
+    }
+    assert ledger.entry("app", "0002_x", "unapplied", fake=True) == {
+        "app": "app",
+        "name": "0002_x",
+        "action": "unapplied",
+        "fake": True,
+    }

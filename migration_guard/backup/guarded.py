@@ -75,27 +75,28 @@ def restore(
         safety = _safety_backup(alias, store, say, progress)
         say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
         history = ledger.snapshot(alias)
-        run = ledger.start_run(
-            alias, command=command, direction="none", plan=[],
-            applied_before=applied_now(alias), argv=argv,
-        )  # fmt: skip
-        _restore_marked(
-            alias, manifest, store, run=run, safety=safety, say=say,
-            progress=progress("Restoring"), no_owner=no_owner,
-            no_privileges=no_privileges,
-        )  # fmt: skip
-        ledger.ensure_table(alias)
-        run.backup_id = manifest.id
-        run.backup_note = f"restored; safety backup {safety.id}" + (
-            "; a backup of another database (--into-other-database)" * into_other
-        )
-        ledger.finish_run(run, Outcome.SUCCESS)
+        with ledger.recorded(
+            ledger.start_run(
+                alias, command=command, direction="none", plan=[],
+                applied_before=applied_now(alias), argv=argv,
+            )
+        ) as recording:  # fmt: skip
+            _restore_marked(
+                alias, manifest, store, recording=recording, safety=safety,
+                say=say, progress=progress("Restoring"), no_owner=no_owner,
+                no_privileges=no_privileges,
+            )  # fmt: skip
+            ledger.ensure_table(alias)
+            note = f"restored; safety backup {safety.id}" + (
+                "; a backup of another database (--into-other-database)" * into_other
+            )
+            recording.finish(Outcome.SUCCESS, backup_id=manifest.id, backup_note=note)
         ledger.replay(alias, history)
     say(
         "SUCCESS",
         f"  {manifest.id}... OK: database '{alias}' is back to {manifest.created_at}.",
     )
-    return Restored(safety, run)
+    return Restored(safety, recording.run)
 
 
 def _restore_marked(
@@ -103,7 +104,7 @@ def _restore_marked(
     manifest: Manifest,
     store: BackupStore,
     *,
-    run: MigrationRun,
+    recording: ledger.Recording,
     safety: Manifest,
     say: Callable[[str, str], None],
     progress: Progress | None,
@@ -111,7 +112,7 @@ def _restore_marked(
     no_privileges: bool,
 ) -> None:
     """The restore itself, under the restore marker where the vendor needs it;
-    a failure is recorded in ``run`` and raised as RestoreFailed/RunInterrupted."""
+    a failure is recorded in ``recording``, raised as RestoreFailed/RunInterrupted."""
     marked = recovery.marks_restores(alias)
     try:
         if marked:
@@ -126,10 +127,10 @@ def _restore_marked(
         )
     except KeyboardInterrupt as exc:
         connections[alias].close()
-        _finish(run, Outcome.INTERRUPTED, exc, say)
+        _finish(recording, Outcome.INTERRUPTED, exc, say)
         raise _interrupted(alias, manifest, marked, exc) from exc
     except BackupError as exc:
-        _finish(run, Outcome.RESTORE_FAILED, exc, say)
+        _finish(recording, Outcome.RESTORE_FAILED, exc, say)
         raise RestoreFailed(
             f"Restoring backup {manifest.id} into database '{alias}' failed: "
             f"{exc} The state before this attempt is in safety backup "
@@ -166,12 +167,12 @@ def _safety_backup(
 
 
 def _finish(
-    run: MigrationRun,
+    recording: ledger.Recording,
     outcome: Outcome,
     exc: BaseException,
     say: Callable[[str, str], None],
 ) -> None:
-    for warning in ledger.finish_run(run, outcome, error=ledger.format_error(exc)):
+    for warning in recording.finish(outcome, error=ledger.format_error(exc)):
         say("ERROR", warning)
 
 

@@ -380,7 +380,6 @@ def edited_migrations(alias: str, loader: MigrationLoader) -> list[Edit]:
 def accept(alias: str, app_label: str, name: str, reason: str, argv: list[str]) -> Edit:
     """Record the current checksum of an edited applied migration, audited."""
     from migration_guard.exceptions import UsageError
-    from migration_guard.models import Outcome
     from migration_guard.run import ledger
     from migration_guard.run.planning import load, resolve_migration
 
@@ -408,28 +407,27 @@ def accept(alias: str, app_label: str, name: str, reason: str, argv: list[str]) 
             f"{label} matches the checksum recorded when it was applied (or none "
             "was recorded): there is nothing to accept."
         )
-    run = ledger.start_run(
-        alias,
-        command="checkmigrations --accept",
-        direction="none",
-        plan=[],
-        applied_before=sorted(f"{a}.{n}" for a, n in loader.applied_migrations),
-        argv=argv,
-    )
-    ledger.finish_run(
-        run,
-        Outcome.SUCCESS,
-        executed=[
-            {
-                "app": key[0],
-                "name": key[1],
-                "action": "accepted",
-                "reason": reason,
-                "previous": edit.recorded.as_json(),
-                "checksum": edit.current.as_json(),
-                "changed": edit.changed,
-            }
-        ],
-    )
+    with ledger.recorded(
+        ledger.start_run(
+            alias,
+            command="checkmigrations --accept",
+            direction="none",
+            plan=[],
+            applied_before=sorted(f"{a}.{n}" for a, n in loader.applied_migrations),
+            argv=argv,
+        )
+    ) as recording:
+        recording.executed.append(
+            ledger.entry(
+                key[0],
+                key[1],
+                "accepted",
+                reason=reason,
+                previous=edit.recorded.as_json(),
+                checksum=edit.current.as_json(),
+                changed=edit.changed,
+            )
+        )
+    run = recording.run
     edit.run = run
     return edit

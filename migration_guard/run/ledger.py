@@ -74,11 +74,21 @@ class Entry(TypedDict):
     verification: NotRequired[str]
     reason: NotRequired[str]
     note: NotRequired[str]
+    #: an accepted edit: the checksum it replaced, and what changed
+    previous: NotRequired[dict[str, Any]]
+    changed: NotRequired[list[str]]
 
 
-def entry(app: str, name: str, action: str, *, fake: bool, **details: Any) -> Entry:
-    """The ledger's entry of one migration done: ``details`` as :class:`Entry`."""
-    done = Entry(app=app, name=name, action=action, fake=fake)
+def entry(
+    app: str, name: str, action: str, *, fake: bool | None = None, **details: Any
+) -> Entry:
+    """The ledger's entry of one migration done: ``details`` as :class:`Entry`.
+
+    ``fake`` is left out of entries where it means nothing (an accepted edit).
+    """
+    done = Entry(app=app, name=name, action=action)
+    if fake is not None:
+        done["fake"] = fake
     done.update(details)  # type: ignore[typeddict-item]
     return done
 
