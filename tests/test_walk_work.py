@@ -66,7 +66,7 @@ def test_checkmigrations_replays_nothing(
     assert replays == []
 
 
-def test_lint_tells_a_state_only_alterfield_without_replaying(
+def test_lint_tells_a_column_change_without_replaying(
     settings: Any, replays: list[object]
 ) -> None:
     settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.lockwatch"}
@@ -75,3 +75,43 @@ def test_lint_tells_a_state_only_alterfield_without_replaying(
         ("migration_guard.W011", "scenario.0002_slow", 1)
     ]
     assert replays == []
+
+
+def test_a_skipped_operation_leaves_the_state_alone() -> None:
+    """``Visit.skip``: an operation the state cannot take is passed over."""
+    from django.db import migrations, models
+    from django.db.migrations.state import ProjectState
+
+    from migration_guard.walk import Visit
+
+    migration = migrations.Migration("0001_initial", "shop")
+    migration.operations = [
+        migrations.AlterField("missing", "name", models.TextField()),
+        migrations.CreateModel("Item", [("id", models.AutoField(primary_key=True))]),
+    ]
+    visit = Visit(migration, ProjectState())
+    with pytest.raises(KeyError):
+        visit.step()
+    assert visit.skip() is migration.operations[0]
+    visit.finish()
+    assert set(visit.state.models) == {("shop", "item")}
+    assert not visit.pending
+
+
+def test_phases_without_a_graph_classify_without_a_state() -> None:
+    """Without a loader the operations are classified without a state."""
+    from django.db import migrations, models
+
+    from migration_guard.run.phases import Phase, classify_migrations
+
+    migration = migrations.Migration("0002_more", "shop")
+    migration.operations = [
+        migrations.AddField("item", "sku", models.TextField(default="")),
+        migrations.RemoveField("item", "legacy"),
+    ]
+    [verdict] = classify_migrations([migration])
+    assert verdict.phase is Phase.POST
+    assert verdict.operations[1].phase is Phase.POST
+    assert verdict.operations[1].reason == (
+        "drops a column the previous release still reads"
+    )
