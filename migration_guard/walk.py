@@ -52,6 +52,12 @@ class Visit(OfMigration):
         self._applied += 1
         return operation
 
+    def skip(self) -> Operation:
+        """Leave the next operation unapplied (one the state cannot take)."""
+        operation = self.migration.operations[self._applied]
+        self._applied += 1
+        return operation
+
     def operations(self) -> Iterator[tuple[Operation, ProjectState]]:
         """Each operation left, with the state before it (moved past it after)."""
         while self.pending:

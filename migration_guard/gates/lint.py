@@ -48,7 +48,7 @@ from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 
-from migration_guard.unwrap import changes_column, database_operations
+from migration_guard.unwrap import changes_column, database_operations, database_side
 
 NO_REVERSE = "migration_guard.W010"
 DATA_AND_SCHEMA = "migration_guard.W011"
@@ -83,12 +83,15 @@ def lint(
 ) -> list[Finding]:
     """Findings of every migration on disk of ``app_labels`` (default: all apps)."""
     wanted = None if app_labels is None else set(app_labels)
+    linted = [
+        loader.disk_migrations[key]
+        for key in sorted(loader.disk_migrations)
+        if wanted is None or key[0] in wanted
+    ]
+    columns = ColumnChanges(loader, linted)
     findings: list[Finding] = []
-    for key in sorted(loader.disk_migrations):
-        if wanted is not None and key[0] not in wanted:
-            continue
-        migration = loader.disk_migrations[key]
-        for finding in lint_migration(migration, loader):
+    for migration in linted:
+        for finding in lint_migration(migration, columns):
             if include_silenced or not finding.silenced:
                 findings.append(finding)
     return findings
@@ -99,13 +102,16 @@ Found = tuple[str, str, str]
 
 
 def lint_migration(
-    migration: migrations.Migration, loader: MigrationLoader | None = None
+    migration: migrations.Migration,
+    loader: MigrationLoader | ColumnChanges | None = None,
 ) -> list[Finding]:
     """The findings of one migration, silenced ones marked as such.
 
     ``loader`` (with its graph) tells state-only ``AlterField`` operations
     from real ones; without it every ``AlterField`` counts as a schema change.
     """
+    if isinstance(loader, MigrationLoader):
+        loader = ColumnChanges(loader, [migration])
     found: list[tuple[int, Found]] = []
     data_ops: list[tuple[int, Operation]] = []
     others: list[tuple[int, Operation]] = []
@@ -171,7 +177,7 @@ def _operation_findings(index: int, op: Operation) -> Iterator[Found]:
 
 def _data_and_schema(
     migration: migrations.Migration,
-    loader: MigrationLoader | None,
+    columns: ColumnChanges | None,
     data_ops: list[tuple[int, Operation]],
     others: list[tuple[int, Operation]],
 ) -> list[tuple[int, Found]]:
@@ -180,7 +186,7 @@ def _data_and_schema(
         return []
     # the schema is looked at only next to data: AlterField may need a state
     schema = next(
-        ((i, op) for i, op in others if changes_schema(op, migration, loader)), None
+        ((i, op) for i, op in others if changes_schema(op, migration, columns)), None
     )
     if schema is None:
         return []
@@ -222,29 +228,70 @@ def is_data(op: Operation) -> bool:
 
 
 def changes_schema(
-    op: Operation, migration: migrations.Migration, loader: MigrationLoader | None
+    op: Operation, migration: migrations.Migration, columns: ColumnChanges | None
 ) -> bool:
     if isinstance(op, migrations.RunPython | migrations.RunSQL):
         return isinstance(op, migrations.RunSQL) and bool(op.state_operations)
     if isinstance(op, STATE_ONLY):
         return False
-    if isinstance(op, migrations.AlterField) and loader is not None:
-        return alters_column(op, migration, loader)
+    if isinstance(op, migrations.AlterField) and columns is not None:
+        return columns.alters_column(op, migration)
     return True
 
 
-def alters_column(
-    op: migrations.AlterField, migration: migrations.Migration, loader: MigrationLoader
-) -> bool:
-    """Whether the AlterField changes the column (as the schema editor decides)."""
-    key = (migration.app_label, migration.name)
-    if key not in loader.graph.nodes:
-        return True
-    state = loader.project_state(key, at_end=False)
-    model = state.models.get((migration.app_label, op.model_name_lower))
-    if model is None or op.name not in model.fields:
-        return True
-    return changes_column(model.fields[op.name], op.field)
+class ColumnChanges:
+    """Whether each ``AlterField`` of some migrations changes its column.
+
+    The schema editor decides from the field before the migration: the
+    states come from the one walk (:class:`migration_guard.walk.StateWalk`),
+    taken once, at the first question, and only to the migrations that mix
+    data and an ``AlterField`` (the only ones :data:`DATA_AND_SCHEMA` asks
+    about).
+    """
+
+    def __init__(
+        self, loader: MigrationLoader, linted: Iterable[migrations.Migration]
+    ) -> None:
+        self.loader = loader
+        self.wanted = {
+            (m.app_label, m.name)
+            for m in linted
+            if (m.app_label, m.name) in loader.graph.nodes and _data_and_alter(m)
+        }
+        self._changes: dict[tuple[str, str, int], bool] | None = None
+
+    def alters_column(
+        self, op: migrations.AlterField, migration: migrations.Migration
+    ) -> bool:
+        """Whether ``op``, an ``AlterField`` of ``migration``, changes the column."""
+        if self._changes is None:
+            self._changes = self._walk()
+        return self._changes.get((migration.app_label, migration.name, id(op)), True)
+
+    def _walk(self) -> dict[tuple[str, str, int], bool]:
+        from migration_guard.walk import StateWalk
+
+        changes = {}
+        for visit in StateWalk(self.loader, until=self.wanted):
+            if visit.key not in self.wanted:
+                continue
+            app_label = visit.migration.app_label
+            for op in database_side(visit.migration.operations):
+                if isinstance(op, migrations.AlterField):
+                    model = visit.state.models.get((app_label, op.model_name_lower))
+                    old = None if model is None else model.fields.get(op.name)
+                    changes[(*visit.key, id(op))] = old is None or changes_column(
+                        old, op.field
+                    )
+        return changes
+
+
+def _data_and_alter(migration: migrations.Migration) -> bool:
+    """Whether the migration changes data and has an ``AlterField``."""
+    ops = list(database_side(migration.operations))
+    return any(map(is_data, ops)) and any(
+        isinstance(op, migrations.AlterField) for op in ops
+    )
 
 
 def describe(op: Operation) -> str:

@@ -68,6 +68,7 @@ from migration_guard.gates.locks.mysql import mysql_copies
 from migration_guard.gates.locks.postgresql import pg_rewrites
 from migration_guard.gates.locks.server import Server, server_of
 from migration_guard.unwrap import database_operations
+from migration_guard.walk import StateWalk
 
 __all__ = [
     "GATE_IDS",
@@ -86,9 +87,10 @@ def history(
 ) -> Iterator[tuple[Migration, int, Operation, ProjectState]]:
     """Each operation of the apps' migrations, with the project state before it.
 
-    One walk of the graph in dependency order (the migrations of other apps
-    they depend on included, not reported): the state is built once, not
-    again for each migration. The state is live: use it before the next step.
+    The one walk (:class:`migration_guard.walk.StateWalk`) of the graph in
+    dependency order (the migrations of other apps they depend on included,
+    not reported): the state is built once, not again for each migration. The
+    state is live: use it before the next step.
     """
     wanted = set(app_labels)
     graph = loader.graph
@@ -101,16 +103,15 @@ def history(
             if key not in seen:
                 seen.add(key)
                 order.append(key)
-    state = ProjectState(real_apps=loader.unmigrated_apps)
-    for key in order:
-        migration = graph.nodes[key]
-        for index, operation in enumerate(migration.operations):
-            if key[0] in wanted:
-                yield migration, index, operation, state
+    walk = StateWalk(loader, order=[graph.nodes[key] for key in order])
+    for visit in walk:
+        for index, operation in enumerate(visit.migration.operations):
+            if visit.key[0] in wanted:
+                yield visit.migration, index, operation, visit.state
             try:
-                operation.state_forwards(key[0], state)
+                visit.step()
             except Exception:  # a custom operation this state cannot take
-                continue
+                visit.skip()
 
 
 def _findings(context: Context, created: set[str]) -> Iterator[Finding]:

@@ -33,6 +33,7 @@ from migration_guard.run.phases.history import (
     MIXED,
     classify_history,
     classify_migration,
+    classify_migrations,
     mixed,
     phases_of,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Selection",
     "classify_history",
     "classify_migration",
+    "classify_migrations",
     "classify_operation",
     "marker",
     "mixed",

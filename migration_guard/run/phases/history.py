@@ -6,7 +6,6 @@ phases is reported (W013).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ from migration_guard.run.phases.operations import (
     classify_operation,
 )
 from migration_guard.run.planning import Key
+from migration_guard.walk import StateWalk, Visit
 
 
 def classify_in_migration(
@@ -62,65 +62,61 @@ def classify_in_migration(
     return classify_operation(op, app_label, old_field, old_together)
 
 
-class _StateWalk:
-    """The project state before each operation of one migration, built lazily."""
+def classify_migrations(
+    migrations_in_order: Sequence[Migration], loader: MigrationLoader | None = None
+) -> list[MigrationPhase]:
+    """The phase of each migration: its marker, else post-deploy if any operation is.
 
-    def __init__(self, migration: Migration, loader: MigrationLoader | None) -> None:
-        self.migration = migration
-        self.loader = loader
-        self.state: ProjectState | None = None
-        self.position = 0
-        self.failed = False
-
-    def at(self, index: int) -> ProjectState | None:
-        key = (self.migration.app_label, self.migration.name)
-        if self.failed or self.loader is None or key not in self.loader.graph.nodes:
-            return None
-        if self.state is None:
-            self.state = self.loader.project_state(key, at_end=False)
-        try:
-            while self.position < index:
-                operation = self.migration.operations[self.position]
-                operation.state_forwards(self.migration.app_label, self.state)
-                self.position += 1
-        except Exception:  # a custom operation that cannot run on this state
-            self.failed = True
-            return None
-        return self.state
-
-    def field(self, index: int, model_name: str, name: str) -> Field[Any, Any] | None:
-        state = self.at(index)
-        if state is None:
-            return None
-        return state_lookups(self.migration.app_label, state)[0](model_name, name)
-
-    def together(
-        self, index: int, model_name: str, option: str
-    ) -> set[tuple[str, ...]] | None:
-        state = self.at(index)
-        if state is None:
-            return None
-        return state_lookups(self.migration.app_label, state)[1](model_name, option)
+    With ``loader``, an operation is classified knowing the state before it
+    (the field it alters, the old ``unique_together``...), from the one walk
+    of the history (:class:`migration_guard.walk.StateWalk`).
+    """
+    found: dict[Key, MigrationPhase] = {}
+    if loader is not None:
+        nodes = loader.graph.nodes
+        wanted = {key for m in migrations_in_order if (key := _key(m)) in nodes}
+        for visit in StateWalk(loader, until=wanted):
+            if visit.key in wanted:
+                found[visit.key] = _classify(visit.migration, visit)
+    return [found.get(_key(m)) or _classify(m, None) for m in migrations_in_order]
 
 
 def classify_migration(
     migration: Migration, loader: MigrationLoader | None = None
 ) -> MigrationPhase:
-    """The phase of a migration: its marker, else post-deploy if any operation is."""
+    """The phase of one migration (:func:`classify_migrations`)."""
+    return classify_migrations([migration], loader)[0]
+
+
+def _key(migration: Migration) -> Key:
+    return (migration.app_label, migration.name)
+
+
+def _classify(migration: Migration, visit: Visit | None) -> MigrationPhase:
+    """Classify each operation with the state before it, moving ``visit`` on.
+
+    Without a visit, or once an operation cannot move the state (a custom
+    one), the operations are classified without the state.
+    """
     from migration_guard.gates.lint import describe
 
-    walk = _StateWalk(migration, loader)
     operations = []
     created: set[str] = set()
+    state = None if visit is None else visit.state
     for index, op in enumerate(migration.operations):
+        lookups = (
+            (None, None) if state is None else state_lookups(migration.app_label, state)
+        )
         phase, reason, neutral = classify_in_migration(
-            op,
-            migration.app_label,
-            created,
-            functools.partial(walk.field, index),
-            functools.partial(walk.together, index),
+            op, migration.app_label, created, *lookups
         )
         operations.append(OperationPhase(index, describe(op), phase, reason, neutral))
+        if visit is not None and state is not None:
+            try:
+                visit.step()
+            except Exception:  # a custom operation that cannot run on this state
+                visit.skip()
+                state = None
     return combine(migration, operations)
 
 

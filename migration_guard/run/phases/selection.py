@@ -10,7 +10,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 
 from migration_guard.run.phases.base import MarkerError, MigrationPhase, Phase
-from migration_guard.run.phases.history import classify_migration
+from migration_guard.run.phases.history import classify_migrations
 from migration_guard.run.planning import Key
 
 
@@ -100,7 +100,7 @@ def select(
     applies the whole plan (what the pre-deploy phase left, and anything
     pre-deploy not applied yet).
     """
-    classified = [classify_migration(m, loader) for m in migrations_in_order]
+    classified = classify_migrations(migrations_in_order, loader)
     if phase is Phase.POST:
         return Selection(phase, tuple(classified), None, ())
     cut = next(

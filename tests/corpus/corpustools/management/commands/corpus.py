@@ -11,7 +11,9 @@ own settings never see them. Each sub-command prints one JSON document:
 * ``refake APP...``: per app, the history after deleting its records and
   running ``reconcile APP --fake --force-fake --reason ...``, against the
   history before;
-* ``renders``: ``ModelState.render`` calls during ``reconcile``;
+* ``renders``: ``ModelState.render`` calls during ``reconcile``, and the
+  ``MigrationLoader.project_state`` calls (graph replays) of ``reconcile``,
+  ``rollbackplan sites zero --sql`` and ``checkmigrations`` of every app;
 * ``deltas``: the migrations whose effect the walk over stand-ins finds
   other than the walk over rendered models (Django's ``state.apps``);
 * ``scope``: per app, the tables a backward plan to ``zero`` can change
@@ -23,9 +25,11 @@ own settings never see them. Each sub-command prints one JSON document:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management import call_command
@@ -229,12 +233,50 @@ class Command(BaseCommand):
 
         ModelState.render = counting  # type: ignore[method-assign]
         try:
-            out = io.StringIO()
-            call_command("reconcile", *apps, format="json", stdout=out)
+            with _replays() as replays:
+                out = io.StringIO()
+                call_command("reconcile", *apps, format="json", stdout=out)
         finally:
             ModelState.render = render  # type: ignore[method-assign]
         document = json.loads(out.getvalue())
-        return {"renders": calls, "migrations": len(document["migrations"])}
+        return {
+            "renders": calls,
+            "migrations": len(document["migrations"]),
+            "replays": {"reconcile": len(replays), **self._replays_of_previews()},
+        }
+
+    def _replays_of_previews(self) -> dict[str, int]:
+        """``MigrationLoader.project_state`` calls of ``rollbackplan sites zero
+        --sql`` and of ``checkmigrations`` over every app (their exits ignored:
+        exit 8, irreversible, and exit 2, findings, are answers)."""
+        labels = sorted(self._executor().loader.migrated_apps)
+        runs = {
+            "rollbackplan": ("rollbackplan", "sites", "zero", "--sql"),
+            "checkmigrations": ("checkmigrations", *labels),
+        }
+        counted = {}
+        for name, args in runs.items():
+            with _replays() as replays, contextlib.suppress(CommandError):
+                call_command(*args, stdout=io.StringIO(), stderr=io.StringIO())
+            counted[name] = len(replays)
+        return counted
+
+
+@contextlib.contextmanager
+def _replays() -> Iterator[list[Any]]:
+    """Each ``MigrationLoader.project_state`` call (wrapped, not replaced)."""
+    calls: list[Any] = []
+    project_state = MigrationLoader.project_state
+
+    def counting(self: MigrationLoader, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return project_state(self, *args, **kwargs)
+
+    MigrationLoader.project_state = counting  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        MigrationLoader.project_state = project_state  # type: ignore[method-assign]
 
 
 def _rows() -> set[tuple[str, str]]:
