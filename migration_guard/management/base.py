@@ -19,7 +19,7 @@ from migration_guard.run import progress as progress_line
 
 
 def seconds(text: str) -> float:
-    """``--lock-timeout SECONDS``: a number of seconds, 0 or more."""
+    """``--lock-timeout SECONDS``: a number of seconds, 0 or more (not NaN)."""
     try:
         value = float(text)
     except ValueError:
@@ -27,10 +27,13 @@ def seconds(text: str) -> float:
             f"{text!r} is not a number of seconds"
         ) from None
     if not value >= 0:  # also NaN
-        raise argparse.ArgumentTypeError(
-            f"{text} is not 0 or more seconds (0: do not wait at all)"
-        )
+        raise argparse.ArgumentTypeError(f"{text} is not 0 or more seconds")
     return value
+
+
+def add_seconds_argument(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """An option that takes a duration: ``SECONDS``, 0 or more, default None."""
+    parser.add_argument(flag, type=seconds, default=None, metavar="SECONDS", help=help)
 
 
 LOCK_TIMEOUT_HELP = (
@@ -107,13 +110,7 @@ class MigrationGuardCommandMixin:
     @staticmethod
     def add_lock_timeout_argument(parser: argparse.ArgumentParser) -> None:
         """``--lock-timeout SECONDS``, the same in every command that locks."""
-        parser.add_argument(
-            "--lock-timeout",
-            type=seconds,
-            default=None,
-            metavar="SECONDS",
-            help=LOCK_TIMEOUT_HELP,
-        )
+        add_seconds_argument(parser, "--lock-timeout", LOCK_TIMEOUT_HELP)
 
     def say_ledger(self, run: Any) -> None:
         """The line every command that records a run prints after it."""

@@ -14,7 +14,11 @@ from django.core.management.commands import migrate
 from migration_guard.compat.management import parser_actions
 from migration_guard.exceptions import CheckFailed, UsageError
 from migration_guard.management import render
-from migration_guard.management.base import MigrationGuardCommandMixin, exit_status
+from migration_guard.management.base import (
+    MigrationGuardCommandMixin,
+    add_seconds_argument,
+    exit_status,
+)
 from migration_guard.management.render import run_document
 from migration_guard.run import execution, runner
 from migration_guard.run.locktimeouts import LockWaits, from_settings
@@ -320,12 +324,10 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
 
 def add_lock_wait_arguments(parser: CommandParser) -> None:
     """How long each migration may wait for locks, and its retries."""
-    parser.add_argument(
+    add_seconds_argument(
+        parser,
         "--lock-wait-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="Seconds each statement of a migration may wait for a table "
+        "Seconds each statement of a migration may wait for a table "
         "lock before the migration is rolled back and retried (default: "
         "MIGRATION_GUARD['LOCK_WAIT_TIMEOUT'], 5; 0: no limit).",
     )
@@ -337,20 +339,16 @@ def add_lock_wait_arguments(parser: CommandParser) -> None:
         help="How often a migration that timed out waiting for a lock is "
         "tried again (default: MIGRATION_GUARD['LOCK_WAIT_RETRIES'], 3).",
     )
-    parser.add_argument(
+    add_seconds_argument(
+        parser,
         "--lock-wait-backoff",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="Pause before the first retry, doubled for each next one, with "
+        "Pause before the first retry, doubled for each next one, with "
         "jitter (default: MIGRATION_GUARD['LOCK_WAIT_BACKOFF'], 1).",
     )
-    parser.add_argument(
+    add_seconds_argument(
+        parser,
         "--statement-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="Seconds a statement of a migration may run (PostgreSQL, "
+        "Seconds a statement of a migration may run (PostgreSQL, "
         "MariaDB; default: MIGRATION_GUARD['STATEMENT_TIMEOUT'], no limit).",
     )
 
@@ -467,7 +465,7 @@ def lock_waits(options: dict[str, Any]) -> LockWaits:
         "statement_timeout",
     ):
         value = options.get(name)
-        if value is not None and value < 0:
+        if value is not None and not value >= 0:  # NaN too
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} must be 0 or more, not {value:g}.")
     return from_settings(
