@@ -14,7 +14,12 @@ from typing import Any
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from migration_guard.conf import AUTO_RESTORE_CHOICES, BACKUP_CHOICES, DEFAULTS
+from migration_guard.conf import (
+    AUTO_RESTORE_CHOICES,
+    BACKUP_CHOICES,
+    BACKUP_SCOPE_CHOICES,
+    DEFAULTS,
+)
 from migration_guard.conf import migration_guard_settings as conf
 
 CHECK_IDS: tuple[tuple[str, str], ...] = (
@@ -29,6 +34,8 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("migration_guard.E014", "LOCK_WAIT_TIMEOUT/STATEMENT_TIMEOUT/BACKOFF not >= 0"),
     ("migration_guard.E015", "LOCK_WAIT_RETRIES is not a non-negative integer"),
     ("migration_guard.E016", "BACKUP_JOBS is not a positive integer"),
+    ("migration_guard.E017", "BACKUP_SCOPE is not one of auto, plan, full"),
+    ("migration_guard.E018", "BACKUP_SCOPE_THRESHOLD is not a size in bytes"),
     ("migration_guard.W001", "MIGRATION_GUARD has an unknown key"),
     ("migration_guard.W002", "a backup client binary is missing"),
     ("migration_guard.W010", "RunPython/RunSQL without a reverse"),
@@ -109,11 +116,34 @@ def _is_path(value: Any) -> bool:
     )
 
 
-def _value_rules(
-    raw: dict[str, Any],
-) -> tuple[tuple[str, str, Any, Callable[[Any], bool], str], ...]:
-    """Each setting checked by value: id, key, value, its test, the hint."""
+Rule = tuple[str, str, Any, Callable[[Any], bool], str]
+
+
+def _scope_rules() -> tuple[Rule, ...]:
+    """The settings of plan-scoped backups."""
     return (
+        (
+            "migration_guard.E017",
+            "BACKUP_SCOPE",
+            conf.BACKUP_SCOPE,
+            lambda value: value in BACKUP_SCOPE_CHOICES,
+            "Use 'auto' (the plan's tables above BACKUP_SCOPE_THRESHOLD, else "
+            "the whole database), 'plan' or 'full'.",
+        ),
+        (
+            "migration_guard.E018",
+            "BACKUP_SCOPE_THRESHOLD",
+            conf.BACKUP_SCOPE_THRESHOLD,
+            lambda value: value is None or _is_count(value),
+            "Use a database size in bytes above which backups hold only the "
+            "plan's tables, e.g. 1024**3 (None: never by size).",
+        ),
+    )
+
+
+def _value_rules(raw: dict[str, Any]) -> tuple[Rule, ...]:
+    """Each setting checked by value: id, key, value, its test, the hint."""
+    return _scope_rules() + (
         (
             "migration_guard.E002",
             "BACKUP",

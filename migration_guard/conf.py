@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "DUMP_COMMANDS": {},
     # PostgreSQL: pg_dump/pg_restore jobs; > 1 takes directory-format backups
     "BACKUP_JOBS": 1,
+    # what a pre-run backup holds: "auto" (the plan's tables when the database
+    # is larger than BACKUP_SCOPE_THRESHOLD bytes, else all), "plan" or "full"
+    "BACKUP_SCOPE": "auto",
+    "BACKUP_SCOPE_THRESHOLD": 1024**3,
     # each migration's statements wait at most this long for a lock (seconds;
     # None or 0: no limit, no retries), and are retried this often
     "LOCK_WAIT_TIMEOUT": 5,
@@ -33,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
 
 BACKUP_CHOICES = ("auto", "never", "always")
 AUTO_RESTORE_CHOICES = ("auto", "always", "never")
+BACKUP_SCOPE_CHOICES = ("auto", "plan", "full")
 
 
 class Settings:

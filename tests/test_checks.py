@@ -52,6 +52,9 @@ def test_defaults_are_valid(settings: Any) -> None:
         ({"LOCK_WAIT_RETRIES": -1}, "migration_guard.E015", "RETRIES'] is -1"),
         ({"BACKUP_JOBS": 0}, "migration_guard.E016", "BACKUP_JOBS'] is 0"),
         ({"BACKUP_JOBS": "2"}, "migration_guard.E016", "BACKUP_JOBS'] is '2'"),
+        ({"BACKUP_SCOPE": "tables"}, "migration_guard.E017", "SCOPE'] is 'tables'"),
+        ({"BACKUP_SCOPE_THRESHOLD": "1G"}, "migration_guard.E018", "is '1G'"),
+        ({"BACKUP_SCOPE_THRESHOLD": 0}, "migration_guard.E018", "THRESHOLD'] is 0"),
         ({"BACKUPS": "auto"}, "migration_guard.W001", "unknown key 'BACKUPS'"),
     ],
 )

@@ -8,15 +8,18 @@ database they talk to.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from migration_guard import vendors
 from migration_guard.conf import migration_guard_settings as conf
+
+if TYPE_CHECKING:
+    from migration_guard.backup.scoped import TableScope
 
 Progress = Callable[[int], None]
 """Called with a number of bytes done, from time to time, during long work."""
@@ -105,13 +108,30 @@ class BackupBackend(abc.ABC):
         """``{"server": ..., "client": ...}`` for the manifest."""
 
     @abc.abstractmethod
-    def dump(self, path: Path, progress: Progress | None = None) -> str | None:
+    def dump(
+        self,
+        path: Path,
+        progress: Progress | None = None,
+        tables: Sequence[str] | None = None,
+    ) -> str | None:
         """Write a complete backup of the database to ``path``.
 
-        A backend that checks the format while the dump streams by returns
-        the sha256 of the stream it checked (the caller compares it with the
-        file read back); None means "call :meth:`verify` on the file".
+        ``tables``: only those tables (a plan-scoped backup, backends whose
+        :attr:`scoped` is true), with their indexes, constraints and
+        sequences. A backend that checks the format while the dump streams
+        by returns the sha256 of the stream it checked (the caller compares
+        it with the file read back); None means "call :meth:`verify` on the
+        file".
         """
+
+    #: whether :meth:`dump` takes ``tables`` and :meth:`load` restores a
+    #: scoped backup into those tables only (RestoreOptions.scope)
+    scoped: ClassVar[bool] = False
+
+    def scope_problems(self, tables: Sequence[str]) -> list[str]:
+        """Why a backup of only ``tables`` could not be restored alone here
+        (a view over them, say): the backup is then of the whole database."""
+        return []
 
     @abc.abstractmethod
     def verify(self, path: Path) -> None:
@@ -143,6 +163,7 @@ class BackupBackend(abc.ABC):
         verified: bool = False,
         no_owner: bool = False,
         no_privileges: bool = False,
+        scope: TableScope | None = None,
     ) -> None:
         """Replace the database's content with the backup at ``path``.
 
@@ -150,11 +171,13 @@ class BackupBackend(abc.ABC):
         database ends up exactly as it was. Fails on any SQL error. The file
         is verified first unless the caller just did (``verified``).
         ``no_owner``/``no_privileges`` skip restoring ownership and grants
-        where the format records them (PostgreSQL).
+        where the format records them (PostgreSQL). ``scope``: a plan-scoped
+        backup replaces its tables only, and drops the scope's tables it
+        does not hold; every other table is left as it is.
         """
         if not verified:
             self.verify(path)
-        self.load(path, progress, RestoreOptions(no_owner, no_privileges))
+        self.load(path, progress, RestoreOptions(no_owner, no_privileges, scope))
         if progress is not None:
             progress(path.stat().st_size)
 
@@ -167,10 +190,12 @@ class BackupBackend(abc.ABC):
 
 @dataclass(frozen=True)
 class RestoreOptions:
-    """What a restore may leave out (PostgreSQL: ownership and grants)."""
+    """What a restore may leave out (PostgreSQL: ownership and grants), and
+    the tables it replaces when the backup is plan-scoped."""
 
     no_owner: bool = False
     no_privileges: bool = False
+    scope: TableScope | None = None
 
 
 B = TypeVar("B", bound=type[BackupBackend])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connections
 
 import migration_guard
-from migration_guard.backup import fingerprint, logpos
+from migration_guard.backup import fingerprint, logpos, scoped
 from migration_guard.backup.base import (
     BackupBackend,
     BackupError,
@@ -48,10 +48,13 @@ def create_backup(
     applied_before: Sequence[str] = (),
     progress: Progress | None = None,
     store: BackupStore | None = None,
+    tables: Collection[str] | None = None,
 ) -> Manifest:
     """Dump ``alias``, verify the file in full, and store it with its manifest.
 
-    Raises BackupError when anything fails: nothing half-written is kept.
+    ``tables``: a plan-scoped backup of those of them that exist
+    (:mod:`~migration_guard.backup.scoped`). Raises BackupError when anything
+    fails: nothing half-written is kept.
     """
     backend = backend_for(connections[alias])
     problems = backend.problems()
@@ -65,6 +68,8 @@ def create_backup(
     where = store.description
     try:
         manifest.identity = database_identity(alias)
+        if tables is not None:
+            scoped.record(manifest, connections[alias], tables)
         manifest.log_position = logpos.read_position(alias)
         versions = backend.versions()
         manifest.server_version = versions.get("server", "")
@@ -72,8 +77,13 @@ def create_backup(
         with store.staging(manifest) as path:
             where = str(path.parent)
             _dump_checked(alias, backend, path, manifest, store, progress)
-            manifest.schema = fingerprint.schema(alias)
-            manifest.checks = fingerprint.mysql_checks(alias)
+            only = manifest.scope_tables if tables is not None else None
+            manifest.schema = fingerprint.schema(alias, only)
+            manifest.checks = {
+                table: checks
+                for table, checks in fingerprint.mysql_checks(alias).items()
+                if only is None or table in only
+            }
             manifest.seconds = round(time.monotonic() - started, 3)
             store.commit(path, manifest)
     except (BackupError, ProcessError, OSError) as exc:
@@ -141,7 +151,7 @@ def _dump_checked(
     progress: Progress | None,
 ) -> None:
     """Dump into ``path``, fsync, hash it read back, verify it, count its rows."""
-    streamed = backend.dump(path, progress)
+    streamed = backend.dump(path, progress, manifest.scope_tables or None)
     fsync_file(path)
     with open(path, "rb") as handle:  # read back in full
         manifest.sha256, manifest.size = sha256_of(handle)
@@ -337,6 +347,7 @@ def restore_backup(
     """
     store = store or get_store()
     backend = check_engine(manifest, alias)
+    scoped.check_relations(alias, manifest)
     try:
         with _checked_copy(manifest, store) as path:  # verified, then restored
             backend.restore(
@@ -345,6 +356,7 @@ def restore_backup(
                 verified=True,
                 no_owner=no_owner,
                 no_privileges=no_privileges,
+                scope=scoped.of_manifest(manifest),
             )
         connections[alias].close()
         check_restored(alias, manifest)
@@ -364,10 +376,11 @@ def check_restored(alias: str, manifest: Manifest) -> list[str]:
     if not manifest.schema:
         return []
     repaired = fingerprint.repair_mysql_checks(alias, manifest.checks)
+    only = manifest.scope or None  # a scoped restore: the plan's tables
     problems = fingerprint.differences(
         manifest.schema,
         manifest.rows,
-        fingerprint.schema(alias),
+        fingerprint.schema(alias, only),
         fingerprint.live_rows(alias, list(manifest.rows)),
     )
     if problems:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Collection
 from typing import Any
 
 from django.db import connections
@@ -36,18 +37,21 @@ NOT_COUNTED = (MigrationRun._meta.db_table,)
 NOT_COMPARED = (RESTORE_MARKER_TABLE,)
 
 
-def _tables(alias: str) -> list[str]:
+def _tables(alias: str, only: Collection[str] | None = None) -> list[str]:
     connection = connections[alias]
     with connection.cursor() as cursor:
         return sorted(
             info.name
             for info in connection.introspection.get_table_list(cursor)
-            if info.type == "t" and info.name not in NOT_COMPARED
+            if info.type == "t"
+            and info.name not in NOT_COMPARED
+            and (only is None or info.name in only)
         )
 
 
-def schema(alias: str) -> dict[str, str]:
-    """A digest per table of its columns and constraints (catalog reads only).
+def schema(alias: str, only: Collection[str] | None = None) -> dict[str, str]:
+    """A digest per table of its columns and constraints (catalog reads only);
+    ``only``: of those tables (a plan-scoped backup's).
 
     The tables as :func:`migration_guard.reconcile.schema.introspect.snapshot` reads
     them
@@ -57,7 +61,7 @@ def schema(alias: str) -> dict[str, str]:
     from migration_guard.reconcile.schema import elements
     from migration_guard.reconcile.schema.introspect import snapshot
 
-    tables = snapshot(connections[alias], _tables(alias))
+    tables = snapshot(connections[alias], _tables(alias, only))
     digests = {}
     for name, table in sorted(tables.items()):
         parts = sorted(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
-from migration_guard.backup import catalog
+from migration_guard.backup import catalog, scoped
 from migration_guard.backup.base import BackupError, Progress
 from migration_guard.backup.storage import BackupStore, Manifest
 from migration_guard.exceptions import BackupFailed, RestoreFailed, RunInterrupted
@@ -38,6 +38,7 @@ def check(
     catalog.check_engine(manifest, alias)
     other = catalog.check_identity(manifest, alias, into_other=into_other)
     catalog.verify_backup(manifest, store, full=True)
+    scoped.check_relations(alias, manifest)
     return other
 
 
@@ -72,7 +73,7 @@ def restore(
     """
     lock = contextlib.nullcontext() if locked else migration_lock(alias, lock_timeout)
     with lock:
-        safety = _safety_backup(alias, store, say, progress)
+        safety = _safety_backup(alias, store, say, progress, manifest.scope or None)
         say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
         history = ledger.snapshot(alias)
         with ledger.recorded(
@@ -146,8 +147,10 @@ def _safety_backup(
     store: BackupStore,
     say: Callable[[str, str], None],
     progress: Callable[[str], Progress | None],
+    tables: list[str] | None,
 ) -> Manifest:
-    """The backup of the database as it is, taken before it is replaced."""
+    """The backup of the database as it is, taken before it is replaced:
+    of ``tables`` only when the restore replaces only those."""
     say("MIGRATE_HEADING", "Taking a safety backup:")
     try:
         safety = catalog.create_backup(
@@ -156,6 +159,7 @@ def _safety_backup(
             applied_before=applied_now(alias),
             progress=progress("Backing up"),
             store=store,
+            tables=tables,
         )
     except BackupError as exc:
         raise BackupFailed(

@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -313,7 +313,12 @@ class MySQLBackend(BackupBackend):
 
     # -- dump and verify ---------------------------------------------------
 
-    def dump(self, path: Path, progress: Progress | None = None) -> str | None:
+    def dump(
+        self,
+        path: Path,
+        progress: Progress | None = None,
+        tables: Sequence[str] | None = None,
+    ) -> str | None:
         """``mariadb-dump`` of the whole database (schema, data, code) to ``path``.
 
         ``--single-transaction`` gives a consistent snapshot of InnoDB tables

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -111,7 +111,12 @@ class PostgreSQLBackend(PostgreSQLClients):
 
     # -- dump ----------------------------------------------------------------
 
-    def dump(self, path: Path, progress: Progress | None = None) -> str | None:
+    def dump(
+        self,
+        path: Path,
+        progress: Progress | None = None,
+        tables: Sequence[str] | None = None,
+    ) -> str | None:
         """A custom-format archive (:meth:`dump_custom`), or with
         ``BACKUP_JOBS`` > 1 a packed directory archive (:meth:`dump_directory`)."""
         jobs = backup_jobs()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -78,7 +78,12 @@ class SQLiteBackend(BackupBackend):
             raise BackupError(f"The SQLite database file {self.path} does not exist.")
         return sqlite3.connect(str(self.path), timeout=30)
 
-    def dump(self, path: Path, progress: Progress | None = None) -> str | None:
+    def dump(
+        self,
+        path: Path,
+        progress: Progress | None = None,
+        tables: Sequence[str] | None = None,
+    ) -> str | None:
         problems = self.problems()
         if problems:
             raise BackupError(problems[0])

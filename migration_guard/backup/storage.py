@@ -73,6 +73,12 @@ class Manifest:
     checks: dict[str, dict[str, str]] = field(default_factory=dict)
     #: where the database's own log was when the backup started (logpos)
     log_position: dict[str, str] = field(default_factory=dict)
+    #: a plan-scoped backup (backup.scoped): the plan's tables, those of them
+    #: the file holds, and the foreign keys between them and the other tables;
+    #: all empty for a backup of the whole database
+    scope: list[str] = field(default_factory=list)
+    scope_tables: list[str] = field(default_factory=list)
+    relations: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def manifest_name(self) -> str:

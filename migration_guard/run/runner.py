@@ -52,6 +52,8 @@ class RunRequest:
     run_syncdb: bool = False
     prune: bool = False
     no_backup: bool = False
+    #: ``--backup-scope``: what the backup holds (None: BACKUP_SCOPE)
+    backup_scope: str | None = None
     lock_timeout: float | None = None
     argv: list[str] | None = None
     command: str = "guardedmigrate"
@@ -256,11 +258,15 @@ def _backup(
             run_row.save(using=run_row.alias, update_fields=["backup_note"])
             say("NOTICE", f"No backup: {note.removeprefix('skipped: ')}.")
         return None
+    from migration_guard.backup import scoped
     from migration_guard.backup.catalog import create_backup
     from migration_guard.backup.storage import get_store
 
     say("MIGRATE_HEADING", "Backing up database:")
     try:
+        choice = scoped.choose(request.backup_scope, plan, request.alias)
+        if choice.note:
+            say("NOTICE", f"  A backup of the whole database: {choice.note}.")
         manifest = create_backup(
             request.alias,
             reason="pre-migrate",
@@ -268,6 +274,7 @@ def _backup(
             plan=run_row.plan,
             applied_before=run_row.applied_before,
             progress=progress,
+            tables=choice.tables,
         )
     except Exception as exc:  # fail closed: whatever broke, nothing is applied
         detail = (
@@ -278,13 +285,17 @@ def _backup(
             f"applied: {detail.rstrip('.')}. Fix the cause, or pass --no-backup "
             "to migrate without one (the ledger records that)."
         ) from exc
+    held = f"the plan's {scoped.describe_scope(manifest.scope_tables)}, " * bool(
+        manifest.scope
+    )
     say(
         "MIGRATE_LABEL",
-        f"  {manifest.id}... "
-        + f"OK ({human_size(manifest.size)}, sha256 verified, {manifest.seconds:.2f}s)",
+        f"  {manifest.id}... OK ({held}{human_size(manifest.size)}, sha256 "
+        f"verified, {manifest.seconds:.2f}s)",
     )
     run_row.backup_id = manifest.id
-    run_row.backup_note = f"taken: {get_store().location(manifest)}"
+    kind = f"plan-scoped, {len(manifest.scope_tables)} tables: " * bool(manifest.scope)
+    run_row.backup_note = f"taken: {kind}{get_store().location(manifest)}"[:200]
     run_row.save(using=run_row.alias, update_fields=["backup_id", "backup_note"])
     return manifest
 

@@ -12,6 +12,7 @@ from django.core.management.base import CommandParser, OutputWrapper
 from django.core.management.commands import migrate
 
 from migration_guard.compat.management import parser_actions
+from migration_guard.conf import BACKUP_SCOPE_CHOICES
 from migration_guard.exceptions import CheckFailed, UsageError
 from migration_guard.management import render
 from migration_guard.management.base import (
@@ -361,6 +362,16 @@ def add_run_arguments(parser: CommandParser) -> None:
         help="Do not take the pre-migration backup (the ledger records it).",
     )
     parser.add_argument(
+        "--backup-scope",
+        choices=BACKUP_SCOPE_CHOICES,
+        default=None,
+        help="What the pre-migration backup holds: 'plan' (only the tables "
+        "the plan can change; the whole database when they cannot be told), "
+        "'full', or 'auto' (the plan's tables when the database is larger "
+        "than MIGRATION_GUARD['BACKUP_SCOPE_THRESHOLD']). Default: "
+        "MIGRATION_GUARD['BACKUP_SCOPE'].",
+    )
+    parser.add_argument(
         "--force-fake",
         action="store_true",
         help="With --fake/--fake-initial, record migrations whose effects the "
@@ -448,6 +459,7 @@ def run_request(
         run_syncdb=options["run_syncdb"],
         prune=options["prune"],
         no_backup=options["no_backup"],
+        backup_scope=options.get("backup_scope"),
         lock_timeout=options["lock_timeout"],
         argv=argv,
         expected=expected,
