@@ -65,6 +65,8 @@ class Result:
     command: str
     seconds: list[float] = field(default_factory=list)
     backup_bytes: list[int] = field(default_factory=list)
+    #: per run, the tables of a plan-scoped backup (0: a whole-database backup)
+    scope_tables: list[int] = field(default_factory=list)
     note: str = ""
 
     @property
@@ -90,13 +92,21 @@ class Bench:
             self.project, self.db.url, *args, env=self.env(**settings)
         )
 
-    def backup_size(self) -> int:
-        """Bytes in the backup store; then empties it (the bench's own backups)."""
+    def collect(self) -> tuple[int, list[int]]:
+        """Bytes in the backup store and, per manifest, the tables its backup
+        holds when it is plan-scoped (0: the whole database); then empties
+        the store (it holds the bench's own backups only)."""
         if not self.backups.exists():
-            return 0
-        total = sum(p.stat().st_size for p in self.backups.rglob("*") if p.is_file())
+            return 0, []
+        files = [p for p in self.backups.rglob("*") if p.is_file()]
+        scopes = []
+        for path in files:
+            if path.suffix == ".json":
+                manifest = json.loads(path.read_text())
+                scopes.append(len(manifest.get("scope_tables") or []))
+        total = sum(p.stat().st_size for p in files)
         shutil.rmtree(self.backups)
-        return total
+        return total, scopes
 
 
 def takes_backup_scope(project: Path, url: str) -> bool:
@@ -134,7 +144,7 @@ def time_plan(bench: Bench, label: str, args: list[str], result: Result) -> None
     bench.manage("migrate", "--noinput", "tweak", scoped_data.TWEAK_BEFORE)
     if applied(bench.db):
         raise CommandFailed(f"migrate tweak {scoped_data.TWEAK_BEFORE} left 0002")
-    bench.backup_size()  # nothing should be there; empty it anyway
+    bench.collect()  # nothing should be there; empty it anyway
     os.sync()
     timed = bench.manage(*args)
     if not applied(bench.db):
@@ -142,10 +152,21 @@ def time_plan(bench: Bench, label: str, args: list[str], result: Result) -> None
             f"{label} did not apply tweak.0002:\n{timed.stdout[-2000:]}"
         )
     result.seconds.append(timed.seconds)
-    result.backup_bytes.append(bench.backup_size())
+    size, scopes = bench.collect()
+    result.backup_bytes.append(size)
+    result.scope_tables += scopes
+    fallback = [line.strip() for line in timed.stdout.splitlines()
+                if "A backup of the whole database" in line]  # fmt: skip
+    if "plan" in args and fallback:
+        result.note = f"FELL BACK: {fallback[0]}"
     log(
         f"[{bench.db.backend}] {label}: {timed.seconds:.2f} s, backup "
-        f"{result.backup_bytes[-1] / 2**20:.1f} MiB"
+        f"{size / 2**20:.1f} MiB, "
+        + (
+            ", ".join(f"{n} tables" if n else "whole database" for n in scopes)
+            or "none"
+        )
+        + (f" ({fallback[0]})" if fallback else "")
     )
 
 
@@ -158,7 +179,8 @@ def bench_plans(bench: Bench, runs: int) -> list[Result]:
     for label in common.alternating(runs, list(todo)):
         time_plan(bench, label, todo[label], results[label])
     if not bench.scoped:
-        results["migrate"].note = UNAVAILABLE
+        label = "guardedmigrate --backup-scope plan"
+        results[label] = Result(bench.db.backend, label, note=UNAVAILABLE)
     return list(results.values())
 
 
@@ -177,7 +199,7 @@ def backup_and_restore(
         "migrationbackups", "restore", backup_id, "--noinput", BACKUP_JOBS=jobs
     )
     restore.seconds.append(back.seconds)
-    create.backup_bytes.append(bench.backup_size())  # the backup + the safety one
+    create.backup_bytes.append(bench.collect()[0])  # the backup + the safety one
     log(
         f"[postgresql] BACKUP_JOBS={jobs}: create {made.seconds:.1f} s, "
         f"restore (safety backup included) {back.seconds:.1f} s"
@@ -195,8 +217,8 @@ def bench_parallel(bench: Bench, runs: int, jobs: int) -> list[Result]:
     for n in common.alternating(runs, [1, jobs]):
         backup_and_restore(bench, n, *pairs[n])
     for create, restore in pairs.values():
-        create.note = "backup size: both files (backup + the restore's safety backup)"
-        restore.note = "includes the safety backup taken first"
+        create.note = "(1)"
+        restore.note = "(2)"
     return [pairs[1][0], pairs[jobs][0], pairs[1][1], pairs[jobs][1]]
 
 
@@ -239,6 +261,12 @@ def parallel_ratios(results: list[Result]) -> list[tuple[Result, str, str, str]]
     return rows
 
 
+def scope_label(scopes: list[int]) -> str:
+    """`` (whole db)``, `` (5 tables)``: what the backups held."""
+    kinds = sorted({f"{n} tables" if n else "whole db" for n in scopes})
+    return f" ({', '.join(kinds)})" if kinds else ""
+
+
 def format_rows(rows: list[tuple[Result, str, str, str]]) -> str:
     header = ("backend", "command", "median s", "runs", "backup MiB", "compare",
               "target", "result")  # fmt: skip
@@ -252,7 +280,7 @@ def format_rows(rows: list[tuple[Result, str, str, str]]) -> str:
                 r.command,
                 "-" if med is None else f"{med:.2f}",
                 " ".join(f"{s:.2f}" for s in r.seconds) or "-",
-                "" if size is None else f"{size:.1f}",
+                "" if size is None else f"{size:.1f}" + scope_label(r.scope_tables),
                 compare,
                 target,
                 (verdict or ("ERROR" if med is None else "")) + f" {r.note}".rstrip(),
@@ -354,6 +382,11 @@ def report(
         *failed,
         format_rows([row for d in done.values() for row in d["rows"]]),
     ]
+    if "postgresql" in done and not args.no_parallel:
+        lines += [
+            "(1) backup MiB: the backup and the safety backup its restore took",
+            "(2) the restore includes the safety backup it takes first",
+        ]
     return "\n".join(lines)
 
 
