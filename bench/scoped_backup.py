@@ -161,7 +161,7 @@ def time_plan(bench: Bench, label: str, args: list[str], result: Result) -> None
         result.note = f"FELL BACK: {fallback[0]}"
     log(
         f"[{bench.db.backend}] {label}: {timed.seconds:.2f} s, backup "
-        f"{size / 2**20:.1f} MiB, "
+        f"{human(size)}, "
         + (
             ", ".join(f"{n} tables" if n else "whole database" for n in scopes)
             or "none"
@@ -261,6 +261,15 @@ def parallel_ratios(results: list[Result]) -> list[tuple[Result, str, str, str]]
     return rows
 
 
+def human(size: float) -> str:
+    """``12.3 KiB``, ``360.9 MiB``."""
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
 def scope_label(scopes: list[int]) -> str:
     """`` (whole db)``, `` (5 tables)``: what the backups held."""
     kinds = sorted({f"{n} tables" if n else "whole db" for n in scopes})
@@ -268,19 +277,19 @@ def scope_label(scopes: list[int]) -> str:
 
 
 def format_rows(rows: list[tuple[Result, str, str, str]]) -> str:
-    header = ("backend", "command", "median s", "runs", "backup MiB", "compare",
+    header = ("backend", "command", "median s", "runs", "backup", "compare",
               "target", "result")  # fmt: skip
     cells = [header]
     for r, compare, target, verdict in rows:
         med = r.median
-        size = common.median(r.backup_bytes) / 2**20 if r.backup_bytes else None
+        size = common.median(r.backup_bytes) if r.backup_bytes else None
         cells.append(
             (
                 r.backend,
                 r.command,
                 "-" if med is None else f"{med:.2f}",
                 " ".join(f"{s:.2f}" for s in r.seconds) or "-",
-                "" if size is None else f"{size:.1f}" + scope_label(r.scope_tables),
+                "" if size is None else human(size) + scope_label(r.scope_tables),
                 compare,
                 target,
                 (verdict or ("ERROR" if med is None else "")) + f" {r.note}".rstrip(),
@@ -384,7 +393,7 @@ def report(
     ]
     if "postgresql" in done and not args.no_parallel:
         lines += [
-            "(1) backup MiB: the backup and the safety backup its restore took",
+            "(1) backup: the backup and the safety backup its restore took",
             "(2) the restore includes the safety backup it takes first",
         ]
     return "\n".join(lines)
