@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,8 @@ DEFAULT_RUNS = 3
 SCOPED_MARGIN = 1.0  # seconds over plain migrate
 FULL_OVER_SCOPED = 20.0
 UNAVAILABLE = "scoped backups not available in this checkout"
+#: guardedmigrate's line for its backup: "ID... OK (..., sha256 verified, 1.23s)"
+BACKUP_SECONDS = re.compile(r"sha256 verified, ([0-9.]+)s\)")
 
 
 @dataclass
@@ -67,6 +70,8 @@ class Result:
     backup_bytes: list[int] = field(default_factory=list)
     #: per run, the tables of a plan-scoped backup (0: a whole-database backup)
     scope_tables: list[int] = field(default_factory=list)
+    #: per run, the backup's own seconds as the command reported them
+    backup_seconds: list[float] = field(default_factory=list)
     note: str = ""
 
     @property
@@ -155,6 +160,7 @@ def time_plan(bench: Bench, label: str, args: list[str], result: Result) -> None
     size, scopes = bench.collect()
     result.backup_bytes.append(size)
     result.scope_tables += scopes
+    result.backup_seconds += [float(s) for s in BACKUP_SECONDS.findall(timed.stdout)]
     fallback = [line.strip() for line in timed.stdout.splitlines()
                 if "A backup of the whole database" in line]  # fmt: skip
     if "plan" in args and fallback:
@@ -192,7 +198,9 @@ def backup_and_restore(
     made = bench.manage(
         "migrationbackups", "create", "--format", "json", BACKUP_JOBS=jobs
     )
-    backup_id = json.loads(made.stdout)["id"]
+    manifest = json.loads(made.stdout)
+    backup_id = manifest["id"]
+    create.backup_seconds.append(float(manifest["seconds"]))
     create.seconds.append(made.seconds)
     os.sync()
     back = bench.manage(
@@ -277,8 +285,8 @@ def scope_label(scopes: list[int]) -> str:
 
 
 def format_rows(rows: list[tuple[Result, str, str, str]]) -> str:
-    header = ("backend", "command", "median s", "runs", "backup", "compare",
-              "target", "result")  # fmt: skip
+    header = ("backend", "command", "median s", "runs", "backup", "backup s",
+              "compare", "target", "result")  # fmt: skip
     cells = [header]
     for r, compare, target, verdict in rows:
         med = r.median
@@ -290,6 +298,7 @@ def format_rows(rows: list[tuple[Result, str, str, str]]) -> str:
                 "-" if med is None else f"{med:.2f}",
                 " ".join(f"{s:.2f}" for s in r.seconds) or "-",
                 "" if size is None else human(size) + scope_label(r.scope_tables),
+                f"{common.median(r.backup_seconds):.2f}" if r.backup_seconds else "",
                 compare,
                 target,
                 (verdict or ("ERROR" if med is None else "")) + f" {r.note}".rstrip(),
