@@ -19,8 +19,11 @@ commands, each a whole ``manage.py`` subprocess, wall clock:
 Before every timed command the plan is undone by plain ``migrate tweak 0001``
 (untimed), and ``sync`` runs; the commands alternate (reversed order every
 other round). Backups go to the work directory (removed at the end) and are
-deleted after each command; their size is reported. Targets: scoped <=
-``migrate`` + 1 s, full / scoped >= 20x.
+deleted after each command; their size, what they held (read from their
+manifests: the plan's tables, or the whole database) and the backup's own
+seconds (as the command reports them) are shown, and a ``--backup-scope
+plan`` run that took a whole-database backup says so, with guardedmigrate's
+reason. Targets: scoped <= ``migrate`` + 1 s, full / scoped >= 20x.
 
 On PostgreSQL it then times, ``--parallel-runs`` times each, alternating, a
 full backup (``migrationbackups create``) and its restore
