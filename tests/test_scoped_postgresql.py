@@ -47,6 +47,17 @@ HELD = sorted([*ALWAYS, "scenario_item"])
 LEDGER = "migration_guard_migrationrun"
 
 
+SETTINGS = """\
+import os
+from testproject.settings import *  # noqa: F403
+from testproject.settings import INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.scenarioapp"]
+MIGRATION_MODULES = {"scenario": "tests.scenarios.scope_pg"}
+MIGRATION_GUARD = {"BACKUP_DIR": os.environ["MIGRATION_GUARD_BACKUP_DIR"]}
+"""
+
+
 def run(command: str, *args: str, **options: Any) -> str:
     out = io.StringIO()
     call_command(command, *args, stdout=out, no_color=True, **options)
@@ -113,6 +124,16 @@ def without_ledger(dump: dict[str, Any]) -> dict[str, Any]:
 
 def restore(manifest: Manifest) -> str:
     return run("migrationbackups", "restore", manifest.id, interactive=False)
+
+
+@pytest.fixture
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    """What ``Database.manage`` needs to run the scenario in ``manage.py``."""
+    (tmp_path / "scope_settings.py").write_text(SETTINGS)
+    return {
+        "DJANGO_SETTINGS_MODULE": "scope_settings",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), str(TESTPROJECT)]),
+    }
 
 
 # -- the backup ---------------------------------------------------------------
@@ -205,3 +226,124 @@ def test_a_scoped_restore_replaces_the_plans_tables_only(scope_db: Database) -> 
     assert scope_db.query(
         "INSERT INTO scenario_item (name) VALUES ('new') RETURNING id"
     ) == [(51,)]
+
+
+def test_a_failed_migrations_automatic_restore_uses_the_scoped_backup(
+    scope_db: Database, settings: Any
+) -> None:
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "always"}
+    before = without_ledger(logical_dump(scope_db.connection))
+    with pytest.raises(MigrationGuardError) as caught:
+        run("guardedmigrate", "scenario", "0003", backup_scope="plan")
+    message = str(caught.value)
+    assert "0003_fail fails on purpose" in message
+    (manifest,) = [m for m in get_store().manifests() if m.reason == "pre-migrate"]
+    assert f"restored from backup {manifest.id}" in message
+    assert manifest.scope_tables == HELD
+    assert manifest.scope == sorted([*HELD, "scenario_extra"])
+    # 0002 was applied and committed, 0003 failed: the restore put the
+    # plan's tables back and dropped the one 0002 created
+    after = without_ledger(logical_dump(scope_db.connection))
+    assert "scenario_extra" not in after["schema"]
+    assert after == before
+
+
+def test_a_view_over_a_planned_table_makes_the_backup_full(
+    scope_db: Database,
+) -> None:
+    scope_db.query("CREATE VIEW item_names AS SELECT name FROM scenario_item")
+    manifest, out = migrate_scoped()
+    assert manifest.scope == []
+    assert (
+        "A backup of the whole database: view item_names depends on table "
+        "scenario_item, and a restore of the plan's tables alone would drop it."
+    ) in out
+    assert "scenario_log" in listed(manifest)
+
+
+@pytest.mark.parametrize(
+    "sql, what",
+    [
+        (
+            "CREATE TABLE wrapper (item scenario_item)",
+            "column item of table wrapper depends on table scenario_item",
+        ),
+        (
+            "CREATE RULE log_items AS ON INSERT TO scenario_log "
+            "DO ALSO DELETE FROM scenario_item WHERE false",
+            "rule log_items on table scenario_log depends on table scenario_item",
+        ),
+        (
+            "CREATE TABLE counter (n bigint DEFAULT nextval('scenario_item_id_seq'))",
+            "default value for column n of table counter depends on table "
+            "scenario_item",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW item_count AS SELECT count(*) FROM scenario_item",
+            "materialized view item_count depends on table scenario_item",
+        ),
+    ],
+)
+def test_what_a_scoped_restore_would_drop_makes_the_backup_full(
+    scope_db: Database, sql: str, what: str
+) -> None:
+    scope_db.query(sql)
+    manifest, out = migrate_scoped()
+    assert manifest.scope == []
+    assert what in out
+
+
+def test_a_view_created_after_the_backup_refuses_the_restore(
+    scope_db: Database, subprocess_env: dict[str, str]
+) -> None:
+    manifest, _ = migrate_scoped()
+    scope_db.query("CREATE VIEW item_names AS SELECT name FROM scenario_item")
+    before = without_ledger(logical_dump(scope_db.connection))
+    count = len(get_store().manifests())
+    result = scope_db.manage(
+        "migrationbackups", "restore", manifest.id, "--noinput", **subprocess_env
+    )
+    assert result.returncode == 4, result.stderr
+    assert (
+        "restoring them into database 'default' would drop more: view item_names "
+        "depends on table scenario_item" in result.stderr
+    )
+    assert "Nothing was changed" in result.stderr
+    assert len(get_store().manifests()) == count  # not even a safety backup
+    assert "migration_guard_restore_in_progress" not in scope_db.tables()
+    assert without_ledger(logical_dump(scope_db.connection)) == before
+
+
+def test_a_new_outside_foreign_key_refuses_the_restore(
+    scope_db: Database, subprocess_env: dict[str, str]
+) -> None:
+    manifest, _ = migrate_scoped()
+    scope_db.query(
+        "ALTER TABLE scenario_log ADD COLUMN item_id bigint "
+        "CONSTRAINT log_item REFERENCES scenario_item (id)"
+    )
+    before = without_ledger(logical_dump(scope_db.connection))
+    result = scope_db.manage(
+        "migrationbackups", "restore", manifest.id, "--noinput", **subprocess_env
+    )
+    assert result.returncode == 4, result.stderr
+    assert (
+        "the foreign key log_item scenario_log(item_id) -> scenario_item(id) is new"
+        in result.stderr
+    )
+    assert "Nothing was changed" in result.stderr
+    assert without_ledger(logical_dump(scope_db.connection)) == before
+
+
+def test_parallel_scoped_backups(scope_db: Database, settings: Any) -> None:
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "BACKUP_JOBS": 2}
+    before = without_ledger(logical_dump(scope_db.connection))
+    manifest, _ = migrate_scoped()
+    assert manifest.format == "pg-directory"
+    assert listed(manifest) == HELD
+    scope_db.query("INSERT INTO scenario_log (message) VALUES ('after the backup')")
+    restore(manifest)
+    after = without_ledger(logical_dump(scope_db.connection))
+    assert after["schema"] == before["schema"]
+    assert len(after["rows"]["scenario_log"]) == LOG_ROWS + 1
+    assert after["rows"]["scenario_item"] == before["rows"]["scenario_item"]

@@ -95,7 +95,8 @@ SELECT min(w.root::regclass::text),
     ON w.classid = 'pg_catalog.pg_constraint'::regclass AND k.oid = w.objid
  GROUP BY w.classid, w.objid, w.objsubid, r.rulename, r.ev_class
 HAVING NOT bool_or(w.inside)
-   AND NOT bool_or(k.contype = 'f' AND NOT k.conrelid = ANY(%(oids)s::oid[]))
+   AND NOT coalesce(
+       bool_or(k.contype = 'f' AND NOT k.conrelid = ANY(%(oids)s::oid[])), false)
  ORDER BY 2
 """
 

@@ -162,6 +162,7 @@ def check_relations(alias: str, manifest: Manifest) -> None:
     gone = [r for r in recorded if r not in now]
     new = [r for r in now if r not in recorded]
     if not gone and not new:
+        _check_dependents(alias, manifest, scope)
         return
     lines = [f"{relations_module.describe(r)} is gone" for r in gone]
     lines += [f"{relations_module.describe(r)} is new" for r in new]
@@ -173,6 +174,22 @@ def check_relations(alias: str, manifest: Manifest) -> None:
         + ". Nothing was changed. Restore a full backup, or put the "
         "relations back as they were."
     )
+
+
+def _check_dependents(alias: str, manifest: Manifest, scope: TableScope) -> None:
+    """Refuse (exit 4) a scoped restore that would drop more than the scope's
+    tables now (a view over one of them made since the backup, say)."""
+    from migration_guard.backup.base import backend_for
+
+    connection = connections[alias]
+    problems = backend_for(connection).scope_problems(existing(connection, scope.planned))
+    if problems:
+        raise VerificationRefused(
+            f"Backup {manifest.id} holds only the tables of its plan, and "
+            f"restoring them into database '{alias}' would drop more: "
+            f"{'; '.join(problems[:5])}. Nothing was changed. Restore a full "
+            "backup, or remove what depends on those tables."
+        )
 
 
 def describe_scope(tables: Sequence[str]) -> str:
