@@ -9,7 +9,6 @@ touches) and ``scenario_note`` (outside the plans, with a foreign key into
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 import re
@@ -45,6 +44,7 @@ ALWAYS = [
 #: what the backup of the 0001 -> 0002 plan holds (scenario_extra is created)
 HELD = sorted([*ALWAYS, "scenario_item"])
 LEDGER = "migration_guard_migrationrun"
+MARKER = "migration_guard_restore_in_progress"
 
 
 SETTINGS = """\
@@ -118,7 +118,10 @@ def _listed(archive: Path, kind: str) -> list[str]:
 
 
 def without_ledger(dump: dict[str, Any]) -> dict[str, Any]:
+    """``dump`` without the ledger's rows and the restore marker."""
     dump["rows"].pop(LEDGER, None)
+    for part in ("schema", "rows"):
+        dump[part].pop(MARKER, None)
     return dump
 
 
@@ -174,11 +177,20 @@ def test_exact_table_patterns_match_one_table_each(scope_db: Database) -> None:
         "default", reason="manual", tables=["Mixed*Case", long_name]
     )
     assert listed(manifest) == sorted(["Mixed*Case", long_name])
-    assert set(manifest.rows) == {'public.Mixed*Case', f"public.{long_name}"}
+    assert set(manifest.rows) == {"public.Mixed*Case", f"public.{long_name}"}
     # the identity column's sequence comes along
     assert listed(manifest, "SEQUENCE") == sorted(
         ["Mixed*Case_id_seq", f"{long_name[:56]}_id_seq"]
     )
+    # and the restore replaces those two only
+    scope_db.query(
+        f'INSERT INTO "Mixed*Case" DEFAULT VALUES; INSERT INTO "mixed*case" VALUES (1);'
+        f'DELETE FROM "{long_name}"'
+    )
+    catalog.restore_backup("default", manifest)
+    assert scope_db.query('SELECT count(*) FROM "Mixed*Case"') == [(0,)]
+    assert scope_db.query(f'SELECT id FROM "{long_name}"') == [(1,)]
+    assert scope_db.query('SELECT id FROM "mixed*case"') == [(1,)]
 
 
 # -- the restore --------------------------------------------------------------
@@ -226,6 +238,27 @@ def test_a_scoped_restore_replaces_the_plans_tables_only(scope_db: Database) -> 
     assert scope_db.query(
         "INSERT INTO scenario_item (name) VALUES ('new') RETURNING id"
     ) == [(51,)]
+
+
+def test_a_restore_that_fails_midway_is_rolled_back(
+    scope_db: Database, subprocess_env: dict[str, str]
+) -> None:
+    """An outside row written since the backup points at an item the backup
+    lacks: putting the foreign key back fails, and the whole restore with it."""
+    manifest, _ = migrate_scoped()
+    scope_db.query("INSERT INTO scenario_item (id, name) VALUES (51, 'new')")
+    scope_db.query("INSERT INTO scenario_note (text, item_id) VALUES ('new', 51)")
+    before = without_ledger(logical_dump(scope_db.connection))
+    scope_db.connection.close()
+    result = scope_db.manage(
+        "migrationbackups", "restore", manifest.id, "--noinput", **subprocess_env
+    )
+    assert result.returncode == 7, result.stderr
+    assert "failed and was rolled back (one transaction), nothing changed" in (
+        result.stderr
+    )
+    assert "scenario_note_item_id" in result.stderr  # the constraint, by name
+    assert without_ledger(logical_dump(scope_db.connection)) == before
 
 
 def test_a_failed_migrations_automatic_restore_uses_the_scoped_backup(
@@ -310,7 +343,7 @@ def test_a_view_created_after_the_backup_refuses_the_restore(
     )
     assert "Nothing was changed" in result.stderr
     assert len(get_store().manifests()) == count  # not even a safety backup
-    assert "migration_guard_restore_in_progress" not in scope_db.tables()
+    assert MARKER not in scope_db.tables()
     assert without_ledger(logical_dump(scope_db.connection)) == before
 
 
@@ -347,3 +380,92 @@ def test_parallel_scoped_backups(scope_db: Database, settings: Any) -> None:
     assert after["schema"] == before["schema"]
     assert len(after["rows"]["scenario_log"]) == LOG_ROWS + 1
     assert after["rows"]["scenario_item"] == before["rows"]["scenario_item"]
+
+
+# -- kill -9 ------------------------------------------------------------------
+
+SEED = int(os.environ.get("FAULT_SEED", "11"))
+BIG_ITEMS = 300000
+
+
+def psql_sessions(database: Database) -> int:
+    database.connection.close()
+    return int(
+        database.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = 'psql'"
+        )[0][0]
+    )
+
+
+def differences(one: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    return [
+        f"{part} {table}"
+        for part in ("schema", "rows")
+        for table in sorted(set(one[part]) | set(other[part]))
+        if one[part].get(table) != other[part].get(table)
+    ]
+
+
+def wait(condition: Any, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not in {seconds}s (FAULT_SEED={SEED})")
+        time.sleep(0.01)
+
+
+def test_kill_9_during_a_scoped_restore_leaves_it_undone_or_done(
+    scope_db: Database, subprocess_env: dict[str, str]
+) -> None:
+    """SIGKILL while psql loads the plan's tables: the transaction is rolled
+    back (the database as before, runs refused by the marker until a restore
+    finishes) or was committed (restored) -- never half of it."""
+    scope_db.query(
+        "INSERT INTO scenario_item (name) SELECT 'big item ' || i "
+        f"FROM generate_series(51, {BIG_ITEMS}) AS i"
+    )
+    manifest, _ = migrate_scoped()
+    scope_db.query("INSERT INTO scenario_log (message) VALUES ('after the backup')")
+    scope_db.query("UPDATE scenario_item SET name = 'changed' WHERE id %% 7 = 0")
+    scope_db.query("DELETE FROM scenario_note WHERE id > 5")
+    before = without_ledger(logical_dump(scope_db.connection))
+    scope_db.connection.close()
+
+    child = subprocess.Popen(
+        [sys.executable, str(TESTPROJECT / "manage.py"), "migrationbackups",
+         "restore", manifest.id, "--noinput"],
+        env=scope_db.env(**subprocess_env), cwd=str(ROOT),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait(lambda: psql_sessions(scope_db) > 0 or child.poll() is not None, "psql")
+    time.sleep(random.Random(SEED).uniform(0, 0.3))
+    killed = child.poll() is None
+    if killed:
+        os.kill(child.pid, signal.SIGKILL)
+    _, err = child.communicate(timeout=60)
+    # psql dies with its parent; the server rolls its transaction back
+    wait(lambda: psql_sessions(scope_db) == 0, "psql gone")
+    after_kill = without_ledger(logical_dump(scope_db.connection))
+    marked = MARKER in scope_db.tables()
+    scope_db.connection.close()
+
+    if marked:  # killed before the restore finished: runs refuse the database
+        assert killed, err
+        refused = scope_db.manage("guardedmigrate", "--noinput", **subprocess_env)
+        assert refused.returncode == 7, refused.stderr
+        assert f"migrationbackups restore {manifest.id}" in refused.stderr
+    again = scope_db.manage(
+        "migrationbackups", "restore", manifest.id, "--noinput", **subprocess_env
+    )
+    assert again.returncode == 0, again.stderr
+    restored = without_ledger(logical_dump(scope_db.connection))
+    assert restored != before
+    assert restored["rows"]["scenario_log"] == before["rows"]["scenario_log"]
+    assert after_kill in (before, restored), (
+        f"half-restored (FAULT_SEED={SEED}): "
+        + str(differences(after_kill, before))
+        + str(differences(after_kill, restored))
+    )
+    if after_kill == before:
+        assert marked  # a rolled-back restore is never silent

@@ -142,7 +142,9 @@ class PostgreSQLBackend(PostgreSQLClients):
         (:func:`pg_scoped.scope_problems`), or a missing psql."""
         psql = self.command("psql")
         if process.which(psql) is None:
-            return [f"psql ({psql}), which restores the plan's tables, is not installed"]
+            return [
+                f"psql ({psql}), which restores the plan's tables, is not installed"
+            ]
         return pg_scoped.scope_problems(self.connection, tables)
 
     def dump_custom(
@@ -340,7 +342,9 @@ class PostgreSQLBackend(PostgreSQLClients):
                     "--set=ON_ERROR_STOP=1", "--file=-",
                     *(a for a in call.args if not a.startswith("--role="))]  # fmt: skip
             try:
-                pg_scoped.load(restore, psql, around, env=call.env, secrets=call.secrets)
+                pg_scoped.load(
+                    restore, psql, around, env=call.env, secrets=call.secrets
+                )
             except process.ProcessError as exc:
                 raise pg_scoped.restore_error(path, self.database_name, exc) from exc
 

@@ -182,7 +182,9 @@ def _check_dependents(alias: str, manifest: Manifest, scope: TableScope) -> None
     from migration_guard.backup.base import backend_for
 
     connection = connections[alias]
-    problems = backend_for(connection).scope_problems(existing(connection, scope.planned))
+    problems = backend_for(connection).scope_problems(
+        existing(connection, scope.planned)
+    )
     if problems:
         raise VerificationRefused(
             f"Backup {manifest.id} holds only the tables of its plan, and "
