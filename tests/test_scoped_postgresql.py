@@ -311,6 +311,11 @@ def test_a_view_over_a_planned_table_makes_the_backup_full(
             "default value for column n of table counter depends on table "
             "scenario_item",
         ),
+        (  # a foreign key Django cannot see (recorded relations neither)
+            "CREATE SCHEMA hidden; CREATE TABLE hidden.ref "
+            "(item_id bigint CONSTRAINT ref_item REFERENCES public.scenario_item)",
+            "constraint ref_item on table hidden.ref depends on table scenario_item",
+        ),
         (
             "CREATE MATERIALIZED VIEW item_count AS SELECT count(*) FROM scenario_item",
             "materialized view item_count depends on table scenario_item",

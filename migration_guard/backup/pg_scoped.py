@@ -55,7 +55,9 @@ SELECT c.relname, n.nspname, c.oid
 #: through automatic/internal dependencies, by objects pg_dump dumps with
 #: their table (indexes, sequences, constraints, triggers, rules, policies,
 #: defaults, row types); an outside foreign key into the scope is put back
-#: by the restore, and not followed. Whatever remains is dropped for good.
+#: by the restore, and not followed (if its table is visible under
+#: ``search_path``, as the recorded relations are: :mod:`relations`).
+#: Whatever remains would be dropped for good.
 _DEPENDENTS = """
 WITH RECURSIVE walk(classid, objid, objsubid, root, inside) AS (
     SELECT 'pg_catalog.pg_class'::regclass::oid, c.oid, 0, c.oid, true
@@ -80,7 +82,8 @@ WITH RECURSIVE walk(classid, objid, objsubid, root, inside) AS (
        AND NOT (w.classid = 'pg_catalog.pg_constraint'::regclass AND EXISTS (
            SELECT 1 FROM pg_catalog.pg_constraint k
             WHERE k.oid = w.objid AND k.contype = 'f'
-              AND NOT k.conrelid = ANY(%(oids)s::oid[])))
+              AND NOT k.conrelid = ANY(%(oids)s::oid[])
+              AND pg_catalog.pg_table_is_visible(k.conrelid)))
 )
 SELECT min(w.root::regclass::text),
        CASE WHEN r.rulename = '_RETURN'
@@ -96,7 +99,8 @@ SELECT min(w.root::regclass::text),
  GROUP BY w.classid, w.objid, w.objsubid, r.rulename, r.ev_class
 HAVING NOT bool_or(w.inside)
    AND NOT coalesce(
-       bool_or(k.contype = 'f' AND NOT k.conrelid = ANY(%(oids)s::oid[])), false)
+       bool_or(k.contype = 'f' AND NOT k.conrelid = ANY(%(oids)s::oid[])
+               AND pg_catalog.pg_table_is_visible(k.conrelid)), false)
  ORDER BY 2
 """
 
