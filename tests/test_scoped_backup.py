@@ -90,6 +90,12 @@ def test_a_restore_replaces_the_scope_and_keeps_the_rest(library: Database) -> N
     library.query("INSERT INTO scenario_author (id, name) VALUES (2, 'Butler')")
     library.query("UPDATE library_shelf SET size = 99 WHERE id = 1")
 
+    shown = run("migrationbackups", "show", manifest.id)
+    assert (
+        "  Holds: the plan's 5 tables: auth_permission, django_content_type, "
+        "django_migrations, library_shelf, migration_guard_migrationrun; 3 foreign "
+        "keys to or from other tables recorded\n"
+    ) in shown
     run("migrationbackups", "restore", manifest.id, interactive=False)
 
     after = logical_dump(library.connection)
