@@ -14,6 +14,9 @@ truncated file), and a restore first drops what was created since the
 backup, which ``pg_restore --clean`` would leave in place: see
 :meth:`PostgreSQLBackend.verify` and :meth:`PostgreSQLBackend.restore`.
 How the clients connect is :mod:`~migration_guard.backup.pg_client`.
+A plan-scoped backup holds the plan's tables only (one exact ``--table``
+each) and is restored into those tables only, in one transaction through
+``psql``: :mod:`~migration_guard.backup.pg_scoped`.
 """
 
 from __future__ import annotations
@@ -300,7 +303,9 @@ class PostgreSQLBackend(PostgreSQLClients):
         and the restore marker (:mod:`migration_guard.run.recovery`) makes
         runs refuse the database until a restore completes.
         Django's connection is closed around each step: its session could
-        hold locks that would make ``--clean`` wait forever.
+        hold locks that would make ``--clean`` wait forever. A plan-scoped
+        backup (``options.scope``) replaces its tables only
+        (:meth:`_load_scoped`).
         """
         if self.connection.in_atomic_block:
             raise BackupError(
