@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.db import IntegrityError
 from django.db.migrations.loader import MigrationLoader
 
-from migration_guard.backup import catalog, pg_directory
+from migration_guard.backup import catalog, guarded, pg_directory
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.exceptions import MigrationGuardError
 from tests.conftest import ROOT, TESTPROJECT, Database
@@ -174,7 +174,10 @@ def test_exact_table_patterns_match_one_table_each(scope_db: Database) -> None:
         f'INSERT INTO "{long_name}" DEFAULT VALUES'
     )
     manifest = catalog.create_backup(
-        "default", reason="manual", tables=["Mixed*Case", long_name]
+        "default",
+        reason="manual",
+        tables=["Mixed*Case", long_name],
+        applied_before=guarded.applied_now("default"),
     )
     assert listed(manifest) == sorted(["Mixed*Case", long_name])
     assert set(manifest.rows) == {"public.Mixed*Case", f"public.{long_name}"}
