@@ -1,0 +1,197 @@
+"""Plan-scoped backups on MariaDB: the dump, the restore, and what refuses them.
+
+The ``scopemy`` scenario: a big table and a table with a foreign key into
+the small table the plans alter stay outside every plan's scope.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError
+
+from migration_guard.backup import catalog
+from migration_guard.backup.base import backend_for
+from migration_guard.backup.storage import Manifest, get_store
+from migration_guard.exceptions import MigrationFailed, VerificationRefused
+from tests.conftest import Database
+from tests.schema import logical_dump, snapshot
+
+pytestmark = pytest.mark.backends("mysql")
+
+BIG = 5000
+#: what the plan 0001 -> 0002 holds in its backup (the tables that exist)
+SCOPE_TABLES = ["django_migrations", "migration_guard_migrationrun", "scenario_item"]
+CREATE = re.compile(r"^CREATE TABLE `([^`]+)`", re.MULTILINE)
+
+
+def run(command: str, *args: str, **options: Any) -> str:
+    out = io.StringIO()
+    call_command(command, *args, stdout=out, no_color=True, **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def scopemy(database: Database, settings: Any) -> Database:
+    """The database at ``scenario.0001`` with rows everywhere, ``BIG`` big ones."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.scopemy"}
+    run("guardedmigrate", "scenario", "0001", no_backup=True, verbosity=0)
+    database.query("SET SESSION max_recursive_iterations = 1000000")
+    database.query(
+        "INSERT INTO scenario_big (label) WITH RECURSIVE c(i) AS (SELECT 1 "
+        f"UNION ALL SELECT i + 1 FROM c WHERE i < {BIG}) SELECT CONCAT('big ', i) "
+        "FROM c"
+    )
+    database.query("INSERT INTO scenario_item (name, qty) VALUES ('a', 1), ('b', 2)")
+    database.query("INSERT INTO scenario_note (text, item_id) VALUES ('n', 1)")
+    return database
+
+
+def migrate_scoped(target: str, **options: Any) -> tuple[Manifest, str]:
+    """``guardedmigrate scenario target --backup-scope plan``; its backup."""
+    out = run(
+        "guardedmigrate", "scenario", target, backup_scope="plan", **options
+    )
+    manifests = get_store().manifests()
+    return manifests[0], out
+
+
+def dumped_tables(manifest: Manifest) -> list[str]:
+    text = Path(get_store().location(manifest)).read_text()
+    return sorted(CREATE.findall(text))
+
+
+def test_the_scoped_dump_holds_exactly_the_plans_tables(scopemy: Database) -> None:
+    scopemy.query("CREATE PROCEDURE scopemy_proc() SELECT 1")
+    manifest, out = migrate_scoped("0002")
+    assert manifest.scope_tables == SCOPE_TABLES
+    assert "scenario_extra" in manifest.scope  # created by the plan
+    assert "scenario_big" not in manifest.scope
+    assert dumped_tables(manifest) == SCOPE_TABLES
+    assert set(manifest.rows) == set(SCOPE_TABLES)
+    assert manifest.rows["scenario_item"] == 2
+    text = Path(get_store().location(manifest)).read_text()
+    assert "scopemy_proc" not in text  # routines stay out of a scoped dump
+    assert f"the plan's 3 tables: {', '.join(SCOPE_TABLES)}" in out
+    (relation,) = manifest.relations
+    assert relation.pop("name").startswith("scenario_note_item_id_")
+    assert [relation] == [
+        {
+            "table": "scenario_note",
+            "columns": "item_id",
+            "referenced_table": "scenario_item",
+            "referenced_columns": "id",
+            "definition": "",
+        }
+    ]
+
+
+def test_a_scoped_restore_replaces_the_plans_tables_only(scopemy: Database) -> None:
+    scopemy.query("CREATE PROCEDURE scopemy_proc() SELECT 1")
+    before = snapshot(scopemy.connection)
+    items = scopemy.query("SELECT * FROM scenario_item ORDER BY id")
+    manifest, _ = migrate_scoped("0002")
+    # written after the backup: outside rows stay, inside rows go
+    scopemy.query("INSERT INTO scenario_big (label) VALUES ('after')")
+    scopemy.query("INSERT INTO scenario_note (text, item_id) VALUES ('after', 2)")
+    scopemy.query("INSERT INTO scenario_item (name, qty, price) VALUES ('c', 3, 5)")
+    scopemy.query("INSERT INTO scenario_extra (item_id) VALUES (3)")
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    scopemy.connection.close()
+    assert snapshot(scopemy.connection) == before  # scenario_extra is gone
+    assert scopemy.query("SELECT * FROM scenario_item ORDER BY id") == items
+    assert scopemy.query("SELECT COUNT(*) FROM scenario_big") == [(BIG + 1,)]
+    assert scopemy.query("SELECT text, item_id FROM scenario_note ORDER BY id") == [
+        ("n", 1),
+        ("after", 2),
+    ]
+    assert scopemy.query(
+        "SELECT ROUTINE_NAME FROM information_schema.ROUTINES "
+        "WHERE ROUTINE_SCHEMA = DATABASE()"
+    ) == [("scopemy_proc",)]
+    assert [n for a, n in scopemy.migration_rows() if a == "scenario"] == [
+        "0001_initial"
+    ]
+    # the outside foreign key into the reloaded table enforces again
+    with pytest.raises(IntegrityError):
+        scopemy.query("INSERT INTO scenario_note (text, item_id) VALUES ('x', 99)")
+
+
+def test_a_failed_migration_is_restored_from_the_scoped_backup(
+    scopemy: Database, settings: Any
+) -> None:
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "auto"}
+    before = logical_dump(scopemy.connection)
+    with pytest.raises(MigrationFailed) as failed:
+        migrate_scoped("0003")
+    (manifest,) = [m for m in get_store().manifests() if m.reason == "pre-migrate"]
+    assert manifest.scope_tables == SCOPE_TABLES
+    assert f"The database was restored from backup {manifest.id}" in str(failed.value)
+    scopemy.connection.close()
+    after = logical_dump(scopemy.connection)
+    ledger = "migration_guard_migrationrun"
+    assert {t: r for t, r in after["rows"].items() if t != ledger} == {
+        t: r for t, r in before["rows"].items() if t != ledger
+    }
+    assert after["schema"] == before["schema"]
+
+
+def test_a_view_over_a_scoped_table_makes_the_backup_full(scopemy: Database) -> None:
+    scopemy.query("CREATE VIEW scenario_itemview AS SELECT name FROM scenario_item")
+    manifest, out = migrate_scoped("0002")
+    assert manifest.scope == []
+    assert (
+        "A backup of the whole database: the view scenario_itemview reads "
+        "scenario_item, which a restore of the plan's tables alone would "
+        "replace under it." in out
+    )
+    assert "scenario_big" in dumped_tables(manifest)
+
+
+def test_an_outside_trigger_using_a_scoped_table_is_a_problem(
+    scopemy: Database,
+) -> None:
+    scopemy.query(
+        "CREATE TRIGGER big_counts AFTER INSERT ON scenario_big FOR EACH ROW "
+        "UPDATE scenario_item SET qty = qty + 1"
+    )
+    scopemy.query(
+        "CREATE TRIGGER item_own BEFORE INSERT ON scenario_item FOR EACH ROW "
+        "SET NEW.qty = NEW.qty + 0"
+    )
+    backend = backend_for(scopemy.connection)
+    assert backend.scope_problems(["scenario_item", "django_migrations"]) == [
+        "the trigger big_counts of table scenario_big, outside the plan, uses "
+        "scenario_item"
+    ]
+    assert backend.scope_problems(["scenario_big"]) == []
+    # a trigger of a scoped table is dumped with it
+    manifest = catalog.create_backup("default", reason="manual", tables=["scenario_item"])
+    text = Path(get_store().location(manifest)).read_text()
+    assert "item_own" in text and "big_counts" not in text
+
+
+def test_a_changed_outside_relation_refuses_the_restore(scopemy: Database) -> None:
+    manifest, _ = migrate_scoped("0002")
+    scopemy.query(
+        "ALTER TABLE scenario_big ADD COLUMN item_id BIGINT NULL, ADD CONSTRAINT "
+        "big_item FOREIGN KEY (item_id) REFERENCES scenario_item (id)"
+    )
+    before = logical_dump(scopemy.connection)
+    stored = len(get_store().manifests())
+    with pytest.raises(VerificationRefused) as refused:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert refused.value.returncode == 4
+    assert (
+        "the foreign key big_item scenario_big(item_id) -> scenario_item(id) is new"
+        in str(refused.value)
+    )
+    assert "Nothing was changed." in str(refused.value)
+    scopemy.connection.close()
+    assert logical_dump(scopemy.connection) == before
+    assert len(get_store().manifests()) == stored  # no safety backup either
