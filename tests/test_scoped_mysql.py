@@ -54,9 +54,7 @@ def scopemy(database: Database, settings: Any) -> Database:
 
 def migrate_scoped(target: str, **options: Any) -> tuple[Manifest, str]:
     """``guardedmigrate scenario target --backup-scope plan``; its backup."""
-    out = run(
-        "guardedmigrate", "scenario", target, backup_scope="plan", **options
-    )
+    out = run("guardedmigrate", "scenario", target, backup_scope="plan", **options)
     manifests = get_store().manifests()
     return manifests[0], out
 
@@ -171,7 +169,9 @@ def test_an_outside_trigger_using_a_scoped_table_is_a_problem(
     ]
     assert backend.scope_problems(["scenario_big"]) == []
     # a trigger of a scoped table is dumped with it
-    manifest = catalog.create_backup("default", reason="manual", tables=["scenario_item"])
+    manifest = catalog.create_backup(
+        "default", reason="manual", tables=["scenario_item"]
+    )
     text = Path(get_store().location(manifest)).read_text()
     assert "item_own" in text and "big_counts" not in text
 

@@ -27,7 +27,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 SHOWN = 5
 
 
-def scope_problems(connection: BaseDatabaseWrapper, tables: Collection[str]) -> list[str]:
+def scope_problems(
+    connection: BaseDatabaseWrapper, tables: Collection[str]
+) -> list[str]:
     """Why a restore of only ``tables`` would break the database; [] if nothing."""
     inside = set(tables)
     if not inside:
@@ -50,7 +52,7 @@ def scope_problems(connection: BaseDatabaseWrapper, tables: Collection[str]) -> 
         triggers = list(cursor.fetchall())
     problems = _views(schema, views, inside) + _triggers(triggers, inside)
     if len(problems) > SHOWN:
-        problems = problems[:SHOWN] + [f"and {len(problems) - SHOWN} more"]
+        problems = [*problems[:SHOWN], f"and {len(problems) - SHOWN} more"]
     return problems
 
 
