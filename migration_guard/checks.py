@@ -92,7 +92,7 @@ def check_settings(
         )
     messages += [
         _message(check_id, f"MIGRATION_GUARD[{key!r}] is {value!r}.", hint)
-        for check_id, key, value, valid, hint in _value_rules(raw)
+        for check_id, key, value, valid, hint in (*_value_rules(raw), *_scope_rules())
         if not valid(value)
     ]
     messages += _lock_wait_messages()
@@ -143,7 +143,7 @@ def _scope_rules() -> tuple[Rule, ...]:
 
 def _value_rules(raw: dict[str, Any]) -> tuple[Rule, ...]:
     """Each setting checked by value: id, key, value, its test, the hint."""
-    return _scope_rules() + (
+    return (
         (
             "migration_guard.E002",
             "BACKUP",

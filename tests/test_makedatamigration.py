@@ -31,8 +31,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 
+from migration_guard.backup.plan_scope import plan_scope
 from migration_guard.exceptions import UsageError
 from migration_guard.gates.lint import check_migrations, is_project_app, lint
+from migration_guard.run.planning import TargetSpec, build_plan
 from tests.conftest import ROOT, TESTPROJECT, Database
 from tests.schema import logical_dump
 
@@ -441,11 +443,21 @@ def test_template_applies_and_reverses_on_real_rows(
         f"No changes detected in app '{case.app}'\n"
     )
     assert lint(MigrationLoader(None, ignore_no_migrations=True), [case.app]) == []
+    assert module.Migration.migration_guard_writes  # declared, for scoped backups
+    scope = plan_scope(build_plan("default", TargetSpec(case.app, None)), connection)
+    assert not scope.full, scope.unbounded
 
     run("migrate", case.app, verbosity=0)
     assert database.migration_rows()[-len(new) :] == [(case.app, n) for n in new]
     case.check()
-    assert logical_dump(connection) != before
+    after = logical_dump(connection)
+    assert after != before
+    changed = {
+        table
+        for table in set(after["rows"]) | set(before["rows"])
+        if after["rows"].get(table) != before["rows"].get(table)
+    }
+    assert changed <= scope.tables  # a scoped backup would hold every change
 
     run("migrate", case.app, previous, verbosity=0)
     assert logical_dump(connection) == before

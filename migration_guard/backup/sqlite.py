@@ -17,6 +17,7 @@ from typing import cast
 
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
+from migration_guard.backup import sqlite_scoped
 from migration_guard.backup.base import (
     BackupBackend,
     BackupError,
@@ -60,6 +61,7 @@ class SQLiteBackend(BackupBackend):
     vendor = "sqlite"
     format = "sqlite-backup"
     extension = ".sqlite3"
+    scoped = True
 
     @property
     def path(self) -> Path:
@@ -87,6 +89,10 @@ class SQLiteBackend(BackupBackend):
         problems = self.problems()
         if problems:
             raise BackupError(problems[0])
+        if tables is not None:
+            self._open_live().close()  # the file exists
+            sqlite_scoped.dump_tables(self.path, path, tables)
+            return None
         source = self._open_live()
         target = sqlite3.connect(str(path))
         try:
@@ -173,10 +179,17 @@ class SQLiteBackend(BackupBackend):
             )
         return self.read_rows(path)
 
+    def scope_problems(self, tables: Sequence[str]) -> list[str]:
+        return sqlite_scoped.problems(self.path, tables)
+
     def load(
         self, path: Path, progress: Progress | None, options: RestoreOptions
     ) -> None:
         self.connection.close()
+        if options.scope is not None:
+            self._open_live().close()  # the file exists
+            sqlite_scoped.restore_tables(self.path, path, options.scope)
+            return
         source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         target = self._open_live()
         try:

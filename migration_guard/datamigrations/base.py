@@ -163,6 +163,8 @@ class DataMigration:
     imports: set[str] = field(default_factory=set)  # of the values written in it
     dependencies: list[tuple[str, str]] = field(default_factory=list)
     schema: SchemaMigration | None = None
+    #: ``migration_guard_writes`` of the data migration (writes.declared_writes)
+    writes: list[str] = field(default_factory=list)
 
 
 def split_names(value: str | None) -> list[str]:

@@ -97,6 +97,8 @@ class MigrationState:
 
     def __init__(self, loader: MigrationLoader | None = None) -> None:
         self.loader = loader or MigrationLoader(None, ignore_no_migrations=True)
+        #: every model :meth:`model` handed out, in order
+        self.resolved: list[ModelRef] = []
 
     @cached_property
     def project_state(self) -> ProjectState:
@@ -152,4 +154,6 @@ class MigrationState:
                 f"migration state (at {app_label}.{leaf}). Its models: {known}."
             )
         model = self.project_state.apps.get_model(app_label, name)
-        return ModelRef(app_label, model, leaf)
+        ref = ModelRef(app_label, model, leaf)
+        self.resolved.append(ref)
+        return ref

@@ -28,8 +28,10 @@ from migration_guard.datamigrations.base import (
     Options,
     Template,
 )
+from migration_guard.datamigrations.language import literal
 from migration_guard.datamigrations.state import MigrationState
 from migration_guard.datamigrations.templates import template_class
+from migration_guard.datamigrations.writes import declared_writes
 from migration_guard.exceptions import UsageError
 
 PLACEHOLDER_MODULE = placeholders.__name__
@@ -86,7 +88,10 @@ def generate(
     number = (MigrationAutodetector.parse_number(leaf) or 0) + 1
     template: Template = cls(state, app_label, options, number)
     template.check_options()
+    resolved = len(state.resolved)
     data = template.build()
+    if not data.writes:
+        data.writes = declared_writes(r.model for r in state.resolved[resolved:])
     arranged = arrange(state, app_label, data, name or data.default_name)
     files = []
     if data.schema is not None:
@@ -222,6 +227,16 @@ def docstring(data: DataMigration, command_line: str, extra: list[str]) -> str:
     return "\n".join(lines)
 
 
+def writes_lines(writes: list[str]) -> str:
+    """The ``migration_guard_writes`` attribute of the data migration."""
+    entries = "".join(f"        {literal(w)},\n" for w in writes)
+    return (
+        "\n    # What forwards and backwards write: a plan-scoped backup holds\n"
+        "    # these tables. Add every other model or table your code writes.\n"
+        f"    migration_guard_writes = [\n{entries}    ]\n"
+    )
+
+
 def data_text(
     writer_text: str, data: DataMigration, options: Options, command_line: str
 ) -> str:
@@ -238,6 +253,7 @@ def data_text(
         body = body.replace(
             reverse_line, reverse_line + "            elidable=True,\n", 1
         )
+    body = body.replace(_CLASS_LINE, _CLASS_LINE + writes_lines(data.writes), 1)
     atomic = not options.non_atomic
     if not atomic:
         body = body.replace(
