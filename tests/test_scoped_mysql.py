@@ -18,7 +18,11 @@ from django.db import IntegrityError
 from migration_guard.backup import catalog
 from migration_guard.backup.base import backend_for
 from migration_guard.backup.storage import Manifest, get_store
-from migration_guard.exceptions import MigrationFailed, VerificationRefused
+from migration_guard.exceptions import (
+    MigrationFailed,
+    RestoreFailed,
+    VerificationRefused,
+)
 from tests.conftest import Database
 from tests.schema import logical_dump, snapshot
 
@@ -195,3 +199,38 @@ def test_a_changed_outside_relation_refuses_the_restore(scopemy: Database) -> No
     scopemy.connection.close()
     assert logical_dump(scopemy.connection) == before
     assert len(get_store().manifests()) == stored  # no safety backup either
+
+
+def test_rows_pointing_at_what_the_backup_lacks_fail_the_restore(
+    scopemy: Database,
+) -> None:
+    """Foreign key checks are off during the load: the references are checked
+    after it, and the safety backup undoes the restore."""
+    manifest, _ = migrate_scoped("0002")
+    scopemy.query("INSERT INTO scenario_item (name, qty) VALUES ('c', 3)")
+    scopemy.query("INSERT INTO scenario_note (text, item_id) VALUES ('on c', 3)")
+    before = logical_dump(scopemy.connection)
+    with pytest.raises(RestoreFailed) as failed:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    (safety,) = [m for m in get_store().manifests() if m.reason == "safety"]
+    assert safety.scope == manifest.scope
+    message = str(failed.value)
+    assert (
+        f"Restoring backup {manifest.id} into database 'default' failed: The "
+        "backup's 3 tables are loaded into MySQL database "
+        f"'{scopemy.name}', but the rest of the database no longer matches "
+        "them: 1 row of scenario_note points at rows of scenario_item that are "
+        "not there (the foreign key scenario_note_item_id_"
+    ) in message
+    assert "scenario_note(item_id) -> scenario_item(id))" in message
+    assert f"manage.py migrationbackups restore {safety.id}" in message
+    scopemy.connection.close()
+    assert "migration_guard_restore_in_progress" in scopemy.tables()
+    run("migrationbackups", "restore", safety.id, interactive=False)
+    scopemy.connection.close()
+    after = logical_dump(scopemy.connection)
+    ledger = "migration_guard_migrationrun"
+    assert after["schema"] == before["schema"]
+    assert {t: r for t, r in after["rows"].items() if t != ledger} == {
+        t: r for t, r in before["rows"].items() if t != ledger
+    }

@@ -460,7 +460,7 @@ class MySQLBackend(BackupBackend):
         self, path: Path, progress: Progress | None, options: RestoreOptions
     ) -> None:
         """Empty the database, then load the dump with the client; with
-        ``options.scope``, drop the scope's tables only, then load the dump.
+        ``options.scope``, drop the scope's tables only, load, check references.
 
         The file is verified and the client looked up first, so a truncated
         backup or a missing client fails before anything is dropped. The
@@ -495,3 +495,5 @@ class MySQLBackend(BackupBackend):
                     f"Restoring MySQL database '{name}' from {path} failed; the "
                     f"database holds only part of the backup: {without_data(exc)}"
                 ) from exc
+        if scope is not None:  # loaded with foreign key checks off
+            mysql_scope.check_references(self.connection, scope.present, name)

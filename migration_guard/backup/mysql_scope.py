@@ -14,6 +14,12 @@ here, from the catalog, so that the backup is of the whole database instead:
 Triggers *of* the scope's tables are dumped with them and need nothing.
 Routines and events are looked up by name when they run: a table recreated
 under them is what they find, so they are no reason.
+
+The load runs with foreign key checks off (the scope's tables are dropped
+and recreated under the foreign keys of the others), so after it
+:func:`check_references` looks for rows that the checks would have refused:
+rows of other tables pointing at rows the backup does not hold (written
+since the backup), or restored rows pointing at rows deleted since.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ import re
 from collections.abc import Collection
 
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+from migration_guard.backup import relations
+from migration_guard.backup.base import BackupError
+from migration_guard.backup.mysql_cleanup import quote_name
 
 #: reasons listed in full; the rest are counted
 SHOWN = 5
@@ -103,3 +113,54 @@ def _names(body: str, table: str) -> bool:
     word = re.escape(table)
     pattern = rf"`{re.escape(table.replace('`', '``'))}`|(?<![\w$`]){word}(?![\w$`])"
     return re.search(pattern, body, re.IGNORECASE) is not None
+
+
+def check_references(
+    connection: BaseDatabaseWrapper, tables: Collection[str], name: str
+) -> None:
+    """Raise BackupError when, after a scoped load of ``tables``, rows on
+    one side of a foreign key crossing their border point at nothing."""
+    broken = []
+    with connection.cursor() as cursor:
+        for relation in relations.outside(connection, tables):
+            cursor.execute(_dangling_sql(relation))
+            count = int(cursor.fetchone()[0])
+            if count:
+                broken.append(
+                    f"{count} row{'s' * (count != 1)} of {relation['table']} "
+                    f"point{'s' * (count == 1)} at rows of "
+                    f"{relation['referenced_table']} that are not there "
+                    f"({relations.describe(relation)})"
+                )
+    if broken:
+        raise BackupError(
+            f"The backup's {len(tables)} tables are loaded into MySQL database "
+            f"'{name}', but the rest of the database no longer matches them: "
+            f"{'; '.join(broken[:SHOWN])}. Rows written since the backup refer "
+            "to rows it does not hold (or the other way round): delete or fix "
+            "them and run the restore again, or restore a full backup."
+        )
+
+
+def _dangling_sql(relation: dict[str, str]) -> str:
+    """``COUNT(*)`` of the rows whose foreign key ``relation`` points at no row
+    (MATCH SIMPLE, as InnoDB checks: a NULL in the key is no reference)."""
+    child, parent = (
+        quote_name(relation["table"]),
+        quote_name(relation["referenced_table"]),
+    )
+    pairs = list(
+        zip(
+            relation["columns"].split(","),
+            relation["referenced_columns"].split(","),
+            strict=True,
+        )
+    )
+    present = " AND ".join(f"c.{quote_name(col)} IS NOT NULL" for col, _ in pairs)
+    match = " AND ".join(
+        f"p.{quote_name(ref)} = c.{quote_name(col)}" for col, ref in pairs
+    )
+    return (
+        f"SELECT COUNT(*) FROM {child} c WHERE {present} AND NOT EXISTS "
+        f"(SELECT 1 FROM {parent} p WHERE {match})"
+    )
