@@ -234,3 +234,32 @@ def test_rows_pointing_at_what_the_backup_lacks_fail_the_restore(
     assert {t: r for t, r in after["rows"].items() if t != ledger} == {
         t: r for t, r in before["rows"].items() if t != ledger
     }
+
+
+def test_a_view_named_in_the_scope_is_kept_by_the_restore(scopemy: Database) -> None:
+    """A scope's name that is a view when the backup is taken (an unmanaged
+    model over a view) was not created by the plan: the restore keeps it;
+    a table of the scope the plan turned into a view is a table again."""
+    scopemy.query("CREATE VIEW scenario_names AS SELECT label FROM scenario_big")
+    scopemy.query("CREATE TABLE scenario_plain (id INT PRIMARY KEY, v INT)")
+    scopemy.query("INSERT INTO scenario_plain VALUES (1, 10), (2, 20)")
+    tables = ["scenario_plain", "scenario_names", "scenario_gone"]
+    manifest = catalog.create_backup("default", reason="manual", tables=tables)
+    assert manifest.scope == sorted(tables)
+    assert manifest.scope_tables == ["scenario_plain"]
+    scopemy.query("CREATE TABLE scenario_gone (id INT PRIMARY KEY)")
+    scopemy.query("DROP TABLE scenario_plain")
+    scopemy.query("CREATE VIEW scenario_plain AS SELECT 1 AS id, 2 AS v")
+    scopemy.connection.close()
+    catalog.restore_backup("default", manifest)
+    scopemy.connection.close()
+    assert scopemy.query(
+        "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN "
+        "('scenario_plain', 'scenario_names', 'scenario_gone') ORDER BY 1"
+    ) == [("scenario_names", "VIEW"), ("scenario_plain", "BASE TABLE")]
+    assert scopemy.query("SELECT COUNT(*) FROM scenario_names") == [(BIG,)]
+    assert scopemy.query("SELECT * FROM scenario_plain ORDER BY id") == [
+        (1, 10),
+        (2, 20),
+    ]

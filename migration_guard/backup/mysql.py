@@ -478,7 +478,7 @@ class MySQLBackend(BackupBackend):
         cleanup = (
             cleanup_sql(self.connection, name)
             if scope is None
-            else scoped_cleanup_sql(self.connection, name, scope.planned)
+            else scoped_cleanup_sql(self.connection, name, scope)
         )
         self.connection.close()
         flavor = self.flavor(binary)

@@ -9,11 +9,14 @@ every other object of the database stays as it is.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from migration_guard.backup.base import RESTORE_MARKER_TABLE
+
+if TYPE_CHECKING:
+    from migration_guard.backup.scoped import TableScope
 
 #: names per DROP statement when emptying the database
 DROP_BATCH = 200
@@ -71,16 +74,18 @@ def cleanup_sql(connection: BaseDatabaseWrapper, name: str) -> str:
 
 
 def scoped_cleanup_sql(
-    connection: BaseDatabaseWrapper, name: str, scope: Collection[str]
+    connection: BaseDatabaseWrapper, name: str, scope: TableScope
 ) -> str:
     """SQL that drops the tables of a plan-scoped restore, as they are now.
 
-    ``scope``: every table of the plan (those the backup holds, which its
-    load recreates, and those the plan created, which must go). Each is
-    dropped as what it is now (a table the plan turned into a view is
-    dropped as a view, which the dump's ``DROP TABLE`` could not). Foreign
-    keys of other tables pointing at them survive (checks are off); their
-    triggers go with them, routines, events and every other table stay.
+    The tables the backup holds (``scope.present``: its load recreates
+    them) are dropped as what they are now (one the plan turned into a view
+    is dropped as a view, which the dump's ``DROP TABLE`` could not); those
+    the plan created (``scope.created``) are dropped if they are tables: a
+    view of that name was no table when the backup was taken, so the plan
+    did not create it (an unmanaged model over a view). Foreign keys of
+    other tables pointing at them survive (checks are off); their triggers
+    go with them; routines, events and every other table stay.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -88,8 +93,15 @@ def scoped_cleanup_sql(
             "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
             [name],
         )
-        inside = set(scope) - {RESTORE_MARKER_TABLE}
-        tables = [(t, kind) for t, kind in cursor.fetchall() if t in inside]
+        found = [
+            (t, kind) for t, kind in cursor.fetchall() if t != RESTORE_MARKER_TABLE
+        ]
+    present, created = set(scope.present), set(scope.created)
+    tables = [
+        (t, kind)
+        for t, kind in found
+        if t in present or (t in created and kind != "VIEW")
+    ]
     statements = ["SET FOREIGN_KEY_CHECKS = 0;"]
     statements += _drops(quote_name(name), tables)
     statements.append("SET FOREIGN_KEY_CHECKS = 1;")
