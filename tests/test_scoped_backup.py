@@ -90,6 +90,12 @@ def test_a_restore_replaces_the_scope_and_keeps_the_rest(library: Database) -> N
     library.query("INSERT INTO scenario_author (id, name) VALUES (2, 'Butler')")
     library.query("UPDATE library_shelf SET size = 99 WHERE id = 1")
 
+    shown = run("migrationbackups", "show", manifest.id)
+    assert (
+        "  Holds: the plan's 5 tables: auth_permission, django_content_type, "
+        "django_migrations, library_shelf, migration_guard_migrationrun; 3 foreign "
+        "keys to or from other tables recorded\n"
+    ) in shown
     run("migrationbackups", "restore", manifest.id, interactive=False)
 
     after = logical_dump(library.connection)
@@ -233,3 +239,23 @@ def test_a_scoped_backup_verifies_and_restores_alone(library: Database) -> None:
     ]
     assert library.query("SELECT count(*) FROM scenario_book") == [(0,)]
     assert "not_yet_there" not in library.tables()
+
+
+def test_a_restore_whose_keys_point_at_a_dropped_table_is_refused(
+    library: Database,
+) -> None:
+    library.query("CREATE TABLE extra_ref (id integer PRIMARY KEY)")
+    library.query(
+        "CREATE TABLE extra_child (id integer PRIMARY KEY, ref_id integer, "
+        "FOREIGN KEY (ref_id) REFERENCES extra_ref (id))"
+    )
+    manifest = catalog.create_backup("default", reason="manual", tables=["extra_child"])
+    assert [r["referenced_table"] for r in manifest.relations] == ["extra_ref"]
+    library.query("DROP TABLE extra_child")
+    library.query("DROP TABLE extra_ref")
+    with pytest.raises(VerificationRefused) as caught:
+        catalog.restore_backup("default", manifest)
+    assert "table extra_ref, which the backup's foreign keys point at, is gone" in str(
+        caught.value
+    )
+    assert "extra_child" not in library.tables()

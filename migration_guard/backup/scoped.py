@@ -144,27 +144,34 @@ def of_manifest(manifest: Manifest) -> TableScope | None:
 
 
 def check_relations(alias: str, manifest: Manifest) -> None:
-    """Refuse (exit 4) a scoped restore whose outside relations changed.
+    """Refuse (exit 4) a scoped restore that the rest of the database no
+    longer fits.
 
-    Foreign keys of tables the plan created are left out: the restore drops
-    those tables.
+    The foreign keys of other tables into the scope must be those recorded
+    (they survive the restore, and one into a table the plan created would
+    be left dangling); the tables and columns the scope's own foreign keys
+    point at must still exist (the restore creates those keys again).
     """
     scope = of_manifest(manifest)
     if scope is None:
         return
-    created = set(scope.created)
-    now = [
+    connection = connections[alias]
+    planned = set(scope.planned)
+    inbound = [
         r
-        for r in relations_module.outside(connections[alias], scope.planned)
-        if r["table"] not in created and r["referenced_table"] not in created
+        for r in relations_module.outside(connection, scope.planned)
+        if r["table"] not in planned
     ]
-    recorded = manifest.relations
-    gone = [r for r in recorded if r not in now]
-    new = [r for r in now if r not in recorded]
-    if not gone and not new:
+    recorded = [r for r in manifest.relations if r["table"] not in planned]
+    lines = [
+        f"{relations_module.describe(r)} is gone" for r in recorded if r not in inbound
+    ]
+    lines += [
+        f"{relations_module.describe(r)} is new" for r in inbound if r not in recorded
+    ]
+    lines += _missing_targets(connection, manifest.relations, planned)
+    if not lines:
         return
-    lines = [f"{relations_module.describe(r)} is gone" for r in gone]
-    lines += [f"{relations_module.describe(r)} is new" for r in new]
     raise VerificationRefused(
         f"Backup {manifest.id} holds only the tables of its plan "
         f"({len(scope.present)}), and the rest of database '{alias}' no longer "
@@ -173,6 +180,37 @@ def check_relations(alias: str, manifest: Manifest) -> None:
         + ". Nothing was changed. Restore a full backup, or put the "
         "relations back as they were."
     )
+
+
+def _missing_targets(
+    connection: BaseDatabaseWrapper, relations: list[Relation], planned: set[str]
+) -> list[str]:
+    """The outside tables or columns the scope's foreign keys point at that are gone."""
+    wanted: dict[str, set[str]] = {}
+    for r in relations:
+        if r["table"] in planned:
+            wanted.setdefault(r["referenced_table"], set()).update(
+                r["referenced_columns"].split(",")
+            )
+    found = set(existing(connection, wanted))
+    missing = []
+    with connection.cursor() as cursor:
+        for table, columns in sorted(wanted.items()):
+            if table not in found:
+                missing.append(
+                    f"table {table}, which the backup's foreign keys point at, is gone"
+                )
+                continue
+            have = {
+                c.name
+                for c in connection.introspection.get_table_description(cursor, table)
+            }
+            for column in sorted(columns - have - {""}):
+                missing.append(
+                    f"column {table}.{column}, which the backup's foreign keys "
+                    "point at, is gone"
+                )
+    return missing
 
 
 def describe_scope(tables: Sequence[str]) -> str:

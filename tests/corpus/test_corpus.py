@@ -344,3 +344,17 @@ def test_plan_scope_of_every_apps_rollback_holds_its_tables(
     bounded = {app for app, d in document.items() if d["bounded"]}
     # apps without RunPython/RunSQL in their history are bounded
     assert {"taggit", "sessions", "guardian"} <= bounded
+
+
+def test_scoped_backups_bring_back_each_bounded_apps_rollback(corpus: Corpus) -> None:
+    """``APP zero`` with a plan-scoped backup, then its restore: exactly as before,
+    and the file held the app's tables only, not the whole database."""
+    apps = ["taggit", "sessions", "guardian"]
+    document = corpus.json("scoped", *apps)
+    for app in apps:
+        found = document[app]
+        assert found["differences"] == [], app
+        assert found["held"] and set(found["held"]) <= set(found["scope"]), app
+    assert "django_session" in document["sessions"]["held"]
+    assert "cms_page" not in document["guardian"]["held"]
+    assert {"taggit_tag", "taggit_taggeditem"} <= set(document["taggit"]["held"])

@@ -9,6 +9,7 @@ from django.db import connections
 
 from migration_guard.backup import catalog, guarded, identity
 from migration_guard.backup.base import BackupError
+from migration_guard.backup.scoped import describe_scope
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import BackupFailed, UsageError
@@ -110,6 +111,7 @@ class Command(MigrationGuardCommand):
             f"{manifest.client_version}",
             f"  Applied before: {_count(manifest.applied_before)}",
             f"  Plan: {_count(manifest.plan)}",
+            f"  Holds: {_holds(manifest)}",
         ]
 
     def _timeout(self, options: dict[str, Any]) -> float:
@@ -220,9 +222,9 @@ class Command(MigrationGuardCommand):
                         else []
                     ),
                     self.style.WARNING(
-                        f"This replaces everything in database '{self.alias}' "
-                        f"({name}) with the backup. A safety backup of the "
-                        "current state is taken first."
+                        f"This replaces {_replaced(manifest)} in database "
+                        f"'{self.alias}' ({name}) with the backup. A safety backup "
+                        "of the current state is taken first."
                     ),
                 ],
                 as_json=self.as_json,
@@ -283,6 +285,26 @@ class Command(MigrationGuardCommand):
 
     def do_unpin(self, options: dict[str, Any]) -> None:
         self.do_pin(options, pinned=False)
+
+
+def _holds(manifest: Manifest) -> str:
+    """What the backup holds: the whole database, or the plan's tables."""
+    if not manifest.scope:
+        return "the whole database"
+    created = len(manifest.scope) - len(manifest.scope_tables)
+    return (
+        f"the plan's {describe_scope(manifest.scope_tables)}"
+        + (f" (and drops {created} the plan created)" if created else "")
+        + f"; {len(manifest.relations)} foreign key"
+        + "s" * (len(manifest.relations) != 1)
+        + " to or from other tables recorded"
+    )
+
+
+def _replaced(manifest: Manifest) -> str:
+    if not manifest.scope:
+        return "everything"
+    return f"the plan's {len(manifest.scope)} tables (and nothing else)"
 
 
 def _source(manifest: Manifest) -> str:

@@ -19,6 +19,10 @@ own settings never see them. Each sub-command prints one JSON document:
 * ``scope``: per app, the tables a backward plan to ``zero`` can change
   (migration_guard.backup.plan_scope), whether it is bounded, and the app's
   existing tables a bounded scope leaves out (there must be none);
+* ``scoped APP...``: per app whose backward plan to ``zero`` has a bounded
+  scope, ``guardedmigrate APP zero --backup-scope plan`` then a restore of
+  the plan-scoped backup it took: the tables the file held, and every
+  difference between the database before and after (there must be none);
 * ``phases``: how many migrations of all apps are pre- and post-deploy,
   the mixed ones, and ``checkmigrations``' W013 and gate findings by id.
 """
@@ -32,6 +36,7 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
@@ -56,6 +61,7 @@ class Command(BaseCommand):
                 "deltas",
                 "phases",
                 "scope",
+                "scoped",
             ],
         )
         parser.add_argument("apps", nargs="*")
@@ -117,6 +123,13 @@ class Command(BaseCommand):
                 "left_out": [] if scope.full else sorted(own - scope.tables),
             }
         return result
+
+    def _scoped(self, apps: list[str]) -> dict[str, Any]:
+        from django.test import override_settings
+
+        guard = {**settings.MIGRATION_GUARD, "BACKUP": "auto"}
+        with override_settings(MIGRATION_GUARD=guard):
+            return {app: _scoped_round_trip(app) for app in apps}
 
     @staticmethod
     def _executor() -> MigrationExecutor:
@@ -260,6 +273,37 @@ class Command(BaseCommand):
                 call_command(*args, stdout=io.StringIO(), stderr=io.StringIO())
             counted[name] = len(replays)
         return counted
+
+
+def _fingerprint_now() -> tuple[dict[str, str], dict[str, int]]:
+    from migration_guard.backup import fingerprint
+
+    schema = fingerprint.schema("default")
+    return schema, fingerprint.live_rows("default", sorted(schema))
+
+
+def _scoped_round_trip(app: str) -> dict[str, Any]:
+    """``guardedmigrate APP zero --backup-scope plan``, then restore its backup."""
+    from migration_guard.backup import fingerprint
+    from migration_guard.backup.storage import get_store
+
+    before = _fingerprint_now()
+    out = io.StringIO()
+    call_command(
+        "guardedmigrate", app, "zero", backup_scope="plan", interactive=False,
+        stdout=out, no_color=True,
+    )  # fmt: skip
+    manifest = get_store().manifests()[0]
+    call_command(
+        "migrationbackups", "restore", manifest.id, interactive=False,
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    return {
+        "scope": manifest.scope,
+        "held": manifest.scope_tables,
+        "differences": fingerprint.differences(*before, *_fingerprint_now()),
+        "output": out.getvalue()[-2000:],
+    }
 
 
 @contextlib.contextmanager
