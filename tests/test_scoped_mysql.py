@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.db import IntegrityError
 
 from migration_guard.backup import catalog
-from migration_guard.backup.base import backend_for
+from migration_guard.backup.base import BackupError, backend_for
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.exceptions import (
     MigrationFailed,
@@ -217,10 +217,10 @@ def test_rows_pointing_at_what_the_backup_lacks_fail_the_restore(
     message = str(failed.value)
     assert (
         f"Restoring backup {manifest.id} into database 'default' failed: The "
-        "backup's 3 tables are loaded into MySQL database "
-        f"'{scopemy.name}', but the rest of the database no longer matches "
-        "them: 1 row of scenario_note points at rows of scenario_item that are "
-        "not there (the foreign key scenario_note_item_id_"
+        f"backup is loaded into MySQL database '{scopemy.name}' (3 tables), but "
+        "the rest of the database no longer matches them: 1 row of "
+        "scenario_note points at rows of scenario_item that are not there "
+        "(the foreign key scenario_note_item_id_"
     ) in message
     assert "scenario_note(item_id) -> scenario_item(id))" in message
     assert f"manage.py migrationbackups restore {safety.id}" in message
@@ -262,4 +262,39 @@ def test_a_view_named_in_the_scope_is_kept_by_the_restore(scopemy: Database) -> 
     assert scopemy.query("SELECT * FROM scenario_plain ORDER BY id") == [
         (1, 10),
         (2, 20),
+    ]
+
+
+def test_restored_rows_pointing_at_deleted_outside_rows_fail_the_restore(
+    scopemy: Database,
+) -> None:
+    scopemy.query("CREATE TABLE extra_ref (id INT PRIMARY KEY)")
+    scopemy.query(
+        "CREATE TABLE extra_child (id INT PRIMARY KEY, ref_id INT, "
+        "CONSTRAINT child_ref FOREIGN KEY (ref_id) REFERENCES extra_ref (id))"
+    )
+    scopemy.query("INSERT INTO extra_ref VALUES (1), (2)")
+    scopemy.query("INSERT INTO extra_child VALUES (1, 1), (2, 2), (3, NULL)")
+    manifest = catalog.create_backup("default", reason="manual", tables=["extra_child"])
+    scopemy.query("DELETE FROM extra_child WHERE id = 2")
+    scopemy.query("DELETE FROM extra_ref WHERE id = 2")
+    scopemy.connection.close()
+    with pytest.raises(BackupError) as failed:
+        catalog.restore_backup("default", manifest)
+    assert str(failed.value) == (
+        f"The backup is loaded into MySQL database '{scopemy.name}' (1 table), "
+        "but the rest of the database no longer matches them: 1 row of "
+        "extra_child points at rows of extra_ref that are not there "
+        "(the foreign key child_ref extra_child(ref_id) -> extra_ref(id)). "
+        "Rows written since the backup refer to rows it does not hold (or the "
+        "other way round): delete or fix them and run the restore again, or "
+        "restore a full backup."
+    )
+    scopemy.query("INSERT INTO extra_ref VALUES (2)")
+    catalog.restore_backup("default", manifest)  # fixed: the restore goes through
+    scopemy.connection.close()
+    assert scopemy.query("SELECT * FROM extra_child ORDER BY id") == [
+        (1, 1),
+        (2, 2),
+        (3, None),
     ]

@@ -134,11 +134,12 @@ def check_references(
                 )
     if broken:
         raise BackupError(
-            f"The backup's {len(tables)} tables are loaded into MySQL database "
-            f"'{name}', but the rest of the database no longer matches them: "
-            f"{'; '.join(broken[:SHOWN])}. Rows written since the backup refer "
-            "to rows it does not hold (or the other way round): delete or fix "
-            "them and run the restore again, or restore a full backup."
+            f"The backup is loaded into MySQL database '{name}' ({len(tables)} "
+            f"table{'s' * (len(tables) != 1)}), but the rest of the database no "
+            f"longer matches them: {'; '.join(broken[:SHOWN])}. Rows written "
+            "since the backup refer to rows it does not hold (or the other "
+            "way round): delete or fix them and run the restore again, or "
+            "restore a full backup."
         )
 
 
