@@ -298,3 +298,33 @@ def test_restored_rows_pointing_at_deleted_outside_rows_fail_the_restore(
         (2, 2),
         (3, None),
     ]
+
+
+@pytest.mark.parametrize(("start", "target"), [("0003", "0005"), ("0005", "0003")])
+def test_renamed_and_dropped_tables_come_back_exactly(
+    database: Database, settings: Any, start: str, target: str
+) -> None:
+    """``scope`` 0004 renames a model others point at, 0005 drops a model
+    and a many-to-many table: forwards and backwards, the restore of the
+    scoped backup brings every table of the plan back as it was."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.scope"}
+    run("guardedmigrate", "scenario", "0002", no_backup=True, verbosity=0)
+    database.query("INSERT INTO scenario_author (id, name) VALUES (1, 'ann')")
+    database.query("INSERT INTO scenario_tag (id, label) VALUES (1, 't')")
+    database.query(
+        "INSERT INTO scenario_book (id, title, author_id, pages) VALUES (1, 'b', 1, 3)"
+    )
+    database.query("INSERT INTO scenario_book_tags (book_id, tag_id) VALUES (1, 1)")
+    database.query("INSERT INTO library_shelf (size) VALUES (4)")
+    run("guardedmigrate", "scenario", start, no_backup=True, verbosity=0)
+    before = logical_dump(database.connection)
+    manifest, _ = migrate_scoped(target, interactive=False)
+    assert manifest.scope_tables and "library_shelf" not in manifest.scope
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    database.connection.close()
+    after = logical_dump(database.connection)
+    ledger = "migration_guard_migrationrun"
+    assert after["schema"] == before["schema"]
+    assert {t: r for t, r in after["rows"].items() if t != ledger} == {
+        t: r for t, r in before["rows"].items() if t != ledger
+    }
