@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connections
 
 import migration_guard
-from migration_guard.backup import fingerprint, logpos, scoped
+from migration_guard.backup import fingerprint, logpos, scope_history, scoped
 from migration_guard.backup.base import (
     BackupBackend,
     BackupError,
@@ -348,6 +348,7 @@ def restore_backup(
     store = store or get_store()
     backend = check_engine(manifest, alias)
     scoped.check_relations(alias, manifest)
+    scope_history.check(manifest, alias)
     try:
         with _checked_copy(manifest, store) as path:  # verified, then restored
             backend.restore(

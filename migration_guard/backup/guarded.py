@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
-from migration_guard.backup import catalog, scoped
+from migration_guard.backup import catalog, scope_history, scoped
 from migration_guard.backup.base import BackupError, Progress
 from migration_guard.backup.storage import BackupStore, Manifest
 from migration_guard.exceptions import BackupFailed, RestoreFailed, RunInterrupted
@@ -39,6 +39,7 @@ def check(
     other = catalog.check_identity(manifest, alias, into_other=into_other)
     catalog.verify_backup(manifest, store, full=True)
     scoped.check_relations(alias, manifest)
+    scope_history.check(manifest, alias)
     return other
 
 

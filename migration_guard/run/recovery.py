@@ -38,6 +38,7 @@ from typing import Any
 from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import Q
 from django.utils import timezone
 
 from migration_guard.backup.base import RESTORE_MARKER_TABLE, BackupError, Progress
@@ -345,9 +346,14 @@ def recover(alias: str, say: Say) -> None:
     refuse_unfinished_restore(alias, tables)
     if MigrationRun._meta.db_table not in tables:
         return
+    # only what can need recovery, however long the history of interrupted runs
     runs = list(
         MigrationRun.objects.using(alias).filter(
-            outcome__in=[Outcome.RUNNING, Outcome.INTERRUPTED]
+            Q(outcome=Outcome.RUNNING)
+            | (
+                Q(outcome=Outcome.INTERRUPTED, runtime__needs_restore=True)
+                & ~Q(runtime__has_key="resolved")
+            )
         )
     )
     find_dead_runs(alias, say, runs)
