@@ -63,6 +63,15 @@ def migrate_scoped(target: str, **options: Any) -> tuple[Manifest, str]:
     return manifests[0], out
 
 
+def scoped_backup(database: Database, tables: list[str]) -> Manifest:
+    """A manual backup of ``tables``, with the history as it is (which a
+    scoped restore compares)."""
+    applied = [f"{app}.{name}" for app, name in database.migration_rows()]
+    return catalog.create_backup(
+        "default", reason="manual", tables=tables, applied_before=applied
+    )
+
+
 def dumped_tables(manifest: Manifest) -> list[str]:
     text = Path(get_store().location(manifest)).read_text()
     return sorted(CREATE.findall(text))
@@ -244,7 +253,7 @@ def test_a_view_named_in_the_scope_is_kept_by_the_restore(scopemy: Database) -> 
     scopemy.query("CREATE TABLE scenario_plain (id INT PRIMARY KEY, v INT)")
     scopemy.query("INSERT INTO scenario_plain VALUES (1, 10), (2, 20)")
     tables = ["scenario_plain", "scenario_names", "scenario_gone"]
-    manifest = catalog.create_backup("default", reason="manual", tables=tables)
+    manifest = scoped_backup(scopemy, tables)
     assert manifest.scope == sorted(tables)
     assert manifest.scope_tables == ["scenario_plain"]
     scopemy.query("CREATE TABLE scenario_gone (id INT PRIMARY KEY)")
@@ -275,7 +284,7 @@ def test_restored_rows_pointing_at_deleted_outside_rows_fail_the_restore(
     )
     scopemy.query("INSERT INTO extra_ref VALUES (1), (2)")
     scopemy.query("INSERT INTO extra_child VALUES (1, 1), (2, 2), (3, NULL)")
-    manifest = catalog.create_backup("default", reason="manual", tables=["extra_child"])
+    manifest = scoped_backup(scopemy, ["extra_child"])
     scopemy.query("DELETE FROM extra_child WHERE id = 2")
     scopemy.query("DELETE FROM extra_ref WHERE id = 2")
     scopemy.connection.close()
