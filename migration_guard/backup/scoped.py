@@ -171,6 +171,7 @@ def check_relations(alias: str, manifest: Manifest) -> None:
     ]
     lines += _missing_targets(connection, manifest.relations, planned)
     if not lines:
+        _check_dependents(alias, manifest, scope)
         return
     raise VerificationRefused(
         f"Backup {manifest.id} holds only the tables of its plan "
@@ -180,6 +181,24 @@ def check_relations(alias: str, manifest: Manifest) -> None:
         + ". Nothing was changed. Restore a full backup, or put the "
         "relations back as they were."
     )
+
+
+def _check_dependents(alias: str, manifest: Manifest, scope: TableScope) -> None:
+    """Refuse (exit 4) a scoped restore that would drop more than the scope's
+    tables now (a view over one of them made since the backup, say)."""
+    from migration_guard.backup.base import backend_for
+
+    connection = connections[alias]
+    problems = backend_for(connection).scope_problems(
+        existing(connection, scope.planned)
+    )
+    if problems:
+        raise VerificationRefused(
+            f"Backup {manifest.id} holds only the tables of its plan, and "
+            f"restoring them into database '{alias}' would drop more: "
+            f"{'; '.join(problems[:5])}. Nothing was changed. Restore a full "
+            "backup, or remove what depends on those tables."
+        )
 
 
 def _missing_targets(
