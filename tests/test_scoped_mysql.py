@@ -337,3 +337,21 @@ def test_renamed_and_dropped_tables_come_back_exactly(
     assert {t: r for t, r in after["rows"].items() if t != ledger} == {
         t: r for t, r in before["rows"].items() if t != ledger
     }
+
+
+def test_a_view_over_the_scope_made_since_the_backup_refuses_the_restore(
+    scopemy: Database,
+) -> None:
+    manifest, _ = migrate_scoped("0002")
+    scopemy.query("CREATE VIEW scenario_itemview AS SELECT name FROM scenario_item")
+    before = logical_dump(scopemy.connection)
+    with pytest.raises(VerificationRefused) as refused:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert refused.value.returncode == 4
+    assert (
+        "the view scenario_itemview reads scenario_item, which a restore of the "
+        "plan's tables alone would replace under it. Nothing was changed."
+    ) in str(refused.value)
+    scopemy.connection.close()
+    assert logical_dump(scopemy.connection) == before
+    assert "migration_guard_restore_in_progress" not in scopemy.tables()
