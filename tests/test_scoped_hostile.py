@@ -1,0 +1,123 @@
+"""Hostile tests of plan-scoped backups on SQLite: each one is a break found
+by trying to lose data or get a wrong restore out of a scoped backup.
+
+The scenario (tests/scenarios/hostile): tags, items with an auto-created
+many-to-many table to tags, and notes pointing at items.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from migration_guard.backup.storage import Manifest, get_store
+from migration_guard.exceptions import VerificationRefused
+from tests.conftest import Database
+
+HOSTILE = {"scenario": "tests.scenarios.hostile"}
+SCOPED = {"scenario": "tests.scenarios.scoped"}
+
+pytestmark = pytest.mark.backends("sqlite")
+
+
+def run(command: str, *args: str, **options: Any) -> str:
+    out = io.StringIO()
+    call_command(command, *args, stdout=out, no_color=True, **options)
+    return out.getvalue()
+
+
+def newest(reason: str = "pre-migrate") -> Manifest:
+    return next(m for m in get_store().manifests() if m.reason == reason)
+
+
+@pytest.fixture
+def hostile(database: Database, settings: Any) -> Database:
+    """The hostile scenario at 0001: two tags, an item tagged with both, a note."""
+    settings.MIGRATION_MODULES = HOSTILE
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    database.query("INSERT INTO scenario_tag (id, name) VALUES (1, 'red'), (2, 'blue')")
+    database.query("INSERT INTO scenario_item (id, name) VALUES (1, 'box')")
+    database.query(
+        "INSERT INTO scenario_item_tags (item_id, tag_id) VALUES (1, 1), (1, 2)"
+    )
+    database.query("INSERT INTO scenario_note (id, item_id) VALUES (1, 1)")
+    return database
+
+
+def test_alter_model_table_with_a_many_to_many_restores(hostile: Database) -> None:
+    """AlterModelTable renames the model's auto-created many-to-many table
+    too (scenario_item_tags -> hostile_items_tags): the scope must hold the
+    new name, so that the restore drops it and puts the old one back."""
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    assert "hostile_items_tags" in hostile.tables()
+    assert "hostile_items_tags" in manifest.scope
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    tables = hostile.tables()
+    assert "hostile_items" not in tables and "hostile_items_tags" not in tables
+    assert hostile.query("SELECT item_id, tag_id FROM scenario_item_tags") == [
+        (1, 1),
+        (1, 2),
+    ]
+
+
+def _at_0002(hostile: Database) -> None:
+    run("guardedmigrate", "scenario", "0002", no_backup=True)
+
+
+def test_a_declared_table_that_does_not_exist_is_not_trusted(
+    hostile: Database,
+) -> None:
+    """0003 declares ``scenario_tga`` (a typo) and rewrites scenario_tag: a
+    table name that is neither in the database nor created by the plan must
+    not bound the scope, or the restore cannot bring the real table back."""
+    _at_0002(hostile)
+    out = run("guardedmigrate", "scenario", "0003", backup_scope="plan")
+    manifest = newest()
+    assert "scenario_tga" in out
+    assert manifest.scope == []  # a full backup, with the reason printed
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert hostile.query("SELECT id, name FROM scenario_tag ORDER BY id") == [
+        (1, "red"),
+        (2, "blue"),
+    ]
+
+
+def test_a_declared_table_in_another_case_is_the_table(hostile: Database) -> None:
+    """SQLite's table names are case-insensitive: 0004 declares
+    ``Scenario_Tag``, which is scenario_tag, so the backup must hold it."""
+    run("guardedmigrate", "scenario", "0003", no_backup=True)
+    run("guardedmigrate", "scenario", "0004", backup_scope="plan")
+    manifest = newest()
+    assert "scenario_tag" in manifest.scope_tables
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert hostile.query("SELECT id, name FROM scenario_tag ORDER BY id") == [
+        (1, "rewritten"),
+        (2, "rewritten"),
+    ]
+
+
+def test_an_older_scoped_backup_does_not_rewind_a_later_deploy(
+    database: Database, settings: Any
+) -> None:
+    """A scoped backup holds django_migrations whole. Restored after a later
+    deploy (sessions, whose table is outside the scope), it erases that
+    deploy's ledger rows and keeps its table: the next migrate fails on
+    ``table "django_session" already exists`` (a non-idempotent RunPython
+    would run twice). The restore must be refused, nothing changed."""
+    settings.MIGRATION_MODULES = SCOPED
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    run("guardedmigrate", "sessions", no_backup=True)
+    with pytest.raises(VerificationRefused) as caught:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert caught.value.returncode == 4
+    assert "sessions.0001_initial" in str(caught.value)
+    assert ("sessions", "0001_initial") in database.migration_rows()
+    assert ("scenario", "0002_shelf_label") in database.migration_rows()
