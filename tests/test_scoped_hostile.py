@@ -121,3 +121,45 @@ def test_an_older_scoped_backup_does_not_rewind_a_later_deploy(
     assert "sessions.0001_initial" in str(caught.value)
     assert ("sessions", "0001_initial") in database.migration_rows()
     assert ("scenario", "0002_shelf_label") in database.migration_rows()
+
+
+def test_run_syncdb_tables_are_in_the_scope(database: Database, settings: Any) -> None:
+    """``--run-syncdb`` creates the tables of unmigrated apps (sessions here):
+    the run changes them, so a restore of its scoped backup must drop them,
+    as the restore of a full backup would."""
+    settings.MIGRATION_MODULES = {
+        "scenario": "tests.scenarios.hostile_big",
+        "sessions": None,
+    }
+    run("guardedmigrate", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True, interactive=False)
+    assert "django_session" not in database.tables()
+    run("guardedmigrate", backup_scope="plan", run_syncdb=True)
+    manifest = newest()
+    assert "django_session" in database.tables()
+    assert "django_session" in manifest.scope
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert "django_session" not in database.tables()
+
+
+def test_rollback_run_strategy_restore_of_a_scoped_run(
+    database: Database, settings: Any
+) -> None:
+    """``rollback --run N --strategy restore`` of a run that took a backup
+    (scoped here; a full one is refused the same way) must restore it; it
+    says 'Run N has no backup to restore (it ran with 'taken: ...')' when the
+    run's migrations are reversible."""
+    settings.MIGRATION_MODULES = SCOPED
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    database.query("INSERT INTO library_shelf (id, size) VALUES (1, 10)")
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    database.query("INSERT INTO scenario_author (id, name) VALUES (5, 'later')")
+    run(
+        "rollback", "--run", str(manifest.run_id), "--strategy", "restore",
+        interactive=False,
+    )  # fmt: skip
+    assert database.query("SELECT * FROM library_shelf") == [(1, 10)]
+    assert database.query("SELECT id, name FROM scenario_author") == [(5, "later")]
+    assert database.migration_rows()[-1] == ("scenario", "0001_initial")
