@@ -8,11 +8,13 @@ many-to-many table to tags, and notes pointing at items.
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 
+from migration_guard.backup import catalog
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.exceptions import VerificationRefused
 from tests.conftest import Database
@@ -118,7 +120,11 @@ def test_an_older_scoped_backup_does_not_rewind_a_later_deploy(
     with pytest.raises(VerificationRefused) as caught:
         run("migrationbackups", "restore", manifest.id, interactive=False)
     assert caught.value.returncode == 4
-    assert "sessions.0001_initial" in str(caught.value)
+    assert (
+        "1 migration was applied on database 'default' since it was taken, "
+        "outside that plan: sessions.0001_initial. Restoring it would erase their "
+        "rows of django_migrations and keep their tables. Nothing was changed."
+    ) in str(caught.value)
     assert ("sessions", "0001_initial") in database.migration_rows()
     assert ("scenario", "0002_shelf_label") in database.migration_rows()
 
@@ -163,3 +169,34 @@ def test_rollback_run_strategy_restore_of_a_scoped_run(
     assert database.query("SELECT * FROM library_shelf") == [(1, 10)]
     assert database.query("SELECT id, name FROM scenario_author") == [(5, "later")]
     assert database.migration_rows()[-1] == ("scenario", "0001_initial")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"scope_tables": [], "rows": {}, "schema": {}},
+        {"scope": ["ghost", "keepme"], "scope_tables": ["ghost", "keepme"]},
+        {"scope": ["scenario_tag"]},
+    ],
+    ids=["emptied", "more-than-the-file", "held-not-in-scope"],
+)
+def test_an_edited_scoped_manifest_is_refused(
+    hostile: Database, edit: dict[str, Any]
+) -> None:
+    """A scoped manifest whose scope_tables are not the tables its file holds
+    (or not within its scope) would make the restore drop tables it cannot
+    create again: it is refused with exit 4 before anything is touched."""
+    hostile.query("CREATE TABLE keepme (id integer PRIMARY KEY, v text)")
+    hostile.query("INSERT INTO keepme VALUES (1, 'precious')")
+    hostile.query("CREATE TABLE ghost (id integer PRIMARY KEY)")
+    hostile.query("INSERT INTO ghost VALUES (7)")
+    manifest = catalog.create_backup("default", reason="manual", tables=["keepme"])
+    path = hostile.backup_dir / f"{manifest.id}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(VerificationRefused) as caught:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert caught.value.returncode == 4
+    assert f"Backup {manifest.id}: its manifest's scope_tables" in str(caught.value)
+    assert hostile.query("SELECT id, v FROM keepme") == [(1, "precious")]
+    assert hostile.query("SELECT id FROM ghost") == [(7,)]
+    assert [m.id for m in get_store().manifests()] == [manifest.id]  # no safety

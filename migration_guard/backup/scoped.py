@@ -155,6 +155,8 @@ def check_relations(alias: str, manifest: Manifest) -> None:
     scope = of_manifest(manifest)
     if scope is None:
         return
+    check_manifest(manifest, scope)
+    check_ledger(alias, manifest)
     connection = connections[alias]
     planned = set(scope.planned)
     inbound = [
@@ -179,6 +181,65 @@ def check_relations(alias: str, manifest: Manifest) -> None:
         + (f" (and {len(lines) - 5} more)" if len(lines) > 5 else "")
         + ". Nothing was changed. Restore a full backup, or put the "
         "relations back as they were."
+    )
+
+
+def check_manifest(manifest: Manifest, scope: TableScope) -> None:
+    """Refuse (exit 4) a scoped manifest whose ``scope_tables`` are not the
+    tables its file holds (``rows``, which the full check of the file
+    compares with the file) or not within its ``scope``: its restore would
+    drop tables it cannot create again."""
+    present = set(scope.present)
+    held = {table.split(".")[-1] for table in manifest.rows}
+    problems = []
+    if not present:
+        problems.append("lists no table")
+    if present - set(scope.planned):
+        problems.append(
+            f"name {', '.join(sorted(present - set(scope.planned)))}, not in its scope"
+        )
+    if held != present:
+        problems.append(
+            f"are not the tables whose rows it records ({', '.join(sorted(held))})"
+        )
+    if problems:
+        raise VerificationRefused(
+            f"Backup {manifest.id}: its manifest's scope_tables "
+            f"({', '.join(sorted(present))}) {'; '.join(problems)}. The manifest "
+            "was altered; nothing was changed."
+        )
+
+
+def check_ledger(alias: str, manifest: Manifest) -> None:
+    """Refuse (exit 4) a scoped restore that would rewind ``django_migrations``
+    past migrations applied since the backup outside its plan.
+
+    The backup holds the whole ledger table but only the plan's tables: a
+    migration applied since (a later deploy) would lose its row and keep its
+    tables, and the next migrate would run it again on top of them.
+    """
+    scope = of_manifest(manifest)
+    if (
+        scope is None
+        or "django_migrations" not in scope.present
+        or not manifest.applied_before
+    ):
+        return
+    from django.db.migrations.recorder import MigrationRecorder
+
+    recorder = MigrationRecorder(connections[alias])
+    now = {f"{app}.{name}" for app, name in recorder.applied_migrations()}
+    planned = {f"{step.get('app')}.{step.get('name')}" for step in manifest.plan}
+    since = sorted(now - set(manifest.applied_before) - planned)
+    if not since:
+        return
+    raise VerificationRefused(
+        f"Backup {manifest.id} holds only the tables of its plan, and "
+        f"{len(since)} migration{'s were' if len(since) != 1 else ' was'} applied "
+        f"on database '{alias}' since it was taken, outside that plan: "
+        f"{', '.join(since[:5])}{', ...' if len(since) > 5 else ''}. Restoring it "
+        "would erase their rows of django_migrations and keep their tables. "
+        "Nothing was changed. Roll them back first, or restore a full backup."
     )
 
 
