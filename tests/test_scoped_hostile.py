@@ -200,3 +200,20 @@ def test_an_edited_scoped_manifest_is_refused(
     assert hostile.query("SELECT id, v FROM keepme") == [(1, "precious")]
     assert hostile.query("SELECT id FROM ghost") == [(7,)]
     assert [m.id for m in get_store().manifests()] == [manifest.id]  # no safety
+
+
+def test_an_autoincrement_counter_is_restored_as_it_was(hostile: Database) -> None:
+    """AUTOINCREMENT never hands out an id twice: the counter (10 here, above
+    the largest id left, 5) must come back as it was, once, or the next row
+    reuses id 6 of a deleted row."""
+    for tag in range(3, 11):
+        hostile.query("INSERT INTO scenario_tag (id, name) VALUES (%s, 't')", [tag])
+    hostile.query("DELETE FROM scenario_tag WHERE id > 5")
+    manifest = catalog.create_backup("default", reason="manual", tables=["scenario_tag"])
+    hostile.query("INSERT INTO scenario_tag (id, name) VALUES (20, 'later')")
+    catalog.restore_backup("default", manifest)
+    assert hostile.query(
+        "SELECT name, seq FROM sqlite_sequence WHERE name = 'scenario_tag'"
+    ) == [("scenario_tag", 10)]
+    hostile.query("INSERT INTO scenario_tag (name) VALUES ('new')")
+    assert hostile.query("SELECT max(id) FROM scenario_tag") == [(11,)]
