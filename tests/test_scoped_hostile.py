@@ -209,7 +209,9 @@ def test_an_autoincrement_counter_is_restored_as_it_was(hostile: Database) -> No
     for tag in range(3, 11):
         hostile.query("INSERT INTO scenario_tag (id, name) VALUES (%s, 't')", [tag])
     hostile.query("DELETE FROM scenario_tag WHERE id > 5")
-    manifest = catalog.create_backup("default", reason="manual", tables=["scenario_tag"])
+    manifest = catalog.create_backup(
+        "default", reason="manual", tables=["scenario_tag"]
+    )
     hostile.query("INSERT INTO scenario_tag (id, name) VALUES (20, 'later')")
     catalog.restore_backup("default", manifest)
     assert hostile.query(

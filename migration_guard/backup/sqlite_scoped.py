@@ -56,9 +56,17 @@ def _copy_tables(
         for _name, sql in _definitions(db, source, tables, kind):
             db.execute(sql)
     if _has_sequence(db, source) and _has_sequence(db, target):
+        # copying the rows set the counters to the largest ids: put back the
+        # source's, which may be higher (ids handed out, rows deleted since);
+        # max(): backups taken before this fix hold two rows per table
         db.execute(
-            f"INSERT INTO {target}.sqlite_sequence (name, seq) SELECT name, seq "
-            f"FROM {source}.sqlite_sequence WHERE name IN ({_marks(tables)})",
+            f"DELETE FROM {target}.sqlite_sequence WHERE name IN ({_marks(tables)})",
+            list(tables),
+        )
+        db.execute(
+            f"INSERT INTO {target}.sqlite_sequence (name, seq) SELECT name, "
+            f"max(seq) FROM {source}.sqlite_sequence WHERE name IN "
+            f"({_marks(tables)}) GROUP BY name",  # one row each, as SQLite keeps
             list(tables),
         )
 
