@@ -10,13 +10,15 @@ from __future__ import annotations
 import io
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
 
 from migration_guard.backup import catalog
 from migration_guard.backup.storage import Manifest, get_store
-from migration_guard.exceptions import VerificationRefused
+from migration_guard.exceptions import RunInterrupted, VerificationRefused
+from migration_guard.models import MigrationRun
 from tests.conftest import Database
 
 HOSTILE = {"scenario": "tests.scenarios.hostile"}
@@ -219,3 +221,29 @@ def test_an_autoincrement_counter_is_restored_as_it_was(hostile: Database) -> No
     ) == [("scenario_tag", 10)]
     hostile.query("INSERT INTO scenario_tag (name) VALUES ('new')")
     assert hostile.query("SELECT max(id) FROM scenario_tag") == [(11,)]
+
+
+def _interrupt(*args: Any, **kwargs: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def test_an_interrupt_after_the_scoped_restore_committed(
+    database: Database, settings: Any
+) -> None:
+    """Ctrl-C while the restored tables are compared with the manifest (the
+    restore has committed): the database is restored, so the message must
+    not say it is as before, and the ledger's history must be written back
+    (run 3 succeeded; the backup, taken during it, has it 'running')."""
+    settings.MIGRATION_MODULES = SCOPED
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    with (
+        mock.patch("migration_guard.backup.catalog.check_restored", _interrupt),
+        pytest.raises(RunInterrupted) as caught,
+    ):
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert database.migration_rows()[-1] == ("scenario", "0001_initial")
+    assert "it is as before" not in str(caught.value)
+    assert MigrationRun.objects.get(pk=manifest.run_id).outcome == "success"
