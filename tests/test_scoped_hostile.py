@@ -247,3 +247,21 @@ def test_an_interrupt_after_the_scoped_restore_committed(
     assert database.migration_rows()[-1] == ("scenario", "0001_initial")
     assert "it is as before" not in str(caught.value)
     assert MigrationRun.objects.get(pk=manifest.run_id).outcome == "success"
+
+
+def test_what_post_migrate_writes_is_in_the_scope(
+    database: Database, settings: Any
+) -> None:
+    """post_migrate receivers write tables too: django.contrib.sites creates
+    the default site when django_site is empty. The scope holds only the
+    content types and permissions, so the restore keeps the row the run
+    wrote (a third party's receiver may write anything)."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.hostile_big"}
+    run("guardedmigrate", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True, interactive=False)
+    database.query("DELETE FROM django_site")
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    assert database.query("SELECT domain FROM django_site") == [("example.com",)]
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert database.query("SELECT domain FROM django_site") == []
