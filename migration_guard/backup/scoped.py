@@ -62,9 +62,15 @@ class Choice:
     note: str = ""
 
 
-def choose(mode: str | None, plan: Plan, alias: str) -> Choice:
+def choose(
+    mode: str | None, plan: Plan, alias: str, *, run_syncdb: bool = False
+) -> Choice:
     """The scope of the backup of ``plan`` on ``alias`` under ``mode``
-    (``BACKUP_SCOPE`` when None): the plan's tables or the whole database."""
+    (``BACKUP_SCOPE`` when None): the plan's tables or the whole database.
+
+    ``run_syncdb``: the run creates the tables of unmigrated apps, which no
+    operation of the plan names, so the backup is of the whole database.
+    """
     mode = mode or conf.BACKUP_SCOPE
     if mode not in BACKUP_SCOPE_CHOICES:
         raise UsageError(
@@ -84,6 +90,10 @@ def choose(mode: str | None, plan: Plan, alias: str) -> Choice:
     backend = backend_for(connection)
     if not backend.scoped:
         return Choice(None, f"the {connection.vendor} backend backs up whole databases")
+    if not plan.steps:
+        return Choice(None, "the run applies no migration, so no plan names its tables")
+    if run_syncdb:
+        return Choice(None, "--run-syncdb creates tables that no migration names")
     scope = plan_scope(plan, connection)
     if scope.full:
         return Choice(None, "; ".join(scope.unbounded))
