@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -16,10 +20,11 @@ import pytest
 from django.core.management import call_command
 
 from migration_guard.backup import catalog
+from migration_guard.backup.partials import remove_stale
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.exceptions import RunInterrupted, VerificationRefused
 from migration_guard.models import MigrationRun
-from tests.conftest import Database
+from tests.conftest import ROOT, Database
 
 HOSTILE = {"scenario": "tests.scenarios.hostile"}
 SCOPED = {"scenario": "tests.scenarios.scoped"}
@@ -285,3 +290,40 @@ def test_a_prune_only_run_says_why_its_backup_is_full(
         "plan names its tables.\n"
     ) in out
     assert newest().scope == []
+
+
+_KILLED_DUMP = """
+import os, sqlite3, sys
+from pathlib import Path
+from migration_guard.backup import sqlite_scoped
+live, partial = Path(sys.argv[1]), Path(sys.argv[2])
+copy = sqlite_scoped._copy_tables
+def killed(db, *args):
+    copy(db, *args)
+    os._exit(137)  # killed -9 in the middle of the dump's transaction
+sqlite_scoped._copy_tables = killed
+sqlite_scoped.dump_tables(live, partial, ["t"])
+"""
+
+
+def test_a_killed_scoped_dump_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A scoped dump killed half-way leaves its ``.partial`` file, which the
+    next run removes, and must leave nothing the next run does not remove
+    (SQLite's ``-journal`` of the partial file)."""
+    live = tmp_path / "live.sqlite3"
+    db = sqlite3.connect(live)
+    db.execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+    db.executemany("INSERT INTO t (v) VALUES (?)", [("x" * 100,)] * 1000)
+    db.commit()
+    db.close()
+    store = tmp_path / "backups"
+    store.mkdir()
+    partial = store / ".default-1.sqlite3.partial"
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_DUMP, str(live), str(partial)],
+        cwd=str(ROOT), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert killed.returncode == 137, killed.stderr
+    assert partial.exists()
+    remove_stale(store)
+    assert sorted(p.name for p in store.iterdir()) == []
