@@ -83,6 +83,8 @@ def dump_tables(live: Path, path: Path, tables: Sequence[str]) -> None:
     db = sqlite3.connect(f"{path.resolve().as_uri()}", uri=True, isolation_level=None)
     try:
         db.execute("PRAGMA synchronous=OFF")  # the caller fsyncs and reads back
+        # no -journal beside the .partial: a failed or killed dump is discarded
+        db.execute("PRAGMA main.journal_mode=OFF")
         db.execute("ATTACH DATABASE ? AS live", [live.resolve().as_uri() + "?mode=ro"])
         db.execute("BEGIN")  # one read transaction of the live database
         _copy_tables(db, "live", "main", tables)
