@@ -327,3 +327,29 @@ def test_a_killed_scoped_dump_leaves_nothing_behind(tmp_path: Path) -> None:
     assert partial.exists()
     remove_stale(store)
     assert sorted(p.name for p in store.iterdir()) == []
+
+
+def test_rows_outside_pointing_at_rows_the_restore_drops(
+    database: Database, settings: Any
+) -> None:
+    """The database moved on: a book (outside the scope) was put on a shelf
+    made after the backup. The restore would leave it dangling, so it is
+    refused with the rows named, and nothing changed (one sentence each)."""
+    settings.MIGRATION_MODULES = SCOPED
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    database.query("INSERT INTO scenario_author (id, name) VALUES (1, 'Le Guin')")
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    database.query("INSERT INTO library_shelf (id, size, label) VALUES (3, 30, 'x')")
+    database.query(
+        "INSERT INTO scenario_book (id, title, author_id, shelf_id) "
+        "VALUES (1, 'Lavinia', 1, 3)"
+    )
+    with pytest.raises(Exception) as caught:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert (
+        "the restored tables break foreign keys of the database (scenario_book "
+        "row 1 -> library_shelf); nothing was changed. The state before"
+    ) in str(caught.value)
+    assert database.query("SELECT id, size, label FROM library_shelf") == [(3, 30, "x")]
