@@ -165,5 +165,5 @@ def _replace(db: sqlite3.Connection, scope: TableScope) -> None:
         shown = ", ".join(f"{row[0]} row {row[1]} -> {row[2]}" for row in broken[:5])
         raise BackupError(
             f"the restored tables break foreign keys of the database ({shown}); "
-            "nothing was changed"
+            "nothing was changed."
         )
