@@ -97,13 +97,29 @@ def choose(
     scope = plan_scope(plan, connection)
     if scope.full:
         return Choice(None, "; ".join(scope.unbounded))
-    present = existing(connection, scope.tables)
+    tables = catalog_spelling(connection, scope.tables)
+    present = existing(connection, tables)
     if not present:
         return Choice(None, "none of the plan's tables exists yet")
     problems = backend.scope_problems(present)
     if problems:
         return Choice(None, "; ".join(problems))
-    return Choice(scope.tables)
+    return Choice(tables)
+
+
+def catalog_spelling(
+    connection: BaseDatabaseWrapper, tables: Iterable[str]
+) -> frozenset[str]:
+    """``tables`` as the catalog spells them where the database ignores case
+    in table names (SQLite): a table declared ``Shop_Order`` is shop_order."""
+    if connection.vendor != "sqlite":
+        return frozenset(tables)
+    with connection.cursor() as cursor:
+        names = {
+            info.name.lower(): info.name
+            for info in connection.introspection.get_table_list(cursor)
+        }
+    return frozenset(names.get(t.lower(), t) for t in tables)
 
 
 def database_size(connection: BaseDatabaseWrapper) -> int:
