@@ -353,3 +353,23 @@ def test_rows_outside_pointing_at_rows_the_restore_drops(
         "row 1 -> library_shelf); nothing was changed. The state before"
     ) in str(caught.value)
     assert database.query("SELECT id, size, label FROM library_shelf") == [(3, 30, "x")]
+
+
+def test_the_scoped_backup_of_a_squashed_plan_restores(
+    database: Database, settings: Any
+) -> None:
+    """Django records a squashed migration and those it replaces: they are
+    the plan's rows of django_migrations, not migrations applied since."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.squash_middle"}
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    run(
+        "guardedmigrate", "scenario", "0002_squashed_0003_shelf_depth",
+        backup_scope="plan",
+    )  # fmt: skip
+    manifest = newest()
+    assert manifest.scope
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert [r for r in database.migration_rows() if r[0] == "scenario"] == [
+        ("scenario", "0001_initial")
+    ]

@@ -255,8 +255,7 @@ def check_ledger(alias: str, manifest: Manifest) -> None:
 
     recorder = MigrationRecorder(connections[alias])
     now = {f"{app}.{name}" for app, name in recorder.applied_migrations()}
-    planned = {f"{step.get('app')}.{step.get('name')}" for step in manifest.plan}
-    since = sorted(now - set(manifest.applied_before) - planned)
+    since = sorted(now - set(manifest.applied_before) - _planned_rows(manifest))
     if not since:
         return
     raise VerificationRefused(
@@ -267,6 +266,21 @@ def check_ledger(alias: str, manifest: Manifest) -> None:
         "would erase their rows of django_migrations and keep their tables. "
         "Nothing was changed. Roll them back first, or restore a full backup."
     )
+
+
+def _planned_rows(manifest: Manifest) -> set[str]:
+    """The rows of django_migrations the backup's plan writes: its migrations
+    and those a squashed one of them replaces (Django records both)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    disk = MigrationLoader(None, ignore_no_migrations=True).disk_migrations
+    rows = set()
+    for step in manifest.plan:
+        key = (str(step.get("app")), str(step.get("name")))
+        rows.add(".".join(key))
+        migration = disk.get(key)
+        rows.update(f"{a}.{n}" for a, n in getattr(migration, "replaces", None) or ())
+    return rows
 
 
 def _missing_targets(
