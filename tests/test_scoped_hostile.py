@@ -373,3 +373,20 @@ def test_the_scoped_backup_of_a_squashed_plan_restores(
     assert [r for r in database.migration_rows() if r[0] == "scenario"] == [
         ("scenario", "0001_initial")
     ]
+
+
+def test_a_subclass_of_a_known_operation_is_an_unknown_one(
+    database: Database, settings: Any
+) -> None:
+    """A third party's subclass of CreateModel may write any table (this one
+    rewrites scenario_tag): like any operation whose tables cannot be known,
+    it must make the backup full, not be read as a CreateModel."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.hostile_subclass"}
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    database.query("INSERT INTO scenario_tag (id, name) VALUES (1, 'red')")
+    out = run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    assert database.query("SELECT name FROM scenario_tag") == [("seeded",)]
+    assert "SeedingCreateModel is not an operation whose tables can be known" in out
+    run("migrationbackups", "restore", newest().id, interactive=False)
+    assert database.query("SELECT name FROM scenario_tag") == [("red",)]
