@@ -422,3 +422,25 @@ def test_model_operations_with_relations_restore_exactly(
     for table in set(before["rows"]) | set(after["rows"]):
         if table != "migration_guard_migrationrun":
             assert after["rows"].get(table) == before["rows"].get(table), table
+
+
+def test_an_older_scoped_backup_does_not_reapply_a_later_rollback(
+    database: Database, settings: Any
+) -> None:
+    """The other way round: sessions (outside the scope) was rolled back to
+    zero after the backup. Restoring it would write sessions' ledger rows
+    back without its table: refused, nothing changed."""
+    settings.MIGRATION_MODULES = SCOPED
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "sessions", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    run("guardedmigrate", "sessions", "zero", no_backup=True, interactive=False)
+    assert "django_session" not in database.tables()
+    with pytest.raises(VerificationRefused) as caught:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert caught.value.returncode == 4
+    assert "sessions.0001_initial" in str(caught.value)
+    assert ("sessions", "0001_initial") not in database.migration_rows()
+    assert ("scenario", "0002_shelf_label") in database.migration_rows()
