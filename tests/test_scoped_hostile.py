@@ -444,3 +444,20 @@ def test_an_older_scoped_backup_does_not_reapply_a_later_rollback(
     assert "sessions.0001_initial" in str(caught.value)
     assert ("sessions", "0001_initial") not in database.migration_rows()
     assert ("scenario", "0002_shelf_label") in database.migration_rows()
+
+
+def test_the_safety_backup_of_a_scoped_restore_undoes_it(
+    database: Database, settings: Any
+) -> None:
+    """The restore unapplied the plan; its safety backup, restored, puts the
+    plan back: the ledger check does not count the plan it undoes."""
+    settings.MIGRATION_MODULES = SCOPED
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0001", no_backup=True)
+    database.query("INSERT INTO library_shelf (id, size) VALUES (1, 10)")
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    run("migrationbackups", "restore", newest().id, interactive=False)
+    assert database.migration_rows()[-1] == ("scenario", "0001_initial")
+    run("migrationbackups", "restore", newest("safety").id, interactive=False)
+    assert database.query("SELECT * FROM library_shelf") == [(1, 10, "shelf of 10")]
+    assert database.migration_rows()[-1] == ("scenario", "0002_shelf_label")

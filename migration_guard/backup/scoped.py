@@ -237,12 +237,15 @@ def check_manifest(manifest: Manifest, scope: TableScope) -> None:
 
 
 def check_ledger(alias: str, manifest: Manifest) -> None:
-    """Refuse (exit 4) a scoped restore that would rewind ``django_migrations``
-    past migrations applied since the backup outside its plan.
+    """Refuse (exit 4) a scoped restore that would rewrite ``django_migrations``
+    for migrations applied or unapplied since the backup outside its plan.
 
     The backup holds the whole ledger table but only the plan's tables: a
     migration applied since (a later deploy) would lose its row and keep its
-    tables, and the next migrate would run it again on top of them.
+    tables, and the next migrate would run it again on top of them; one
+    unapplied since would get its row back without its tables. A safety
+    backup is the undo of the restore that followed it, which unapplied its
+    plan: only migrations applied since count for it.
     """
     scope = of_manifest(manifest)
     if (
@@ -255,17 +258,33 @@ def check_ledger(alias: str, manifest: Manifest) -> None:
 
     recorder = MigrationRecorder(connections[alias])
     now = {f"{app}.{name}" for app, name in recorder.applied_migrations()}
-    since = sorted(now - set(manifest.applied_before) - _planned_rows(manifest))
-    if not since:
-        return
-    raise VerificationRefused(
-        f"Backup {manifest.id} holds only the tables of its plan, and "
-        f"{len(since)} migration{'s were' if len(since) != 1 else ' was'} applied "
+    before, planned = set(manifest.applied_before), _planned_rows(manifest)
+    lines = _ledger_lines(
+        alias, sorted(now - before - planned), "applied",
+        "would erase their rows of django_migrations and keep their tables",
+    )  # fmt: skip
+    if manifest.reason != "safety":
+        lines += _ledger_lines(
+            alias, sorted(before - now - planned), "unapplied",
+            "would write their rows of django_migrations back without their tables",
+        )  # fmt: skip
+    if lines:
+        raise VerificationRefused(
+            f"Backup {manifest.id} holds only the tables of its plan, and "
+            f"{' '.join(lines)} Nothing was changed. Put them back as they were "
+            "first, or restore a full backup."
+        )
+
+
+def _ledger_lines(alias: str, keys: list[str], done: str, effect: str) -> list[str]:
+    if not keys:
+        return []
+    return [
+        f"{len(keys)} migration{'s were' if len(keys) != 1 else ' was'} {done} "
         f"on database '{alias}' since it was taken, outside that plan: "
-        f"{', '.join(since[:5])}{', ...' if len(since) > 5 else ''}. Restoring it "
-        "would erase their rows of django_migrations and keep their tables. "
-        "Nothing was changed. Roll them back first, or restore a full backup."
-    )
+        f"{', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}. Restoring it "
+        f"{effect}."
+    ]
 
 
 def _planned_rows(manifest: Manifest) -> set[str]:
