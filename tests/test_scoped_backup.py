@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
 from migration_guard.backup import catalog
+from migration_guard.backup.guarded import applied_now
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.exceptions import MigrationFailed, VerificationRefused
 from migration_guard.models import MigrationRun
@@ -224,7 +225,10 @@ def test_manage_py_backup_scope_flag(library: Database, tmp_path: Path) -> None:
 
 def test_a_scoped_backup_verifies_and_restores_alone(library: Database) -> None:
     manifest = catalog.create_backup(
-        "default", reason="manual", tables=["library_shelf", "not_yet_there"]
+        "default",
+        reason="manual",
+        tables=["library_shelf", "not_yet_there"],
+        applied_before=applied_now("default"),
     )
     assert manifest.scope == ["library_shelf", "not_yet_there"]
     assert manifest.scope_tables == ["library_shelf"]
@@ -249,7 +253,12 @@ def test_a_restore_whose_keys_point_at_a_dropped_table_is_refused(
         "CREATE TABLE extra_child (id integer PRIMARY KEY, ref_id integer, "
         "FOREIGN KEY (ref_id) REFERENCES extra_ref (id))"
     )
-    manifest = catalog.create_backup("default", reason="manual", tables=["extra_child"])
+    manifest = catalog.create_backup(
+        "default",
+        reason="manual",
+        tables=["extra_child"],
+        applied_before=applied_now("default"),
+    )
     assert [r["referenced_table"] for r in manifest.relations] == ["extra_ref"]
     library.query("DROP TABLE extra_child")
     library.query("DROP TABLE extra_ref")
@@ -259,3 +268,25 @@ def test_a_restore_whose_keys_point_at_a_dropped_table_is_refused(
         caught.value
     )
     assert "extra_child" not in library.tables()
+
+
+def test_a_restore_after_a_later_deploy_outside_its_plan_is_refused(
+    library: Database,
+) -> None:
+    run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    run("guardedmigrate", "sessions", no_backup=True)  # a later deploy
+    before = logical_dump(library.connection)
+    with pytest.raises(VerificationRefused) as caught:
+        run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert caught.value.returncode == 4
+    assert (
+        f"Backup {manifest.id} holds only the tables of its plan, and migrations "
+        "outside that plan changed database 'default' since it was taken (applied "
+        "sessions.0001_initial): restoring it would leave their tables"
+    ) in str(caught.value)
+    assert logical_dump(library.connection) == before
+    # unapplying the later deploy makes the backup usable again
+    run("guardedmigrate", "sessions", "zero", no_backup=True, interactive=False)
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert library.migration_rows()[-1] == ("scenario", "0001_initial")

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connections
 
 import migration_guard
-from migration_guard.backup import fingerprint, logpos, scoped
+from migration_guard.backup import fingerprint, logpos, scope_history, scoped
 from migration_guard.backup.base import (
     BackupBackend,
     BackupError,
@@ -70,6 +70,8 @@ def create_backup(
         manifest.identity = database_identity(alias)
         if tables is not None:
             scoped.record(manifest, connections[alias], tables)
+            if not manifest.scope_tables:  # nothing of it exists: the whole database
+                manifest.scope, manifest.relations = [], []
         manifest.log_position = logpos.read_position(alias)
         versions = backend.versions()
         manifest.server_version = versions.get("server", "")
@@ -347,7 +349,7 @@ def restore_backup(
     """
     store = store or get_store()
     backend = check_engine(manifest, alias)
-    scoped.check_relations(alias, manifest)
+    check_scope(alias, manifest)
     try:
         with _checked_copy(manifest, store) as path:  # verified, then restored
             backend.restore(
@@ -364,6 +366,13 @@ def restore_backup(
         raise BackupError(str(exc)) from exc
     finally:
         connections[alias].close()
+
+
+def check_scope(alias: str, manifest: Manifest) -> None:
+    """Refuse (exit 4) a plan-scoped backup that the database no longer fits:
+    other tables' relations to its tables, migrations outside its plan."""
+    scoped.check_relations(alias, manifest)
+    scope_history.check(manifest, alias)
 
 
 def check_restored(alias: str, manifest: Manifest) -> list[str]:

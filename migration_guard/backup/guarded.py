@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
-from migration_guard.backup import catalog, scoped
+from migration_guard.backup import catalog
 from migration_guard.backup.base import BackupError, Progress
 from migration_guard.backup.storage import BackupStore, Manifest
 from migration_guard.exceptions import BackupFailed, RestoreFailed, RunInterrupted
@@ -38,7 +38,7 @@ def check(
     catalog.check_engine(manifest, alias)
     other = catalog.check_identity(manifest, alias, into_other=into_other)
     catalog.verify_backup(manifest, store, full=True)
-    scoped.check_relations(alias, manifest)
+    catalog.check_scope(alias, manifest)
     return other
 
 
@@ -114,7 +114,8 @@ def _restore_marked(
 ) -> None:
     """The restore itself, under the restore marker where the vendor needs it;
     a failure is recorded in ``recording``, raised as RestoreFailed/RunInterrupted."""
-    marked = recovery.marks_restores(alias)
+    catalog.check_scope(alias, manifest)  # a refusal leaves no marker behind
+    marked = recovery.marks_restores(alias, manifest)
     try:
         if marked:
             recovery.set_marker(alias, manifest.id)

@@ -14,6 +14,9 @@ truncated file), and a restore first drops what was created since the
 backup, which ``pg_restore --clean`` would leave in place: see
 :meth:`PostgreSQLBackend.verify` and :meth:`PostgreSQLBackend.restore`.
 How the clients connect is :mod:`~migration_guard.backup.pg_client`.
+A plan-scoped backup holds the plan's tables only (one exact ``--table``
+each) and is restored into those tables only, in one transaction through
+``psql``: :mod:`~migration_guard.backup.pg_scoped`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from pathlib import Path
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from migration_guard.backup import pg_archive, pg_cleanup, pg_directory, process
+from migration_guard.backup import (
+    pg_archive,
+    pg_cleanup,
+    pg_directory,
+    pg_scoped,
+    process,
+)
 from migration_guard.backup.base import (
     BackupError,
     Progress,
@@ -98,6 +107,7 @@ class PostgreSQLBackend(PostgreSQLClients):
     formats = (DIRECTORY_FORMAT,)
     dump_tools = ("pg_dump",)
     required_tools = (dump_tools, ("pg_restore",))
+    scoped = True
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         super().__init__(connection)
@@ -118,13 +128,31 @@ class PostgreSQLBackend(PostgreSQLClients):
         tables: Sequence[str] | None = None,
     ) -> str | None:
         """A custom-format archive (:meth:`dump_custom`), or with
-        ``BACKUP_JOBS`` > 1 a packed directory archive (:meth:`dump_directory`)."""
+        ``BACKUP_JOBS`` > 1 a packed directory archive (:meth:`dump_directory`);
+        of ``tables`` only when given (:func:`pg_scoped.table_arguments`)."""
+        only = (
+            pg_scoped.table_arguments(self.connection, tables, self.database_name)
+            if tables is not None
+            else []
+        )
         jobs = backup_jobs()
         if jobs > 1:
-            return self.dump_directory(path, jobs, progress)
-        return self.dump_custom(path, progress)
+            return self.dump_directory(path, jobs, progress, only)
+        return self.dump_custom(path, progress, only)
 
-    def dump_custom(self, path: Path, progress: Progress | None) -> str:
+    def scope_problems(self, tables: Sequence[str]) -> list[str]:
+        """What a restore of only ``tables`` would drop besides them
+        (:func:`pg_scoped.scope_problems`), or a missing psql."""
+        psql = self.command("psql")
+        if process.which(psql) is None:
+            return [
+                f"psql ({psql}), which restores the plan's tables, is not installed"
+            ]
+        return pg_scoped.scope_problems(self.connection, tables)
+
+    def dump_custom(
+        self, path: Path, progress: Progress | None, only: Sequence[str] = ()
+    ) -> str:
         """``pg_dump --format=custom --compress=COMPRESSION``, checked as it streams.
 
         pg_dump writes to a pipe; migration_guard copies the stream to ``path``
@@ -140,7 +168,8 @@ class PostgreSQLBackend(PostgreSQLClients):
         pg_dump = self.command("pg_dump")
         check = [self.command("pg_restore"), f"--file={os.devnull}"]
         with self.client_call() as call:
-            argv = [pg_dump, "--format=custom", f"--compress={COMPRESSION}", *call.args]
+            argv = [pg_dump, "--format=custom", f"--compress={COMPRESSION}",
+                    *only, *call.args]  # fmt: skip
             try:
                 return process.tee(
                     argv,
@@ -160,7 +189,9 @@ class PostgreSQLBackend(PostgreSQLClients):
                     f"pg_dump of database {self.database_name!r} failed: {detail(exc)}"
                 ) from exc
 
-    def dump_directory(self, path: Path, jobs: int, progress: Progress | None) -> str:
+    def dump_directory(
+        self, path: Path, jobs: int, progress: Progress | None, only: Sequence[str] = ()
+    ) -> str:
         """``pg_dump --format=directory --jobs=N``, decoded in full, then packed.
 
         pg_dump writes a directory (a scratch one beside ``path``); the whole
@@ -174,7 +205,8 @@ class PostgreSQLBackend(PostgreSQLClients):
         with scratch_directory(path) as work, self.client_call() as call:
             directory = work / "archive"
             argv = [pg_dump, "--format=directory", f"--compress={COMPRESSION}",
-                    f"--jobs={jobs}", f"--file={directory}", *call.args]  # fmt: skip
+                    f"--jobs={jobs}", f"--file={directory}", *only,
+                    *call.args]  # fmt: skip
             try:
                 process.run(
                     argv, env=call.env, secrets=call.secrets, watch=work,
@@ -271,7 +303,9 @@ class PostgreSQLBackend(PostgreSQLClients):
         and the restore marker (:mod:`migration_guard.run.recovery`) makes
         runs refuse the database until a restore completes.
         Django's connection is closed around each step: its session could
-        hold locks that would make ``--clean`` wait forever.
+        hold locks that would make ``--clean`` wait forever. A plan-scoped
+        backup (``options.scope``) replaces its tables only
+        (:meth:`_load_scoped`).
         """
         if self.connection.in_atomic_block:
             raise BackupError(
@@ -280,9 +314,44 @@ class PostgreSQLBackend(PostgreSQLClients):
                 "locks."
             )
         with self._archive(path) as archive:
+            if options.scope is not None:
+                self._load_scoped(archive, path, options)
+                return
             jobs = backup_jobs() if archive.is_dir() else 1
             self._drop_extra_objects(archive, path)
             self._pg_restore(archive, path, options, jobs)
+
+    def _load_scoped(self, archive: Path, path: Path, options: RestoreOptions) -> None:
+        """Replace the scope's tables only, in one transaction (:mod:`pg_scoped`).
+
+        Refused, nothing changed, when dropping them would drop more than
+        the restore puts back (:meth:`scope_problems`).
+        """
+        scope = options.scope
+        assert scope is not None
+        problems = self.scope_problems(scope.planned)
+        if problems:
+            raise BackupError(
+                f"Cannot restore only the plan's tables of {path} into database "
+                f"{self.database_name!r}, nothing was changed: {'; '.join(problems)}. "
+                "Restore a full backup instead."
+            )
+        role = (self.settings_dict.get("OPTIONS") or {}).get("assume_role")
+        around = pg_scoped.script(self.connection, scope.planned, scope.present, role)
+        self.connection.close()
+        flags = ["--no-owner"] * options.no_owner
+        flags += ["--no-privileges"] * options.no_privileges
+        restore = [self.command("pg_restore"), "--file=-", *flags, str(archive)]
+        with self.client_call() as call:
+            psql = [self.command("psql"), "--no-psqlrc", "--quiet",
+                    "--set=ON_ERROR_STOP=1", "--file=-",
+                    *(a for a in call.args if not a.startswith("--role="))]  # fmt: skip
+            try:
+                pg_scoped.load(
+                    restore, psql, around, env=call.env, secrets=call.secrets
+                )
+            except process.ProcessError as exc:
+                raise pg_scoped.restore_error(path, self.database_name, exc) from exc
 
     def _drop_extra_objects(self, archive: Path, path: Path) -> None:
         try:

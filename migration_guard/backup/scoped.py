@@ -182,7 +182,6 @@ def check_relations(alias: str, manifest: Manifest) -> None:
     if scope is None:
         return
     check_manifest(manifest, scope)
-    check_ledger(alias, manifest)
     connection = connections[alias]
     planned = set(scope.planned)
     inbound = [
@@ -199,6 +198,7 @@ def check_relations(alias: str, manifest: Manifest) -> None:
     ]
     lines += _missing_targets(connection, manifest.relations, planned)
     if not lines:
+        _check_dependents(alias, manifest, scope)
         return
     raise VerificationRefused(
         f"Backup {manifest.id} holds only the tables of its plan "
@@ -236,70 +236,22 @@ def check_manifest(manifest: Manifest, scope: TableScope) -> None:
         )
 
 
-def check_ledger(alias: str, manifest: Manifest) -> None:
-    """Refuse (exit 4) a scoped restore that would rewrite ``django_migrations``
-    for migrations applied or unapplied since the backup outside its plan.
+def _check_dependents(alias: str, manifest: Manifest, scope: TableScope) -> None:
+    """Refuse (exit 4) a scoped restore that would drop more than the scope's
+    tables now (a view over one of them made since the backup, say)."""
+    from migration_guard.backup.base import backend_for
 
-    The backup holds the whole ledger table but only the plan's tables: a
-    migration applied since (a later deploy) would lose its row and keep its
-    tables, and the next migrate would run it again on top of them; one
-    unapplied since would get its row back without its tables. A safety
-    backup is the undo of the restore that followed it, which unapplied its
-    plan: only migrations applied since count for it.
-    """
-    scope = of_manifest(manifest)
-    if (
-        scope is None
-        or "django_migrations" not in scope.present
-        or not manifest.applied_before
-    ):
-        return
-    from django.db.migrations.recorder import MigrationRecorder
-
-    recorder = MigrationRecorder(connections[alias])
-    now = {f"{app}.{name}" for app, name in recorder.applied_migrations()}
-    before, planned = set(manifest.applied_before), _planned_rows(manifest)
-    lines = _ledger_lines(
-        alias, sorted(now - before - planned), "applied",
-        "would erase their rows of django_migrations and keep their tables",
-    )  # fmt: skip
-    if manifest.reason != "safety":
-        lines += _ledger_lines(
-            alias, sorted(before - now - planned), "unapplied",
-            "would write their rows of django_migrations back without their tables",
-        )  # fmt: skip
-    if lines:
+    connection = connections[alias]
+    problems = backend_for(connection).scope_problems(
+        existing(connection, scope.planned)
+    )
+    if problems:
         raise VerificationRefused(
             f"Backup {manifest.id} holds only the tables of its plan, and "
-            f"{' '.join(lines)} Nothing was changed. Put them back as they were "
-            "first, or restore a full backup."
+            f"restoring them into database '{alias}' would drop more: "
+            f"{'; '.join(problems[:5])}. Nothing was changed. Restore a full "
+            "backup, or remove what depends on those tables."
         )
-
-
-def _ledger_lines(alias: str, keys: list[str], done: str, effect: str) -> list[str]:
-    if not keys:
-        return []
-    return [
-        f"{len(keys)} migration{'s were' if len(keys) != 1 else ' was'} {done} "
-        f"on database '{alias}' since it was taken, outside that plan: "
-        f"{', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}. Restoring it "
-        f"{effect}."
-    ]
-
-
-def _planned_rows(manifest: Manifest) -> set[str]:
-    """The rows of django_migrations the backup's plan writes: its migrations
-    and those a squashed one of them replaces (Django records both)."""
-    from django.db.migrations.loader import MigrationLoader
-
-    disk = MigrationLoader(None, ignore_no_migrations=True).disk_migrations
-    rows = set()
-    for step in manifest.plan:
-        key = (str(step.get("app")), str(step.get("name")))
-        rows.add(".".join(key))
-        migration = disk.get(key)
-        rows.update(f"{a}.{n}" for a, n in getattr(migration, "replaces", None) or ())
-    return rows
 
 
 def _missing_targets(

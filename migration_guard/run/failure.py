@@ -221,13 +221,14 @@ def _not_restored(failure: Failure, backup: Manifest | None) -> BaseException:
 
 def _restored(failure: Failure, backup: Manifest, say: Say) -> BaseException:
     """Restore the pre-run backup; the error says whether that worked."""
-    from migration_guard.backup.catalog import restore_backup
+    from migration_guard.backup.catalog import check_scope, restore_backup
     from migration_guard.run import recovery
 
     alias, reason, cause = failure.alias, failure.reason, failure.cause
     say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
-    marked = recovery.marks_restores(alias)
+    marked = recovery.marks_restores(alias, backup)
     try:
+        check_scope(alias, backup)  # before the marker: a refusal changes nothing
         if marked:
             recovery.set_marker(alias, backup.id)
         restore_backup(alias, backup)

@@ -33,17 +33,21 @@ import sys
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import Q
 from django.utils import timezone
 
 from migration_guard.backup.base import RESTORE_MARKER_TABLE, BackupError, Progress
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import RecoveryRequired
 from migration_guard.models import MigrationRun, Outcome
+
+if TYPE_CHECKING:
+    from migration_guard.backup.storage import Manifest
 
 MARKER_TABLE = RESTORE_MARKER_TABLE
 Say = Callable[[str, str], None]
@@ -268,8 +272,8 @@ def refuse_unfinished_restore(
     )
 
 
-def marks_restores(alias: str) -> bool:
-    """Whether a restore of ``alias`` needs the marker.
+def marks_restores(alias: str, manifest: Manifest | None = None) -> bool:
+    """Whether a restore of ``alias`` (of ``manifest``) needs the marker.
 
     A MySQL load is not atomic. A PostgreSQL restore is two transactions:
     the objects the backup does not know are dropped first (committed), then
@@ -278,9 +282,14 @@ def marks_restores(alias: str) -> bool:
     back (the fault suite found it: the tables a deploy created were gone
     while ``django_migrations`` still listed their migrations). A SQLite
     restore goes through the backup API, which holds the destination's write
-    lock until the end: a killed restore leaves the database as it was.
+    lock until the end: a killed restore leaves the database as it was. So
+    does a plan-scoped PostgreSQL restore: its drops, load and foreign keys
+    are one psql transaction (backup.pg_scoped).
     """
-    return connections[alias].vendor in ("mysql", "postgresql")
+    vendor = connections[alias].vendor
+    if vendor == "postgresql" and manifest is not None and manifest.scope:
+        return False
+    return vendor in ("mysql", "postgresql")
 
 
 def set_marker(alias: str, backup_id: str) -> None:
@@ -345,9 +354,14 @@ def recover(alias: str, say: Say) -> None:
     refuse_unfinished_restore(alias, tables)
     if MigrationRun._meta.db_table not in tables:
         return
+    # only what can need recovery, however long the history of interrupted runs
     runs = list(
         MigrationRun.objects.using(alias).filter(
-            outcome__in=[Outcome.RUNNING, Outcome.INTERRUPTED]
+            Q(outcome=Outcome.RUNNING)
+            | (
+                Q(outcome=Outcome.INTERRUPTED, runtime__needs_restore=True)
+                & ~Q(runtime__has_key="resolved")
+            )
         )
     )
     find_dead_runs(alias, say, runs)

@@ -1,0 +1,14 @@
+from django.db import migrations, models
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("0003_fail fails on purpose")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("scenario", "0002_change")]
+    migration_guard_writes = ["scenario.Item"]
+    operations = [
+        migrations.AddField("item", "color", models.CharField(max_length=9, null=True)),
+        migrations.RunPython(fail, migrations.RunPython.noop),
+    ]
