@@ -20,6 +20,7 @@ import pytest
 from django.core.management import call_command
 
 from migration_guard.backup import catalog
+from migration_guard.backup.guarded import applied_now
 from migration_guard.backup.partials import remove_stale
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.exceptions import RunInterrupted, VerificationRefused
@@ -129,9 +130,10 @@ def test_an_older_scoped_backup_does_not_rewind_a_later_deploy(
         run("migrationbackups", "restore", manifest.id, interactive=False)
     assert caught.value.returncode == 4
     assert (
-        "1 migration was applied on database 'default' since it was taken, "
-        "outside that plan: sessions.0001_initial. Restoring it would erase their "
-        "rows of django_migrations and keep their tables. Nothing was changed."
+        "migrations outside that plan changed database 'default' since it was "
+        "taken (applied sessions.0001_initial): restoring it would leave their "
+        "tables as they are now while the migration history goes back. Nothing "
+        "was changed."
     ) in str(caught.value)
     assert ("sessions", "0001_initial") in database.migration_rows()
     assert ("scenario", "0002_shelf_label") in database.migration_rows()
@@ -217,8 +219,9 @@ def test_an_autoincrement_counter_is_restored_as_it_was(hostile: Database) -> No
         hostile.query("INSERT INTO scenario_tag (id, name) VALUES (%s, 't')", [tag])
     hostile.query("DELETE FROM scenario_tag WHERE id > 5")
     manifest = catalog.create_backup(
-        "default", reason="manual", tables=["scenario_tag"]
-    )
+        "default", reason="manual", tables=["scenario_tag"],
+        applied_before=applied_now("default"),
+    )  # fmt: skip
     hostile.query("INSERT INTO scenario_tag (id, name) VALUES (20, 'later')")
     catalog.restore_backup("default", manifest)
     assert hostile.query(
@@ -450,7 +453,9 @@ def test_the_safety_backup_of_a_scoped_restore_undoes_it(
     database: Database, settings: Any
 ) -> None:
     """The restore unapplied the plan; its safety backup, restored, puts the
-    plan back: the ledger check does not count the plan it undoes."""
+    plan back (the command every restore prints). main's scope_history
+    refuses it: 'unapplied scenario.0002_shelf_label' is outside the safety
+    backup's (empty) plan."""
     settings.MIGRATION_MODULES = SCOPED
     run("guardedmigrate", "auth", no_backup=True)
     run("guardedmigrate", "scenario", "0001", no_backup=True)
@@ -461,3 +466,22 @@ def test_the_safety_backup_of_a_scoped_restore_undoes_it(
     run("migrationbackups", "restore", newest("safety").id, interactive=False)
     assert database.query("SELECT * FROM library_shelf") == [(1, 10, "shelf of 10")]
     assert database.migration_rows()[-1] == ("scenario", "0002_shelf_label")
+
+
+def test_a_scoped_backup_taken_through_the_api_can_be_restored(
+    hostile: Database,
+) -> None:
+    """``catalog.create_backup(tables=...)`` without ``applied_before`` (its
+    default is empty) records no history, so every applied migration counts
+    as 'applied since' and the backup can never be restored: a scoped backup
+    must record the migrations applied when it is taken."""
+    manifest = catalog.create_backup(
+        "default", reason="manual", tables=["scenario_tag"]
+    )
+    assert manifest.applied_before == applied_now("default")
+    hostile.query("UPDATE scenario_tag SET name = 'changed'")
+    catalog.restore_backup("default", manifest)
+    assert hostile.query("SELECT name FROM scenario_tag ORDER BY id") == [
+        ("red",),
+        ("blue",),
+    ]
