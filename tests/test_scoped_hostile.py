@@ -485,3 +485,23 @@ def test_a_scoped_backup_taken_through_the_api_can_be_restored(
         ("red",),
         ("blue",),
     ]
+
+
+@pytest.mark.backends("postgresql")
+def test_a_primary_key_change_holds_the_models_own_many_to_many_table(
+    database: Database, settings: Any
+) -> None:
+    """0004 makes Thing's primary key a bigint: Django alters the column and
+    foreign key of Thing's own auto-created many-to-many table too
+    (scenario_thing_tags.thing_id), which the scope leaves out, so its
+    restore is refused ('... is gone; ... is new'). PostgreSQL: on SQLite the
+    column type does not change."""
+    settings.MIGRATION_MODULES = {"scenario": "tests.scenarios.hostile_models"}
+    run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "scenario", "0003", no_backup=True)
+    schema = database.schema()
+    run("guardedmigrate", "scenario", "0004", backup_scope="plan")
+    manifest = newest()
+    assert "scenario_thing_tags" in manifest.scope
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert database.schema() == schema
