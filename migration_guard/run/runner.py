@@ -264,7 +264,9 @@ def _backup(
 
     say("MIGRATE_HEADING", "Backing up database:")
     try:
-        choice = scoped.choose(request.backup_scope, plan, request.alias)
+        choice = scoped.choose(
+            request.backup_scope, plan, request.alias, run_syncdb=request.run_syncdb
+        )
         if choice.note:
             say("NOTICE", f"  A backup of the whole database: {choice.note}.")
         manifest = create_backup(
