@@ -56,14 +56,7 @@ def check(manifest: Manifest, alias: str) -> None:
     outside its plan did since it was taken."""
     if not manifest.scope or _resumes_restore(manifest, alias):
         return
-    connection = connections[alias]
-    recorder = MigrationRecorder(connection)
-    applied = (
-        [f"{app}.{name}" for app, name in recorder.applied_migrations()]
-        if recorder.has_table()
-        else []
-    )
-    changed = outside_plan(manifest, applied, _replaces())
+    changed = outside_plan(manifest, applied_migrations(alias), _replaces())
     if not changed:
         return
     shown = ", ".join(
@@ -77,6 +70,23 @@ def check(manifest: Manifest, alias: str) -> None:
         "while the migration history goes back. Nothing was changed. Unapply "
         "those migrations first, or restore a backup of the whole database."
     )
+
+
+def usable(manifest: Manifest, alias: str) -> bool:
+    """Whether a restore of ``manifest`` passes :func:`check`."""
+    try:
+        check(manifest, alias)
+    except VerificationRefused:
+        return False
+    return True
+
+
+def applied_migrations(alias: str) -> list[str]:
+    """``"app.name"`` of every migration recorded as applied on ``alias``."""
+    recorder = MigrationRecorder(connections[alias])
+    if not recorder.has_table():
+        return []
+    return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
 
 
 def _resumes_restore(manifest: Manifest, alias: str) -> bool:

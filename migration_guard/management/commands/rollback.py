@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -20,6 +21,7 @@ from migration_guard.models import MigrationRun, Outcome
 from migration_guard.rollback.preview import build_preview
 from migration_guard.rollback.strategy import (
     RollbackTarget,
+    available_backups,
     rollback_plan,
     strategy_for,
 )
@@ -123,6 +125,9 @@ class Command(MigrationGuardCommand):
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, run)
         chosen = strategy.name if options["strategy"] == "auto" else options["strategy"]
+        if chosen == "restore" and strategy.backup is None:  # asked for, not chosen
+            backups = available_backups(alias, preview, run)
+            strategy = replace(strategy, backup=backups[0] if backups else None)
         if not preview.migrations:
             self._finish(as_json, {"outcome": "noop", "run_id": run.pk}, alias)
             return
