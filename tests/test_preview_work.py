@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
 
+from migration_guard.compat.migrations import clone_apps
 from migration_guard.rollback.partial import render_count
 from tests.conftest import Database
 from tests.test_preview_sql import blocks, rollbackplan
@@ -55,3 +58,31 @@ def test_sql_renders_the_models_each_step_needs_once(
     # the country too, and the city pointing at it): 9. Before, 14: a state
     # rendered anew for 0002, and Django's delayed reload for 0003 and 0005.
     assert renders[0] == 9
+
+
+@pytest.mark.backends("sqlite")
+def test_clone_apps_is_django_clone(database: Database, settings: Any) -> None:
+    """:func:`clone_apps` gives what ``StateApps.clone`` gives: the same model
+    classes in new dicts, an app config per label over them, and a clone
+    that changes apart from the registry it was cloned from."""
+    settings.MIGRATION_MODULES = KEYHOLDERS
+    apps = MigrationLoader(database.connection).project_state().apps
+    mine, django = clone_apps(apps), apps.clone()
+
+    assert mine.all_models == django.all_models == apps.all_models
+    assert all(
+        mine.all_models[label] is not models
+        for label, models in apps.all_models.items()
+    )
+    assert sorted(mine.app_configs) == sorted(django.app_configs)
+    for label, config in mine.app_configs.items():
+        assert config.apps is mine
+        assert config.models is mine.all_models[label]
+        assert config.models == django.app_configs[label].models
+    assert mine.real_models is apps.real_models
+    assert set(mine.get_models()) == set(django.get_models())
+
+    mine.unregister_model("scenario", "book")
+    assert "book" not in mine.all_models["scenario"]
+    assert "book" in apps.all_models["scenario"]
+    assert apps.get_model("scenario", "book") is django.get_model("scenario", "book")

@@ -35,7 +35,7 @@ from django.db.migrations.state import (
 )
 from django.db.migrations.utils import resolve_relation
 
-from migration_guard.compat.migrations import reload_models
+from migration_guard.compat.migrations import clone_apps, reload_models
 from migration_guard.unwrap import changes_column, database_operations
 
 ModelKey = tuple[str, str]
@@ -286,27 +286,34 @@ class _DelayedState(ProjectState):
                 reload_models(self, {(app_label, model_name)})
                 return
             if self.keys:
-                self._reload_key_holders((app_label, model_name))
+                _reload_key_holders(self, (app_label, model_name))
                 return
         super().reload_model(app_label, model_name, delay=True)
 
-    def _reload_key_holders(self, key: ModelKey) -> None:
-        """Render again ``key`` and the models holding its keys (:func:`key_holders`).
-
-        First, as Django's own reload does (``get_related_models_tuples`` of
-        the model it replaces), the class being replaced learns the relations
-        pointing at it: the state cloned before this operation keeps that
-        class, and the schema editor reads its reverse relations there (once
-        replaced, its registry no longer lists it, and would give none).
-        """
-        with contextlib.suppress(LookupError):
-            get_related_models_tuples(self.apps.get_model(*key))
-        reload_models(self, key_holders(self, key))
-
     def clone(self) -> ProjectState:
-        new_state = super().clone()
-        new_state.__class__ = _DelayedState
+        """``ProjectState.clone``, the registry cloned by :func:`clone_apps`."""
+        new_state = _DelayedState(
+            models={key: model.clone() for key, model in self.models.items()},
+            real_apps=self.real_apps,
+        )
+        if "apps" in self.__dict__:
+            new_state.apps = clone_apps(self.apps)
+        new_state.is_delayed = self.is_delayed
         return new_state
+
+
+def _reload_key_holders(state: ProjectState, key: ModelKey) -> None:
+    """Render again ``key`` and the models holding its keys (:func:`key_holders`).
+
+    First, as Django's own reload does (``get_related_models_tuples`` of
+    the model it replaces), the class being replaced learns the relations
+    pointing at it: the state cloned before this operation keeps that
+    class, and the schema editor reads its reverse relations there (once
+    replaced, its registry no longer lists it, and would give none).
+    """
+    with contextlib.suppress(LookupError):
+        get_related_models_tuples(state.apps.get_model(*key))
+    reload_models(state, key_holders(state, key))
 
 
 class Partial:
