@@ -38,3 +38,14 @@ def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     Python 3.11-3.13 with Django 5.2, 6.0, 6.1.
     """
     return list(parser._actions)
+
+
+def retype_action(action: argparse.Action, kind: type[argparse.Action]) -> None:
+    """Make ``action`` (a parent command's) act as ``kind`` keeping its option.
+
+    ``kind`` must only override ``__call__``: the attributes argparse set on
+    ``action`` (``dest``, ``default``, ``option_strings``) stay. argparse has
+    no public way to replace an option a parent parser added (its conflict
+    handler is copied into each argument group when the group is made).
+    """
+    action.__class__ = kind
