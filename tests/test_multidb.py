@@ -27,6 +27,7 @@ from migration_guard.exceptions import (
     BackupFailed,
     LockTimeout,
     MigrationFailed,
+    RunInterrupted,
     UsageError,
 )
 from migration_guard.models import MigrationRun
@@ -187,6 +188,27 @@ def test_a_failure_on_the_second_database_restores_both(
     )
 
 
+def test_ctrl_c_on_the_second_database_restores_both(
+    pair: tuple[Database, Database], settings: Any
+) -> None:
+    first_state(pair)
+    before = [state(db) for db in pair]
+    settings.SCENARIO_FAIL_ON = "other"
+    settings.SCENARIO_FAIL_BY_SIGINT = True
+    with pytest.raises(RunInterrupted) as caught:
+        run("scenario", database=BOTH, verbosity=0)
+    assert caught.value.returncode == 130
+    assert [state(db) for db in pair] == before
+    runs = [latest(db) for db in pair]
+    assert runs[0].outcome == "restored"
+    assert runs[1].outcome == "interrupted"
+    if pair[1].vendor == "mysql":  # half-done: restored by its own failure path
+        assert runs[1].runtime["resolved"] == "restored"
+    message = str(caught.value)
+    assert "on database 'other' was interrupted by SIGINT" in message
+    assert f"Database 'default' (run {runs[0].pk}): restored from backup" in message
+
+
 def test_a_failed_backup_of_the_second_database_changes_nothing(
     pair: tuple[Database, Database], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -285,6 +307,19 @@ def test_an_unknown_alias_is_refused_before_anything(
     assert pair[0].migration_rows() == []
 
 
+def test_an_unknown_app_is_refused_on_every_database(
+    pair: tuple[Database, Database],
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        run("nosuchapp", database=BOTH, verbosity=0)
+    assert caught.value.returncode == 1
+    message = str(caught.value)
+    assert message.startswith("No installed app with label 'nosuchapp'.")
+    assert message.endswith(" Nothing was changed on any database.")
+    assert [db.migration_rows() for db in pair] == [[], []]
+    assert "scenario_widget" not in pair[0].tables() | pair[1].tables()
+
+
 def manage(
     pair: tuple[Database, Database], tmp_path: Path, *args: str, fail_on: str = ""
 ) -> subprocess.CompletedProcess[str]:
@@ -348,3 +383,43 @@ def test_manage_py_all_databases_fails_restores_then_migrates_and_rolls_back(
     assert undone.returncode == 0, undone.stderr
     for db in pair:
         assert columns(db) == {"id", "name"}
+
+
+def test_rollback_refuses_when_one_database_cannot_be_undone(
+    pair: tuple[Database, Database],
+) -> None:
+    first_state(pair)
+    run("scenario", database=BOTH, verbosity=0, no_backup=True)
+    migrated = [state(db) for db in pair]
+    with pytest.raises(UsageError) as caught:
+        call_command(
+            "rollback",
+            run=latest(pair[0]).pk,
+            database="default",
+            strategy="restore",
+            interactive=False,
+            stdout=io.StringIO(),
+        )
+    assert caught.value.returncode == 1
+    message = str(caught.value)
+    assert message.startswith(
+        f"Database 'other': Run {latest(pair[1]).pk} has no backup to restore"
+    )
+    assert message.endswith("on databases default, other; none was changed.")
+    assert [state(db) for db in pair] == migrated
+    assert [latest(db).command for db in pair] == ["guardedmigrate"] * 2
+
+
+def test_format_json_documents_every_database(
+    pair: tuple[Database, Database],
+) -> None:
+    import json
+
+    document = json.loads(run("scenario", database=BOTH, format="json"))
+    runs = [latest(db) for db in pair]
+    assert document["databases"] == BOTH
+    assert document["group"] == runs[0].runtime["group"]
+    assert [(r["database"], r["id"], r["outcome"]) for r in document["runs"]] == [
+        ("default", runs[0].pk, "success"),
+        ("other", runs[1].pk, "success"),
+    ]

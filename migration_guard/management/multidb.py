@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from migration_guard.compat.management import parser_actions, retype_action
 from migration_guard.exceptions import UsageError
@@ -81,7 +81,8 @@ def aliases_of(options: dict[str, Any]) -> list[str]:
     database = options["database"]
     named = list(database) if isinstance(database, (list, tuple)) else [database]
     if options.get("all_databases"):
-        if isinstance(database, (list, tuple)) or options.get("_database_given"):
+        given = options.get("_database_given") or database != DEFAULT_DB_ALIAS
+        if given:
             raise UsageError("Give either --database or --all-databases, not both.")
         named = list(connections.settings)
     return multi.ordered(named)

@@ -191,24 +191,35 @@ def _failed(
     recovery or planning of one failed, before any backup).
     """
     interrupts.defer()  # the cleanup below must not be cut short
-    error = exc
-    lines: list[str] = []
-    if failed is not None:
-        error = failure_of(failed.recording, failed.journal, exc, failed.backup, say)
-        lines.append(_outcome_line(failed, error))
-    else:
-        lines.append(f"{type(exc).__name__}: {exc}".rstrip())
+    if failed is None:
+        return _nothing_changed(stages, exc, say)
+    error = failure_of(failed.recording, failed.journal, exc, failed.backup, say)
+    lines = [_outcome_line(failed, error)]
     broken = False
     for stage in reversed(stages):
         if stage is not failed:
             line, ok = _undo(stage, failed, error, say)
             lines.append(line)
             broken = broken or not ok
-    if failed is not None and _left_changed(failed):
+    if _left_changed(failed):
         line, ok = _undo(failed, failed, error, say)
         lines.insert(1, line)
         broken = broken or not ok
     return _group_error(failed, error, lines, broken)
+
+
+def _nothing_changed(
+    stages: list[Stage], exc: BaseException, say: Say
+) -> BaseException:
+    """Recovery or planning failed: no backup taken, nothing applied anywhere."""
+    for stage in stages:
+        _undo(stage, None, exc, say)
+    if not isinstance(exc, MigrationGuardError):
+        return exc
+    return type(exc)(
+        f"{str(exc).rstrip()} Nothing was changed on any database.",
+        returncode=exc.returncode,
+    )
 
 
 def _restores_group() -> bool:
@@ -302,11 +313,11 @@ def _restore(stage: Stage, why: str, say: Say) -> tuple[str, bool]:
 
 
 def _group_error(
-    failed: Stage | None, error: BaseException, lines: list[str], broken: bool
+    failed: Stage, error: BaseException, lines: list[str], broken: bool
 ) -> BaseException:
     """The error of the whole run: ``error``'s kind, every database's line."""
     message = "The run on several databases failed:\n  " + "\n  ".join(lines)
-    run = failed.run if failed is not None else None
+    run = failed.run
     if broken or isinstance(error, RestoreFailed):
         return RestoreFailed(message, run=run)
     if isinstance(error, (RunInterrupted, KeyboardInterrupt)):

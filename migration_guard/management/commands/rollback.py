@@ -213,10 +213,18 @@ class Command(MigrationGuardCommand):
         Every database's way back is decided first: if one cannot be undone,
         nothing is changed on any.
         """
-        decisions = [
-            self._decide(alias, RollbackTarget(run_id=row.pk), options)
-            for alias, row in reversed(linked)
-        ]
+        decisions = []
+        for alias, row in reversed(linked):
+            try:
+                decisions.append(
+                    self._decide(alias, RollbackTarget(run_id=row.pk), options)
+                )
+            except MigrationGuardError as exc:
+                raise type(exc)(
+                    f"Database '{alias}': {exc} The run was one run on databases "
+                    f"{', '.join(a for a, _ in linked)}; none was changed.",
+                    returncode=exc.returncode,
+                ) from exc
         active = [d for d in decisions if d.preview.migrations]
         for decision in active:
             self._show(decision, options, as_json)
