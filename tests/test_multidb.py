@@ -27,6 +27,7 @@ from migration_guard.exceptions import (
     BackupFailed,
     LockTimeout,
     MigrationFailed,
+    RestoreFailed,
     RunInterrupted,
     UsageError,
 )
@@ -423,3 +424,64 @@ def test_format_json_documents_every_database(
         ("default", runs[0].pk, "success"),
         ("other", runs[1].pk, "success"),
     ]
+
+
+def test_a_failure_takes_back_what_the_failed_database_applied_before_it(
+    pair: tuple[Database, Database], settings: Any
+) -> None:
+    """0001 applied on 'other', then 0002 failed there: 'other' is empty again."""
+    settings.SCENARIO_FAIL_ON = "other"
+    with pytest.raises(MigrationFailed) as caught:
+        run("scenario", database=BOTH, verbosity=0)
+    assert caught.value.returncode == 6
+    for db in pair:
+        assert "scenario_widget" not in db.tables()
+        assert db.migration_rows() == []
+    runs = [latest(db) for db in pair]
+    assert [r.outcome for r in runs] == ["restored", "restored"]
+    assert all(r.backup_id for r in runs)
+    lines = str(caught.value).splitlines()
+    if pair[1].vendor == "mysql":  # half-done: restored by its own failure path
+        assert lines[1].endswith(
+            "(mysql cannot roll back DDL). The database was restored from backup "
+            f"{runs[1].backup_id} to its state before the run."
+        )
+    else:  # rolled back by the database; 0001 of this run restored after
+        assert lines[2] == (
+            f"  Database 'other' (run {runs[1].pk}): restored from backup "
+            f"{runs[1].backup_id} to its state before the run."
+        )
+    assert lines[-1].startswith(f"  Database 'default' (run {runs[0].pk}): restored")
+
+
+def test_auto_restore_never_leaves_every_database_as_it_is(
+    pair: tuple[Database, Database], settings: Any
+) -> None:
+    first_state(pair)
+    settings.SCENARIO_FAIL_ON = "other"
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "never"}
+    with pytest.raises(RestoreFailed) as caught:
+        run("scenario", database=BOTH, verbosity=0)
+    assert caught.value.returncode == 7
+    default = pair[0]
+    assert columns(default) == {"id", "name", "color", "weight"}
+    run_id = latest(default).pk
+    assert latest(default).outcome == "failed"
+    assert str(caught.value).splitlines()[-1] == (
+        f"  Database 'default' (run {run_id}): left migrated (AUTO_RESTORE is "
+        f"'never'); undo it with: manage.py rollback --run {run_id} --database default"
+    )
+
+
+def test_rollback_last_on_one_database_undoes_the_linked_run_on_all(
+    pair: tuple[Database, Database],
+) -> None:
+    first_state(pair)
+    run("scenario", database=BOTH, verbosity=0)
+    out = io.StringIO()
+    call_command("rollback", last=True, database="other", interactive=False, stdout=out)
+    for db in pair:
+        assert columns(db) == {"id", "name"}
+        assert latest(db).command == "rollback"
+    ledger_lines = [x for x in out.getvalue().splitlines() if x.startswith("Ledger:")]
+    assert len(ledger_lines) == 2  # one rollback run recorded per database

@@ -135,11 +135,10 @@ class Command(MigrationGuardCommand):
             self._restore_interrupted(alias, interrupted, options, as_json)
             return
         target = RollbackTarget(last=options["last"], run_id=options["run"])
-        if options["run"] is not None and ledger.has_table(alias):
-            linked = multi.linked_runs(ledger.find_run(alias, options["run"]))
-            if len(linked) > 1:
-                self._rollback_group(linked, options, as_json)
-                return
+        linked = self._linked(alias, options)
+        if len(linked) > 1:  # one run on several databases: undone on all
+            self._rollback_group(linked, options, as_json)
+            return
         decision = self._decide(alias, target, options)
         run = decision.run
         if not decision.preview.migrations:
@@ -156,6 +155,15 @@ class Command(MigrationGuardCommand):
             if not self.confirm(what):
                 raise UsageError("Rollback cancelled; nothing was changed.")
         self._finish(as_json, self._carry_out(decision, options, as_json), alias)
+
+    @staticmethod
+    def _linked(alias: str, options: dict[str, Any]) -> list[tuple[str, MigrationRun]]:
+        """The runs of the run to undo, one per database (:mod:`run.multi`)."""
+        if options["last"] and options["run"] is not None:
+            return []  # rollback_plan says: not both
+        if not ledger.has_table(alias):
+            return []
+        return multi.linked_runs(ledger.find_run(alias, options["run"]))
 
     def _decide(
         self, alias: str, target: RollbackTarget, options: dict[str, Any]
