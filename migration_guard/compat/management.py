@@ -57,3 +57,14 @@ def signal_receivers(signal: Any) -> list[Any]:
         if receiver is not None:
             found.append(receiver)
     return found
+
+
+def retype_action(action: argparse.Action, kind: type[argparse.Action]) -> None:
+    """Make ``action`` (a parent command's) act as ``kind`` keeping its option.
+
+    ``kind`` must only override ``__call__``: the attributes argparse set on
+    ``action`` (``dest``, ``default``, ``option_strings``) stay. argparse has
+    no public way to replace an option a parent parser added (its conflict
+    handler is copied into each argument group when the group is made).
+    """
+    action.__class__ = kind
