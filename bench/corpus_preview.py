@@ -2,6 +2,7 @@
 
     python bench/corpus_preview.py [--backends postgresql,mysql] [--runs 3]
                                    [--targets cms:0030,sites:zero]
+                                   [--baseline DIR]
 
 The corpus (``tests/corpus``: third-party apps from PyPI, installed by
 ``make corpus-deps``) is migrated from empty by Django once per backend on
@@ -13,6 +14,14 @@ a scratch database; then, for each target, alternating the tools, whole
 * ``rollbackplan APP TARGET --sql`` (the revert preview with its backward
   SQL); target <= 1.5x.
 
+With ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree
+add --detach DIR main``), ``rollbackplan --sql`` of DIR's corpus
+``manage.py`` (which imports DIR's ``migration_guard``) is timed too, in the
+same rounds: before and after a change, against the same ``migrate --plan``,
+under the same load. Its SQL
+must be the SQL of this checkout, byte for byte but for string literals (a
+callable default, the time or a random key, differs from call to call).
+
 Both must list the same number of migrations (``-- Unapply`` blocks against
 plan lines). ``rollbackplan`` exits 8 when the plan holds an irreversible
 operation: that is its answer, not a failure. Prints a table of medians and
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -36,14 +46,21 @@ TARGET = 1.5
 DEFAULT_TARGETS = ("cms:0030", "filer:zero", "contenttypes:0001", "sites:zero")
 
 
-def manage(url: str, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[float, str]:
-    """Seconds of ``tests/corpus/manage.py ARGS`` as a whole process, and stdout."""
+def manage(
+    url: str, *args: str, ok: tuple[int, ...] = (0,), path: Path | None = None
+) -> tuple[float, str]:
+    """Seconds of ``tests/corpus/manage.py ARGS`` as a whole process, and stdout.
+
+    ``path``: another checkout, whose corpus ``manage.py`` imports its own
+    ``migration_guard`` (it puts its checkout first on ``sys.path``).
+    """
+    corpus = CORPUS if path is None else path / "tests" / "corpus"
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(DATABASE_URL=url, PYTHONWARNINGS="ignore")
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, str(CORPUS / "manage.py"), *args],
-        cwd=CORPUS,
+        [sys.executable, str(corpus / "manage.py"), *args],
+        cwd=corpus,
         env=env,
         capture_output=True,
         text=True,
@@ -58,26 +75,45 @@ def manage(url: str, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[float, str
     return seconds, proc.stdout
 
 
-def measure(url: str, app: str, target: str, runs: int) -> dict[str, list[float]]:
-    plan_args = ("migrate", app, target, "--plan")
-    sql_args = ("rollbackplan", app, target, "--sql")
-    times: dict[str, list[float]] = {"migrate --plan": [], "rollbackplan --sql": []}
+PLAN, SQL, BASELINE = (
+    "migrate --plan",
+    "rollbackplan --sql",
+    "rollbackplan --sql (baseline)",
+)
+
+
+def _stable(out: str) -> list[str]:
+    """The lines of an output, their string literals blanked (a callable
+    default, the time or a random key, differs from call to call)."""
+    return [re.sub(r"'[^']*'", "''", line) for line in out.splitlines()]
+
+
+def measure(
+    url: str, app: str, target: str, runs: int, baseline: Path | None
+) -> dict[str, list[float]]:
+    tools = [
+        (PLAN, ("migrate", app, target, "--plan"), None),
+        (SQL, ("rollbackplan", app, target, "--sql"), None),
+    ]
+    if baseline is not None:
+        tools.append((BASELINE, ("rollbackplan", app, target, "--sql"), baseline))
+    times: dict[str, list[float]] = {label: [] for label, _, _ in tools}
     for run in range(runs + 1):  # the first round warms the caches, untimed
-        order = [(plan_args, "migrate --plan"), (sql_args, "rollbackplan --sql")]
-        for args, label in order if run % 2 else order[::-1]:
-            seconds, out = manage(url, *args, ok=(0, 8))
-            if label == "migrate --plan":
-                steps = sum(  # "app.name" lines; operations are indented
-                    1 for line in out.splitlines()[1:] if line[:1] not in (" ", "")
-                )
-            else:
-                blocks = out.count("-- Unapply ")
+        outputs = {}
+        for label, args, path in tools if run % 2 else tools[::-1]:
+            seconds, outputs[label] = manage(url, *args, ok=(0, 8), path=path)
             if run:
                 times[label].append(seconds)
+        steps = sum(  # "app.name" lines; operations are indented
+            1 for line in outputs[PLAN].splitlines()[1:] if line[:1] not in (" ", "")
+        )
+        blocks = outputs[SQL].count("-- Unapply ")
         if blocks != steps:
             raise common.CommandFailed(
                 f"{app} {target}: rollbackplan unapplies {blocks}, migrate {steps}"
             )
+        if BASELINE in outputs and _stable(outputs[BASELINE]) != _stable(outputs[SQL]):
+            raise common.CommandFailed(f"{app} {target}: the baseline's SQL differs")
     log(f"  {app} {target}: {steps} migrations")
     return times
 
@@ -88,6 +124,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/smbench_corpus"))
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout whose rollbackplan --sql is timed too (before/after)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     # the corpus keeps backups in the temporary directory, which a shared
@@ -107,20 +148,22 @@ def main() -> int:
             manage(db.url, "migrate", "--noinput", "-v", "0")
             for spec in args.targets.split(","):
                 app, target = spec.split(":")
-                times = measure(db.url, app, target, args.runs)
-                base = median(times["migrate --plan"])
-                value = median(times["rollbackplan --sql"])
+                times = measure(db.url, app, target, args.runs, args.baseline)
+                base = median(times[PLAN])
                 label = f"{app} {target}"
-                rows.append(Row(backend, f"migrate --plan ({label})", base))
-                rows.append(
-                    Row(
-                        backend,
-                        f"rollbackplan --sql ({label})",
-                        value,
-                        value / base,
-                        TARGET,
-                    )
-                )
+                rows.append(Row(backend, f"{PLAN} ({label})", base))
+                for tool in (BASELINE, SQL):
+                    if times.get(tool):
+                        value = median(times[tool])
+                        rows.append(
+                            Row(
+                                backend,
+                                f"{tool} ({label})",
+                                value,
+                                value / base,
+                                TARGET,
+                            )
+                        )
     print(format_table(rows))
     print(f"{common.code_version()}; {common.load_average()}")
     return 0

@@ -36,6 +36,7 @@ from migration_guard.compat.backends import (
     runner_database_name,
 )
 from migration_guard.compat.management import (
+    signal_receivers,
     called_from_command_line,
     parser_actions,
     raw_stream,
@@ -456,3 +457,20 @@ def test_parser_actions_are_the_arguments_django_parses() -> None:
     assert {"database", "app_label", "migration_name", "fake"} <= parsed
     assert parsed <= dests
     assert dests - parsed == {"help", "version"}
+
+
+def test_signal_receivers_are_the_connected_functions() -> None:
+    from django.db.models.signals import post_migrate
+
+    def receiver(**kwargs: Any) -> None:
+        """Connected weakly, as Django connects by default."""
+
+    post_migrate.connect(receiver, dispatch_uid="test_signal_receivers")
+    try:
+        found = signal_receivers(post_migrate)
+        assert receiver in found
+        create = "django.contrib.contenttypes.management.create_contenttypes"
+        assert create in {f"{f.__module__}.{f.__qualname__}" for f in found}
+    finally:
+        post_migrate.disconnect(dispatch_uid="test_signal_receivers")
+    assert receiver not in signal_receivers(post_migrate)

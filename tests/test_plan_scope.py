@@ -24,6 +24,7 @@ ALWAYS = {
     "django_migrations",
     "django_content_type",
     "auth_permission",
+    "django_site",  # post_migrate: django.contrib.sites' default site
     "migration_guard_migrationrun",
 }
 

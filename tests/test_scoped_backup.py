@@ -27,7 +27,12 @@ from tests.schema import logical_dump
 
 SCOPED = {"scenario": "tests.scenarios.scoped"}
 #: the tables every plan writes, as the scenario's database has them
-HISTORY = ["auth_permission", "django_content_type", "django_migrations"]
+HISTORY = [
+    "auth_permission",
+    "django_content_type",
+    "django_migrations",
+    "django_site",
+]
 LEDGER = "migration_guard_migrationrun"
 
 
@@ -42,6 +47,7 @@ def library(database: Database, settings: Any) -> Database:
     """The scenario at 0001, with two shelves, an author and a book."""
     settings.MIGRATION_MODULES = SCOPED
     run("guardedmigrate", "auth", no_backup=True)
+    run("guardedmigrate", "sites", no_backup=True)
     run("guardedmigrate", "scenario", "0001", no_backup=True)
     database.query("INSERT INTO scenario_author (id, name) VALUES (1, 'Le Guin')")
     database.query("INSERT INTO library_shelf (id, size) VALUES (1, 10), (2, 20)")
@@ -75,9 +81,9 @@ def test_a_scoped_backup_holds_the_plans_tables_only(library: Database) -> None:
         for r in manifest.relations
         if r["referenced_table"] == "library_shelf"
     ] == [("scenario_book", "shelf_id", "library_shelf")]
-    assert "the plan's 5 tables: auth_permission, django_content_type" in out
+    assert "the plan's 6 tables: auth_permission, django_content_type" in out
     run_row = MigrationRun.objects.get(pk=manifest.run_id)
-    assert run_row.backup_note.startswith("taken: plan-scoped, 5 tables: ")
+    assert run_row.backup_note.startswith("taken: plan-scoped, 6 tables: ")
     assert library.query("SELECT id, label FROM library_shelf ORDER BY id") == [
         (1, "shelf of 10"),
         (2, "shelf of 20"),
@@ -93,8 +99,8 @@ def test_a_restore_replaces_the_scope_and_keeps_the_rest(library: Database) -> N
 
     shown = run("migrationbackups", "show", manifest.id)
     assert (
-        "  Holds: the plan's 5 tables: auth_permission, django_content_type, "
-        "django_migrations, library_shelf, migration_guard_migrationrun; 3 foreign "
+        "  Holds: the plan's 6 tables: auth_permission, django_content_type, "
+        "django_migrations, django_site, library_shelf, ...; 3 foreign "
         "keys to or from other tables recorded\n"
     ) in shown
     run("migrationbackups", "restore", manifest.id, interactive=False)
@@ -216,7 +222,7 @@ def test_manage_py_backup_scope_flag(library: Database, tmp_path: Path) -> None:
         "--no-color", **env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "the plan's 5 tables" in result.stdout, result.stdout
+    assert "the plan's 6 tables" in result.stdout, result.stdout
     assert newest().scope_tables == sorted([*HISTORY, "library_shelf", LEDGER])
     refused = library.manage("guardedmigrate", "--backup-scope", "tables", **env)
     assert refused.returncode == 1  # argparse: usage error, nothing done

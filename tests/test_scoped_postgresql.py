@@ -39,6 +39,7 @@ ALWAYS = [
     "auth_permission",
     "django_content_type",
     "django_migrations",
+    "django_site",
     "migration_guard_migrationrun",
 ]
 #: what the backup of the 0001 -> 0002 plan holds (scenario_extra is created)
@@ -154,7 +155,7 @@ def test_a_plan_scoped_backup_holds_exactly_the_plans_tables(
     assert listed(manifest, "SEQUENCE SET") == [f"{t}_id_seq" for t in HELD]
     assert set(manifest.rows) == {f"public.{t}" for t in HELD}
     assert manifest.rows["public.scenario_item"] == 50
-    assert "the plan's 5 tables" in out
+    assert "the plan's 6 tables" in out
     # the foreign key from outside into the scope is recorded with its definition
     (note,) = [r for r in manifest.relations if r["table"] == "scenario_note"]
     assert note["referenced_table"] == "scenario_item"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,8 @@ def create_backup(
     store = store or get_store()
     manifest = _new_manifest(alias, backend, reason=reason, run_id=run_id)
     manifest.applied_before = list(applied_before)
+    if tables is not None and not applied_before:  # a scoped restore checks it
+        manifest.applied_before = scope_history.applied_migrations(alias)
     manifest.plan = list(plan)
     started = time.monotonic()
     where = store.description
@@ -340,8 +342,12 @@ def restore_backup(
     store: BackupStore | None = None,
     no_owner: bool = False,
     no_privileges: bool = False,
+    on_loaded: Callable[[], None] | None = None,
 ) -> None:
     """Restore ``manifest`` into ``alias`` after checking engine and file.
+
+    ``on_loaded`` is called once the backup is in the database, before it is
+    compared with the manifest.
 
     Raises VerificationRefused (nothing touched) or BackupError (the restore
     itself failed). Django's connection is closed afterwards: recorders and
@@ -360,6 +366,8 @@ def restore_backup(
                 no_privileges=no_privileges,
                 scope=scoped.of_manifest(manifest),
             )
+        if on_loaded is not None:
+            on_loaded()
         connections[alias].close()
         check_restored(alias, manifest)
     except ProcessError as exc:

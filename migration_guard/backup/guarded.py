@@ -17,7 +17,7 @@ from migration_guard.backup.base import BackupError, Progress
 from migration_guard.backup.storage import BackupStore, Manifest
 from migration_guard.exceptions import BackupFailed, RestoreFailed, RunInterrupted
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.run import ledger, recovery
+from migration_guard.run import interrupts, ledger, recovery
 from migration_guard.run.interrupts import exit_code_of
 from migration_guard.run.locking import migration_lock
 
@@ -73,25 +73,34 @@ def restore(
     """
     lock = contextlib.nullcontext() if locked else migration_lock(alias, lock_timeout)
     with lock:
-        safety = _safety_backup(alias, store, say, progress, manifest.scope or None)
+        safety = _safety_backup(alias, store, say, progress, manifest)
         say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
         history = ledger.snapshot(alias)
-        with ledger.recorded(
-            ledger.start_run(
-                alias, command=command, direction="none", plan=[],
-                applied_before=applied_now(alias), argv=argv,
-            )
-        ) as recording:  # fmt: skip
-            _restore_marked(
-                alias, manifest, store, recording=recording, safety=safety,
-                say=say, progress=progress("Restoring"), no_owner=no_owner,
-                no_privileges=no_privileges,
-            )  # fmt: skip
-            ledger.ensure_table(alias)
-            note = f"restored; safety backup {safety.id}" + (
-                "; a backup of another database (--into-other-database)" * into_other
-            )
-            recording.finish(Outcome.SUCCESS, backup_id=manifest.id, backup_note=note)
+        loaded: list[bool] = []
+        try:
+            with ledger.recorded(
+                ledger.start_run(
+                    alias, command=command, direction="none", plan=[],
+                    applied_before=applied_now(alias), argv=argv,
+                )
+            ) as recording:  # fmt: skip
+                _restore_marked(
+                    alias, manifest, store, recording=recording, safety=safety,
+                    say=say, progress=progress("Restoring"), no_owner=no_owner,
+                    no_privileges=no_privileges, loaded=loaded,
+                )  # fmt: skip
+                ledger.ensure_table(alias)
+                note = f"restored; safety backup {safety.id}" + (
+                    "; a backup of another database (--into-other-database)"
+                    * into_other
+                )
+                recording.finish(
+                    Outcome.SUCCESS, backup_id=manifest.id, backup_note=note
+                )
+        except RunInterrupted:
+            if loaded:  # the backup is in: its ledger rows are history too
+                ledger.replay(alias, history)
+            raise
         ledger.replay(alias, history)
     say(
         "SUCCESS",
@@ -111,9 +120,19 @@ def _restore_marked(
     progress: Progress | None,
     no_owner: bool,
     no_privileges: bool,
+    loaded: list[bool],
 ) -> None:
     """The restore itself, under the restore marker where the vendor needs it;
-    a failure is recorded in ``recording``, raised as RestoreFailed/RunInterrupted."""
+    a failure is recorded in ``recording``, raised as RestoreFailed/RunInterrupted.
+
+    Once the backup is loaded, signals are deferred (``loaded`` says it): the
+    comparison with the manifest and the ledger's history finish first.
+    """
+
+    def on_loaded() -> None:
+        interrupts.defer()
+        loaded.append(True)
+
     catalog.check_scope(alias, manifest)  # a refusal leaves no marker behind
     marked = recovery.marks_restores(alias, manifest)
     try:
@@ -126,9 +145,12 @@ def _restore_marked(
             store=store,
             no_owner=no_owner,
             no_privileges=no_privileges,
+            on_loaded=on_loaded,
         )
     except KeyboardInterrupt as exc:
         connections[alias].close()
+        if loaded:
+            _loaded_then_interrupted(alias, manifest, marked, recording, exc, say)
         _finish(recording, Outcome.INTERRUPTED, exc, say)
         raise _interrupted(alias, manifest, marked, exc) from exc
     except BackupError as exc:
@@ -148,19 +170,27 @@ def _safety_backup(
     store: BackupStore,
     say: Callable[[str, str], None],
     progress: Callable[[str], Progress | None],
-    tables: list[str] | None,
+    restored: Manifest,
 ) -> Manifest:
-    """The backup of the database as it is, taken before it is replaced:
-    of ``tables`` only when the restore replaces only those."""
+    """The backup of the database as it is, taken before ``restored``
+    replaces it: of the same tables when that restore replaces only those.
+
+    Its plan is what the restore changes in the history (the migrations
+    applied now and not in ``restored``, and the other way round), so that
+    the safety backup of a scoped restore can undo it (backup.scope_history).
+    """
     say("MIGRATE_HEADING", "Taking a safety backup:")
+    applied = applied_now(alias)
+    changed = set(applied) ^ set(restored.applied_before)
     try:
         safety = catalog.create_backup(
             alias,
             reason="safety",
-            applied_before=applied_now(alias),
+            applied_before=applied,
+            plan=[_step(key, backwards=key in applied) for key in sorted(changed)],
             progress=progress("Backing up"),
             store=store,
-            tables=tables,
+            tables=restored.scope or None,
         )
     except BackupError as exc:
         raise BackupFailed(
@@ -171,6 +201,11 @@ def _safety_backup(
     return safety
 
 
+def _step(key: str, *, backwards: bool) -> dict[str, object]:
+    app, _, name = key.partition(".")
+    return {"app": app, "name": name, "backwards": backwards}
+
+
 def _finish(
     recording: ledger.Recording,
     outcome: Outcome,
@@ -179,6 +214,29 @@ def _finish(
 ) -> None:
     for warning in recording.finish(outcome, error=ledger.format_error(exc)):
         say("ERROR", warning)
+
+
+def _loaded_then_interrupted(
+    alias: str,
+    manifest: Manifest,
+    marked: bool,
+    recording: ledger.Recording,
+    exc: KeyboardInterrupt,
+    say: Callable[[str, str], None],
+) -> None:
+    """Interrupted after the load: the database holds the backup, unchecked."""
+    if marked:
+        recovery.clear_marker(alias)
+    ledger.ensure_table(alias)
+    _finish(recording, Outcome.INTERRUPTED, exc, say)
+    raise RunInterrupted(
+        f"The restore of backup {manifest.id} into database '{alias}' was "
+        "interrupted after the backup was loaded, while the database was being "
+        "compared with it: the database holds the backup, but that comparison "
+        "did not finish. Restore it again to have it checked: manage.py "
+        f"migrationbackups restore {manifest.id} --database {alias}",
+        returncode=exit_code_of(exc),
+    ) from exc
 
 
 def _interrupted(

@@ -17,6 +17,9 @@ honoured: the clients read their own groups, ``[client]`` and
 Restores empty the database first (tables, views, sequences, routines,
 events), then load the dump with the client, which stops at the first SQL
 error, so the database ends up exactly as backed up or the restore fails.
+A plan-scoped backup holds only the plan's tables (with their triggers); its
+restore drops and reloads those alone (:mod:`.mysql_cleanup`,
+:mod:`.mysql_scope`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from migration_guard.backup import mysql_dump, process
+from migration_guard.backup import mysql_dump, mysql_scope, process
 from migration_guard.backup.base import (
     BackupBackend,
     BackupError,
@@ -38,7 +41,7 @@ from migration_guard.backup.base import (
     RestoreOptions,
     register,
 )
-from migration_guard.backup.mysql_cleanup import cleanup_sql
+from migration_guard.backup.mysql_cleanup import cleanup_sql, scoped_cleanup_sql
 from migration_guard.backup.mysql_dump import DumpError
 from migration_guard.conf import migration_guard_settings as conf
 
@@ -58,6 +61,8 @@ HEADERS = (b"-- MariaDB dump", b"-- MySQL dump")
 COMPLETED = b"-- Dump completed"
 HEAD_BYTES = 4096
 TAIL_BYTES = 4096
+#: a scoped dump holds tables: the database's routines and events stay
+SCOPED_SKIPS = ("--skip-routines", "--skip-events")
 #: option file lines longer than this are split by the clients' parser
 MAX_OPTION_LINE = 4000
 
@@ -154,6 +159,7 @@ class MySQLBackend(BackupBackend):
     extension = ".sql"
     dump_tools = ("mariadb-dump", "mysqldump")
     required_tools = (dump_tools, CLIENTS)
+    scoped = True
 
     # -- connection parameters -------------------------------------------
 
@@ -319,7 +325,8 @@ class MySQLBackend(BackupBackend):
         progress: Progress | None = None,
         tables: Sequence[str] | None = None,
     ) -> str | None:
-        """``mariadb-dump`` of the whole database (schema, data, code) to ``path``.
+        """``mariadb-dump`` of the whole database (schema, data, code) to ``path``;
+        of ``tables`` only (with their triggers, no routines or events) when given.
 
         ``--single-transaction`` gives a consistent snapshot of InnoDB tables
         without locking them (MyISAM tables are not consistent);
@@ -338,9 +345,8 @@ class MySQLBackend(BackupBackend):
                 "--single-transaction",
                 "--skip-lock-tables",
                 "--quick",
-                "--routines",
+                *(SCOPED_SKIPS if tables else ("--routines", "--events")),
                 "--triggers",
-                "--events",
                 "--hex-blob",
                 "--no-tablespaces",
                 "--add-drop-table",
@@ -350,6 +356,7 @@ class MySQLBackend(BackupBackend):
                 f"--result-file={path}",
                 "--",
                 name,
+                *sorted(tables or ()),
             ]
             try:
                 process.run(
@@ -362,6 +369,10 @@ class MySQLBackend(BackupBackend):
         if progress is not None:
             progress(path.stat().st_size)
         return None
+
+    def scope_problems(self, tables: Sequence[str]) -> list[str]:
+        """Views and outside triggers over ``tables`` (:mod:`.mysql_scope`)."""
+        return mysql_scope.scope_problems(self.connection, tables)
 
     def verify(self, path: Path) -> None:
         """The dump header at the start and the completion line at the end.
@@ -448,7 +459,8 @@ class MySQLBackend(BackupBackend):
     def load(
         self, path: Path, progress: Progress | None, options: RestoreOptions
     ) -> None:
-        """Empty the database, then load the dump with the client.
+        """Empty the database, then load the dump with the client; with
+        ``options.scope``, drop the scope's tables only, load, check references.
 
         The file is verified and the client looked up first, so a truncated
         backup or a missing client fails before anything is dropped. The
@@ -462,7 +474,12 @@ class MySQLBackend(BackupBackend):
         binary = self.client_command
         self._require(binary, CLIENTS, "client (for restores)")
         name = self.database_name
-        cleanup = cleanup_sql(self.connection, name)
+        scope = options.scope
+        cleanup = (
+            cleanup_sql(self.connection, name)
+            if scope is None
+            else scoped_cleanup_sql(self.connection, name, scope)
+        )
         self.connection.close()
         flavor = self.flavor(binary)
         with self.defaults_file(flavor) as defaults:
@@ -478,3 +495,5 @@ class MySQLBackend(BackupBackend):
                     f"Restoring MySQL database '{name}' from {path} failed; the "
                     f"database holds only part of the backup: {without_data(exc)}"
                 ) from exc
+        if scope is not None:  # loaded with foreign key checks off
+            mysql_scope.check_references(self.connection, scope.present, name)

@@ -2,14 +2,21 @@
 
 A dump recreates what it holds; objects created after the backup (tables of
 a failed migration, a new view or routine) would survive the load, so a
-restore first drops every object of the database a dump can recreate.
+restore first drops every object of the database a dump can recreate. A
+plan-scoped restore drops the scope's tables only (:func:`scoped_cleanup_sql`):
+every other object of the database stays as it is.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from migration_guard.backup.base import RESTORE_MARKER_TABLE
+
+if TYPE_CHECKING:
+    from migration_guard.backup.scoped import TableScope
 
 #: names per DROP statement when emptying the database
 DROP_BATCH = 200
@@ -61,15 +68,57 @@ def cleanup_sql(connection: BaseDatabaseWrapper, name: str) -> str:
     statements += [
         f"DROP {kind} IF EXISTS {qualified(routine)};" for kind, routine in routines
     ]
+    statements += _drops(schema, tables)
+    statements.append("SET FOREIGN_KEY_CHECKS = 1;")
+    return "\n".join(statements) + "\n"
+
+
+def scoped_cleanup_sql(
+    connection: BaseDatabaseWrapper, name: str, scope: TableScope
+) -> str:
+    """SQL that drops the tables of a plan-scoped restore, as they are now.
+
+    The tables the backup holds (``scope.present``: its load recreates
+    them) are dropped as what they are now (one the plan turned into a view
+    is dropped as a view, which the dump's ``DROP TABLE`` could not); those
+    the plan created (``scope.created``) are dropped if they are tables: a
+    view of that name was no table when the backup was taken, so the plan
+    did not create it (an unmanaged model over a view). Foreign keys of
+    other tables pointing at them survive (checks are off); their triggers
+    go with them; routines, events and every other table stay.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+            [name],
+        )
+        found = [
+            (t, kind) for t, kind in cursor.fetchall() if t != RESTORE_MARKER_TABLE
+        ]
+    present, created = set(scope.present), set(scope.created)
+    tables = [
+        (t, kind)
+        for t, kind in found
+        if t in present or (t in created and kind != "VIEW")
+    ]
+    statements = ["SET FOREIGN_KEY_CHECKS = 0;"]
+    statements += _drops(quote_name(name), tables)
+    statements.append("SET FOREIGN_KEY_CHECKS = 1;")
+    return "\n".join(statements) + "\n"
+
+
+def _drops(schema: str, tables: list[tuple[str, str]]) -> list[str]:
+    """``DROP VIEW/TABLE/SEQUENCE`` of ``tables`` (name, TABLE_TYPE), batched."""
     kinds = (
         ("VIEW", {"VIEW"}),
         ("TABLE", {"BASE TABLE", "SYSTEM VERSIONED"}),
         ("SEQUENCE", {"SEQUENCE"}),
     )
+    statements = []
     for keyword, types in kinds:
-        names = [table for table, kind in tables if kind in types]
+        names = [f"{schema}.{quote_name(t)}" for t, kind in tables if kind in types]
         for start in range(0, len(names), DROP_BATCH):
-            batch = ", ".join(qualified(n) for n in names[start : start + DROP_BATCH])
+            batch = ", ".join(names[start : start + DROP_BATCH])
             statements.append(f"DROP {keyword} IF EXISTS {batch};")
-    statements.append("SET FOREIGN_KEY_CHECKS = 1;")
-    return "\n".join(statements) + "\n"
+    return statements

@@ -93,6 +93,8 @@ class _Collector:
     connection: BaseDatabaseWrapper
     tables: set[str] = field(default_factory=set)
     unbounded: list[str] = field(default_factory=list)
+    #: table names declared by migrations, and which: they must exist
+    declared: list[tuple[str, str]] = field(default_factory=list)
 
     def table(self, state: ProjectState, app: str, name: str) -> str:
         model = state.models.get((app, name.lower()))
@@ -179,6 +181,8 @@ def _field_op(c: _Collector, op: Any, app: str, state: ProjectState) -> None:
             c.tables.add(c.m2m_table(own, app, state, name, fld))
         if _is_referenced(fld):
             c.referrers(state, app, op.model_name)
+        if fld is not None and fld.primary_key:  # its own m2m tables follow it
+            c.model(state, app, op.model_name, whole=True)
 
 
 def _declared(
@@ -202,6 +206,7 @@ def _declared_table(
     c: _Collector, migration: Migration, state: ProjectState, entry: str
 ) -> str:
     if "." not in entry:
+        c.declared.append((entry, f"{migration.app_label}.{migration.name}"))
         return entry  # a table name
     app, name = _split(entry, migration.app_label)
     if (app, name) not in state.models:
@@ -227,11 +232,22 @@ def _code_op(
         c.tables.update(declared)
 
 
+#: the modules whose operation classes this module knows (a subclass defined
+#: elsewhere may write any table: its ``database_forwards`` is its own)
+_KNOWN_MODULES = ("django.db.migrations.operations.", "django.contrib.postgres.")
+
+
 def _operation(
     c: _Collector, migration: Migration, index: int, op: Operation, state: ProjectState
 ) -> None:
     app = migration.app_label
-    if isinstance(op, operations.SeparateDatabaseAndState):
+    if not isinstance(op, operations.RunPython | operations.RunSQL) and not (
+        type(op).__module__.startswith(_KNOWN_MODULES)
+    ):
+        _unknown(c, migration, index, op)
+    elif type(op).__module__.startswith("django.contrib.postgres."):
+        _postgres_op(c, migration, index, op, state)
+    elif isinstance(op, operations.SeparateDatabaseAndState):
         for inner in database_operations(op):
             _operation(c, migration, index, inner, state)
     elif isinstance(op, operations.RunPython | operations.RunSQL):
@@ -249,10 +265,26 @@ def _operation(
     elif isinstance(op, _WITH_REFERRERS):
         _model_with_referrers(c, op, app, state)
     else:
-        c.unbounded.append(
-            f"{migration.app_label}.{migration.name} operations[{index}] "
-            f"{type(op).__name__} is not an operation whose tables can be known"
-        )
+        _unknown(c, migration, index, op)
+
+
+def _unknown(c: _Collector, migration: Migration, index: int, op: Operation) -> None:
+    c.unbounded.append(
+        f"{migration.app_label}.{migration.name} operations[{index}] "
+        f"{type(op).__name__} is not an operation whose tables can be known"
+    )
+
+
+def _postgres_op(
+    c: _Collector, migration: Migration, index: int, op: Any, state: ProjectState
+) -> None:
+    """``django.contrib.postgres.operations``: the index and constraint
+    variants act on their model's table; extensions and collations on none."""
+    name = type(op).__name__
+    if hasattr(op, "model_name"):
+        c.model(state, migration.app_label, op.model_name, whole=False)
+    elif not name.endswith(("Extension", "Collation")):
+        _unknown(c, migration, index, op)
 
 
 def _create_model(c: _Collector, op: Any, app: str, state: ProjectState) -> None:
@@ -276,7 +308,9 @@ def _model_with_referrers(
         for field_name, fld in _m2m_fields(state.models[(app, name.lower())]):
             c.tables.add(c.m2m_table(own, app, state, field_name, fld))
     elif isinstance(op, operations.AlterModelTable) and op.table:
-        c.tables.add(str(op.table))
+        c.tables.add(str(op.table))  # its auto many-to-many tables are renamed too
+        for field_name, fld in _m2m_fields(state.models[(app, name.lower())]):
+            c.tables.add(c.m2m_table(str(op.table), app, state, field_name, fld))
 
 
 def _always(connection: BaseDatabaseWrapper) -> set[str]:
@@ -303,5 +337,37 @@ def plan_scope(plan: Plan, connection: BaseDatabaseWrapper) -> Scope:
         if visit.key in wanted:
             for index, (op, state) in enumerate(visit.operations()):
                 _operation(collector, visit.migration, index, op, state)
+    _check_declared(collector)
+    _post_migrate(collector)
     collector.tables |= _always(connection)
     return Scope(frozenset(collector.tables), tuple(collector.unbounded))
+
+
+def _check_declared(c: _Collector) -> None:
+    """A declared table name that neither exists nor is made by the plan is a
+    typo: the table the code really writes would be left out."""
+    with c.connection.cursor() as cursor:
+        existing = set(c.connection.introspection.table_names(cursor))
+    caseless = c.connection.vendor in ("sqlite", "mysql")
+    fold = str.lower if caseless else str
+    known = {fold(t) for t in existing} | {
+        fold(t) for t in c.tables - {d for d, _ in c.declared}
+    }
+    for table, migration in c.declared:
+        if fold(table) not in known:
+            c.unbounded.append(
+                f"{migration} {WRITES_ATTRIBUTE} names table {table!r}, which "
+                "neither exists nor is created by the plan"
+            )
+
+
+def _post_migrate(c: _Collector) -> None:
+    from migration_guard.backup.receivers import post_migrate_writes
+
+    writes = post_migrate_writes()
+    c.tables |= writes.tables
+    for name in writes.unknown:
+        c.unbounded.append(
+            f"the post_migrate receiver {name} may write any table (give the "
+            f"function a {WRITES_ATTRIBUTE} list of the tables it writes)"
+        )

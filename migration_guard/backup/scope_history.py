@@ -7,6 +7,11 @@ would bring ``django_migrations`` back to before the plan while the later
 migration's tables stay as it left them. Such a restore is refused
 (exit 4); a full backup, or unapplying the later migrations first, is the
 way back.
+
+A restore of a scoped backup that did not finish (its marker is still
+there) left the history as far as its load got, not as migrations left it:
+restoring that backup again, or one that holds at least its tables (the
+safety backup taken before it), is no such change.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
+from migration_guard.backup.base import RESTORE_MARKER_TABLE
 from migration_guard.exceptions import VerificationRefused
 
 if TYPE_CHECKING:
@@ -48,16 +54,9 @@ def outside_plan(
 def check(manifest: Manifest, alias: str) -> None:
     """Refuse (exit 4) a scoped restore that could not undo what migrations
     outside its plan did since it was taken."""
-    if not manifest.scope:
+    if not manifest.scope or _resumes_restore(manifest, alias):
         return
-    connection = connections[alias]
-    recorder = MigrationRecorder(connection)
-    applied = (
-        [f"{app}.{name}" for app, name in recorder.applied_migrations()]
-        if recorder.has_table()
-        else []
-    )
-    changed = outside_plan(manifest, applied, _replaces())
+    changed = outside_plan(manifest, applied_migrations(alias), _replaces())
     if not changed:
         return
     shown = ", ".join(
@@ -71,6 +70,43 @@ def check(manifest: Manifest, alias: str) -> None:
         "while the migration history goes back. Nothing was changed. Unapply "
         "those migrations first, or restore a backup of the whole database."
     )
+
+
+def usable(manifest: Manifest, alias: str) -> bool:
+    """Whether a restore of ``manifest`` passes :func:`check`."""
+    try:
+        check(manifest, alias)
+    except VerificationRefused:
+        return False
+    return True
+
+
+def applied_migrations(alias: str) -> list[str]:
+    """``"app.name"`` of every migration recorded as applied on ``alias``."""
+    recorder = MigrationRecorder(connections[alias])
+    if not recorder.has_table():
+        return []
+    return sorted(f"{app}.{name}" for app, name in recorder.applied_migrations())
+
+
+def _resumes_restore(manifest: Manifest, alias: str) -> bool:
+    """Whether a restore marker names a backup whose tables ``manifest``
+    holds too (itself, or the restore its safety backup was taken before)."""
+    from migration_guard.backup.storage import get_store
+
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        if RESTORE_MARKER_TABLE not in connection.introspection.table_names(cursor):
+            return False
+        cursor.execute(
+            f"SELECT backup_id FROM {connection.ops.quote_name(RESTORE_MARKER_TABLE)}"
+        )
+        row = cursor.fetchone()
+    marked = str(row[0]) if row else ""
+    if marked == manifest.id:
+        return True
+    other = get_store().get(marked) if marked else None
+    return other is not None and set(other.scope or ["*"]) <= set(manifest.scope)
 
 
 def _replaces() -> dict[str, list[str]]:

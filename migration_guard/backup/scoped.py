@@ -62,9 +62,15 @@ class Choice:
     note: str = ""
 
 
-def choose(mode: str | None, plan: Plan, alias: str) -> Choice:
+def choose(
+    mode: str | None, plan: Plan, alias: str, *, run_syncdb: bool = False
+) -> Choice:
     """The scope of the backup of ``plan`` on ``alias`` under ``mode``
-    (``BACKUP_SCOPE`` when None): the plan's tables or the whole database."""
+    (``BACKUP_SCOPE`` when None): the plan's tables or the whole database.
+
+    ``run_syncdb``: the run creates the tables of unmigrated apps, which no
+    operation of the plan names, so the backup is of the whole database.
+    """
     mode = mode or conf.BACKUP_SCOPE
     if mode not in BACKUP_SCOPE_CHOICES:
         raise UsageError(
@@ -84,16 +90,36 @@ def choose(mode: str | None, plan: Plan, alias: str) -> Choice:
     backend = backend_for(connection)
     if not backend.scoped:
         return Choice(None, f"the {connection.vendor} backend backs up whole databases")
+    if not plan.steps:
+        return Choice(None, "the run applies no migration, so no plan names its tables")
+    if run_syncdb:
+        return Choice(None, "--run-syncdb creates tables that no migration names")
     scope = plan_scope(plan, connection)
     if scope.full:
         return Choice(None, "; ".join(scope.unbounded))
-    present = existing(connection, scope.tables)
+    tables = catalog_spelling(connection, scope.tables)
+    present = existing(connection, tables)
     if not present:
         return Choice(None, "none of the plan's tables exists yet")
     problems = backend.scope_problems(present)
     if problems:
         return Choice(None, "; ".join(problems))
-    return Choice(scope.tables)
+    return Choice(tables)
+
+
+def catalog_spelling(
+    connection: BaseDatabaseWrapper, tables: Iterable[str]
+) -> frozenset[str]:
+    """``tables`` as the catalog spells them where the database ignores case
+    in table names (SQLite): a table declared ``Shop_Order`` is shop_order."""
+    if connection.vendor != "sqlite":
+        return frozenset(tables)
+    with connection.cursor() as cursor:
+        names = {
+            info.name.lower(): info.name
+            for info in connection.introspection.get_table_list(cursor)
+        }
+    return frozenset(names.get(t.lower(), t) for t in tables)
 
 
 def database_size(connection: BaseDatabaseWrapper) -> int:
@@ -155,6 +181,7 @@ def check_relations(alias: str, manifest: Manifest) -> None:
     scope = of_manifest(manifest)
     if scope is None:
         return
+    check_manifest(manifest, scope)
     connection = connections[alias]
     planned = set(scope.planned)
     inbound = [
@@ -181,6 +208,32 @@ def check_relations(alias: str, manifest: Manifest) -> None:
         + ". Nothing was changed. Restore a full backup, or put the "
         "relations back as they were."
     )
+
+
+def check_manifest(manifest: Manifest, scope: TableScope) -> None:
+    """Refuse (exit 4) a scoped manifest whose ``scope_tables`` are not the
+    tables its file holds (``rows``, which the full check of the file
+    compares with the file) or not within its ``scope``: its restore would
+    drop tables it cannot create again."""
+    present = set(scope.present)
+    held = {table.split(".")[-1] for table in manifest.rows}
+    problems = []
+    if not present:
+        problems.append("lists no table")
+    if present - set(scope.planned):
+        problems.append(
+            f"name {', '.join(sorted(present - set(scope.planned)))}, not in its scope"
+        )
+    if held != present:
+        problems.append(
+            f"are not the tables whose rows it records ({', '.join(sorted(held))})"
+        )
+    if problems:
+        raise VerificationRefused(
+            f"Backup {manifest.id}: its manifest's scope_tables "
+            f"({', '.join(sorted(present))}) {'; '.join(problems)}. The manifest "
+            "was altered; nothing was changed."
+        )
 
 
 def _check_dependents(alias: str, manifest: Manifest, scope: TableScope) -> None:

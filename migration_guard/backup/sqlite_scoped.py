@@ -56,9 +56,17 @@ def _copy_tables(
         for _name, sql in _definitions(db, source, tables, kind):
             db.execute(sql)
     if _has_sequence(db, source) and _has_sequence(db, target):
+        # copying the rows set the counters to the largest ids: put back the
+        # source's, which may be higher (ids handed out, rows deleted since);
+        # max(): backups taken before this fix hold two rows per table
         db.execute(
-            f"INSERT INTO {target}.sqlite_sequence (name, seq) SELECT name, seq "
-            f"FROM {source}.sqlite_sequence WHERE name IN ({_marks(tables)})",
+            f"DELETE FROM {target}.sqlite_sequence WHERE name IN ({_marks(tables)})",
+            list(tables),
+        )
+        db.execute(
+            f"INSERT INTO {target}.sqlite_sequence (name, seq) SELECT name, "
+            f"max(seq) FROM {source}.sqlite_sequence WHERE name IN "
+            f"({_marks(tables)}) GROUP BY name",  # one row each, as SQLite keeps
             list(tables),
         )
 
@@ -75,6 +83,8 @@ def dump_tables(live: Path, path: Path, tables: Sequence[str]) -> None:
     db = sqlite3.connect(f"{path.resolve().as_uri()}", uri=True, isolation_level=None)
     try:
         db.execute("PRAGMA synchronous=OFF")  # the caller fsyncs and reads back
+        # no -journal beside the .partial: a failed or killed dump is discarded
+        db.execute("PRAGMA main.journal_mode=OFF")
         db.execute("ATTACH DATABASE ? AS live", [live.resolve().as_uri() + "?mode=ro"])
         db.execute("BEGIN")  # one read transaction of the live database
         _copy_tables(db, "live", "main", tables)
@@ -155,5 +165,5 @@ def _replace(db: sqlite3.Connection, scope: TableScope) -> None:
         shown = ", ".join(f"{row[0]} row {row[1]} -> {row[2]}" for row in broken[:5])
         raise BackupError(
             f"the restored tables break foreign keys of the database ({shown}); "
-            "nothing was changed"
+            "nothing was changed."
         )

@@ -7,6 +7,7 @@ with Django's own behaviour through real commands.
 from __future__ import annotations
 
 import argparse
+import weakref
 from typing import Any
 
 
@@ -38,3 +39,32 @@ def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     Python 3.11-3.13 with Django 5.2, 6.0, 6.1.
     """
     return list(parser._actions)
+
+
+def signal_receivers(signal: Any) -> list[Any]:
+    """The functions connected to ``signal`` (dead weak references left out).
+
+    ``Signal.receivers``: a list of ``(lookup key, receiver or weak
+    reference, is_async)`` (Django 5.0+); a weak reference is called to get
+    the function. Undocumented but not underscored; checked on Django 5.2,
+    6.0, 6.1 (``tests/test_compat.py``).
+    """
+    found = []
+    for entry in signal.receivers:
+        receiver = entry[1]
+        if isinstance(receiver, weakref.ReferenceType):
+            receiver = receiver()
+        if receiver is not None:
+            found.append(receiver)
+    return found
+
+
+def retype_action(action: argparse.Action, kind: type[argparse.Action]) -> None:
+    """Make ``action`` (a parent command's) act as ``kind`` keeping its option.
+
+    ``kind`` must only override ``__call__``: the attributes argparse set on
+    ``action`` (``dest``, ``default``, ``option_strings``) stay. argparse has
+    no public way to replace an option a parent parser added (its conflict
+    handler is copied into each argument group when the group is made).
+    """
+    action.__class__ = kind

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from migration_guard.backup import scope_history
 from migration_guard.backup.catalog import find
 from migration_guard.backup.identity import belongs_to, database_identity
+from migration_guard.backup.storage import Manifest
 from migration_guard.exceptions import RestoreRequired, UsageError
 from migration_guard.models import MigrationRun
 from migration_guard.rollback.preview import (
@@ -82,10 +84,20 @@ def rollback_plan(
 
 
 def strategy_for(alias: str, preview: Preview, run: MigrationRun | None) -> Strategy:
-    """The strategy, with a backup of the database ``alias`` points at now.
+    """The strategy, with a backup of the database ``alias`` points at now."""
+    return choose_strategy(preview, available_backups(alias, preview, run))
+
+
+def available_backups(
+    alias: str, preview: Preview, run: MigrationRun | None
+) -> list[Manifest]:
+    """The backups that bring ``alias`` back to before ``run`` (or to the
+    state once ``preview`` is undone), newest first.
 
     A run's own backup counts only if it is of this database: a ledger
     restored from another database's backup names that database's backups.
+    A plan-scoped backup counts only while no migration outside its plan
+    changed the database since (:mod:`migration_guard.backup.scope_history`).
     """
     if run is not None and run.backup_id:
         try:
@@ -96,7 +108,7 @@ def strategy_for(alias: str, preview: Preview, run: MigrationRun | None) -> Stra
         backups = [m for m in backups if belongs_to(m, alias, current)]
     else:
         backups = backups_for(alias, state_after(preview))
-    return choose_strategy(preview, backups)
+    return [m for m in backups if scope_history.usable(m, alias)]
 
 
 def backward(

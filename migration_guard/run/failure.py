@@ -248,12 +248,16 @@ def _restored(failure: Failure, backup: Manifest, say: Say) -> BaseException:
         f"{reason} {cause} The database was restored from backup {backup.id} "
         "to its state before the run."
     )
+    # the restored ledger row is the one of before the backup was recorded
+    kept = {"backup_id": backup.id, "backup_note": failure.run.backup_note}
     if failure.interrupted:
         failure.finish(
-            Outcome.INTERRUPTED, runtime={**failure.run.runtime, "resolved": "restored"}
+            Outcome.INTERRUPTED,
+            runtime={**failure.run.runtime, "resolved": "restored"},
+            **kept,
         )
         return _interrupted(failure.exc, message)
-    failure.finish(Outcome.RESTORED)
+    failure.finish(Outcome.RESTORED, **kept)
     return MigrationFailed(message)
 
 

@@ -144,8 +144,12 @@ def start_run(
     applied_before: Sequence[str],
     fake: bool = False,
     argv: Sequence[str] | None = None,
+    link: Mapping[str, Any] | None = None,
 ) -> MigrationRun:
     """Write the row of a run that starts now (outcome ``running``).
+
+    ``link`` goes into the row's ``runtime``: the group of runs of one
+    command on several databases (:mod:`~migration_guard.run.multi`).
 
     The table is created on the first run (before migration_guard's own
     migration has run); afterwards the insert is all it costs.
@@ -165,7 +169,7 @@ def start_run(
         django_version=django.get_version(),
         migration_guard_version=migration_guard.__version__,
         key=uuid.uuid4(),
-        runtime=this_process(),
+        runtime={**this_process(), **(link or {})},
         log_position=read_position(alias),
     )
     connection = connections[alias]

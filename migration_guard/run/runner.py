@@ -193,32 +193,65 @@ def _apply(
     """Verify, back up and execute ``plan``; on failure, the error to exit with."""
     backup: Manifest | None = None
     try:
-        if plan.steps and not request.allow_edited:
-            refuse_edited(plan)
-        if request.fake or request.fake_initial:
-            from migration_guard.reconcile.verdict import guard_fake
-
-            journal.verifications = guard_fake(
-                plan,
-                fake_initial=request.fake_initial and not request.fake,
-                force=request.force_fake,
-                reason=request.reason,
-            )
-        backup = _backup(request, plan, recording.run, say, progress)
-        bounded = locktimeouts.bounded(plan.executor, journal, request.lock_waits, say)
-        with bounded, cancellable_queries(request.alias):
-            execute(plan, journal)
+        backup = prepare(request, plan, journal, recording, say, progress)
+        execute_locked(request, plan, journal, execute, say)
         # the work is done: a signal from now on lets the run record it
         interrupts.defer()
     except BaseException as exc:
-        error = failed_run(recording, journal, exc, backup, say)
-        # the run's ledger row, which the command reports with the error: a
-        # MigrationGuardError's ``run``, set on migrate's CommandError too
-        error.run = recording.run  # type: ignore[attr-defined]
+        error = failure_of(recording, journal, exc, backup, say)
         if error is exc:
             raise
         raise error from exc
     return backup
+
+
+def prepare(
+    request: RunRequest,
+    plan: Plan,
+    journal: Journal,
+    recording: ledger.Recording,
+    say: Say,
+    progress: Progress | None,
+) -> Manifest | None:
+    """Before anything is applied: refuse edits and unverified fakes, back up."""
+    if plan.steps and not request.allow_edited:
+        refuse_edited(plan)
+    if request.fake or request.fake_initial:
+        from migration_guard.reconcile.verdict import guard_fake
+
+        journal.verifications = guard_fake(
+            plan,
+            fake_initial=request.fake_initial and not request.fake,
+            force=request.force_fake,
+            reason=request.reason,
+        )
+    return _backup(request, plan, recording.run, say, progress)
+
+
+def execute_locked(
+    request: RunRequest, plan: Plan, journal: Journal, execute: Execute, say: Say
+) -> None:
+    """Call ``execute`` with the lock waits bounded and the queries cancellable."""
+    bounded = locktimeouts.bounded(plan.executor, journal, request.lock_waits, say)
+    with bounded, cancellable_queries(request.alias):
+        execute(plan, journal)
+
+
+def failure_of(
+    recording: ledger.Recording,
+    journal: Journal,
+    exc: BaseException,
+    backup: Manifest | None,
+    say: Say,
+) -> BaseException:
+    """Record the failed run (restore when needed); the error to raise.
+
+    The error carries the run's ledger row (``run``), which the command
+    reports with it: a MigrationGuardError's, set on migrate's CommandError too.
+    """
+    error = failed_run(recording, journal, exc, backup, say)
+    error.run = recording.run  # type: ignore[attr-defined]
+    return error
 
 
 def refuse_edited(plan: Plan) -> None:
@@ -264,7 +297,9 @@ def _backup(
 
     say("MIGRATE_HEADING", "Backing up database:")
     try:
-        choice = scoped.choose(request.backup_scope, plan, request.alias)
+        choice = scoped.choose(
+            request.backup_scope, plan, request.alias, run_syncdb=request.run_syncdb
+        )
         if choice.note:
             say("NOTICE", f"  A backup of the whole database: {choice.note}.")
         manifest = create_backup(

@@ -20,10 +20,15 @@ from migration_guard.management.base import (
     add_seconds_argument,
     exit_status,
 )
+from migration_guard.management.multidb import (
+    add_database_arguments,
+    aliases_of,
+    run_several,
+)
 from migration_guard.management.render import run_document
 from migration_guard.run import execution, runner
 from migration_guard.run.locktimeouts import LockWaits, from_settings
-from migration_guard.run.planning import Key, Plan, TargetSpec, build_plan, check_alias
+from migration_guard.run.planning import Key, Plan, TargetSpec, build_plan
 
 #: help texts of migrate's options whose behaviour migration_guard changes
 OWN_HELP = {
@@ -73,6 +78,7 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
                 action.choices = None
             if action.dest in OWN_HELP:  # migrate's words describe migrate
                 action.help = OWN_HELP[action.dest]
+        add_database_arguments(parser)
         self.add_lock_timeout_argument(parser)
         add_lock_wait_arguments(parser)
         add_run_arguments(parser)
@@ -80,8 +86,8 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
         self.add_format_argument(parser)
 
     def get_check_kwargs(self, options: Any) -> Any:
-        check_alias(options["database"])  # before the checks look the alias up
-        return super().get_check_kwargs(options)
+        aliases = aliases_of(options)  # before the checks look the aliases up
+        return {**super().get_check_kwargs(options), "databases": aliases}
 
     #: while a run goes on: its database and the log of migrate's output
     _run_log: tuple[str, io.StringIO] | None = None
@@ -89,11 +95,14 @@ class Command(MigrationGuardCommandMixin, migrate.Command):
     def handle(self, *args: Any, **options: Any) -> None:
         self._run_log = None
         self.verbosity = options["verbosity"]
-        alias = options["database"]
-        check_alias(alias)
+        aliases = aliases_of(options)
         spec = TargetSpec(options["app_label"], options["migration_name"])
         as_json = options["format"] == "json"
         refuse_misplaced(options)
+        if len(aliases) > 1:
+            run_several(self, aliases, spec, args, options)
+            return
+        alias = options["database"] = aliases[0]
         if options["rehearse"]:
             self._rehearse(alias, spec, options)
             return

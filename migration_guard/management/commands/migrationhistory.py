@@ -16,6 +16,20 @@ from migration_guard.run import ledger
 from migration_guard.run.planning import check_alias
 
 
+def linked_text(run: MigrationRun) -> str:
+    """The runs of ``run``'s group: one run on several databases (run.multi)."""
+    from migration_guard.run.multi import linked_runs
+
+    try:
+        linked = linked_runs(run)
+    except UsageError as exc:
+        return str(exc)
+    return ", ".join(
+        f"run {row.pk} on database '{alias}' ({row.get_outcome_display()})"
+        for alias, row in linked
+    ) + (" - one run; 'rollback --run ID' on any of them undoes all.")
+
+
 def outcome(text: str) -> str:
     """An outcome as the table shows it ("nothing to do") or as JSON has it."""
     wanted = " ".join(text.lower().replace("_", " ").split())
@@ -146,6 +160,8 @@ class Command(MigrationGuardCommand):
             self.stdout.write(f"  {label}: {value if value not in (None, '') else '-'}")
         if run.backup_note:
             self.stdout.write(f"  Backup note: {run.backup_note}")
+        if (run.runtime or {}).get("group"):
+            self.stdout.write(f"  Linked runs: {linked_text(run)}")
         self.stdout.write(f"  Log before the run: {describe(run.log_position)}")
         self.stdout.write(style.MIGRATE_LABEL("  Plan:"))
         for step in run.plan or []:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -13,17 +14,22 @@ from django.utils import timezone
 from migration_guard.backup import guarded
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.conf import migration_guard_settings as conf
-from migration_guard.exceptions import RestoreRequired, UsageError
+from migration_guard.exceptions import (
+    MigrationGuardError,
+    RestoreRequired,
+    UsageError,
+)
 from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.rollback.preview import build_preview
+from migration_guard.rollback.preview import Preview, Strategy, build_preview
 from migration_guard.rollback.strategy import (
     RollbackTarget,
+    available_backups,
     rollback_plan,
     strategy_for,
 )
-from migration_guard.run import execution, ledger, recovery, runner
+from migration_guard.run import execution, ledger, multi, recovery, runner
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import Plan
 from migration_guard.run.progress import restore_total
@@ -65,6 +71,19 @@ def restored_document(
         "run_id": done.run.pk,
         "undone_run": run.pk,
     }
+
+
+@dataclass
+class Decision:
+    """How one database's run is undone."""
+
+    alias: str
+    plan: Plan
+    run: MigrationRun
+    preview: Preview
+    strategy: Strategy
+    #: restore or unapply
+    chosen: str
 
 
 class Command(MigrationGuardCommand):
@@ -116,16 +135,51 @@ class Command(MigrationGuardCommand):
         if interrupted is not None:
             self._restore_interrupted(alias, interrupted, options, as_json)
             return
-        plan, run = rollback_plan(
-            alias, RollbackTarget(last=options["last"], run_id=options["run"])
-        )
+        target = RollbackTarget(last=options["last"], run_id=options["run"])
+        linked = self._linked(alias, options)
+        if len(linked) > 1:  # one run on several databases: undone on all
+            self._rollback_group(linked, options, as_json)
+            return
+        decision = self._decide(alias, target, options)
+        run = decision.run
+        if not decision.preview.migrations:
+            self._finish(as_json, {"outcome": "noop", "run_id": run.pk}, alias)
+            return
+        self._show(decision, options, as_json)
+        if options["interactive"]:
+            strategy = decision.strategy
+            what = (
+                f"Restore backup {strategy.backup.id}?"  # type: ignore[union-attr]
+                if decision.chosen == "restore"
+                else f"Unapply {len(decision.preview.migrations)} migrations?"
+            )
+            if not self.confirm(what):
+                raise UsageError("Rollback cancelled; nothing was changed.")
+        self._finish(as_json, self._carry_out(decision, options, as_json), alias)
+
+    @staticmethod
+    def _linked(alias: str, options: dict[str, Any]) -> list[tuple[str, MigrationRun]]:
+        """The runs of the run to undo, one per database (:mod:`run.multi`)."""
+        if options["last"] and options["run"] is not None:
+            return []  # rollback_plan says: not both
+        if not ledger.has_table(alias):
+            return []
+        return multi.linked_runs(ledger.find_run(alias, options["run"]))
+
+    def _decide(
+        self, alias: str, target: RollbackTarget, options: dict[str, Any]
+    ) -> Decision:
+        """How run ``target`` of ``alias`` is undone; refuse what cannot be."""
+        plan, run = rollback_plan(alias, target)
         assert run is not None  # a plan by run always names its run
         preview = build_preview(plan)
         strategy = strategy_for(alias, preview, run)
         chosen = strategy.name if options["strategy"] == "auto" else options["strategy"]
+        if chosen == "restore" and strategy.backup is None:  # asked for, not chosen
+            backups = available_backups(alias, preview, run)
+            strategy = replace(strategy, backup=backups[0] if backups else None)
         if not preview.migrations:
-            self._finish(as_json, {"outcome": "noop", "run_id": run.pk}, alias)
-            return
+            return Decision(alias, plan, run, preview, strategy, chosen)
         if chosen == "unapply" and preview.irreversible:
             raise RestoreRequired(
                 f"Run {run.pk} cannot be undone by unapplying: "
@@ -139,25 +193,104 @@ class Command(MigrationGuardCommand):
                 f"'{run.backup_note or 'no backup'}'), so it cannot be undone by "
                 "restoring; nothing was changed."
             )
+        return Decision(alias, plan, run, preview, strategy, chosen)
+
+    def _show(self, decision: Decision, options: dict[str, Any], as_json: bool) -> None:
         if self.verbosity >= 1 and (not as_json or options["interactive"]):
             self.tell(
-                render.preview_lines(preview, strategy, run, self.style),
+                render.preview_lines(
+                    decision.preview, decision.strategy, decision.run, self.style
+                ),
                 as_json=as_json,
             )
-        if options["interactive"]:
-            what = (
-                f"Restore backup {strategy.backup.id}?"  # type: ignore[union-attr]
-                if chosen == "restore"
-                else f"Unapply {len(preview.migrations)} migrations?"
+
+    def _carry_out(
+        self, decision: Decision, options: dict[str, Any], as_json: bool
+    ) -> dict[str, Any]:
+        """Undo the run as decided; the document of what was done."""
+        each = {**options, "database": decision.alias}
+        if decision.chosen == "restore":
+            assert decision.strategy.backup is not None
+            return self._restore(decision.strategy.backup, decision.run, each, as_json)
+        return self._unapply(decision.plan, decision.run, each, as_json)
+
+    def _rollback_group(
+        self,
+        linked: list[tuple[str, MigrationRun]],
+        options: dict[str, Any],
+        as_json: bool,
+    ) -> None:
+        """Undo the runs of one run on several databases, the last database first.
+
+        Every database's way back is decided first: if one cannot be undone,
+        nothing is changed on any.
+        """
+        decisions = []
+        for alias, row in reversed(linked):
+            try:
+                decisions.append(
+                    self._decide(alias, RollbackTarget(run_id=row.pk), options)
+                )
+            except MigrationGuardError as exc:
+                raise type(exc)(
+                    f"Database '{alias}': {exc} The run was one run on databases "
+                    f"{', '.join(a for a, _ in linked)}; none was changed.",
+                    returncode=exc.returncode,
+                ) from exc
+        active = [d for d in decisions if d.preview.migrations]
+        for decision in active:
+            self._show(decision, options, as_json)
+        names = ", ".join(f"'{d.alias}' (run {d.run.pk})" for d in active)
+        if (
+            active
+            and options["interactive"]
+            and not self.confirm(f"Undo the run on databases {names}?")
+        ):
+            raise UsageError("Rollback cancelled; nothing was changed.")
+        documents: list[dict[str, Any]] = []
+        for decision in active:
+            try:
+                documents.append(
+                    {
+                        "database": decision.alias,
+                        **self._carry_out(decision, options, as_json),
+                    }
+                )
+            except MigrationGuardError as exc:
+                raise type(exc)(
+                    f"{exc}\nUndone before: "
+                    + (
+                        ", ".join(f"database '{d['database']}'" for d in documents)
+                        or "none"
+                    ),
+                    returncode=exc.returncode,
+                ) from exc
+        self._finish_group(as_json, documents, [alias for alias, _ in linked])
+
+    def _finish_group(
+        self, as_json: bool, documents: list[dict[str, Any]], aliases: list[str]
+    ) -> None:
+        if as_json:
+            self.write_json(
+                {
+                    "outcome": "noop" if not documents else "undone",
+                    "databases": documents,
+                    "models_ahead": {alias: models_ahead(alias) for alias in aliases},
+                }
             )
-            if not self.confirm(what):
-                raise UsageError("Rollback cancelled; nothing was changed.")
-        if chosen == "restore":
-            assert strategy.backup is not None
-            document = self._restore(strategy.backup, run, options, as_json)
-        else:
-            document = self._unapply(plan, run, options, as_json)
-        self._finish(as_json, document, alias)
+            return
+        if not documents:
+            self.stdout.write("Nothing to undo: the run's migrations are not applied.")
+        for alias in aliases:
+            for line in ahead_warning(alias):
+                self.stdout.write(self.style.WARNING(line))
+        if self.verbosity >= 1:
+            for document in documents:
+                self.say_ledger(
+                    MigrationRun.objects.using(document["database"]).get(
+                        pk=document["run_id"]
+                    )
+                )
 
     def _restore(
         self,

@@ -1,0 +1,61 @@
+"""What ``post_migrate`` receivers write after every run.
+
+``migrate`` sends ``post_migrate`` once the plan has run; its receivers write
+tables the plan's operations do not name. A plan-scoped backup must hold
+them, so each receiver must be known: Django's own (content types,
+permissions, the default site), receivers that write nothing, and any
+function with a ``migration_guard_writes`` attribute (table names). Another
+receiver may write anything: the backup is then of the whole database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models.signals import post_migrate
+
+from migration_guard.compat.management import signal_receivers
+
+#: the attribute on a receiver function that declares the tables it writes
+WRITES_ATTRIBUTE = "migration_guard_writes"
+
+#: receivers by ``module.qualname``: the tables each writes
+KNOWN: dict[str, tuple[str, ...]] = {
+    "django.contrib.contenttypes.management.create_contenttypes": (
+        "django_content_type",
+    ),
+    "django.contrib.auth.management.create_permissions": (
+        "auth_permission",
+        "django_content_type",
+    ),
+    "django.contrib.sites.management.create_default_site": ("django_site",),
+    # django-guardian: empties its content type cache, writes nothing
+    "guardian.shortcuts.clear_ct_cache": (),
+}
+
+
+@dataclass(frozen=True)
+class Writes:
+    """The tables ``post_migrate`` receivers write, and the ones that may
+    write anything (by name)."""
+
+    tables: frozenset[str]
+    unknown: tuple[str, ...]
+
+
+def post_migrate_writes() -> Writes:
+    """What the receivers connected now write."""
+    tables: set[str] = set()
+    unknown: list[str] = []
+    for receiver in signal_receivers(post_migrate):
+        name = f"{getattr(receiver, '__module__', '?')}." + str(
+            getattr(receiver, "__qualname__", receiver)
+        )
+        declared = getattr(receiver, WRITES_ATTRIBUTE, None)
+        if name in KNOWN:
+            tables.update(KNOWN[name])
+        elif isinstance(declared, list | tuple | set | frozenset):
+            tables.update(str(table) for table in declared)
+        else:
+            unknown.append(name)
+    return Writes(frozenset(tables), tuple(sorted(unknown)))
