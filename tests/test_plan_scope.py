@@ -150,3 +150,29 @@ def test_a_declared_model_that_does_not_exist_is_refused(
 def test_an_empty_plan_has_an_empty_scope(scope_scenario: Database) -> None:
     scope = scope_of(scope_scenario, "0006", "0006")
     assert scope == Scope(frozenset())
+
+
+def _seed_groups(**kwargs: Any) -> None:
+    """A project's own post_migrate receiver (writes auth_group)."""
+
+
+def test_an_unknown_post_migrate_receiver_makes_the_scope_unbounded(
+    scope_scenario: Database,
+) -> None:
+    from django.db.models.signals import post_migrate
+
+    post_migrate.connect(_seed_groups, dispatch_uid="test_seed_groups")
+    try:
+        scope = scope_of(scope_scenario, "0001", "0002")
+        assert scope.unbounded == (
+            "the post_migrate receiver tests.test_plan_scope._seed_groups may "
+            "write any table (give the function a migration_guard_writes list "
+            "of the tables it writes)",
+        )
+        _seed_groups.migration_guard_writes = ["auth_group"]  # type: ignore[attr-defined]
+        scope = scope_of(scope_scenario, "0001", "0002")
+        assert not scope.full
+        assert "auth_group" in scope.tables
+    finally:
+        post_migrate.disconnect(dispatch_uid="test_seed_groups")
+        vars(_seed_groups).pop("migration_guard_writes", None)
