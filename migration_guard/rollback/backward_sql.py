@@ -24,7 +24,7 @@ import copy
 import pickle
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,8 +270,8 @@ def _collect(
     return migration_sql(visit.migration, rendered, connection, recorder)
 
 
-def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
-    """Each step's backward SQL, in plan (execution) order, marked.
+class BackwardSQL:
+    """The backward SQL of a plan, collected visit by visit of a walk.
 
     One forward pass over the applied history threads an unrendered state
     (``loader.collect_sql`` gets multi-migration backward plans wrong, and
@@ -280,43 +280,74 @@ def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
     (:mod:`migration_guard.rollback.partial`), an irreversible one none. Each
     migration's SQL comes out in history order but is wanted in plan order:
     it is spooled to a temporary file and read back in plan order, so memory
-    stays flat.
+    stays flat. The walk is the caller's (:func:`plan_walk`): the revert
+    preview hands it each visit of its own walk, before it moves the state
+    (:func:`migration_guard.rollback.preview.build_preview`). A context
+    manager: the spool is closed on exit.
     """
-    connection = connections[plan.executor.connection.alias]
-    wanted = set(plan.keys())
-    places: dict[Key, tuple[int, int]] = {}
-    recorder = _ReadRecorder(connection.introspection)
-    partial = Partial(delayed=True)
-    with tempfile.TemporaryFile() as spool:
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.connection = connections[plan.executor.connection.alias]
+        self.wanted = set(plan.keys())
+        self.places: dict[Key, tuple[int, int]] = {}
+        self.recorder = _ReadRecorder(self.connection.introspection)
+        self.partial = Partial(delayed=True)
+        self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by __exit__)
+
+    def __enter__(self) -> BackwardSQL:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.spool.close()
+
+    def visit(self, visit: Visit) -> None:
+        """Collect the visited migration's SQL, if wanted; the state is not moved."""
+        if visit.key not in self.wanted:
+            self.partial.seen(visit.migration, visit.state)
+            return
+        connection, recorder = self.connection, self.recorder
         replace_introspection(connection, recorder)
         try:
-            for visit in plan_walk(plan):
-                if visit.key not in wanted:
-                    partial.seen(visit.migration, visit.state)
-                    continue
-                data = pickle.dumps(_collect(visit, partial, connection, recorder))
-                places[visit.key] = (spool.tell(), len(data))
-                spool.write(data)
+            collected = _collect(visit, self.partial, connection, recorder)
         finally:
             replace_introspection(connection, recorder._introspection)
+        data = pickle.dumps(collected)
+        self.places[visit.key] = (self.spool.tell(), len(data))
+        self.spool.write(data)
+
+    def steps(self) -> Iterator[MigrationSQL]:
+        """Each step's backward SQL, in plan (execution) order, marked."""
 
         def in_plan_order() -> Iterator[MigrationSQL]:
-            for step in plan.steps:
-                start, length = places[step.key]
-                spool.seek(start)
-                loaded: MigrationSQL = pickle.loads(spool.read(length))
+            for step in self.plan.steps:
+                start, length = self.places[step.key]
+                self.spool.seek(start)
+                loaded: MigrationSQL = pickle.loads(self.spool.read(length))
                 yield loaded
 
         yield from mark_unavailable(in_plan_order())
 
 
-def write_backward_sql(plan: Plan, out: Any) -> list[MigrationSQL]:
+def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:
+    """Each step's backward SQL, in plan (execution) order, marked
+    (:class:`BackwardSQL` over a walk of its own)."""
+    with BackwardSQL(plan) as collector:
+        for visit in plan_walk(plan):
+            collector.visit(visit)
+        yield from collector.steps()
+
+
+def write_backward_sql(
+    plan: Plan, out: Any, steps: Iterable[MigrationSQL] | None = None
+) -> list[MigrationSQL]:
     """Write the backward SQL of ``plan`` in execution order.
 
+    ``steps``: that SQL, already collected (:meth:`BackwardSQL.steps`).
     Returns the steps whose SQL is incomplete (marked), without their lines.
     """
     incomplete = []
-    for step in backward_sql(plan):
+    for step in backward_sql(plan) if steps is None else steps:
         out.write("\n".join(step.text()) + "\n")
         if not step.complete:
             incomplete.append(step)

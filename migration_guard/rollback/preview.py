@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connections
 
 from migration_guard.backup.storage import Manifest, get_store
+from migration_guard.rollback.backward_sql import BackwardSQL
 from migration_guard.rollback.effects import Effect, Previewer, Risk
 from migration_guard.run.planning import Key, Plan, Reason, backward_reasons
 from migration_guard.walk import plan_walk
@@ -60,8 +61,15 @@ class Preview:
         return [r for m in self.migrations for e in m.effects for r in e.risks]
 
 
-def build_preview(plan: Plan, *, measure: bool = True) -> Preview:
-    """The revert preview of a backward ``plan`` (empty for a forward one)."""
+def build_preview(
+    plan: Plan, *, measure: bool = True, sql: BackwardSQL | None = None
+) -> Preview:
+    """The revert preview of a backward ``plan`` (empty for a forward one).
+
+    One walk of the history gives the effects of each operation and, handed
+    ``sql``, each migration's backward SQL (collected before the effects
+    move the walk's state past the migration).
+    """
     previewer = Previewer(connections[plan.executor.connection.alias])
     backwards = plan.direction == "backwards"
     reasons = backward_reasons(plan) if backwards else {}
@@ -73,19 +81,20 @@ def build_preview(plan: Plan, *, measure: bool = True) -> Preview:
         )
         for step in plan.steps
     ]
-    if backwards:
-        by_key = {preview.key: preview for preview in migrations}
-        for visit in plan_walk(plan):
-            preview = by_key.get(visit.key)
-            if preview is None:
-                continue
-            for operation, state in visit.operations():
-                preview.effects += previewer.effects(
-                    visit.migration.app_label, operation, state, False
-                )
-            preview.effects.reverse()  # undone last operation first
-        if measure:
-            previewer.measure()
+    by_key = {preview.key: preview for preview in migrations} if backwards else {}
+    for visit in plan_walk(plan) if backwards or sql is not None else ():
+        if sql is not None:
+            sql.visit(visit)  # the state before the migration: not moved
+        preview = by_key.get(visit.key)
+        if preview is None:
+            continue
+        for operation, state in visit.operations():
+            preview.effects += previewer.effects(
+                visit.migration.app_label, operation, state, False
+            )
+        preview.effects.reverse()  # undone last operation first
+    if backwards and measure:
+        previewer.measure()
     return Preview(plan, migrations)
 
 

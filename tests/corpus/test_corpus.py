@@ -83,8 +83,9 @@ def test_rollbackplan_lists_djangos_plan_for_every_app(corpus_template: Corpus) 
 
 
 def test_no_model_is_rendered_by_reconcile(corpus_template: Corpus) -> None:
-    """The walk over every migration uses unrendered states only, and no
-    command replays the graph per migration (issues 12 and 13)."""
+    """The walk over every migration uses unrendered states only, no command
+    replays the graph per migration, and rollbackplan walks the history once
+    for its preview and its SQL (issues 12 and 13)."""
     counted = corpus_template.json("renders")
     assert counted["migrations"] >= 200
     assert counted["renders"] == 0
@@ -93,6 +94,9 @@ def test_no_model_is_rendered_by_reconcile(corpus_template: Corpus) -> None:
         "rollbackplan": 0,
         "checkmigrations": 0,
     }
+    # rollbackplan --sql: one walk for the effects and the backward SQL, one
+    # for the phases (migration_guard.run.phases.history.classify_history)
+    assert counted["walks"]["rollbackplan"] == 2
 
 
 def test_stand_ins_find_what_rendered_models_find(corpus_template: Corpus) -> None:

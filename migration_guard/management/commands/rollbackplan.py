@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -10,8 +11,9 @@ from migration_guard.backup.logpos import log_positions, recovery_points
 from migration_guard.exceptions import RestoreRequired
 from migration_guard.management import render
 from migration_guard.management.base import MigrationGuardCommand
-from migration_guard.rollback.backward_sql import backward_sql, write_backward_sql
-from migration_guard.rollback.preview import build_preview
+from migration_guard.models import MigrationRun
+from migration_guard.rollback.backward_sql import BackwardSQL, write_backward_sql
+from migration_guard.rollback.preview import Preview, Strategy, build_preview
 from migration_guard.rollback.strategy import (
     RollbackTarget,
     rollback_plan,
@@ -60,16 +62,37 @@ class Command(MigrationGuardCommand):
                 run_id=options["run"],
             ),
         )
-        preview = build_preview(plan)
-        strategy = strategy_for(alias, preview, run)
-        fmt = options["format"]
+        with contextlib.ExitStack() as stack:
+            # one walk of the history for the preview, the phases and the SQL
+            sql = stack.enter_context(BackwardSQL(plan)) if options["sql"] else None
+            preview = build_preview(plan, sql=sql)
+            strategy = strategy_for(alias, preview, run)
+            self._write(options["format"], preview, strategy, run, sql)
+        if strategy.name == "restore":
+            raise RestoreRequired(
+                "Only a restore can undo this plan: "
+                + strategy.describe()
+                + (
+                    f". Run: manage.py migrationbackups restore {strategy.backup.id}"
+                    if strategy.backup is not None
+                    else ""
+                )
+            )
+
+    def _write(
+        self,
+        fmt: str,
+        preview: Preview,
+        strategy: Strategy,
+        run: MigrationRun | None,
+        sql: BackwardSQL | None,
+    ) -> None:
+        """The preview in format ``fmt``, with the backward SQL ``sql`` collected."""
         if fmt == "json":
             document = render.preview_document(preview, strategy, run)
             document["log_positions"] = log_positions(run, strategy.backup)
-            if options["sql"]:
-                document["backward_sql"] = [
-                    step.as_json() for step in backward_sql(plan)
-                ]
+            if sql is not None:
+                document["backward_sql"] = [step.as_json() for step in sql.steps()]
             self.write_json(document)
         elif fmt == "dot":
             self.stdout.write(render.preview_dot(preview))
@@ -80,26 +103,19 @@ class Command(MigrationGuardCommand):
                 self.stdout.write(line)
             for line in recovery_points(run, strategy.backup):
                 self.stdout.write(line)
-            if options["sql"]:
-                self.stdout.write(self.style.MIGRATE_HEADING("Backward SQL:"))
-                incomplete = write_backward_sql(plan, self.stdout)
-                if incomplete:
-                    self.stdout.write(
-                        self.style.WARNING(
-                            f"{len(incomplete)} step"
-                            f"{'s' if len(incomplete) != 1 else ''} not previewed in "
-                            "full: their SQL depends on the database as the earlier "
-                            "steps leave it (marked NOT PREVIEWED above): "
-                            + ", ".join(step.label for step in incomplete)
-                        )
-                    )
-        if strategy.name == "restore":
-            raise RestoreRequired(
-                "Only a restore can undo this plan: "
-                + strategy.describe()
-                + (
-                    f". Run: manage.py migrationbackups restore {strategy.backup.id}"
-                    if strategy.backup is not None
-                    else ""
+            if sql is not None:
+                self._write_sql(preview, sql)
+
+    def _write_sql(self, preview: Preview, sql: BackwardSQL) -> None:
+        self.stdout.write(self.style.MIGRATE_HEADING("Backward SQL:"))
+        incomplete = write_backward_sql(preview.plan, self.stdout, sql.steps())
+        if incomplete:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{len(incomplete)} step"
+                    f"{'s' if len(incomplete) != 1 else ''} not previewed in "
+                    "full: their SQL depends on the database as the earlier "
+                    "steps leave it (marked NOT PREVIEWED above): "
+                    + ", ".join(step.label for step in incomplete)
                 )
             )

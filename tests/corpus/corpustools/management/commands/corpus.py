@@ -11,9 +11,10 @@ own settings never see them. Each sub-command prints one JSON document:
 * ``refake APP...``: per app, the history after deleting its records and
   running ``reconcile APP --fake --force-fake --reason ...``, against the
   history before;
-* ``renders``: ``ModelState.render`` calls during ``reconcile``, and the
+* ``renders``: ``ModelState.render`` calls during ``reconcile``, the
   ``MigrationLoader.project_state`` calls (graph replays) of ``reconcile``,
-  ``rollbackplan sites zero --sql`` and ``checkmigrations`` of every app;
+  ``rollbackplan sites zero --sql`` and ``checkmigrations`` of every app, and
+  the walks of the history (``StateWalk``) of the last two;
 * ``deltas``: the migrations whose effect the walk over stand-ins finds
   other than the walk over rendered models (Django's ``state.apps``);
 * ``scope``: per app, the tables a backward plan to ``zero`` can change
@@ -255,23 +256,31 @@ class Command(BaseCommand):
         return {
             "renders": calls,
             "migrations": len(document["migrations"]),
-            "replays": {"reconcile": len(replays), **self._replays_of_previews()},
+            **self._replays_of_previews(len(replays)),
         }
 
-    def _replays_of_previews(self) -> dict[str, int]:
-        """``MigrationLoader.project_state`` calls of ``rollbackplan sites zero
-        --sql`` and of ``checkmigrations`` over every app (their exits ignored:
-        exit 8, irreversible, and exit 2, findings, are answers)."""
+    def _replays_of_previews(self, reconcile: int) -> dict[str, dict[str, int]]:
+        """``MigrationLoader.project_state`` calls (``replays``, with
+        ``reconcile``'s) and walks of the history (``walks``,
+        :class:`migration_guard.walk.StateWalk` iterations) of ``rollbackplan
+        sites zero --sql`` and of ``checkmigrations`` over every app (their
+        exits ignored: exit 8, irreversible, and exit 2, findings, are
+        answers)."""
         labels = sorted(self._executor().loader.migrated_apps)
         runs = {
             "rollbackplan": ("rollbackplan", "sites", "zero", "--sql"),
             "checkmigrations": ("checkmigrations", *labels),
         }
-        counted = {}
+        counted = {"replays": {"reconcile": reconcile}, "walks": {}}
         for name, args in runs.items():
-            with _replays() as replays, contextlib.suppress(CommandError):
+            with (
+                _replays() as replays,
+                _walks() as walks,
+                contextlib.suppress(CommandError),
+            ):
                 call_command(*args, stdout=io.StringIO(), stderr=io.StringIO())
-            counted[name] = len(replays)
+            counted["replays"][name] = len(replays)
+            counted["walks"][name] = len(walks)
         return counted
 
 
@@ -321,6 +330,25 @@ def _replays() -> Iterator[list[Any]]:
         yield calls
     finally:
         MigrationLoader.project_state = project_state  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _walks() -> Iterator[list[Any]]:
+    """Each walk of the history: a ``StateWalk`` iterated (wrapped, not replaced)."""
+    from migration_guard.walk import StateWalk
+
+    calls: list[Any] = []
+    iterate = StateWalk.__iter__
+
+    def counting(self: StateWalk) -> Any:
+        calls.append(self)
+        return iterate(self)
+
+    StateWalk.__iter__ = counting  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        StateWalk.__iter__ = iterate  # type: ignore[method-assign]
 
 
 def _rows() -> set[tuple[str, str]]:
