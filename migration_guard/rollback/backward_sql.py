@@ -321,12 +321,30 @@ class BackwardSQL:
 
         def in_plan_order() -> Iterator[MigrationSQL]:
             for step in self.plan.steps:
+                if step.key not in self.places:  # see history_order: a squash
+                    yield _not_walked(step.key)
+                    continue
                 start, length = self.places[step.key]
                 self.spool.seek(start)
                 loaded: MigrationSQL = pickle.loads(self.spool.read(length))
                 yield loaded
 
         yield from mark_unavailable(in_plan_order())
+
+
+def _not_walked(key: Key) -> MigrationSQL:
+    """A step the walk of the history does not visit: a squashed migration
+    whose replaced migrations are the steps of the history (planning's
+    ``history_order``); its SQL is not shown, and says why."""
+    operation = OperationSQL(
+        "",
+        unavailable=(
+            "the walk of the history steps through the migrations this squashed "
+            "migration replaces, not through it; its SQL cannot be shown here "
+            f"(manage.py sqlmigrate {key[0]} {key[1]} --backwards)"
+        ),
+    )
+    return MigrationSQL(key, [operation])
 
 
 def backward_sql(plan: Plan) -> Iterator[MigrationSQL]:

@@ -362,3 +362,17 @@ def test_scoped_backups_bring_back_each_bounded_apps_rollback(corpus: Corpus) ->
     assert "django_session" in document["sessions"]["held"]
     assert "cms_page" not in document["guardian"]["held"]
     assert {"taggit_tag", "taggit_taggeditem"} <= set(document["taggit"]["held"])
+
+
+def test_rollbackplan_sql_to_a_target_inside_a_squash(corpus_template: Corpus) -> None:
+    """``cms 0002``: Django's plan unapplies the squash cms.0035..._squashed_0036
+    and the migrations it replaces; the walk of the history steps through the
+    replaced ones. The squash's SQL is marked, never a traceback."""
+    proc = corpus_template.manage("rollbackplan", "cms", "0002", "--sql")
+    assert proc.returncode == 8, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert (
+        "-- Unapply cms.0035_auto_20230822_2208_squashed_0036_auto_20240311_1028\n--\n"
+        "-- NOT PREVIEWED (needs the earlier steps executed): the walk of the history "
+        "steps through the migrations this squashed migration replaces"
+    ) in proc.stdout
