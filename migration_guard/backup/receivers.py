@@ -43,6 +43,10 @@ KNOWN: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...] | None]] = {
         "auth_permission",
         "django_content_type",
     ),
+    # Django 6.1+: renames the permissions of renamed models
+    "django.contrib.auth.management.rename_permissions_after_model_rename": (
+        "auth_permission",
+    ),
     "django.contrib.sites.management.create_default_site": ("django_site",),
     # django-guardian: empties its content type cache, writes nothing
     "guardian.shortcuts.clear_ct_cache": (),
