@@ -343,11 +343,13 @@ def restore_backup(
     no_owner: bool = False,
     no_privileges: bool = False,
     on_loaded: Callable[[], None] | None = None,
+    scope_checked: bool = False,
 ) -> None:
     """Restore ``manifest`` into ``alias`` after checking engine and file.
 
     ``on_loaded`` is called once the backup is in the database, before it is
-    compared with the manifest.
+    compared with the manifest. ``scope_checked``: the caller has just run
+    :func:`check_scope` (under the migration lock).
 
     Raises VerificationRefused (nothing touched) or BackupError (the restore
     itself failed). Django's connection is closed afterwards: recorders and
@@ -355,7 +357,8 @@ def restore_backup(
     """
     store = store or get_store()
     backend = check_engine(manifest, alias)
-    check_scope(alias, manifest)
+    if not scope_checked:
+        check_scope(alias, manifest)
     try:
         with _checked_copy(manifest, store) as path:  # verified, then restored
             backend.restore(

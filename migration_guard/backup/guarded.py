@@ -133,12 +133,9 @@ def _restore_marked(
         interrupts.defer()
         loaded.append(True)
 
-    catalog.check_scope(alias, manifest)  # a refusal leaves no marker behind
     marked = recovery.marks_restores(alias, manifest)
     try:
-        if marked:
-            recovery.set_marker(alias, manifest.id)
-        catalog.restore_backup(
+        recovery.restore_marked(
             alias,
             manifest,
             progress=progress,
@@ -161,8 +158,6 @@ def _restore_marked(
             f"{safety.id}: manage.py migrationbackups restore {safety.id} "
             f"--database {alias}"
         ) from exc
-    if marked:
-        recovery.clear_marker(alias)
 
 
 def _safety_backup(

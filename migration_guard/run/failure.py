@@ -221,17 +221,12 @@ def _not_restored(failure: Failure, backup: Manifest | None) -> BaseException:
 
 def _restored(failure: Failure, backup: Manifest, say: Say) -> BaseException:
     """Restore the pre-run backup; the error says whether that worked."""
-    from migration_guard.backup.catalog import check_scope, restore_backup
     from migration_guard.run import recovery
 
     alias, reason, cause = failure.alias, failure.reason, failure.cause
     say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
-    marked = recovery.marks_restores(alias, backup)
     try:
-        check_scope(alias, backup)  # before the marker: a refusal changes nothing
-        if marked:
-            recovery.set_marker(alias, backup.id)
-        restore_backup(alias, backup)
+        recovery.restore_marked(alias, backup)
     except (BackupError, MigrationGuardError) as restore_error:
         failure.finish(
             Outcome.INTERRUPTED if failure.interrupted else Outcome.RESTORE_FAILED
@@ -241,8 +236,6 @@ def _restored(failure: Failure, backup: Manifest, say: Say) -> BaseException:
             f"{restore_error} The database may be half-migrated. Restore it with: "
             f"manage.py migrationbackups restore {backup.id} --database {alias}"
         )
-    if marked:
-        recovery.clear_marker(alias)
     say("MIGRATE_LABEL", f"  {backup.id}... " + "OK")
     message = (
         f"{reason} {cause} The database was restored from backup {backup.id} "

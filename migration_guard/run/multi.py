@@ -282,18 +282,13 @@ def _finish_applied(stage: Stage, outcome: Outcome, text: str) -> None:
 
 def _restore(stage: Stage, why: str, say: Say) -> tuple[str, bool]:
     """Restore ``stage``'s pre-run backup; its ledger row says so."""
-    from migration_guard.backup.catalog import restore_backup
-
     backup, alias = stage.backup, stage.alias
     assert backup is not None
     where = f"Database '{alias}' (run {stage.run.pk})"
     say("MIGRATE_HEADING", f"Restoring database '{alias}' from its pre-run backup:")
-    marked = recovery.marks_restores(alias)
     fields = {"backup_id": stage.run.backup_id, "backup_note": stage.run.backup_note}
     try:
-        if marked:
-            recovery.set_marker(alias, backup.id)
-        restore_backup(alias, backup)
+        recovery.restore_marked(alias, backup)
     except (BackupError, MigrationGuardError) as exc:
         _finish_applied(stage, Outcome.RESTORE_FAILED, f"Restore failed: {exc}")
         return (
@@ -301,8 +296,6 @@ def _restore(stage: Stage, why: str, say: Say) -> tuple[str, bool]:
             f"manage.py migrationbackups restore {backup.id} --database {alias}",
             False,
         )
-    if marked:
-        recovery.clear_marker(alias)
     say("MIGRATE_LABEL", f"  {backup.id}... OK")
     stage.journal.add_checksums()
     stage.recording.finish(Outcome.RESTORED, error=f"Restored because {why}.", **fields)

@@ -292,6 +292,26 @@ def marks_restores(alias: str, manifest: Manifest | None = None) -> bool:
     return vendor in ("mysql", "postgresql")
 
 
+def restore_marked(alias: str, manifest: Manifest, **options: Any) -> None:
+    """Restore ``manifest`` into ``alias`` under the restore marker where the
+    vendor needs it (:func:`marks_restores`).
+
+    A plan-scoped backup's checks come first, so a refusal leaves neither a
+    changed database nor a marker. A failed restore leaves the marker: runs
+    refuse the database until it is restored again. ``options`` go to
+    :func:`~migration_guard.backup.catalog.restore_backup`.
+    """
+    from migration_guard.backup.catalog import check_scope, restore_backup
+
+    check_scope(alias, manifest)
+    marked = marks_restores(alias, manifest)
+    if marked:
+        set_marker(alias, manifest.id)
+    restore_backup(alias, manifest, scope_checked=True, **options)
+    if marked:
+        clear_marker(alias)
+
+
 def set_marker(alias: str, backup_id: str) -> None:
     """Create the marker of a restore in progress (committed at once).
 
