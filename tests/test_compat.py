@@ -36,10 +36,10 @@ from migration_guard.compat.backends import (
     runner_database_name,
 )
 from migration_guard.compat.management import (
-    signal_receivers,
     called_from_command_line,
     parser_actions,
     raw_stream,
+    signal_receivers,
 )
 from migration_guard.compat.migrations import (
     applied_state,
