@@ -12,10 +12,19 @@ with ``state_forwards`` only: no clone per step, and its ``apps`` are never
 rendered. A visitor must neither render the walk's state nor keep it past
 its visit (it moves on); to render some models, it clones their model
 states (:class:`migration_guard.rollback.partial.Partial`).
+
+While a walk runs, the heap that was there before it is frozen
+(:func:`gc.freeze`): its visitors make and drop model classes and states by
+the thousand, full of reference cycles, and each full collection they
+trigger would otherwise traverse every object of the started project (the
+settings, the app registry, every imported module) to find none of them
+garbage. The young objects are collected as usual; the frozen ones go back
+to the collector when the walk ends.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Collection, Iterator, Sequence
 
 from django.db.migrations.loader import MigrationLoader
@@ -99,6 +108,13 @@ class StateWalk:
         left = None if self.until is None else set(self.until)
         if left is not None and not left:
             return
+        gc.freeze()
+        try:
+            yield from self._visits(left)
+        finally:
+            gc.unfreeze()
+
+    def _visits(self, left: set[Key] | None) -> Iterator[Visit]:
         for migration in self.order:
             visit = Visit(migration, self.state)
             if self.through is not None and visit.key not in self.through:

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from django.db import migrations, models
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
@@ -42,6 +44,30 @@ def test_each_visit_sees_the_state_before_its_migration_unrendered() -> None:
             assert list(visit.state.models[key].fields) == list(model.fields)
         assert "apps" not in visit.state.__dict__
     assert index == len(order) - 1
+
+
+def test_the_heap_is_frozen_while_the_walk_runs_and_given_back_after() -> None:
+    """The objects there before a walk are not traversed by the collections
+    its visitors trigger; once the walk ends, finished or left early (the
+    generator closed), or its visitor failed, they are collected again."""
+    loader = MigrationLoader(None)
+    assert gc.get_freeze_count() == 0
+    for _visit in StateWalk(loader):
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+
+    walk = iter(StateWalk(loader))
+    next(walk)
+    assert gc.get_freeze_count() > 0
+    walk.close()  # type: ignore[attr-defined]
+    assert gc.get_freeze_count() == 0
+
+    try:
+        for _visit in StateWalk(loader):
+            raise RuntimeError("a visitor fails")
+    except RuntimeError:
+        pass
+    assert gc.get_freeze_count() == 0
 
 
 def test_operations_yield_the_state_before_each_and_the_walk_finishes() -> None:

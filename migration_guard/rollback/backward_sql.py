@@ -35,7 +35,12 @@ from django.db.migrations.state import ProjectState
 
 from migration_guard.compat.backends import replace_introspection
 from migration_guard.rollback.partial import Partial, light_forwards
-from migration_guard.run.planning import Key, Plan
+from migration_guard.rollback.prefetch import (
+    ConstraintPrefetch,
+    named_tables,
+    shared_schema,
+)
+from migration_guard.run.planning import Key, Plan, history_order
 from migration_guard.walk import Visit, plan_walk
 
 NOT_PREVIEWED = "-- NOT PREVIEWED (needs the earlier steps executed): "
@@ -102,6 +107,10 @@ class MigrationSQL:
         }
 
 
+def key_of(migration: Migration) -> Key:
+    return (migration.app_label, migration.name)
+
+
 class _ReadRecorder:
     """Stands in for ``connection.introspection``: notes the tables it is asked about.
 
@@ -110,11 +119,16 @@ class _ReadRecorder:
     Nothing is executed while a preview collects SQL, so the live schema
     cannot change under it: each table read is answered by the database
     once and remembered (on MariaDB each ``get_constraints`` is several
-    ``information_schema`` queries). ``reads`` counts the database's answers.
+    ``information_schema`` queries), or answered ahead by ``prefetch``
+    (:mod:`migration_guard.rollback.prefetch`). ``reads`` counts the
+    database's answers.
     """
 
-    def __init__(self, introspection: Any) -> None:
+    def __init__(
+        self, introspection: Any, prefetch: ConstraintPrefetch | None = None
+    ) -> None:
         self._introspection = introspection
+        self._prefetch = prefetch
         self.read: set[str] = set()
         self.reads = 0
         self._answers: dict[tuple[str, tuple[Any, ...]], Any] = {}
@@ -140,7 +154,10 @@ class _ReadRecorder:
         key = (name, args[1:])  # the cursor differs from call to call
         if key not in self._answers:
             self.reads += 1
-            self._answers[key] = method(*args)
+            answer = None
+            if self._prefetch is not None and name == "get_constraints":
+                answer = self._prefetch.take(args[1])
+            self._answers[key] = method(*args) if answer is None else answer
         return copy.deepcopy(self._answers[key])
 
 
@@ -283,7 +300,8 @@ class BackwardSQL:
     stays flat. The walk is the caller's (:func:`plan_walk`): the revert
     preview hands it each visit of its own walk, before it moves the state
     (:func:`migration_guard.rollback.preview.build_preview`). A context
-    manager: the spool is closed on exit.
+    manager: the spool, and the session that reads constraints ahead
+    (:mod:`~migration_guard.rollback.prefetch`), are closed on exit.
     """
 
     def __init__(self, plan: Plan) -> None:
@@ -291,7 +309,12 @@ class BackwardSQL:
         self.connection = connections[plan.executor.connection.alias]
         self.wanted = set(plan.keys())
         self.places: dict[Key, tuple[int, int]] = {}
-        self.recorder = _ReadRecorder(self.connection.introspection)
+        self.prefetch = None
+        if shared_schema(self.connection):  # in the order the walk visits them
+            order = history_order(plan.loader)
+            wanted = [m for m in order if key_of(m) in self.wanted]
+            self.prefetch = ConstraintPrefetch(self.connection, named_tables(wanted))
+        self.recorder = _ReadRecorder(self.connection.introspection, self.prefetch)
         self.partial = Partial(delayed=True)
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by __exit__)
 
@@ -299,13 +322,21 @@ class BackwardSQL:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._end_prefetch()
         self.spool.close()
+
+    def _end_prefetch(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.close()
+            self.prefetch = None
 
     def visit(self, visit: Visit) -> None:
         """Collect the visited migration's SQL, if wanted; the state is not moved."""
         if visit.key not in self.wanted:
             self.partial.seen(visit.migration, visit.state)
             return
+        if self.prefetch is not None:
+            self.prefetch.reached(len(self.places))
         connection, recorder = self.connection, self.recorder
         replace_introspection(connection, recorder)
         try:
@@ -318,6 +349,7 @@ class BackwardSQL:
 
     def steps(self) -> Iterator[MigrationSQL]:
         """Each step's backward SQL, in plan (execution) order, marked."""
+        self._end_prefetch()  # the walk is over: nothing more is read
 
         def in_plan_order() -> Iterator[MigrationSQL]:
             for step in self.plan.steps:
