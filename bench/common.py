@@ -383,6 +383,20 @@ def workdir(keep: bool, label: str) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def corpus_backups(work: Path) -> Path:
+    """A private backup directory under ``work`` for the corpus project.
+
+    The corpus keeps its backups where ``MIGRATION_GUARD_BACKUP_DIR`` says,
+    else in the temporary directory, which a shared ``/tmp`` (mode 1777)
+    makes a system check error (migration_guard.E008) that stops every
+    ``manage.py`` run. Set in this process's environment unless set already.
+    """
+    backups = work / "backups"
+    backups.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("MIGRATION_GUARD_BACKUP_DIR", str(backups))
+    return backups
+
+
 @contextlib.contextmanager
 def session(
     args: argparse.Namespace, label: str

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         ScratchDatabases(work, "corpus") as dbs,
     ):
         common.use_ref(args.ref, work)
+        common.corpus_backups(work)
         for backend in args.backends:
             try:
                 problem = common.check_backend(backend)

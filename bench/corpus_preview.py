@@ -131,11 +131,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    # the corpus keeps backups in the temporary directory, which a shared
-    # /tmp (mode 1777) makes a system check error (migration_guard.E008)
-    backups = args.workdir / "backups"
-    backups.mkdir(mode=0o700, exist_ok=True)
-    os.environ.setdefault("MIGRATION_GUARD_BACKUP_DIR", str(backups))
+    common.corpus_backups(args.workdir)
     rows: list[Row] = []
     with ScratchDatabases(args.workdir, "corpus") as databases:
         for backend in common.parse_backends(args.backends):
