@@ -31,12 +31,14 @@ def check(
     manifest: Manifest, alias: str, store: BackupStore, *, into_other: bool = False
 ) -> bool:
     """Database, engine, format, size, sha256 and the whole file's content:
-    refuse (exit 4) before anything is touched, no safety backup taken.
+    refuse (exit 4) before anything is touched, no safety backup taken; and
+    a scoped backup that does not cover an unfinished restore (exit 7).
 
     Returns whether the backup is of another database (``into_other``).
     """
     catalog.check_engine(manifest, alias)
     other = catalog.check_identity(manifest, alias, into_other=into_other)
+    recovery.check_covers_unfinished(alias, manifest, store)
     catalog.verify_backup(manifest, store, full=True)
     catalog.check_scope(alias, manifest)
     return other
@@ -69,10 +71,13 @@ def restore(
     so the rows it erased are written back afterwards, with this restore.
     ``locked``: the caller holds the migration lock already. On MySQL, a
     marker table says a restore is in progress until it is done: loading a
-    dump is not atomic there, and runs refuse a half-loaded database.
+    dump is not atomic there, and runs refuse a half-loaded database; a
+    restore that does not cover it is refused before the safety backup.
     """
     lock = contextlib.nullcontext() if locked else migration_lock(alias, lock_timeout)
     with lock:
+        # again under the lock: a restore killed since check() left its marker
+        recovery.check_covers_unfinished(alias, manifest, store)
         safety = _safety_backup(alias, store, say, progress, manifest)
         say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
         history = ledger.snapshot(alias)

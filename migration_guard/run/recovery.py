@@ -21,7 +21,8 @@ restore``), unless ``AUTO_RESTORE`` is ``always``, when it restores it itself.
 
 An unfinished restore leaves a marker table (:data:`MARKER_TABLE`): the load
 of a MySQL dump is not atomic, so a killed restore leaves part of the backup.
-Runs refuse (exit 7) until the restore is done again.
+Runs refuse (exit 7) until the restore is done again, or replaced by one that
+writes at least as much (:func:`check_covers_unfinished`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from migration_guard.exceptions import RecoveryRequired
 from migration_guard.models import MigrationRun, Outcome
 
 if TYPE_CHECKING:
-    from migration_guard.backup.storage import Manifest
+    from migration_guard.backup.storage import BackupStore, Manifest
 
 MARKER_TABLE = RESTORE_MARKER_TABLE
 Say = Callable[[str, str], None]
@@ -257,6 +258,14 @@ def unfinished_restore(
     return {"backup_id": row[0] if row else "", "started_at": row[1] if row else ""}
 
 
+def _unfinished(alias: str, marker: dict[str, Any]) -> str:
+    return (
+        f"A restore of backup {marker['backup_id'] or '(unknown)'} into database "
+        f"'{alias}', started {marker['started_at']}, did not finish: the database "
+        "holds only part of that backup."
+    )
+
+
 def refuse_unfinished_restore(
     alias: str, tables: Collection[str] | None = None
 ) -> None:
@@ -265,10 +274,65 @@ def refuse_unfinished_restore(
         return
     backup = marker["backup_id"]
     raise RecoveryRequired(
-        f"A restore of backup {backup or '(unknown)'} into database '{alias}', "
-        f"started {marker['started_at']}, did not finish: the database holds only "
-        "part of that backup. Nothing was done. Restore it again: manage.py "
+        f"{_unfinished(alias, marker)} Nothing was done. Restore it again: manage.py "
         f"migrationbackups restore {backup or 'BACKUP_ID'} --database {alias}"
+    )
+
+
+def check_covers_unfinished(
+    alias: str, manifest: Manifest, store: BackupStore | None = None
+) -> dict[str, Any] | None:
+    """Refuse (exit 7) to restore ``manifest`` over an unfinished restore it
+    does not cover; the marker (None: there is none).
+
+    The tables the unfinished restore of backup X was writing are half-loaded.
+    A restore of ``manifest`` replaces the marker, so it must write at least
+    those: it is X, or a full backup, or a plan-scoped one whose scope holds
+    X's. A narrower scoped restore would clear the marker and leave the rest
+    as the killed load left it, in a database that looks whole. Exit 7, as
+    every refusal of a half-restored database: the backup is not at fault
+    (exit 4 says that), the database is, and the way out is the same
+    ``migrationbackups restore X``. A marker naming a backup the store no
+    longer has (or none) counts as a full restore: what it wrote is unknown.
+    """
+    marker = unfinished_restore(alias)
+    if marker is None or not manifest.scope or marker["backup_id"] == manifest.id:
+        return marker
+    from migration_guard.backup.scoped import describe_scope
+    from migration_guard.backup.storage import get_store
+
+    store = store or get_store()
+    unfinished = store.get(marker["backup_id"]) if marker["backup_id"] else None
+    missing = sorted(set(unfinished.scope) - set(manifest.scope)) if unfinished else []
+    if unfinished is not None and unfinished.scope and not missing:
+        return marker
+    if unfinished is None:
+        what = (
+            f"backup {marker['backup_id'] or '(unknown)'} is not in "
+            f"{store.description}, so what its restore was writing is unknown"
+        )
+        fix = (
+            "Restore a full backup of this database first (manage.py "
+            "migrationbackups list shows them)"
+        )
+    else:
+        what = f"the restore of {unfinished.id} was " + (
+            f"also writing {describe_scope(missing)}"
+            if unfinished.scope
+            else "writing the whole database"
+        )
+        fix = (
+            f"Restore {unfinished.id} again first: manage.py migrationbackups "
+            f"restore {unfinished.id} --database {alias} (or restore "
+            + ("another" if not unfinished.scope else "a")
+            + " full backup of this database)"
+        )
+    raise RecoveryRequired(
+        f"{_unfinished(alias, marker)} Backup {manifest.id} holds only the plan's "
+        f"{describe_scope(manifest.scope)}, and {what}: restoring it would leave "
+        "the rest as that restore left it, and clear the marker of a database "
+        f"that is still half-loaded. Nothing was done. {fix}; then {manifest.id}, "
+        "if it is still wanted."
     )
 
 
@@ -296,19 +360,23 @@ def restore_marked(alias: str, manifest: Manifest, **options: Any) -> None:
     """Restore ``manifest`` into ``alias`` under the restore marker where the
     vendor needs it (:func:`marks_restores`).
 
-    A plan-scoped backup's checks come first, so a refusal leaves neither a
-    changed database nor a marker. A failed restore leaves the marker: runs
-    refuse the database until it is restored again. ``options`` go to
-    :func:`~migration_guard.backup.catalog.restore_backup`.
+    The marker of an unfinished restore is replaced only by a restore that
+    covers it (:func:`check_covers_unfinished`), and a plan-scoped backup's
+    checks come first: a refusal leaves neither a changed database nor a
+    changed marker. A failed restore leaves the marker: runs refuse the
+    database until it is restored again. A restore that needs no marker of
+    its own (atomic) clears the one it covered once it is done.
+    ``options`` go to :func:`~migration_guard.backup.catalog.restore_backup`.
     """
     from migration_guard.backup.catalog import check_scope, restore_backup
 
+    earlier = check_covers_unfinished(alias, manifest, options.get("store"))
     check_scope(alias, manifest)
     marked = marks_restores(alias, manifest)
     if marked:
         set_marker(alias, manifest.id)
     restore_backup(alias, manifest, scope_checked=True, **options)
-    if marked:
+    if marked or earlier is not None:
         clear_marker(alias)
 
 

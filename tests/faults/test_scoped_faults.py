@@ -202,3 +202,50 @@ def finish(project: Project, database: Database) -> None:
     result = project.run("guardedmigrate")
     assert result.returncode == 0, result.stderr
     assert project.rows() == ROWS + (database.vendor != "sqlite")
+
+
+@pytest.mark.backends("mysql")
+def test_kill_9_during_a_full_restore_refuses_a_scoped_one(
+    scoped: Project, database: Database
+) -> None:
+    """A full restore killed mid-load: the scoped backup of a later plan does
+    not cover what it was loading, so its restore is refused (exit 7, nothing
+    done, no safety backup) and names the full one, whose restore brings the
+    database back."""
+    done = scoped.run("guardedmigrate", "scenario", "0002")
+    assert done.returncode == 0, done.stderr
+    narrow = scoped_backup(scoped)["id"]
+    created = scoped.run("migrationbackups", "create")
+    assert created.returncode == 0, created.stderr
+    full = re.search(r"Backup id: (\S+)", created.stdout)
+    assert full is not None, created.stdout
+    before = pre_state(database)
+    database.query("UPDATE scenario_widget SET name = 'changed'")
+    database.connection.close()
+    manifests = len(scoped.manifests())
+    child = scoped.start("migrationbackups", "restore", full.group(1))
+    hit, err = scoped.kill(
+        child, signal.SIGKILL, lambda: len(scoped.manifests()) > manifests
+    )
+    assert scoped.leftovers() == []
+    if "migration_guard_restore_in_progress" in database.tables():
+        assert hit and child.returncode == -signal.SIGKILL, err
+        half = pre_state(database)
+        stored = len(scoped.manifests())
+        refused = scoped.run("migrationbackups", "restore", narrow)
+        assert refused.returncode == 7, refused.stderr
+        assert (
+            f"A restore of backup {full.group(1)} into database 'default'"
+            in refused.stderr
+        )
+        assert (
+            f"the restore of {full.group(1)} was writing the whole database"
+            in refused.stderr
+        )
+        assert pre_state(database) == half
+        assert len(scoped.manifests()) == stored
+        assert "migration_guard_restore_in_progress" in database.tables()
+    again = scoped.run("migrationbackups", "restore", full.group(1))
+    assert again.returncode == 0, again.stderr
+    assert pre_state(database) == before, f"hit={hit} FAULT_SEED={SEED}\n{err}"
+    assert scoped.leftovers() == []
