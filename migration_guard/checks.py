@@ -36,8 +36,10 @@ CHECK_IDS: tuple[tuple[str, str], ...] = (
     ("migration_guard.E016", "BACKUP_JOBS is not a positive integer"),
     ("migration_guard.E017", "BACKUP_SCOPE is not one of auto, plan, full"),
     ("migration_guard.E018", "BACKUP_SCOPE_THRESHOLD is not a size in bytes"),
+    ("migration_guard.E019", "POST_MIGRATE_WRITES is not receiver -> table names"),
     ("migration_guard.W001", "MIGRATION_GUARD has an unknown key"),
     ("migration_guard.W002", "a backup client binary is missing"),
+    ("migration_guard.W003", "POST_MIGRATE_WRITES names no connected receiver"),
     ("migration_guard.W010", "RunPython/RunSQL without a reverse"),
     ("migration_guard.W011", "a data migration that also changes the schema"),
     ("migration_guard.W012", "RunPython uses the current models, not apps.get_model"),
@@ -96,7 +98,53 @@ def check_settings(
         if not valid(value)
     ]
     messages += _lock_wait_messages()
+    messages += _post_migrate_writes_messages()
     return messages
+
+
+def _post_migrate_writes_messages() -> list[CheckMessage]:
+    """``POST_MIGRATE_WRITES``: its shape (E019), and a key that names no
+    connected receiver (W003: a typo leaves the receiver it meant unknown,
+    and every plan-scoped backup full)."""
+    from migration_guard.backup.receivers import (
+        SETTING_HINT,
+        SETTING_NAME,
+        connected,
+        known_to_code,
+        setting_problems,
+    )
+
+    value = conf.POST_MIGRATE_WRITES
+    problems = setting_problems(value)
+    if problems:
+        return [_message("migration_guard.E019", p, SETTING_HINT) for p in problems]
+    receivers = connected()
+    stale = sorted(set(value) - {name for name, _ in receivers})
+    if not stale:
+        return []
+    undeclared = sorted(
+        {
+            name
+            for name, receiver in receivers
+            if known_to_code(name, receiver) is None and name not in value
+        }
+    )
+    hint = (
+        "The connected post_migrate receivers that nothing declares: "
+        + ", ".join(undeclared)
+        + "."
+        if undeclared
+        else "Every connected post_migrate receiver is known or declared."
+    )
+    return [
+        _message(
+            "migration_guard.W003",
+            f"{SETTING_NAME} names {key!r}, which is not a connected "
+            "post_migrate receiver; the declaration is unused.",
+            "Use the receiver's module.qualname exactly. " + hint,
+        )
+        for key in stale
+    ]
 
 
 def _is_dump_commands(value: Any) -> bool:

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "LOCK_WAIT_RETRIES": 3,
     "LOCK_WAIT_BACKOFF": 1.0,  # seconds before the 1st retry, doubled each time
     "STATEMENT_TIMEOUT": None,  # seconds a statement may run (PostgreSQL, MariaDB)
+    # post_migrate receivers by module.qualname: the tables each writes (for
+    # receivers a plan-scoped backup does not know; backup/receivers.py)
+    "POST_MIGRATE_WRITES": {},
 }
 
 BACKUP_CHOICES = ("auto", "never", "always")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import checks
 
 import migration_guard.checks
 from migration_guard.checks import CHECK_IDS, check_settings
@@ -77,3 +79,119 @@ def test_settings_are_reread_when_changed(settings: Any, tmp_path: Path) -> None
     assert migration_guard_settings.KEEP == 10
     with pytest.raises(AttributeError, match="Unknown migration_guard setting: 'NOPE'"):
         migration_guard_settings.NOPE  # noqa: B018
+
+
+HINT = (
+    "Map each receiver's module.qualname to the tables it writes, e.g. "
+    '{"thirdparty.signals.create_defaults": ["thirdparty_defaults"], '
+    '"otherapp.handlers.noop": []} ([]: it writes nothing).'
+)
+
+
+@pytest.mark.parametrize(
+    ("writes", "msg"),
+    [
+        (
+            ["auth_group"],
+            "MIGRATION_GUARD['POST_MIGRATE_WRITES'] is ['auth_group'], not a dict.",
+        ),
+        (
+            {"create_defaults": []},
+            "MIGRATION_GUARD['POST_MIGRATE_WRITES'] has the key 'create_defaults', "
+            "which is not a receiver's dotted module.qualname.",
+        ),
+        (
+            {("app", "f"): []},
+            "MIGRATION_GUARD['POST_MIGRATE_WRITES'] has the key ('app', 'f'), "
+            "which is not a receiver's dotted module.qualname.",
+        ),
+        (
+            {"app..f": []},
+            "MIGRATION_GUARD['POST_MIGRATE_WRITES'] has the key 'app..f', "
+            "which is not a receiver's dotted module.qualname.",
+        ),
+        (
+            {"app.signals.f": "app_table"},
+            "MIGRATION_GUARD['POST_MIGRATE_WRITES']['app.signals.f'] is "
+            "'app_table', not a list of table names.",
+        ),
+        (
+            {"app.signals.f": ["app_table", 3]},
+            "MIGRATION_GUARD['POST_MIGRATE_WRITES']['app.signals.f'] is "
+            "['app_table', 3], not a list of table names.",
+        ),
+        (
+            {"app.signals.f": None},
+            "MIGRATION_GUARD['POST_MIGRATE_WRITES']['app.signals.f'] is None, "
+            "not a list of table names.",
+        ),
+    ],
+)
+def test_a_bad_post_migrate_writes_is_an_error(
+    settings: Any, writes: Any, msg: str
+) -> None:
+    settings.MIGRATION_GUARD = {"POST_MIGRATE_WRITES": writes}
+    (message,) = check_settings()
+    assert (message.id, message.level, message.msg, message.hint) == (
+        "migration_guard.E019",
+        checks.ERROR,
+        msg,
+        HINT,
+    )
+
+
+def _create_defaults(**kwargs: Any) -> None:
+    """A third party's post_migrate receiver, as the checks see it."""
+
+
+@pytest.fixture
+def create_defaults() -> Iterator[None]:
+    from django.db.models.signals import post_migrate
+
+    post_migrate.connect(_create_defaults, dispatch_uid="test_create_defaults")
+    yield
+    post_migrate.disconnect(dispatch_uid="test_create_defaults")
+
+
+def test_a_declared_receiver_that_is_connected_is_valid(
+    settings: Any, create_defaults: None
+) -> None:
+    settings.MIGRATION_GUARD = {
+        "POST_MIGRATE_WRITES": {
+            "tests.test_checks._create_defaults": ["auth_group"],
+            "django.contrib.sites.management.create_default_site": [],
+        }
+    }
+    assert check_settings() == []
+
+
+def test_a_key_that_names_no_connected_receiver_is_a_warning(
+    settings: Any, create_defaults: None
+) -> None:
+    settings.MIGRATION_GUARD = {
+        "POST_MIGRATE_WRITES": {"tests.test_checks._create_default": []}
+    }
+    (message,) = check_settings()
+    assert (message.id, message.level, message.msg, message.hint) == (
+        "migration_guard.W003",
+        checks.WARNING,
+        "MIGRATION_GUARD['POST_MIGRATE_WRITES'] names "
+        "'tests.test_checks._create_default', which is not a connected "
+        "post_migrate receiver; the declaration is unused.",
+        "Use the receiver's module.qualname exactly. The connected post_migrate "
+        "receivers that nothing declares: tests.test_checks._create_defaults.",
+    )
+
+
+def test_a_stale_key_when_every_receiver_is_known_is_a_warning(
+    settings: Any,
+) -> None:
+    settings.MIGRATION_GUARD = {"POST_MIGRATE_WRITES": {"gone.signals.seed": []}}
+    (message,) = check_settings()
+    assert (message.id, message.msg, message.hint) == (
+        "migration_guard.W003",
+        "MIGRATION_GUARD['POST_MIGRATE_WRITES'] names 'gone.signals.seed', which "
+        "is not a connected post_migrate receiver; the declaration is unused.",
+        "Use the receiver's module.qualname exactly. Every connected post_migrate "
+        "receiver is known or declared.",
+    )

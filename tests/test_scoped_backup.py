@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -295,4 +296,61 @@ def test_a_restore_after_a_later_deploy_outside_its_plan_is_refused(
     # unapplying the later deploy makes the backup usable again
     run("guardedmigrate", "sessions", "zero", no_backup=True, interactive=False)
     run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert library.migration_rows()[-1] == ("scenario", "0001_initial")
+
+
+def _seed_editors(using: str = "default", **kwargs: Any) -> None:
+    """A third party's post_migrate receiver: it makes the 'editors' group."""
+    from django.contrib.auth.models import Group
+
+    Group.objects.using(using).get_or_create(name="editors")
+
+
+SEED_EDITORS = "tests.test_scoped_backup._seed_editors"
+
+
+@pytest.fixture
+def seed_editors() -> Iterator[None]:
+    from django.db.models.signals import post_migrate
+
+    post_migrate.connect(_seed_editors, dispatch_uid="test_seed_editors")
+    yield
+    post_migrate.disconnect(dispatch_uid="test_seed_editors")
+
+
+def test_an_undeclared_receiver_makes_the_backup_full_and_names_the_key(
+    library: Database, seed_editors: None
+) -> None:
+    out = run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    assert manifest.scope == [] and manifest.scope_tables == []
+    assert (
+        "A backup of the whole database: the post_migrate receiver "
+        "tests.test_scoped_backup._seed_editors may write any table (declare the "
+        "tables it writes in MIGRATION_GUARD['POST_MIGRATE_WRITES'] under the key "
+        "'tests.test_scoped_backup._seed_editors', [] when it writes none, or "
+        "give the function a migration_guard_writes list).\n"
+    ) in out
+
+
+def test_a_receiver_declared_by_the_setting_is_in_the_scoped_backup(
+    library: Database, seed_editors: None, settings: Any
+) -> None:
+    """The receiver's table is backed up with the plan's, and a restore takes
+    back what the receiver wrote during the run."""
+    settings.MIGRATION_GUARD = {
+        **settings.MIGRATION_GUARD,
+        "POST_MIGRATE_WRITES": {SEED_EDITORS: ["auth_group"]},
+    }
+    out = run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    tables = sorted([*HISTORY, "auth_group", "library_shelf", LEDGER])
+    assert manifest.scope_tables == tables
+    assert manifest.scope == tables
+    assert sorted(t.split(".")[-1] for t in manifest.rows) == tables
+    assert "the plan's 7 tables: auth_group, auth_permission" in out
+    assert library.query("SELECT name FROM auth_group") == [("editors",)]
+
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert library.query("SELECT name FROM auth_group") == []
     assert library.migration_rows()[-1] == ("scenario", "0001_initial")

@@ -93,7 +93,8 @@ class _Collector:
     connection: BaseDatabaseWrapper
     tables: set[str] = field(default_factory=set)
     unbounded: list[str] = field(default_factory=list)
-    #: table names declared by migrations, and which: they must exist
+    #: table names declared by migrations or the setting, and by what
+    #: (``"app.0002_x migration_guard_writes"``): they must exist
     declared: list[tuple[str, str]] = field(default_factory=list)
 
     def table(self, state: ProjectState, app: str, name: str) -> str:
@@ -198,16 +199,22 @@ def _declared(
         )
     tables = []
     for entry in writes:
-        tables.append(_declared_table(c, migration, state, str(entry)))
+        table = _declared_table(c, migration, state, str(entry))
+        if table is not None:
+            tables.append(table)
     return tables
 
 
 def _declared_table(
     c: _Collector, migration: Migration, state: ProjectState, entry: str
-) -> str:
+) -> str | None:
+    """The table of a declared model; None for a table name, which joins the
+    scope once :func:`_check_declared` has found it."""
     if "." not in entry:
-        c.declared.append((entry, f"{migration.app_label}.{migration.name}"))
-        return entry  # a table name
+        c.declared.append(
+            (entry, f"{migration.app_label}.{migration.name} {WRITES_ATTRIBUTE}")
+        )
+        return None
     app, name = _split(entry, migration.app_label)
     if (app, name) not in state.models:
         raise UsageError(
@@ -337,7 +344,6 @@ def plan_scope(plan: Plan, connection: BaseDatabaseWrapper) -> Scope:
         if visit.key in wanted:
             for index, (op, state) in enumerate(visit.operations()):
                 _operation(collector, visit.migration, index, op, state)
-    _check_declared(collector)
     _post_migrate(collector)
     collector.tables |= _always(connection)
     return Scope(frozenset(collector.tables), tuple(collector.unbounded))
@@ -350,24 +356,33 @@ def _check_declared(c: _Collector) -> None:
         existing = set(c.connection.introspection.table_names(cursor))
     caseless = c.connection.vendor in ("sqlite", "mysql")
     fold = str.lower if caseless else str
-    known = {fold(t) for t in existing} | {
-        fold(t) for t in c.tables - {d for d, _ in c.declared}
-    }
-    for table, migration in c.declared:
+    known = {fold(t) for t in existing | c.tables}  # no declared name yet
+    for table, declarer in c.declared:
         if fold(table) not in known:
             c.unbounded.append(
-                f"{migration} {WRITES_ATTRIBUTE} names table {table!r}, which "
-                "neither exists nor is created by the plan"
+                f"{declarer} names table {table!r}, which neither exists nor is "
+                "created by the plan"
             )
+    c.tables.update(table for table, _ in c.declared)
 
 
 def _post_migrate(c: _Collector) -> None:
-    from migration_guard.backup.receivers import post_migrate_writes
+    """What the receivers write after the run. The setting's tables are
+    checked as a migration's declared ones are (after them, so the reasons
+    keep the plan's order); the receivers' own tables join the scope after
+    the check, so a table a receiver is known to write does not vouch for a
+    declared one."""
+    from migration_guard.backup.receivers import SETTING_NAME, post_migrate_writes
 
     writes = post_migrate_writes()
+    c.declared += [
+        (table, f"{SETTING_NAME}[{name!r}]") for table, name in writes.declared
+    ]
+    _check_declared(c)
     c.tables |= writes.tables
     for name in writes.unknown:
         c.unbounded.append(
-            f"the post_migrate receiver {name} may write any table (give the "
-            f"function a {WRITES_ATTRIBUTE} list of the tables it writes)"
+            f"the post_migrate receiver {name} may write any table (declare the "
+            f"tables it writes in {SETTING_NAME} under the key {name!r}, [] when "
+            f"it writes none, or give the function a {WRITES_ATTRIBUTE} list)"
         )
