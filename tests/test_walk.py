@@ -157,3 +157,28 @@ def test_changes_column_ignores_what_django_keeps_out_of_the_schema() -> None:
     assert changes_column(old, models.CharField(max_length=10, null=True))
     assert changes_column(old, models.CharField(max_length=10, db_column="c"))
     assert changes_column(old, models.TextField())
+
+
+def test_a_freeze_that_is_not_the_walks_survives_it() -> None:
+    """A program that froze its heap itself (the pre-fork servers' recipe:
+    ``gc.freeze()`` before forking, so that collections do not write to the
+    shared pages) keeps it frozen after a walk; a walk inside a walk leaves
+    the outer walk's heap frozen until the outer walk ends."""
+    loader = MigrationLoader(None)
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        for _visit in StateWalk(loader):
+            pass
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
+
+    outer = iter(StateWalk(loader))
+    next(outer)
+    for _visit in StateWalk(loader):
+        pass
+    assert gc.get_freeze_count() > 0  # the outer walk is still running
+    for _visit in outer:
+        pass
+    assert gc.get_freeze_count() == 0
