@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 
 from migration_guard.rollback import prefetch
 from migration_guard.rollback.backward_sql import BackwardSQL
+from migration_guard.rollback.prefetch import ConstraintPrefetch
 from migration_guard.run.planning import TargetSpec, build_plan
 from tests.conftest import Database
 from tests.test_preview_prefetch import TOGETHER, answered, inline, sessions_settle
@@ -185,3 +186,127 @@ def test_a_session_on_another_schema_path_is_not_answered_by_the_default_one(
     assert f'DROP CONSTRAINT "{name}"' in expected
     assert rollbackplan("scenario", "0005_shelf_note", sql=True) == expected
     assert answered == [0]
+
+
+@pytest.mark.backends("postgresql", "mysql")
+def test_another_alias_is_read_on_its_own_database(
+    make_database: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    answered: list[int],
+) -> None:
+    """``--database other``: the thread's session is made from the other
+    alias's settings, not the default's (whose database has no such table)."""
+    settings.MIGRATION_MODULES = TOGETHER
+    make_database()
+    make_database("other")
+    call_command(
+        "migrate", "scenario", "0006_shelf_parent", database="other", verbosity=0
+    )
+    args = ("scenario", "0005_shelf_note", "--database", "other")
+    expected = inline(monkeypatch, *args)
+    assert "DROP CONSTRAINT" in expected or "DROP FOREIGN KEY" in expected
+    assert rollbackplan(*args, sql=True) == expected
+    assert answered == [1]
+
+
+@pytest.mark.backends("postgresql", "mysql")
+def test_previews_from_threads_of_a_program(
+    database: Database, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``call_command`` from four threads at once (each its own connection):
+    each prints the SQL read inline, and the program's interval is back."""
+    settings.MIGRATION_MODULES = TOGETHER
+    call_command("migrate", "scenario", "0006_shelf_parent", verbosity=0)
+    args = ("scenario", "0005_shelf_note")
+    expected = inline(monkeypatch, *args)
+    interval = sys.getswitchinterval()
+    outputs: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def preview() -> None:
+        from django.db import connections
+
+        try:
+            barrier.wait(10)
+            for _ in range(3):
+                outputs.append(rollbackplan(*args, sql=True))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=preview) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert errors == []
+    assert outputs == [expected] * 12
+    assert threads() == []
+    assert sys.getswitchinterval() == interval
+
+
+@pytest.mark.backends("mysql")
+def test_a_server_refusing_the_second_session(
+    database: Database,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The project's user may hold one session (``max_user_connections``):
+    the thread is refused, the preview reads every table itself."""
+    settings.MIGRATION_MODULES = TOGETHER
+    call_command("migrate", "scenario", "0006_shelf_parent", verbosity=0)
+    user = f"{database.name}_u"
+    database.query(f"CREATE USER '{user}'@'%%' WITH MAX_USER_CONNECTIONS 1")
+    try:
+        database.query(f"GRANT ALL ON `{database.name}`.* TO '{user}'@'%%'")
+        database.query("GRANT PROCESS ON *.* TO %s@'%%'", [user])
+        args = ("scenario", "0005_shelf_note")
+        from django.db import connections
+
+        connections["default"].close()
+        connections.settings["default"]["USER"] = user
+        del connections["default"]
+        expected = inline(monkeypatch, *args)
+        assert "DROP FOREIGN KEY" in expected
+        started: list[ConstraintPrefetch] = []
+        start = ConstraintPrefetch.__init__
+
+        def noted(self: ConstraintPrefetch, *a: Any) -> None:
+            start(self, *a)
+            started.append(self)
+            assert self.finished.wait(30)
+
+        monkeypatch.setattr(ConstraintPrefetch, "__init__", noted)
+        capsys.readouterr()
+        assert rollbackplan(*args, sql=True) == expected
+        # refused: the thread read no table, the preview read them all
+        assert len(started) == 1 and started[0]._futures == {}
+        assert capsys.readouterr().err == ""
+    finally:
+        from django.db import connections
+
+        connections["default"].close()
+        connections.settings["default"]["USER"] = "root"
+        del connections["default"]
+        database.query(f"DROP USER '{user}'@'%%'")
+
+
+@pytest.mark.backends("postgresql", "mysql")
+def test_no_second_session_with_autocommit_off(
+    database: Database, settings: Any
+) -> None:
+    """A program that turned autocommit off (its changes not committed yet)."""
+    settings.MIGRATION_MODULES = TOGETHER
+    call_command("migrate", "scenario", verbosity=0)
+    plan = build_plan("default", TargetSpec("scenario", "zero"))
+    database.connection.set_autocommit(False)
+    try:
+        with BackwardSQL(plan) as collector:
+            assert collector.prefetch is None
+    finally:
+        database.connection.rollback()
+        database.connection.set_autocommit(True)

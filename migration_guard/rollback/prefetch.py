@@ -253,10 +253,10 @@ class ConstraintPrefetch:
                         )
                 except Exception as exc:
                     future.set_exception(exc)
-        except Exception:
-            # socket error, a project's connection_created receiver)
-            pass  # no session: every read is the preview's own, and no
-            # traceback of this thread on the preview's stderr
+        except Exception:  # not only the database's: a driver's socket error,
+            # a project's connection_created receiver. No session: every read
+            # is the preview's own, and no traceback of this thread on stderr
+            pass
         finally:
             self._fail_pending()
             with contextlib.suppress(Exception):
