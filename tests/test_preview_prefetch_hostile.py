@@ -310,3 +310,37 @@ def test_no_second_session_with_autocommit_off(
     finally:
         database.connection.rollback()
         database.connection.set_autocommit(True)
+
+
+@pytest.mark.backends("postgresql")
+def test_a_connection_pool_is_not_the_threads(
+    database: Database, settings: Any, answered: list[int]
+) -> None:
+    """``OPTIONS["pool"]`` (Django 5.1+, psycopg 3): the thread's session is
+    its own, not one of the pool's. Taken from a pool of one, which the
+    preview's connection holds, it waited the pool's timeout, the preview
+    waited ``WAIT`` for it, and it was left behind.
+
+    Skipped unless Django's PostgreSQL backend runs on psycopg 3 (the project
+    tests on psycopg2): ``pip install --target DIR "psycopg[binary,pool]"``
+    and ``PYTHONPATH=DIR``."""
+    if database.connection.Database.__name__ != "psycopg":
+        pytest.skip("connection pools need psycopg 3")
+    settings.MIGRATION_MODULES = TOGETHER
+    call_command("migrate", "scenario", "0006_shelf_parent", verbosity=0)
+    from django.db import connections
+
+    connections["default"].close()
+    options = connections.settings["default"].setdefault("OPTIONS", {})
+    options["pool"] = {"min_size": 1, "max_size": 1, "timeout": 5}
+    del connections["default"]
+    try:
+        out = rollbackplan("scenario", "0005_shelf_note", sql=True)
+        assert "DROP CONSTRAINT" in out
+        assert answered == [1]
+        assert threads() == []
+    finally:
+        connections["default"].close()
+        connections["default"].close_pool()
+        options.pop("pool")
+        del connections["default"]

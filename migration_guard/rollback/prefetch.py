@@ -88,6 +88,21 @@ def _restore_interval() -> None:
             sys.setswitchinterval(_interval_saved)
 
 
+def own_session(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` for a session of the thread's own, outside the alias's
+    connection pool (``OPTIONS["pool"]``, PostgreSQL, Django 5.1+): the pool
+    is the program's budget of sessions, and a pool of one, held by the
+    preview's connection, kept the thread waiting for the pool's timeout
+    (and the preview ``WAIT`` seconds for the thread)."""
+    options = settings.get("OPTIONS") or {}
+    if "pool" not in options:
+        return settings
+    return {
+        **settings,
+        "OPTIONS": {key: value for key, value in options.items() if key != "pool"},
+    }
+
+
 def scope(connection: BaseDatabaseWrapper) -> tuple[Any, ...]:
     """What :data:`SCOPE` says of ``connection``'s session."""
     with connection.cursor() as cursor:
@@ -172,7 +187,7 @@ class ConstraintPrefetch:
         self, connection: BaseDatabaseWrapper, tables: Iterable[tuple[int, str]]
     ) -> None:
         self._wrapper_class = type(connection)
-        self._settings = connection.settings_dict
+        self._settings = own_session(connection.settings_dict)
         self._alias = connection.alias
         self._lock = threading.Lock()
         self._queue = deque(tables)
