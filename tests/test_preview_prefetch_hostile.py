@@ -344,3 +344,47 @@ def test_a_connection_pool_is_not_the_threads(
         connections["default"].close_pool()
         options.pop("pool")
         del connections["default"]
+
+
+@pytest.mark.backends("postgresql", "mysql")
+def test_options_of_the_alias_are_the_threads_too(
+    database: Database,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    answered: list[int],
+) -> None:
+    """``OPTIONS`` that shape a session (PostgreSQL's isolation level and a
+    ``search_path`` given to the server, MySQL's ``init_command`` and isolation
+    level): the thread's session has them too, and answers."""
+    settings.MIGRATION_MODULES = TOGETHER
+    from django.db import connections
+
+    if database.vendor == "postgresql":
+        database.query("CREATE SCHEMA tenant")
+        extra = {
+            "isolation_level": 4,  # SERIALIZABLE in psycopg2 and psycopg 3
+            "options": "-c search_path=tenant",
+        }
+    else:
+        extra = {
+            "init_command": "SET SESSION sql_mode = 'TRADITIONAL'",
+            "isolation_level": "read committed",
+        }
+    connections["default"].close()
+    options = connections.settings["default"].setdefault("OPTIONS", {})
+    saved = dict(options)
+    options.update(extra)
+    del connections["default"]
+    try:
+        call_command("migrate", "scenario", "0006_shelf_parent", verbosity=0)
+        if database.vendor == "postgresql":
+            assert database.query("SELECT current_schema()") == [("tenant",)]
+        args = ("scenario", "0005_shelf_note")
+        expected = inline(monkeypatch, *args)
+        assert rollbackplan(*args, sql=True) == expected
+        assert answered == [1]
+    finally:
+        connections["default"].close()
+        options.clear()
+        options.update(saved)
+        del connections["default"]
