@@ -7,6 +7,7 @@ itself, and leave no thread, session or switch interval behind."""
 from __future__ import annotations
 
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -388,3 +389,25 @@ def test_options_of_the_alias_are_the_threads_too(
         options.clear()
         options.update(saved)
         del connections["default"]
+
+
+@pytest.mark.backends("postgresql", "mysql")
+def test_a_preview_that_cannot_start_leaves_no_thread_or_interval(
+    database: Database, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary directory is not there (``TMPDIR`` of a container): the
+    preview fails before it starts, and the thread already started with the
+    interval lowered must not be left behind."""
+    settings.MIGRATION_MODULES = TOGETHER
+    call_command("migrate", "scenario", verbosity=0)
+    interval = sys.getswitchinterval()
+    monkeypatch.setattr(tempfile, "tempdir", "/nonexistent/migration-guard")
+    with pytest.raises((OSError, CommandError)):
+        rollbackplan("scenario", "zero", sql=True)
+    for thread in threads():
+        thread.join(10)
+    assert sys.getswitchinterval() == interval
+    monkeypatch.undo()
+    settings.MIGRATION_MODULES = TOGETHER
+    rollbackplan("scenario", "zero", sql=True)
+    assert sys.getswitchinterval() == interval
