@@ -23,6 +23,11 @@ to the collector when the walk ends. Only a walk that found nothing frozen
 freezes (and unfreezes): :func:`gc.unfreeze` gives back every frozen
 object, so a walk inside a walk would thaw the outer walk's heap, and any
 walk the heap a program froze itself (a pre-fork server's ``gc.freeze()``).
+A full collection comes first: :func:`gc.freeze` freezes the garbage not
+yet collected too (in a process that walks again, the previous walk's
+states), which then outlived the walk (four walks of a 1200-migration
+project in a row peaked at 139 MB instead of 85 MB). It costs one of the
+full collections the freeze saves.
 """
 
 from __future__ import annotations
@@ -114,6 +119,7 @@ class StateWalk:
         if gc.get_freeze_count():  # not the walk's to give back (see above)
             yield from self._visits(left)
             return
+        gc.collect()  # what earlier work left is freed, not frozen (see above)
         gc.freeze()
         try:
             yield from self._visits(left)

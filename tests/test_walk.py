@@ -182,3 +182,28 @@ def test_a_freeze_that_is_not_the_walks_survives_it() -> None:
     for _visit in outer:
         pass
     assert gc.get_freeze_count() == 0
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_garbage_from_before_the_walk_is_not_kept_through_it() -> None:
+    """What earlier work left for the collector (the cycles of a previous
+    walk's states, in a process that walks again: a test suite, a
+    ``guardedmigrate`` that plans, previews and classifies) is not frozen
+    with the live heap: the full collection a visitor triggers frees it. It
+    was kept until the walk ended (on the generated 1200-migration project,
+    four ``migration_deltas`` in a row peaked at 139 MB instead of 85 MB)."""
+    import weakref
+
+    loader = MigrationLoader(None)
+    garbage = _Cycle()
+    gone = weakref.ref(garbage)
+    del garbage
+    assert gone() is not None  # only a collection frees a cycle
+    for _visit in StateWalk(loader):
+        gc.collect()
+        assert gone() is None
+        break
