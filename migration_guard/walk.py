@@ -19,7 +19,15 @@ the thousand, full of reference cycles, and each full collection they
 trigger would otherwise traverse every object of the started project (the
 settings, the app registry, every imported module) to find none of them
 garbage. The young objects are collected as usual; the frozen ones go back
-to the collector when the walk ends.
+to the collector when the walk ends. Only a walk that found nothing frozen
+freezes (and unfreezes): :func:`gc.unfreeze` gives back every frozen
+object, so a walk inside a walk would thaw the outer walk's heap, and any
+walk the heap a program froze itself (a pre-fork server's ``gc.freeze()``).
+A full collection comes first: :func:`gc.freeze` freezes the garbage not
+yet collected too (in a process that walks again, the previous walk's
+states), which then outlived the walk (four walks of a 1200-migration
+project in a row peaked at 139 MB instead of 85 MB). It costs one of the
+full collections the freeze saves.
 """
 
 from __future__ import annotations
@@ -108,6 +116,10 @@ class StateWalk:
         left = None if self.until is None else set(self.until)
         if left is not None and not left:
             return
+        if gc.get_freeze_count():  # not the walk's to give back (see above)
+            yield from self._visits(left)
+            return
+        gc.collect()  # what earlier work left is freed, not frozen (see above)
         gc.freeze()
         try:
             yield from self._visits(left)

@@ -157,3 +157,53 @@ def test_changes_column_ignores_what_django_keeps_out_of_the_schema() -> None:
     assert changes_column(old, models.CharField(max_length=10, null=True))
     assert changes_column(old, models.CharField(max_length=10, db_column="c"))
     assert changes_column(old, models.TextField())
+
+
+def test_a_freeze_that_is_not_the_walks_survives_it() -> None:
+    """A program that froze its heap itself (the pre-fork servers' recipe:
+    ``gc.freeze()`` before forking, so that collections do not write to the
+    shared pages) keeps it frozen after a walk; a walk inside a walk leaves
+    the outer walk's heap frozen until the outer walk ends."""
+    loader = MigrationLoader(None)
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        for _visit in StateWalk(loader):
+            pass
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
+
+    outer = iter(StateWalk(loader))
+    next(outer)
+    for _visit in StateWalk(loader):
+        pass
+    assert gc.get_freeze_count() > 0  # the outer walk is still running
+    for _visit in outer:
+        pass
+    assert gc.get_freeze_count() == 0
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_garbage_from_before_the_walk_is_not_kept_through_it() -> None:
+    """What earlier work left for the collector (the cycles of a previous
+    walk's states, in a process that walks again: a test suite, a
+    ``guardedmigrate`` that plans, previews and classifies) is not frozen
+    with the live heap: the full collection a visitor triggers frees it. It
+    was kept until the walk ended (on the generated 1200-migration project,
+    four ``migration_deltas`` in a row peaked at 139 MB instead of 85 MB)."""
+    import weakref
+
+    loader = MigrationLoader(None)
+    garbage = _Cycle()
+    gone = weakref.ref(garbage)
+    del garbage
+    assert gone() is not None  # only a collection frees a cycle
+    for _visit in StateWalk(loader):
+        gc.collect()
+        assert gone() is None
+        break

@@ -309,14 +309,21 @@ class BackwardSQL:
         self.connection = connections[plan.executor.connection.alias]
         self.wanted = set(plan.keys())
         self.places: dict[Key, tuple[int, int]] = {}
+        self.partial = Partial(delayed=True)
+        # the spool first: the thread started last has nothing after it that
+        # may fail (no TMPDIR) and leave it, and the lowered interval, behind
+        self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by __exit__)
         self.prefetch = None
         if shared_schema(self.connection):  # in the order the walk visits them
-            order = history_order(plan.loader)
-            wanted = [m for m in order if key_of(m) in self.wanted]
-            self.prefetch = ConstraintPrefetch(self.connection, named_tables(wanted))
+            try:
+                order = history_order(plan.loader)
+                wanted = [m for m in order if key_of(m) in self.wanted]
+                tables = named_tables(wanted)
+                self.prefetch = ConstraintPrefetch(self.connection, tables)
+            except BaseException:
+                self.spool.close()
+                raise
         self.recorder = _ReadRecorder(self.connection.introspection, self.prefetch)
-        self.partial = Partial(delayed=True)
-        self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by __exit__)
 
     def __enter__(self) -> BackwardSQL:
         return self

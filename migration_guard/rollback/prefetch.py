@@ -17,7 +17,10 @@ preview's connection is inside a transaction (its uncommitted changes are
 not the thread's), nor on SQLite (an in-memory database is the
 connection's own). A table the thread has not started is read by the
 preview itself; a read that failed in the thread is read again by the
-preview, so that a failure is the schema editor's own.
+preview, so that a failure is the schema editor's own. Nor is a read taken
+from a session that names tables otherwise than the preview's (:data:`SCOPE`:
+a schema-per-tenant project sets ``search_path`` on its connection, the new
+session has the default one): the thread compares before it reads.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from concurrent.futures import Future
 from typing import Any
 
 from django.apps import apps
-from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import operations as ops
 from django.db.migrations.migration import Migration
@@ -49,6 +51,64 @@ VENDORS = ("mysql", "postgresql")
 #: still waited for; at 0.2 ms, 0.04 s). Set while the thread runs, then
 #: restored.
 SWITCH_INTERVAL = 0.0002
+
+#: per vendor, what decides which table a name is in a session (the
+#: database, the user, PostgreSQL's schema path, resolved, with the session's
+#: temporary schema if it has one): the thread reads nothing unless its
+#: session answers as the preview's
+SCOPE = {
+    "postgresql": (
+        "SELECT current_database(), current_user, current_schemas(true)::text"
+    ),
+    "mysql": "SELECT DATABASE(), CURRENT_USER()",
+}
+
+#: the switch interval the program had before the first of the running
+#: prefetches set it, and how many run: previews may overlap (threads of a
+#: program), and the last one to close gives the program's interval back
+_interval_lock = threading.Lock()
+_interval_users = 0
+_interval_saved = 0.0
+
+
+def _lower_interval() -> None:
+    global _interval_users, _interval_saved
+    with _interval_lock:
+        if _interval_users == 0:
+            _interval_saved = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        _interval_users += 1
+
+
+def _restore_interval() -> None:
+    global _interval_users
+    with _interval_lock:
+        _interval_users -= 1
+        if _interval_users == 0:
+            sys.setswitchinterval(_interval_saved)
+
+
+def own_session(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` for a session of the thread's own, outside the alias's
+    connection pool (``OPTIONS["pool"]``, PostgreSQL, Django 5.1+): the pool
+    is the program's budget of sessions, and a pool of one, held by the
+    preview's connection, kept the thread waiting for the pool's timeout
+    (and the preview ``WAIT`` seconds for the thread)."""
+    options = settings.get("OPTIONS") or {}
+    if "pool" not in options:
+        return settings
+    return {
+        **settings,
+        "OPTIONS": {key: value for key, value in options.items() if key != "pool"},
+    }
+
+
+def scope(connection: BaseDatabaseWrapper) -> tuple[Any, ...]:
+    """What :data:`SCOPE` says of ``connection``'s session."""
+    with connection.cursor() as cursor:
+        cursor.execute(SCOPE[connection.vendor])
+        return tuple(cursor.fetchone() or ())
+
 
 #: seconds the preview waits for the thread's read of a table, and for the
 #: thread to stop, before it reads the table itself and leaves the thread
@@ -119,31 +179,36 @@ class ConstraintPrefetch:
     must read it itself (the thread has not started it: it is then left to
     the caller; so is a read that failed or takes longer than
     :data:`WAIT`). ``close()`` stops the thread after its current read,
-    closes its session and restores the switch interval.
+    closes its session and gives the switch interval back (once no other
+    prefetch runs).
     """
 
     def __init__(
         self, connection: BaseDatabaseWrapper, tables: Iterable[tuple[int, str]]
     ) -> None:
         self._wrapper_class = type(connection)
-        self._settings = connection.settings_dict
+        self._settings = own_session(connection.settings_dict)
         self._alias = connection.alias
         self._lock = threading.Lock()
         self._queue = deque(tables)
         self._futures: dict[str, Future[Any]] = {}
         self._claimed: set[str] = set()
-        self._stopped = False
+        self._stopped = self._closed = False
         self._position = 0
         #: answers the preview took from the thread
         self.answered = 0
         #: set once the thread has read its tables (or stopped)
         self.finished = threading.Event()
+        self._scope = scope(connection)
         self._thread = threading.Thread(
             target=self._run, name="migration-guard-prefetch", daemon=True
         )
-        self._interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        self._thread.start()
+        _lower_interval()
+        try:
+            self._thread.start()
+        except BaseException:
+            _restore_interval()
+            raise
 
     def reached(self, index: int) -> None:
         with self._lock:
@@ -164,9 +229,13 @@ class ConstraintPrefetch:
 
     def close(self) -> None:
         with self._lock:
-            self._stopped = True
-        self._thread.join(timeout=WAIT)
-        sys.setswitchinterval(self._interval)
+            if self._closed:
+                return
+            self._closed = self._stopped = True
+        try:  # a Ctrl-C while it waits for the thread still gives it back
+            self._thread.join(timeout=WAIT)
+        finally:
+            _restore_interval()
 
     def _next(self) -> tuple[str, Future[Any]] | None:
         with self._lock:
@@ -184,6 +253,8 @@ class ConstraintPrefetch:
         # per thread) from the preview's settings: the same database
         wrapper = self._wrapper_class(self._settings, self._alias)
         try:
+            if scope(wrapper) != self._scope:
+                return  # another schema path: every read is the preview's own
             tables = set(wrapper.introspection.table_names())
             while (item := self._next()) is not None:
                 table, future = item
@@ -197,11 +268,13 @@ class ConstraintPrefetch:
                         )
                 except Exception as exc:
                     future.set_exception(exc)
-        except DatabaseError:
-            pass  # no session: every read is the preview's own
+        except Exception:  # not only the database's: a driver's socket error,
+            # a project's connection_created receiver. No session: every read
+            # is the preview's own, and no traceback of this thread on stderr
+            pass
         finally:
             self._fail_pending()
-            with contextlib.suppress(DatabaseError):
+            with contextlib.suppress(Exception):
                 wrapper.close()
             self.finished.set()
 
