@@ -23,11 +23,13 @@ to the collector when the walk ends. Only a walk that found nothing frozen
 freezes (and unfreezes): :func:`gc.unfreeze` gives back every frozen
 object, so a walk inside a walk would thaw the outer walk's heap, and any
 walk the heap a program froze itself (a pre-fork server's ``gc.freeze()``).
-A full collection comes first: :func:`gc.freeze` freezes the garbage not
-yet collected too (in a process that walks again, the previous walk's
-states), which then outlived the walk (four walks of a 1200-migration
-project in a row peaked at 139 MB instead of 85 MB). It costs one of the
-full collections the freeze saves.
+Nor does a walk freeze when an earlier walk ended and no full collection
+has run since: :func:`gc.freeze` freezes the garbage not yet collected too,
+and walks in a row froze each other's states (four walks of a
+1200-migration project peaked at 139 MB instead of 85 MB). Such a walk
+runs with the collector as usual, whose next full collection frees them;
+collecting before each freeze instead cost more full collections than the
+freeze saves (``rollbackplan --sql`` walks twice).
 """
 
 from __future__ import annotations
@@ -87,6 +89,16 @@ class Visit(OfMigration):
             self.step()
 
 
+class _Garbage:
+    #: the number of full collections when the last frozen walk ended: until
+    #: another runs, its garbage may be uncollected (None: no walk ended)
+    walk_ended: int | None = None
+
+
+def _full_collections() -> int:
+    return int(gc.get_stats()[2]["collections"])
+
+
 class StateWalk:
     """Each migration of ``order`` with the project state before it.
 
@@ -116,15 +128,15 @@ class StateWalk:
         left = None if self.until is None else set(self.until)
         if left is not None and not left:
             return
-        if gc.get_freeze_count():  # not the walk's to give back (see above)
-            yield from self._visits(left)
+        if gc.get_freeze_count() or _full_collections() == _Garbage.walk_ended:
+            yield from self._visits(left)  # not the walk's to freeze (see above)
             return
-        gc.collect()  # what earlier work left is freed, not frozen (see above)
         gc.freeze()
         try:
             yield from self._visits(left)
         finally:
             gc.unfreeze()
+            _Garbage.walk_ended = _full_collections()
 
     def _visits(self, left: set[Key] | None) -> Iterator[Visit]:
         for migration in self.order:
