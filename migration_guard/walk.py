@@ -23,13 +23,14 @@ to the collector when the walk ends. Only a walk that found nothing frozen
 freezes (and unfreezes): :func:`gc.unfreeze` gives back every frozen
 object, so a walk inside a walk would thaw the outer walk's heap, and any
 walk the heap a program froze itself (a pre-fork server's ``gc.freeze()``).
-Nor does a walk freeze when an earlier walk ended and no full collection
-has run since: :func:`gc.freeze` freezes the garbage not yet collected too,
-and walks in a row froze each other's states (four walks of a
-1200-migration project peaked at 139 MB instead of 85 MB). Such a walk
-runs with the collector as usual, whose next full collection frees them;
-collecting before each freeze instead cost more full collections than the
-freeze saves (``rollbackplan --sql`` walks twice).
+Nor does a walk freeze when an earlier walk (frozen or not) ended and no
+full collection has run since: :func:`gc.freeze` freezes the garbage not
+yet collected too, and walks in a row froze each other's states (four
+walks of a 1200-migration project peaked at 139 MB instead of 85 MB; now
+85 MB, as without the freeze). Such a walk runs with the collector as
+usual, whose next full collection frees them; collecting before each
+freeze instead cost more full collections than the freeze saves
+(``rollbackplan --sql`` walks twice).
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ class Visit(OfMigration):
 
 
 class _Garbage:
-    #: the number of full collections when the last frozen walk ended: until
-    #: another runs, its garbage may be uncollected (None: no walk ended)
+    #: the number of full collections when the last walk ended: until another
+    #: runs, its garbage may be uncollected (None: no walk ended)
     walk_ended: int | None = None
 
 
@@ -128,14 +129,17 @@ class StateWalk:
         left = None if self.until is None else set(self.until)
         if left is not None and not left:
             return
-        if gc.get_freeze_count() or _full_collections() == _Garbage.walk_ended:
-            yield from self._visits(left)  # not the walk's to freeze (see above)
+        if gc.get_freeze_count():  # not the walk's to freeze or thaw (see above)
+            yield from self._visits(left)
             return
-        gc.freeze()
+        freeze = _full_collections() != _Garbage.walk_ended
+        if freeze:
+            gc.freeze()
         try:
             yield from self._visits(left)
         finally:
-            gc.unfreeze()
+            if freeze:
+                gc.unfreeze()
             _Garbage.walk_ended = _full_collections()
 
     def _visits(self, left: set[Key] | None) -> Iterator[Visit]:

@@ -220,6 +220,15 @@ def test_a_walks_garbage_is_not_frozen_by_the_next_walk() -> None:
             gc.collect()
             assert gone() is None
             break
+        garbage = _Cycle()  # left by that unfrozen walk
+        gone = weakref.ref(garbage)
+        del garbage
+        for _visit in StateWalk(loader):  # walks in a row: the same
+            assert gc.get_freeze_count() == 0
+            gc.collect()
+            assert gone() is None
+            break
+        gc.collect()
         for _visit in StateWalk(loader):  # a full collection ran since
             assert gc.get_freeze_count() > 0
             break
