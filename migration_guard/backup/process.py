@@ -245,6 +245,7 @@ def tee(
     env: Mapping[str, str] | None = None,
     secrets: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
+    check_output: Callable[[IO[bytes]], None] | None = None,
 ) -> str:
     """Run ``argv``, write its stdout to ``path`` and feed it to ``check`` at once.
 
@@ -252,6 +253,10 @@ def tee(
     the dump is produced, on the other core, instead of after it; the stream
     is hashed on the way. Returns the stream's sha256. Raises ProcessError if
     either program fails. Memory stays flat: one chunk at a time.
+
+    ``check_output``: called, in a thread, with the checker's stdout (which
+    otherwise goes to /dev/null), read to its end: what the checker decoded
+    is then used once (the rows counted) instead of decoded again later.
     """
     argv, check = [str(a) for a in argv], [str(a) for a in check]
     child_env = dict(os.environ)
@@ -261,7 +266,10 @@ def tee(
         tempfile.TemporaryFile() as check_err,
         open(path, "wb") as out,
     ):
-        producer, checker = _start_pair(argv, check, child_env, dump_err, check_err)
+        producer, checker = _start_pair(
+            argv, check, child_env, dump_err, check_err, piped=check_output is not None
+        )
+        reader = _Reader(checker, check_output) if check_output else None
         try:
             digest = _pump(producer, checker, out, progress)
         finally:
@@ -270,6 +278,8 @@ def tee(
                 checker.stdin.close()
             producer.stdout.close()
             produced, checked = producer.wait(), checker.wait()
+            if reader is not None:
+                reader.join()
             _forget(producer)
             _forget(checker)
         for program, status, errors in (
@@ -285,7 +295,38 @@ def tee(
                     returncode=status,
                     stderr=detail,
                 )
+        if reader is not None and reader.error is not None:
+            raise ProcessError(
+                f"Reading the output of {Path(check[0]).name} failed: {reader.error}"
+            ) from reader.error
     return digest
+
+
+class _Reader(threading.Thread):
+    """Hands the checker's stdout to ``consume``, then drains what is left,
+    so that the checker never blocks on a full pipe (which would stop the
+    pump feeding it)."""
+
+    def __init__(
+        self, checker: subprocess.Popen[bytes], consume: Callable[[IO[bytes]], None]
+    ) -> None:
+        super().__init__(daemon=True)
+        assert checker.stdout is not None
+        self.source = checker.stdout
+        self.consume = consume
+        self.error: Exception | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.consume(self.source)
+        except Exception as exc:  # raised by tee() once both programs ended
+            self.error = exc
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                while self.source.read(CHUNK):
+                    pass
+                self.source.close()
 
 
 def _start_pair(
@@ -294,15 +335,21 @@ def _start_pair(
     env: Mapping[str, str],
     dump_err: IO[bytes],
     check_err: IO[bytes],
+    *,
+    piped: bool = False,
 ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
-    """The producer (stdout piped to us) and the checker (stdin piped from us)."""
+    """The producer (stdout piped to us) and the checker (stdin piped from
+    us; its stdout too when ``piped``, else /dev/null)."""
     try:
         producer = popen(argv, stdout=subprocess.PIPE, stderr=dump_err, env=env)
     except OSError as exc:
         raise ProcessError(f"{argv[0]} could not be started: {exc}") from exc
     try:
         checker = popen(
-            check, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=check_err
+            check,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE if piped else subprocess.DEVNULL,
+            stderr=check_err,
         )
     except OSError as exc:
         producer.kill()

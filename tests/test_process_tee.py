@@ -1,0 +1,43 @@
+"""``process.tee`` reading the checker's output (real programs, no database)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from migration_guard.backup import process
+
+pytestmark = pytest.mark.backends("sqlite")
+
+#: about 3 MiB of lines: more than a pipe holds, so a checker nobody reads blocks
+PRODUCE = [
+    "python3",
+    "-c",
+    "import sys\nfor i in range(200000): print(f'line {i:08d}')",
+]
+
+
+def test_the_checker_output_is_read_in_full(tmp_path: Path) -> None:
+    lines: list[int] = []
+
+    def count(source: IO[bytes]) -> None:
+        lines.append(sum(1 for _ in source))
+
+    path = tmp_path / "out"
+    digest = process.tee(PRODUCE, path, check=["cat"], check_output=count)
+    data = path.read_bytes()
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert lines == [200000] == [data.count(b"\n")]
+
+
+def test_a_reader_that_fails_fails_the_tee_without_hanging(tmp_path: Path) -> None:
+    def fail(source: IO[bytes]) -> None:
+        source.read(10)
+        raise ValueError("cannot parse")
+
+    with pytest.raises(process.ProcessError) as caught:
+        process.tee(PRODUCE, tmp_path / "out", check=["cat"], check_output=fail)
+    assert str(caught.value) == "Reading the output of cat failed: cannot parse"
