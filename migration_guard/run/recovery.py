@@ -133,6 +133,7 @@ def mark_interrupted(run: MigrationRun, alias: str) -> MigrationRun:
     runtime.update(
         needs_restore=needs_restore,
         in_progress=_label(step) if step else "",
+        killed=True,  # found dead, not ended by a signal it handled
     )
     found = (
         f"The process of this run (pid {runtime.get('pid', '?')} on host "
@@ -455,7 +456,7 @@ def recover(alias: str, say: Say, held: Collection[str] = ()) -> None:
             | (
                 (
                     Q(outcome=Outcome.INTERRUPTED, runtime__needs_restore=True)
-                    | Q(outcome=Outcome.INTERRUPTED, runtime__has_key="group")
+                    | Q(outcome=Outcome.INTERRUPTED, runtime__killed=True)
                 )
                 & ~Q(runtime__has_key="resolved")
             )
@@ -515,10 +516,14 @@ def restore_interrupted(
 
 
 def in_group(run: MigrationRun) -> bool:
-    """Whether ``run`` is an unresolved interrupted run on several databases."""
+    """Whether ``run`` is an unresolved killed run on several databases.
+
+    Not one a signal ended: its run restored the group (:mod:`run.multi`).
+    """
     runtime = run.runtime or {}
     return bool(
         run.outcome == Outcome.INTERRUPTED
+        and runtime.get("killed")
         and runtime.get("group")
         and not runtime.get("resolved")
     )
