@@ -485,3 +485,28 @@ def test_rollback_last_on_one_database_undoes_the_linked_run_on_all(
         assert latest(db).command == "rollback"
     ledger_lines = [x for x in out.getvalue().splitlines() if x.startswith("Ledger:")]
     assert len(ledger_lines) == 2  # one rollback run recorded per database
+
+
+def test_a_run_a_signal_ended_is_not_taken_for_a_killed_one(
+    pair: tuple[Database, Database], settings: Any
+) -> None:
+    """Its own run handled the group (here: left migrated, AUTO_RESTORE never):
+    the next run is not stopped as after a ``kill -9``."""
+    if pair[1].vendor == "mysql":
+        pytest.skip(
+            "MariaDB: the SIGINT failure path says the migration was rolled back "
+            "and leaves its columns (a failure.py bug of its own)"
+        )
+    first_state(pair)
+    settings.SCENARIO_FAIL_ON = "other"
+    settings.SCENARIO_FAIL_BY_SIGINT = True
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "never"}
+    with pytest.raises(RestoreFailed) as caught:
+        run("scenario", database=BOTH, verbosity=0)
+    assert "was interrupted by SIGINT" in str(caught.value)
+    assert columns(pair[0]) == {"id", "name", "color", "weight"}
+    assert latest(pair[1]).outcome == "interrupted"
+    settings.SCENARIO_FAIL_ON = ""
+    run("scenario", database=BOTH, verbosity=0)
+    for db in pair:
+        assert columns(db) == {"id", "name", "color", "weight"}
