@@ -463,10 +463,10 @@ def recover(alias: str, say: Say, held: Collection[str] = ()) -> None:
         )
     )
     find_dead_runs(alias, say, runs)
-    for run in runs:
-        if in_group(run):
-            recover_group(alias, run, say, held=held)
-    alone = [run for run in runs if not (run.runtime or {}).get("group")]
+    killed_groups = [run for run in runs if in_group(run)]
+    for run in killed_groups:
+        recover_group(alias, run, say, held=held)
+    alone = [run for run in runs if run not in killed_groups]
     for pending in pending_restores(alias, alone):
         if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:
             raise RecoveryRequired(pending.message(alias))
