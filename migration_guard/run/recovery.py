@@ -456,7 +456,11 @@ def recover(alias: str, say: Say, held: Collection[str] = ()) -> None:
             | (
                 (
                     Q(outcome=Outcome.INTERRUPTED, runtime__needs_restore=True)
-                    | Q(outcome=Outcome.INTERRUPTED, runtime__killed=True)
+                    | Q(
+                        outcome=Outcome.INTERRUPTED,
+                        runtime__killed=True,
+                        runtime__has_key="group",
+                    )
                 )
                 & ~Q(runtime__has_key="resolved")
             )
