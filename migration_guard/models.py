@@ -53,7 +53,8 @@ class MigrationRun(models.Model):
     migration_guard_version = models.CharField(max_length=20, blank=True, default="")
     #: the process of the run (``pid``, ``token``: its start on this boot) and,
     #: for an interrupted run, what recovery needs (``needs_restore``,
-    #: ``in_progress``) and how it was resolved (``resolved``)
+    #: ``in_progress``, ``killed``: found dead) and how it was resolved
+    #: (``resolved``); a run on several databases: ``group``, ``databases``
     runtime = models.JSONField(default=dict, blank=True)
     #: what identifies the run across restores (ids are reused when a restore
     #: brings back an older ledger)

@@ -485,3 +485,34 @@ def test_rollback_last_on_one_database_undoes_the_linked_run_on_all(
         assert latest(db).command == "rollback"
     ledger_lines = [x for x in out.getvalue().splitlines() if x.startswith("Ledger:")]
     assert len(ledger_lines) == 2  # one rollback run recorded per database
+
+
+def test_a_run_a_signal_ended_is_not_taken_for_a_killed_one(
+    pair: tuple[Database, Database], settings: Any
+) -> None:
+    """Its own run handled the group (here: left migrated, AUTO_RESTORE never):
+    the next run is not stopped as after a ``kill -9``."""
+    first_state(pair)
+    settings.SCENARIO_FAIL_ON = "other"
+    settings.SCENARIO_FAIL_BY_SIGINT = True
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "never"}
+    with pytest.raises(RestoreFailed) as caught:
+        run("scenario", database=BOTH, verbosity=0)
+    assert "was interrupted by SIGINT" in str(caught.value)
+    assert columns(pair[0]) == {"id", "name", "color", "weight"}
+    interrupted = latest(pair[1])
+    assert interrupted.outcome == "interrupted"
+    settings.SCENARIO_FAIL_ON = ""
+    if pair[1].vendor == "mysql":  # half-done: its own refusal, as on one database
+        with pytest.raises(RestoreFailed) as refused:
+            run("scenario", database=BOTH, verbosity=0)
+        assert refused.value.returncode == 7
+        assert str(refused.value).startswith(
+            f"Run {interrupted.pk} on database 'other' was interrupted while "
+            "scenario.0002_weigh_widgets was being applied"
+        ), refused.value
+        assert "was one run on databases" not in str(refused.value)
+        return
+    run("scenario", database=BOTH, verbosity=0)
+    for db in pair:
+        assert columns(db) == {"id", "name", "color", "weight"}

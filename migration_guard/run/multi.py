@@ -151,7 +151,7 @@ def run_many(
 
 def _stage(request: RunRequest, link: dict[str, Any], say: Say) -> Stage:
     """Recover ``request``'s database, plan it, write its ledger row."""
-    recovery.recover(request.alias, say)
+    recovery.recover(request.alias, say, held=link["databases"])
     plan = locked_plan(request, say)
     run = ledger.start_run(
         request.alias,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -130,6 +131,8 @@ class Command(MigrationGuardCommand):
         as_json = options["format"] == "json"
         if options["mark_resolved"]:
             self._mark_resolved(alias, options, as_json)
+            return
+        if self._recover_group(alias, options, as_json):
             return
         interrupted = self._interrupted_run(alias, options)
         if interrupted is not None:
@@ -315,6 +318,59 @@ class Command(MigrationGuardCommand):
             ),
         )
         return restored_document(backup.id, done, run)
+
+    def _recover_group(
+        self, alias: str, options: dict[str, Any], as_json: bool
+    ) -> bool:
+        """Run ``--run ID`` when it is an interrupted run on several databases:
+        every database it changed is restored, under every database's lock
+        taken in ``settings.DATABASES`` order; whether it was one.
+
+        The run was killed: its databases hold different parts of it, and
+        undoing only the one named would leave them apart.
+        """
+        if options["run"] is None or not ledger.has_table(alias):
+            return False
+        run = ledger.find_run(alias, options["run"])
+        if not (run.runtime or {}).get("group"):
+            return False
+        if run.outcome == Outcome.RUNNING:
+            with migration_lock(alias, self._lock_timeout(options)):
+                recovery.find_dead_runs(alias, quiet)
+            run.refresh_from_db(using=alias)
+        if not recovery.in_group(run):
+            return False
+        aliases = [m.alias for m in recovery.group_members(alias, run, quiet)]
+        say = self.say if not as_json and self.verbosity >= 1 else quiet
+        with ExitStack() as locks:
+            for each in multi.ordered(aliases):
+                locks.enter_context(migration_lock(each, self._lock_timeout(options)))
+            run.refresh_from_db(using=alias)
+            members = recovery.group_members(alias, run, say)
+            if not as_json and self.verbosity >= 1:
+                for member in members:
+                    self.stdout.write(member.line())
+            if options["interactive"] and not self.confirm(
+                f"Run {run.pk} was one run on databases {', '.join(aliases)}, "
+                "killed half-way. Restore every database it changed?"
+            ):
+                raise UsageError("Rollback cancelled; nothing was changed.")
+            restored = recovery.restore_group(
+                members,
+                say=say,
+                command="rollback",
+                lock_timeout=self._lock_timeout(options),
+                argv=self.invocation(options),
+                progress=lambda label: None if as_json else self.progress(label),
+            )
+        if as_json:
+            self.write_json({"outcome": "restored", "restored": restored})
+        elif self.verbosity >= 1:
+            self.stdout.write(
+                f"Run {run.pk}: restored {', '.join(restored) or 'nothing'}; "
+                "every database of the run is back to its state before it."
+            )
+        return True
 
     def _interrupted_run(self, alias: str, options: dict[str, Any]) -> Any:
         """Run ``--run ID`` when it was interrupted half-way and is not resolved.

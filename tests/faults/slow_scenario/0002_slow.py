@@ -4,7 +4,8 @@ The slow statement is the database's own sleep (PostgreSQL ``pg_sleep``,
 MariaDB ``SLEEP``); SQLite has none, so Python sleeps there. Before it, the
 file named by ``FAULT_STARTED`` is created, so a test knows the statement runs.
 Its length is ``FAULT_SLEEP`` seconds. On MariaDB the first column stays when
-the run is cut short (no DDL rollback).
+the run is cut short (no DDL rollback). ``FAULT_SLEEP_ON`` (an alias), when
+set, limits the pause and the file to that database (a run on several).
 """
 
 import os
@@ -15,6 +16,9 @@ from django.db import migrations, models
 
 
 def slow(apps, schema_editor):
+    only = os.environ.get("FAULT_SLEEP_ON")
+    if only and schema_editor.connection.alias != only:
+        return
     started = os.environ.get("FAULT_STARTED")
     if started:
         Path(started).touch()
