@@ -280,3 +280,39 @@ def test_stale_partials_go_and_partials_being_written_stay(tmp_path: Path) -> No
         assert store.remove_stale_partials() == [stale]
     assert not stale.exists()
     assert busy.exists()
+
+
+@pytest.mark.backends("mysql")
+def test_a_plan_the_recovery_changed_is_not_called_untouched(
+    database: Database, slow: None, settings: Any
+) -> None:
+    """``guardedmigrate scenario 0001`` shows the plan of the half-migrated
+    database (unapply 0002); under the lock, the recovery restores the
+    pre-run backup (0001), which changes the plan: the run stops, and says
+    that the database was restored, not that nothing was done."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    half_migrated(database).delete()
+    # killed after recording 0002, before its run could say it was done
+    MigrationRecorder(connections["default"]).record_applied("scenario", "0002_slow")
+    killed = crashed_run(
+        outcome=Outcome.INTERRUPTED,
+        plan=[{"app": "scenario", "name": "0002_slow", "backwards": False}],
+        backup_id=get_store().manifests()[0].id,
+        backup_note="taken",
+        runtime={"pid": dead_pid(), "token": "gone", "needs_restore": True},
+    )
+    settings.MIGRATION_GUARD = {**settings.MIGRATION_GUARD, "AUTO_RESTORE": "always"}
+    out = io.StringIO()
+    with pytest.raises(UsageError) as caught:
+        call_command(
+            "guardedmigrate", "scenario", "0001", interactive=False, stdout=out
+        )
+    assert str(caught.value) == (
+        "The plan changed while the preview was shown: the database was restored "
+        "from the pre-run backup of an interrupted run first (above); nothing else "
+        "was done. Run the command again to see the plan from there."
+    )
+    assert f"Run {killed.pk} was interrupted half-way; restoring" in out.getvalue()
+    assert ("scenario", "0002_slow") not in database.migration_rows()
+    assert [c.name for c in _columns()] == ["id", "name"]

@@ -121,13 +121,14 @@ def run_many(
     group = str(uuid.uuid4())
     link = {"group": group, "databases": [request.alias for request in requests]}
     stages: list[Stage] = []
+    restored: list[str] = []  # databases the recovery of earlier runs restored
     at: Stage | None = None  # the database the run is at (None: planning)
     with ExitStack() as locks:
         for request in requests:
             locks.enter_context(migration_lock(request.alias, request.timeout))
         try:
             for request in requests:
-                stages.append(_stage(request, link, say))
+                stages.append(_stage(request, link, say, restored))
             for stage in stages:
                 at = stage
                 stage.backup = prepare(
@@ -145,14 +146,18 @@ def run_many(
             at = None
             interrupts.defer()  # all done: a signal now lets the run record it
         except BaseException as exc:
-            raise _failed(stages, at, exc, say) from exc
+            raise _failed(stages, at, exc, say, restored) from exc
         return MultiResult(group, [_finish(stage, say) for stage in stages])
 
 
-def _stage(request: RunRequest, link: dict[str, Any], say: Say) -> Stage:
-    """Recover ``request``'s database, plan it, write its ledger row."""
-    recovery.recover(request.alias, say, held=link["databases"])
-    plan = locked_plan(request, say)
+def _stage(
+    request: RunRequest, link: dict[str, Any], say: Say, restored: list[str]
+) -> Stage:
+    """Recover ``request``'s database (noting it in ``restored`` when that
+    restored it), plan it, write its ledger row."""
+    if recovery.recover(request.alias, say, held=link["databases"]):
+        restored.append(request.alias)
+    plan = locked_plan(request, say, restored=bool(restored))
     run = ledger.start_run(
         request.alias,
         command=request.command,
@@ -183,7 +188,11 @@ def _finish(stage: Stage, say: Say) -> RunResult:
 
 
 def _failed(
-    stages: list[Stage], failed: Stage | None, exc: BaseException, say: Say
+    stages: list[Stage],
+    failed: Stage | None,
+    exc: BaseException,
+    say: Say,
+    restored: Sequence[str] = (),
 ) -> BaseException:
     """Record every database of a failed run, restore them; the error to raise.
 
@@ -192,7 +201,7 @@ def _failed(
     """
     interrupts.defer()  # the cleanup below must not be cut short
     if failed is None:
-        return _nothing_changed(stages, exc, say)
+        return _nothing_changed(stages, exc, say, restored)
     error = failure_of(failed.recording, failed.journal, exc, failed.backup, say)
     lines = [_outcome_line(failed, error)]
     broken = False
@@ -209,17 +218,21 @@ def _failed(
 
 
 def _nothing_changed(
-    stages: list[Stage], exc: BaseException, say: Say
+    stages: list[Stage], exc: BaseException, say: Say, restored: Sequence[str] = ()
 ) -> BaseException:
-    """Recovery or planning failed: no backup taken, nothing applied anywhere."""
+    """Recovery or planning failed: no backup taken, nothing applied anywhere
+    (but what the recovery of earlier runs restored, ``restored``)."""
     for stage in stages:
         _undo(stage, None, exc, say)
     if not isinstance(exc, MigrationGuardError):
         return exc
-    return type(exc)(
-        f"{str(exc).rstrip()} Nothing was changed on any database.",
-        returncode=exc.returncode,
+    done = (
+        " Nothing else was changed: the recovery of an interrupted run restored "
+        "databases from their pre-run backups first (above)."
+        if restored
+        else " Nothing was changed on any database."
     )
+    return type(exc)(f"{str(exc).rstrip()}{done}", returncode=exc.returncode)
 
 
 def _restores_group() -> bool:

@@ -426,8 +426,9 @@ def clear_marker(alias: str) -> None:
         connection.commit()
 
 
-def recover(alias: str, say: Say, held: Collection[str] = ()) -> None:
-    """Before anything: what earlier runs killed on this database left behind.
+def recover(alias: str, say: Say, held: Collection[str] = ()) -> bool:
+    """Before anything: what earlier runs killed on this database left behind;
+    whether a database was restored here (the plan shown before may be stale).
 
     Stale ``.partial`` files of dead runs are removed; a restore that did not
     finish, or an interrupted run that left the database half-migrated, stops
@@ -448,7 +449,7 @@ def recover(alias: str, say: Say, held: Collection[str] = ()) -> None:
         tables = connection.introspection.table_names(cursor)
     refuse_unfinished_restore(alias, tables)
     if MigrationRun._meta.db_table not in tables:
-        return
+        return False
     # only what can need recovery, however long the history of interrupted runs
     runs = list(
         MigrationRun.objects.using(alias).filter(
@@ -468,13 +469,16 @@ def recover(alias: str, say: Say, held: Collection[str] = ()) -> None:
     )
     find_dead_runs(alias, say, runs)
     killed_groups = [run for run in runs if in_group(run)]
+    restored = False
     for run in killed_groups:
-        recover_group(alias, run, say, held=held)
+        restored = recover_group(alias, run, say, held=held) or restored
     alone = [run for run in runs if run not in killed_groups]
     for pending in pending_restores(alias, alone):
         if conf.AUTO_RESTORE != "always" or not pending.run.backup_id:
             raise RecoveryRequired(pending.message(alias))
         restore_interrupted(alias, pending.run, say=say, locked=True)
+        restored = True
+    return restored
 
 
 def restore_interrupted(
@@ -635,8 +639,9 @@ def group_members(alias: str, run: MigrationRun, say: Say) -> list[Member]:
 
 def recover_group(
     alias: str, run: MigrationRun, say: Say, held: Collection[str]
-) -> None:
-    """Recover interrupted ``run`` and the other runs of its group as one.
+) -> bool:
+    """Recover interrupted ``run`` and the other runs of its group as one;
+    whether databases were restored.
 
     A group whose databases all hold the whole deploy, or none of it, is
     consistent: its runs are resolved and the run goes on. Otherwise every
@@ -652,7 +657,7 @@ def recover_group(
                 resolve(
                     member.run, "the run's databases were left consistent", member.alias
                 )
-        return
+        return False
     aliases = [m.alias for m in members]
     report = (
         f"Run {run.pk} on database '{alias}' was one run on databases "
@@ -664,7 +669,7 @@ def recover_group(
     if conf.AUTO_RESTORE == "always" and not unlocked:
         say("WARNING", report)
         restore_group(members, say=say, command="guardedmigrate")
-        return
+        return True
     why = (
         f" AUTO_RESTORE is 'always', but this run does not hold the lock of "
         f"database(s) {', '.join(unlocked)}: run it on every database of the run."

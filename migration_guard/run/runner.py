@@ -125,8 +125,8 @@ def run(
     """
     alias = request.alias
     with migration_lock(alias, request.timeout):
-        recovery.recover(alias, say)
-        plan = locked_plan(request, say)
+        restored = recovery.recover(alias, say)
+        plan = locked_plan(request, say, restored=restored)
         journal = Journal()
         if announce is not None:
             journal.announce = announce(len(plan.steps))
@@ -156,11 +156,12 @@ def run(
         )
 
 
-def locked_plan(request: RunRequest, say: Say) -> Plan:
+def locked_plan(request: RunRequest, say: Say, *, restored: bool = False) -> Plan:
     """The plan of ``request`` as it is under the lock (the phase's part of it).
 
     The plan the user confirmed must still be the plan: another run may have
-    migrated the database while the preview was shown.
+    migrated the database while the preview was shown, or the recovery of an
+    interrupted run (``restored``) restored it just now.
     """
     alias = request.alias
     if request.targets is None:
@@ -174,6 +175,13 @@ def locked_plan(request: RunRequest, say: Say) -> Plan:
         for line in selection.lines():
             say("MIGRATE_HEADING", line)
     if request.expected is not None and request.expected != plan.keys():
+        if restored:
+            raise UsageError(
+                "The plan changed while the preview was shown: the database was "
+                "restored from the pre-run backup of an interrupted run first "
+                "(above); nothing else was done. Run the command again to see "
+                "the plan from there."
+            )
         raise UsageError(
             "The plan changed while the preview was shown (another run "
             "migrated the database); nothing was done. Run the command again."

@@ -263,3 +263,26 @@ def test_a_member_missing_from_databases_refuses_and_restores_nothing(
     ), err
     assert [state(db) for db in pair] == killed
     assert re.search(r"manage\.py rollback --run \d+", err) is None, err
+
+
+def test_a_plan_the_group_recovery_changed_says_what_was_restored(
+    pair: tuple[Database, Database],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``guardedmigrate scenario 0001`` on both, ``AUTO_RESTORE`` 'always': the
+    plan shown (unapply 0002 on ``default``) is the killed deploy's; under
+    the locks the recovery restores both, which changes it. The run stops,
+    and says the databases were restored, never that nothing was changed."""
+    group, before = prepared(pair, tmp_path)
+    back = group.run("guardedmigrate", "scenario", "0001", *BOTH, auto_restore="always")
+    assert back.returncode == 1, back.stderr
+    err = " ".join(back.stderr.split())
+    assert (
+        "The plan changed while the preview was shown: the database was restored "
+        "from the pre-run backup of an interrupted run first (above); nothing else "
+        "was done. Run the command again to see the plan from there. Nothing else "
+        "was changed: the recovery of an interrupted run restored databases from "
+        "their pre-run backups first (above)." in err
+    ), err
+    assert "Nothing was changed on any database" not in err, err
+    assert [state(db) for db in pair] == before
