@@ -20,12 +20,12 @@ from django.core.management import call_command
 from migration_guard.backup import catalog, guarded
 from migration_guard.backup.storage import Manifest, get_store
 from migration_guard.exceptions import RecoveryRequired
-from migration_guard.run import recovery
+from migration_guard.run import markers
 from tests.conftest import Database
 from tests.schema import logical_dump
 
 LEDGER = "migration_guard_migrationrun"
-MARKER = recovery.MARKER_TABLE
+MARKER = markers.MARKER_TABLE
 UNKNOWN = "default-20200101T000000000000"
 
 
@@ -64,10 +64,10 @@ def content(database: Database) -> dict[str, Any]:
 def interrupted(database: Database, backup_id: str, *emptied: str) -> dict[str, Any]:
     """The restore of ``backup_id`` killed half-way: the marker names it,
     ``emptied`` tables were recreated and not loaded yet. The marker as read."""
-    recovery.set_marker("default", backup_id)
+    markers.set_marker("default", backup_id)
     for table in emptied:
         database.query(f"DELETE FROM {table}")
-    marker = recovery.unfinished_restore("default")
+    marker = markers.unfinished_restore("default")
     assert marker is not None
     return marker
 
@@ -94,7 +94,7 @@ def assert_untouched(
     no run in the ledger."""
     assert state(database) == before
     assert database.query(f"SELECT COUNT(*) FROM {LEDGER}") == [(before["runs"],)]
-    assert recovery.unfinished_restore("default") == marker
+    assert markers.unfinished_restore("default") == marker
     assert {m.id for m in get_store().manifests()} == stored
 
 
@@ -133,7 +133,7 @@ def test_a_scoped_restore_over_an_unfinished_full_restore_is_refused(
     assert_untouched(scopemy, before, marker, stored)
     # the restore of the automatic paths (failed run, several databases) too
     with pytest.raises(RecoveryRequired) as caught:
-        recovery.restore_marked("default", scoped)
+        markers.restore_marked("default", scoped)
     assert str(caught.value) == message
     assert_untouched(scopemy, before, marker, stored)
 
@@ -187,7 +187,7 @@ def test_restoring_the_unfinished_backup_again_clears_the_marker(
     full = backup()
     interrupted(scopemy, full.id, "scenario_big", "scenario_note")
     run("migrationbackups", "restore", full.id, interactive=False)
-    assert recovery.unfinished_restore("default") is None
+    assert markers.unfinished_restore("default") is None
     assert content(scopemy) == whole
 
 
@@ -200,7 +200,7 @@ def test_another_full_backup_replaces_an_unfinished_scoped_restore(
     scoped = backup(["scenario_item", "scenario_note"])
     interrupted(scopemy, scoped.id, "scenario_note")
     run("migrationbackups", "restore", full.id, interactive=False)
-    assert recovery.unfinished_restore("default") is None
+    assert markers.unfinished_restore("default") is None
     assert content(scopemy) == whole
 
 
@@ -213,7 +213,7 @@ def test_a_scoped_restore_covering_the_unfinished_ones_scope_goes_through(
     wide = backup(["scenario_item", "scenario_note"])
     interrupted(scopemy, narrow.id, "scenario_note")
     run("migrationbackups", "restore", wide.id, interactive=False)
-    assert recovery.unfinished_restore("default") is None
+    assert markers.unfinished_restore("default") is None
     assert content(scopemy) == whole
 
 
@@ -259,7 +259,7 @@ def test_an_unfinished_restore_of_an_unknown_backup_takes_a_full_one(
     )
     assert_untouched(scopemy, before, marker, stored)
     run("migrationbackups", "restore", full.id, interactive=False)
-    assert recovery.unfinished_restore("default") is None
+    assert markers.unfinished_restore("default") is None
     assert content(scopemy) == whole
 
 
@@ -292,8 +292,8 @@ def test_an_atomic_scoped_restore_over_an_unfinished_parallel_full_restore_is_re
     scoped = backup(["scenario_item"])
     full = backup()
     assert full.format == "pg-directory"
-    assert recovery.marks_restores("default", full)
-    assert not recovery.marks_restores("default", scoped)
+    assert markers.marks_restores("default", full)
+    assert not markers.marks_restores("default", scoped)
     marker = interrupted(scope_pg, full.id, "scenario_log")
     before, stored = state(scope_pg), {m.id for m in get_store().manifests()}
     message = refused_restore(scoped.id)
@@ -303,11 +303,11 @@ def test_an_atomic_scoped_restore_over_an_unfinished_parallel_full_restore_is_re
     )
     assert_untouched(scope_pg, before, marker, stored)
     with pytest.raises(RecoveryRequired):
-        recovery.restore_marked("default", scoped)
+        markers.restore_marked("default", scoped)
     assert_untouched(scope_pg, before, marker, stored)
     # the way out named in the message
     run("migrationbackups", "restore", full.id, interactive=False)
-    assert recovery.unfinished_restore("default") is None
+    assert markers.unfinished_restore("default") is None
     assert content(scope_pg) == whole
     assert MARKER not in scope_pg.tables()
 
@@ -321,8 +321,8 @@ def test_an_atomic_scoped_restore_clears_the_marker_it_covers(
     again, atomic and unmarked, clears it."""
     whole = content(scope_pg)
     scoped = backup(["scenario_item", "scenario_note"])
-    assert not recovery.marks_restores("default", scoped)
+    assert not markers.marks_restores("default", scoped)
     interrupted(scope_pg, scoped.id, "scenario_note")
     run("migrationbackups", "restore", scoped.id, interactive=False)
-    assert recovery.unfinished_restore("default") is None
+    assert markers.unfinished_restore("default") is None
     assert content(scope_pg) == whole

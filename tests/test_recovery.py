@@ -171,10 +171,10 @@ def test_mark_resolved_records_who_and_lets_runs_go_on(
 
 
 def test_an_unfinished_restore_stops_runs(database: Database, slow: None) -> None:
-    from migration_guard.run import recovery
+    from migration_guard.run import markers
 
     run("guardedmigrate", "scenario", "0001", interactive=False)
-    recovery.set_marker("default", "default-20260101T000000000000")
+    markers.set_marker("default", "default-20260101T000000000000")
     with pytest.raises(RecoveryRequired) as caught:
         run("guardedmigrate", interactive=False)
     assert caught.value.returncode == 7
@@ -183,7 +183,7 @@ def test_an_unfinished_restore_stops_runs(database: Database, slow: None) -> Non
         "done. Restore it again: manage.py migrationbackups restore "
         "default-20260101T000000000000 --database default"
     ) in str(caught.value)
-    recovery.clear_marker("default")
+    markers.clear_marker("default")
     run("guardedmigrate", interactive=False)
 
 
@@ -196,10 +196,10 @@ def test_an_unfinished_restore_stops_runs_when_the_ledger_is_gone_too(
     looked for the marker only when the ledger table was there, so it went
     on over a half-loaded database.
     """
-    from migration_guard.run import recovery
+    from migration_guard.run import markers
 
     run("guardedmigrate", "scenario", "0001", interactive=False)
-    recovery.set_marker("default", "default-20260101T000000000000")
+    markers.set_marker("default", "default-20260101T000000000000")
     database.query("DROP TABLE migration_guard_migrationrun")
     with pytest.raises(RecoveryRequired) as caught:
         run("guardedmigrate", interactive=False)

@@ -20,7 +20,7 @@ from django.core.management import call_command
 
 from migration_guard.backup.storage import get_store
 from migration_guard.exceptions import RecoveryRequired
-from migration_guard.run import recovery
+from migration_guard.run import markers
 from tests.conftest import Database
 
 SLOW = {"scenario": "tests.faults.slow_scenario"}
@@ -39,9 +39,9 @@ def half_restored(database: Database, settings: Any) -> Iterator[str]:
     run("guardedmigrate", "scenario", "0001", interactive=False)
     older = get_store().manifests()[0].id
     run("migrationbackups", "create")
-    recovery.set_marker("default", older)
+    markers.set_marker("default", older)
     yield older
-    recovery.clear_marker("default")
+    markers.clear_marker("default")
 
 
 def refused(command: str, *args: str, **options: Any) -> str:
@@ -88,7 +88,7 @@ def test_redoing_the_restore_clears_the_marker(
     half_restored: str, database: Database
 ) -> None:
     run("migrationbackups", "restore", half_restored, interactive=False)
-    assert recovery.unfinished_restore("default") is None
+    assert markers.unfinished_restore("default") is None
     run("guardedmigrate", interactive=False)  # runs go on
 
 
@@ -96,16 +96,16 @@ def test_the_marker_is_made_in_one_statement(database: Database) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    recovery.clear_marker("default")
+    markers.clear_marker("default")
     with CaptureQueriesContext(connection) as made:
-        recovery.set_marker("default", "default-20260101T000000000000")
+        markers.set_marker("default", "default-20260101T000000000000")
     try:
         creating = [q["sql"] for q in made.captured_queries if "CREATE" in q["sql"]]
         assert len(creating) == 1
         assert not [q for q in made.captured_queries if "INSERT" in q["sql"]]
-        marker = recovery.unfinished_restore("default")
+        marker = markers.unfinished_restore("default")
         assert marker is not None
         assert marker["backup_id"] == "default-20260101T000000000000"
         assert marker["started_at"].endswith(" UTC")
     finally:
-        recovery.clear_marker("default")
+        markers.clear_marker("default")

@@ -17,7 +17,7 @@ from migration_guard.backup.base import BackupError, Progress
 from migration_guard.backup.storage import BackupStore, Manifest
 from migration_guard.exceptions import BackupFailed, RestoreFailed, RunInterrupted
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.run import interrupts, ledger, recovery
+from migration_guard.run import interrupts, ledger, markers
 from migration_guard.run.interrupts import exit_code_of
 from migration_guard.run.locking import migration_lock
 
@@ -38,7 +38,7 @@ def check(
     """
     catalog.check_engine(manifest, alias)
     other = catalog.check_identity(manifest, alias, into_other=into_other)
-    recovery.check_covers_unfinished(alias, manifest, store)
+    markers.check_covers_unfinished(alias, manifest, store)
     catalog.verify_backup(manifest, store, full=True)
     catalog.check_scope(alias, manifest)
     return other
@@ -77,7 +77,7 @@ def restore(
     lock = contextlib.nullcontext() if locked else migration_lock(alias, lock_timeout)
     with lock:
         # again under the lock: a restore killed since check() left its marker
-        recovery.check_covers_unfinished(alias, manifest, store)
+        markers.check_covers_unfinished(alias, manifest, store)
         safety = _safety_backup(alias, store, say, progress, manifest)
         say("MIGRATE_HEADING", f"Restoring {manifest.id}:")
         history = ledger.snapshot(alias)
@@ -95,12 +95,10 @@ def restore(
                     no_privileges=no_privileges, loaded=loaded,
                 )  # fmt: skip
                 ledger.ensure_table(alias)
-                note = f"restored; safety backup {safety.id}" + (
-                    "; a backup of another database (--into-other-database)"
-                    * into_other
-                )
                 recording.finish(
-                    Outcome.SUCCESS, backup_id=manifest.id, backup_note=note
+                    Outcome.SUCCESS,
+                    backup_id=manifest.id,
+                    backup_note=_note(safety, into_other),
                 )
         except RunInterrupted:
             if loaded:  # the backup is in: its ledger rows are history too
@@ -112,6 +110,14 @@ def restore(
         f"  {manifest.id}... OK: database '{alias}' is back to {manifest.created_at}.",
     )
     return Restored(safety, recording.run)
+
+
+def _note(safety: Manifest, into_other: bool) -> str:
+    """The ledger's note of a restore."""
+    note = f"restored; safety backup {safety.id}"
+    if into_other:
+        note += "; a backup of another database (--into-other-database)"
+    return note
 
 
 def _restore_marked(
@@ -138,9 +144,9 @@ def _restore_marked(
         interrupts.defer()
         loaded.append(True)
 
-    marked = recovery.marks_restores(alias, manifest)
+    marked = markers.marks_restores(alias, manifest)
     try:
-        recovery.restore_marked(
+        markers.restore_marked(
             alias,
             manifest,
             progress=progress,
@@ -226,7 +232,7 @@ def _loaded_then_interrupted(
 ) -> None:
     """Interrupted after the load: the database holds the backup, unchecked."""
     if marked:
-        recovery.clear_marker(alias)
+        markers.clear_marker(alias)
     ledger.ensure_table(alias)
     _finish(recording, Outcome.INTERRUPTED, exc, say)
     raise RunInterrupted(

@@ -123,7 +123,7 @@ def extra_objects(
         cursor.execute(EXTRA_CANDIDATES_SQL)
         for description, key, drop, _ in cursor.fetchall():
             if key.rsplit(" ", 1)[-1] == RESTORE_MARKER_TABLE:
-                continue  # the restore's own marker (recovery.set_marker)
+                continue  # the restore's own marker (markers.set_marker)
             if _as_listed(key) not in archived.get(description, ()):
                 drops.append(drop)
     return drops

@@ -282,24 +282,29 @@ def tee(
                 reader.join()
             _forget(producer)
             _forget(checker)
-        for program, status, errors in (
-            (argv[0], produced, dump_err),
-            (check[0], checked, check_err),
-        ):
-            if status != 0:
-                errors.seek(0)
-                text = redact(errors.read().decode("utf-8", "replace"), secrets)
-                detail = text.strip()[-STDERR_LIMIT:] or "no error output"
-                raise ProcessError(
-                    f"{Path(program).name} exited with status {status}: {detail}",
-                    returncode=status,
-                    stderr=detail,
-                )
+        _succeeded(argv[0], produced, dump_err, secrets)
+        _succeeded(check[0], checked, check_err, secrets)
         if reader is not None and reader.error is not None:
             raise ProcessError(
                 f"Reading the output of {Path(check[0]).name} failed: {reader.error}"
             ) from reader.error
     return digest
+
+
+def _succeeded(
+    program: str, status: int, errors: IO[bytes], secrets: Sequence[str]
+) -> None:
+    """Raise ProcessError with ``program``'s error output if it failed."""
+    if status == 0:
+        return
+    errors.seek(0)
+    text = redact(errors.read().decode("utf-8", "replace"), secrets)
+    detail = text.strip()[-STDERR_LIMIT:] or "no error output"
+    raise ProcessError(
+        f"{Path(program).name} exited with status {status}: {detail}",
+        returncode=status,
+        stderr=detail,
+    )
 
 
 class _Reader(threading.Thread):

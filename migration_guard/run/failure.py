@@ -221,12 +221,12 @@ def _not_restored(failure: Failure, backup: Manifest | None) -> BaseException:
 
 def _restored(failure: Failure, backup: Manifest, say: Say) -> BaseException:
     """Restore the pre-run backup; the error says whether that worked."""
-    from migration_guard.run import recovery
+    from migration_guard.run import markers
 
     alias, reason, cause = failure.alias, failure.reason, failure.cause
     say("MIGRATE_HEADING", "Restoring the backup taken before the run:")
     try:
-        recovery.restore_marked(alias, backup)
+        markers.restore_marked(alias, backup)
     except (BackupError, MigrationGuardError) as restore_error:
         failure.finish(
             Outcome.INTERRUPTED if failure.interrupted else Outcome.RESTORE_FAILED

@@ -39,7 +39,7 @@ from migration_guard.exceptions import (
     UsageError,
 )
 from migration_guard.models import MigrationRun, Outcome
-from migration_guard.run import interrupts, ledger, recovery
+from migration_guard.run import interrupts, ledger, markers, recovery
 from migration_guard.run.execution import Journal
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import Plan, check_alias
@@ -301,7 +301,7 @@ def _restore(stage: Stage, why: str, say: Say) -> tuple[str, bool]:
     say("MIGRATE_HEADING", f"Restoring database '{alias}' from its pre-run backup:")
     fields = {"backup_id": stage.run.backup_id, "backup_note": stage.run.backup_note}
     try:
-        recovery.restore_marked(alias, backup)
+        markers.restore_marked(alias, backup)
     except (BackupError, MigrationGuardError) as exc:
         _finish_applied(stage, Outcome.RESTORE_FAILED, f"Restore failed: {exc}")
         return (

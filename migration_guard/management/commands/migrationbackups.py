@@ -15,7 +15,7 @@ from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import BackupFailed, UsageError
 from migration_guard.management.base import MigrationGuardCommand
 from migration_guard.management.render import human_size, table
-from migration_guard.run import recovery
+from migration_guard.run import markers
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import check_alias
 from migration_guard.run.progress import restore_total
@@ -177,7 +177,7 @@ class Command(MigrationGuardCommand):
     def do_create(self, options: dict[str, Any]) -> None:
         with migration_lock(self.alias, self._timeout(options)):
             # a half-restored database is no backup: it would become the newest
-            recovery.refuse_unfinished_restore(self.alias)
+            markers.refuse_unfinished_restore(self.alias)
             manifest = self._take(reason="manual")
         self._emit(
             manifest.as_json(),
@@ -264,7 +264,7 @@ class Command(MigrationGuardCommand):
         if keep < 1:
             raise UsageError("--keep must be at least 1: the newest backup stays.")
         # the backup an unfinished restore names is the way back
-        recovery.refuse_unfinished_restore(self.alias)
+        markers.refuse_unfinished_restore(self.alias)
         removed = catalog.prune(
             self.alias, keep, dry_run=options["dry_run"], store=self.store
         )

@@ -23,7 +23,7 @@ from migration_guard.reconcile.verdict import (
     reconcile,
     unfake_decisions,
 )
-from migration_guard.run import ledger, recovery
+from migration_guard.run import ledger, markers
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import load, resolve_migration
 from migration_guard.run.runner import RunRequest
@@ -125,7 +125,7 @@ class Command(MigrationGuardCommand):
         request = RunRequest(alias=alias, lock_timeout=options["lock_timeout"])
         forwards = bool(options["fake"])
         with migration_lock(alias, request.timeout):
-            recovery.refuse_unfinished_restore(alias)
+            markers.refuse_unfinished_restore(alias)
             # the history as it is under the lock
             executor = load(alias, allow_inconsistent=True)
             applied_before = sorted(

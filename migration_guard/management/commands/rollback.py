@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,7 +29,7 @@ from migration_guard.rollback.strategy import (
     rollback_plan,
     strategy_for,
 )
-from migration_guard.run import execution, ledger, multi, recovery, runner
+from migration_guard.run import execution, groups, ledger, multi, recovery, runner
 from migration_guard.run.locking import migration_lock
 from migration_guard.run.planning import Plan
 from migration_guard.run.progress import restore_total
@@ -329,24 +328,15 @@ class Command(MigrationGuardCommand):
         The run was killed: its databases hold different parts of it, and
         undoing only the one named would leave them apart.
         """
-        if options["run"] is None or not ledger.has_table(alias):
+        timeout = self._lock_timeout(options)
+        run = groups.killed_run(alias, options["run"], timeout)
+        if run is None:
             return False
-        run = ledger.find_run(alias, options["run"])
-        if not (run.runtime or {}).get("group"):
-            return False
-        if run.outcome == Outcome.RUNNING:
-            with migration_lock(alias, self._lock_timeout(options)):
-                recovery.find_dead_runs(alias, quiet)
-            run.refresh_from_db(using=alias)
-        if not recovery.in_group(run):
-            return False
-        aliases = [m.alias for m in recovery.group_members(alias, run, quiet)]
+        aliases = [m.alias for m in groups.group_members(alias, run, quiet)]
         say = self.say if not as_json and self.verbosity >= 1 else quiet
-        with ExitStack() as locks:
-            for each in multi.ordered(aliases):
-                locks.enter_context(migration_lock(each, self._lock_timeout(options)))
+        with groups.group_locks(aliases, timeout):
             run.refresh_from_db(using=alias)
-            members = recovery.group_members(alias, run, say)
+            members = groups.group_members(alias, run, say)
             if not as_json and self.verbosity >= 1:
                 for member in members:
                     self.stdout.write(member.line())
@@ -355,11 +345,11 @@ class Command(MigrationGuardCommand):
                 "killed half-way. Restore every database it changed?"
             ):
                 raise UsageError("Rollback cancelled; nothing was changed.")
-            restored = recovery.restore_group(
+            restored = groups.restore_group(
                 members,
                 say=say,
                 command="rollback",
-                lock_timeout=self._lock_timeout(options),
+                lock_timeout=timeout,
                 argv=self.invocation(options),
                 progress=lambda label: None if as_json else self.progress(label),
             )
@@ -381,11 +371,7 @@ class Command(MigrationGuardCommand):
         if options["run"] is None or not ledger.has_table(alias):
             return None
         ledger.ensure_table(alias)
-        run = ledger.find_run(alias, options["run"])
-        if run.outcome == Outcome.RUNNING:
-            with migration_lock(alias, self._lock_timeout(options)):
-                recovery.find_dead_runs(alias, quiet)
-            run.refresh_from_db(using=alias)
+        run = recovery.settled_run(alias, options["run"], self._lock_timeout(options))
         runtime = run.runtime or {}
         if run.outcome != Outcome.INTERRUPTED or not runtime.get("needs_restore"):
             return None
