@@ -269,14 +269,21 @@ def tee(
         producer, checker = _start_pair(
             argv, check, child_env, dump_err, check_err, piped=check_output is not None
         )
-        reader = _Reader(checker, check_output) if check_output else None
+        reader: _Reader | None = None
         try:
+            if check_output is not None:  # no thread to spare: both programs go
+                reader = _Reader(checker, check_output)
             digest = _pump(producer, checker, out, progress)
+        except BaseException:  # interrupted: neither goes on without us
+            _kill(producer, checker)
+            raise
         finally:
             assert producer.stdout is not None and checker.stdin is not None
             with contextlib.suppress(BrokenPipeError):
                 checker.stdin.close()
             producer.stdout.close()
+            if reader is None and checker.stdout is not None:
+                checker.stdout.close()
             produced, checked = producer.wait(), checker.wait()
             if reader is not None:
                 reader.join()
@@ -365,26 +372,27 @@ def _pump(
     out: IO[bytes],
     progress: Callable[[int], None] | None,
 ) -> str:
-    """Copy the producer's stdout to ``out`` and the checker; the sha256 of it."""
+    """Copy the producer's stdout to ``out`` and the checker; the sha256 of it.
+    On any exception :func:`tee` kills both."""
     assert producer.stdout is not None and checker.stdin is not None
     digest = hashlib.sha256()
     done = 0
     checker_alive = True
-    try:
-        while chunk := producer.stdout.read(CHUNK):
-            out.write(chunk)
-            digest.update(chunk)
-            if checker_alive:
-                try:
-                    checker.stdin.write(chunk)
-                except BrokenPipeError:  # it gave up: its status says why
-                    checker_alive = False
-            done += len(chunk)
-            if progress is not None:
-                progress(done)
-    except BaseException:  # interrupted: neither goes on without us
-        for child in (producer, checker):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)
-        raise
+    while chunk := producer.stdout.read(CHUNK):
+        out.write(chunk)
+        digest.update(chunk)
+        if checker_alive:
+            try:
+                checker.stdin.write(chunk)
+            except BrokenPipeError:  # it gave up: its status says why
+                checker_alive = False
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
     return digest.hexdigest()
+
+
+def _kill(*children: subprocess.Popen[bytes]) -> None:
+    for child in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
