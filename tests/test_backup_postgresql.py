@@ -782,3 +782,23 @@ def test_version_helpers() -> None:
     assert clients.major("9.6.24") == (9, 6) < clients.major("10.1") == (10,)
     assert clients.server_version_string(150020) == "15.20"
     assert clients.server_version_string(90624) == "9.6.24"
+
+
+def test_a_count_that_fails_is_not_said_to_be_pg_dumps_failure(
+    database: Database, dump_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are counted in migration_guard (a huge row: MemoryError), not
+    by pg_dump, which finished: the message says which step failed, and why."""
+    execute(database, "CREATE TABLE a (id integer PRIMARY KEY);")
+
+    def exhausted(source: Any) -> dict[str, int]:
+        source.readline()
+        raise MemoryError
+
+    monkeypatch.setattr(pg_archive, "copy_rows", exhausted)
+    with pytest.raises(BackupError) as caught:
+        backend().dump(dump_path)
+    assert str(caught.value) == (
+        f"Counting the rows of the dump of database {database.name!r} failed: "
+        "Reading the output of pg_restore failed: MemoryError"
+    )
