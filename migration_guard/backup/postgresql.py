@@ -195,6 +195,11 @@ class PostgreSQLBackend(PostgreSQLClients):
                     check_output=count,
                 )
             except process.ProcessError as exc:
+                if str(exc).startswith("Reading the output"):  # the count, ours
+                    raise BackupError(
+                        "Counting the rows of the dump of database "
+                        f"{self.database_name!r} failed: {exc}"
+                    ) from exc
                 if str(exc).startswith("pg_restore"):  # the check of the stream
                     raise BackupError(
                         f"The dump of database {self.database_name!r} is not a "

@@ -303,8 +303,9 @@ def tee(
                     stderr=detail,
                 )
         if reader is not None and reader.error is not None:
+            why = str(reader.error) or type(reader.error).__name__  # MemoryError()
             raise ProcessError(
-                f"Reading the output of {Path(check[0]).name} failed: {reader.error}"
+                f"Reading the output of {Path(check[0]).name} failed: {why}"
             ) from reader.error
     return digest
 
