@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import IO, Any
 import pytest
 
 from migration_guard.backup import process
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.backends("sqlite")
 
@@ -72,3 +74,39 @@ def test_a_reader_that_cannot_start_leaves_no_program_running(
     assert len(started) == 2
     assert [child.poll() is None for child in started] == [False, False]
     assert process._children == set()
+
+
+#: a signal that lands while ``popen`` starts a child (inside ``Popen``,
+#: where CPython runs the at-fork hooks and with them pending handlers)
+SIGNAL_DURING_POPEN = """
+import signal, subprocess
+from migration_guard.backup import process
+from migration_guard.run import interrupts
+
+real = subprocess.Popen
+
+def landing(*args, **kwargs):
+    signal.raise_signal(signal.SIGINT)  # its handler runs here
+    return real(*args, **kwargs)
+
+subprocess.Popen = landing
+try:
+    with interrupts.handled():
+        process.popen(["sleep", "30"])
+except interrupts.Interrupted as exc:
+    print("interrupted:", exc)
+"""
+
+
+def test_a_signal_while_a_child_starts_interrupts_without_hanging() -> None:
+    """The handler stops the children under the lock that ``popen`` holds
+    while it forks: a signal then hung the process for ever (a Ctrl-C at the
+    start of a backup: pg_dump kept its snapshot and its locks)."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_DURING_POPEN],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(ROOT),
+    )
+    assert (done.returncode, done.stdout) == (0, "interrupted: interrupted by SIGINT\n")
