@@ -53,7 +53,10 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 #: the children running now, stopped by :func:`stop_children`
 _children: set[subprocess.Popen[bytes]] = set()
-_children_lock = threading.Lock()
+#: re-entrant: the signal handlers call :func:`stop_children` in the main
+#: thread, which may be inside :func:`popen` holding it (CPython runs pending
+#: handlers in ``Popen``, at fork); a plain lock would wait for itself
+_children_lock = threading.RLock()
 #: memory files holding secrets, inherited by every child while they exist
 _inherited: set[int] = set()
 PR_SET_PDEATHSIG = 1
