@@ -802,3 +802,31 @@ def test_a_count_that_fails_is_not_said_to_be_pg_dumps_failure(
         f"Counting the rows of the dump of database {database.name!r} failed: "
         "Reading the output of pg_restore failed: MemoryError"
     )
+
+
+def test_rows_counted_while_dumping_are_not_those_of_a_file_rewritten_in_place(
+    database: Database, dump_path: Path
+) -> None:
+    """Rewritten in place, same size, its modification time set back (as
+    ``rsync --inplace --times`` or ``cp --preserve`` leave a file): the
+    inode change time still tells, so the file is decoded again."""
+    execute(
+        database,
+        "CREATE TABLE a (id integer PRIMARY KEY, t text); "
+        "INSERT INTO a SELECT i, md5(i::text) FROM generate_series(1, 20000) AS i;",
+    )
+    pg = backend()
+    pg.dump(dump_path)
+    before = dump_path.stat()
+    data = dump_path.read_bytes()
+    with open(dump_path, "r+b") as handle:  # the same inode
+        handle.write(data[: len(data) // 2] + b"\0" * (len(data) - len(data) // 2))
+    os.utime(dump_path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = dump_path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    with pytest.raises(BackupError, match="is not a complete pg_dump"):
+        pg.read_rows(dump_path)
