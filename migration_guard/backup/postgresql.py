@@ -91,10 +91,12 @@ def backup_jobs() -> int:
     return jobs
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
-    """What tells one file from another, or from itself rewritten."""
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    """What tells one file from another, or from itself rewritten: the inode
+    change time too, which a rewrite in place changes even when the
+    modification time is set back (``rsync --inplace --times``)."""
     stat = path.stat()
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 # -- the backend -------------------------------------------------------------
@@ -113,7 +115,7 @@ class PostgreSQLBackend(PostgreSQLClients):
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         super().__init__(connection)
         #: rows counted while a dump was checked, by file identity
-        self._counted: dict[Path, tuple[tuple[int, int, int], dict[str, int]]] = {}
+        self._counted: dict[Path, tuple[tuple[int, ...], dict[str, int]]] = {}
 
     def layout(self) -> tuple[str, str]:
         if backup_jobs() > 1:
