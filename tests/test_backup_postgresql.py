@@ -830,3 +830,23 @@ def test_rows_counted_while_dumping_are_not_those_of_a_file_rewritten_in_place(
     )
     with pytest.raises(BackupError, match="is not a complete pg_dump"):
         pg.read_rows(dump_path)
+
+
+def test_a_copy_line_inside_a_string_is_not_counted_as_data(database: Database) -> None:
+    """A comment (or a function body) whose text holds a line that reads as
+    a COPY: its lines up to the next ``\\.`` were counted as that table's
+    rows, and every restore of the backup then said the database differs
+    from it. Only a COPY under a ``Data for Name`` header starts data."""
+    execute(
+        database,
+        "CREATE TABLE big (id integer); INSERT INTO big VALUES (1), (2);"
+        "CREATE TABLE empty_one (id integer);"
+        "COMMENT ON TABLE big IS E'x\\nCOPY public.empty_one (id) FROM stdin;\\ny';",
+    )
+    manifest = catalog.create_backup("default", reason="manual")
+    tables = ("public.big", "public.empty_one")
+    assert {table: manifest.rows.get(table) for table in tables} == dict(
+        zip(tables, (2, 0), strict=True)
+    )
+    stored = Path(get_store().location(manifest))
+    assert backend().check_content(stored) == manifest.rows
