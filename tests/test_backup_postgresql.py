@@ -782,3 +782,71 @@ def test_version_helpers() -> None:
     assert clients.major("9.6.24") == (9, 6) < clients.major("10.1") == (10,)
     assert clients.server_version_string(150020) == "15.20"
     assert clients.server_version_string(90624) == "9.6.24"
+
+
+def test_a_count_that_fails_is_not_said_to_be_pg_dumps_failure(
+    database: Database, dump_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are counted in migration_guard (a huge row: MemoryError), not
+    by pg_dump, which finished: the message says which step failed, and why."""
+    execute(database, "CREATE TABLE a (id integer PRIMARY KEY);")
+
+    def exhausted(source: Any) -> dict[str, int]:
+        source.readline()
+        raise MemoryError
+
+    monkeypatch.setattr(pg_archive, "copy_rows", exhausted)
+    with pytest.raises(BackupError) as caught:
+        backend().dump(dump_path)
+    assert str(caught.value) == (
+        f"Counting the rows of the dump of database {database.name!r} failed: "
+        "Reading the output of pg_restore failed: MemoryError"
+    )
+
+
+def test_rows_counted_while_dumping_are_not_those_of_a_file_rewritten_in_place(
+    database: Database, dump_path: Path
+) -> None:
+    """Rewritten in place, same size, its modification time set back (as
+    ``rsync --inplace --times`` or ``cp --preserve`` leave a file): the
+    inode change time still tells, so the file is decoded again."""
+    execute(
+        database,
+        "CREATE TABLE a (id integer PRIMARY KEY, t text); "
+        "INSERT INTO a SELECT i, md5(i::text) FROM generate_series(1, 20000) AS i;",
+    )
+    pg = backend()
+    pg.dump(dump_path)
+    before = dump_path.stat()
+    data = dump_path.read_bytes()
+    with open(dump_path, "r+b") as handle:  # the same inode
+        handle.write(data[: len(data) // 2] + b"\0" * (len(data) - len(data) // 2))
+    os.utime(dump_path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = dump_path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    with pytest.raises(BackupError, match="is not a complete pg_dump"):
+        pg.read_rows(dump_path)
+
+
+def test_a_copy_line_inside_a_string_is_not_counted_as_data(database: Database) -> None:
+    """A comment (or a function body) whose text holds a line that reads as
+    a COPY: its lines up to the next ``\\.`` were counted as that table's
+    rows, and every restore of the backup then said the database differs
+    from it. Only a COPY under a ``Data for Name`` header starts data."""
+    execute(
+        database,
+        "CREATE TABLE big (id integer); INSERT INTO big VALUES (1), (2);"
+        "CREATE TABLE empty_one (id integer);"
+        "COMMENT ON TABLE big IS E'x\\nCOPY public.empty_one (id) FROM stdin;\\ny';",
+    )
+    manifest = catalog.create_backup("default", reason="manual")
+    tables = ("public.big", "public.empty_one")
+    assert {table: manifest.rows.get(table) for table in tables} == dict(
+        zip(tables, (2, 0), strict=True)
+    )
+    stored = Path(get_store().location(manifest))
+    assert backend().check_content(stored) == manifest.rows

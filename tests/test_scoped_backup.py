@@ -354,3 +354,31 @@ def test_a_receiver_declared_by_the_setting_is_in_the_scoped_backup(
     run("migrationbackups", "restore", manifest.id, interactive=False)
     assert library.query("SELECT name FROM auth_group") == []
     assert library.migration_rows()[-1] == ("scenario", "0001_initial")
+
+
+def test_a_declared_table_in_another_case_is_backed_up_or_makes_the_backup_full(
+    library: Database, seed_editors: None, settings: Any
+) -> None:
+    """``Auth_Group`` for ``auth_group``: SQLite ignores the case of table
+    names, so the table is in the backup; PostgreSQL and MariaDB on Linux
+    (``lower_case_table_names`` 0) do not, so it is a typo and the backup is
+    of the whole database. Never a bounded backup without the table the
+    receiver writes."""
+    settings.MIGRATION_GUARD = {
+        **settings.MIGRATION_GUARD,
+        "POST_MIGRATE_WRITES": {SEED_EDITORS: ["Auth_Group"]},
+    }
+    out = run("guardedmigrate", "scenario", "0002", backup_scope="plan")
+    manifest = newest()
+    if library.vendor == "sqlite":
+        assert "auth_group" in manifest.scope_tables
+    else:
+        assert manifest.scope == [] and manifest.scope_tables == []
+        assert (
+            "A backup of the whole database: MIGRATION_GUARD['POST_MIGRATE_WRITES']"
+            "['tests.test_scoped_backup._seed_editors'] names table 'Auth_Group', "
+            "which neither exists nor is created by the plan.\n"
+        ) in out
+    assert library.query("SELECT name FROM auth_group") == [("editors",)]
+    run("migrationbackups", "restore", manifest.id, interactive=False)
+    assert library.query("SELECT name FROM auth_group") == []

@@ -19,6 +19,9 @@ _TOC_LINE = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
 
 _IDENT = rb'(?:"(?:[^"]|"")+"|[^ ."(]+)'
 _COPY = re.compile(rb"COPY (" + _IDENT + rb"\." + _IDENT + rb") .*FROM stdin;$")
+#: the comment pg_restore writes above the COPY of a table's data
+_DATA_HEADER = b"-- Data for Name: "
+_DATA_TYPE = b"; Type: TABLE DATA; "
 
 
 def unquote_qualified(name: str) -> str:
@@ -31,10 +34,18 @@ def unquote_qualified(name: str) -> str:
 
 
 def copy_rows(source: IO[bytes]) -> dict[str, int]:
-    """Rows of each ``COPY ... FROM stdin;`` block of a SQL script stream."""
+    """Rows of each ``COPY ... FROM stdin;`` block of a SQL script stream.
+
+    Only a COPY under the ``-- Data for Name: ...; Type: TABLE DATA`` header
+    pg_restore writes for each table's data (then ``--`` and a blank line)
+    starts data: a string (a comment, a function body) may hold a line that
+    reads as a COPY, and the script's lines up to the next ``\\.`` would be
+    counted as rows.
+    """
     rows: dict[str, int] = {}
     table: str | None = None
     count = 0
+    header = False  # under a table data header, nothing else since
     for line in source:
         if table is not None:
             if line == b"\\.\n":
@@ -43,11 +54,17 @@ def copy_rows(source: IO[bytes]) -> dict[str, int]:
             else:
                 count += 1
             continue
-        if line.startswith(b"COPY "):
+        if line.startswith(_DATA_HEADER) and _DATA_TYPE in line:
+            header = True
+            continue
+        if line in (b"--\n", b"\n"):
+            continue
+        if header and line.startswith(b"COPY "):
             match = _COPY.match(line.rstrip(b"\n"))
             if match:
                 table = unquote_qualified(match.group(1).decode("utf-8", "replace"))
                 count = 0
+        header = False
     return rows
 
 

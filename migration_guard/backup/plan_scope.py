@@ -354,8 +354,7 @@ def _check_declared(c: _Collector) -> None:
     typo: the table the code really writes would be left out."""
     with c.connection.cursor() as cursor:
         existing = set(c.connection.introspection.table_names(cursor))
-    caseless = c.connection.vendor in ("sqlite", "mysql")
-    fold = str.lower if caseless else str
+    fold = str.lower if ignores_table_case(c.connection) else str
     known = {fold(t) for t in existing | c.tables}  # no declared name yet
     for table, declarer in c.declared:
         if fold(table) not in known:
@@ -364,6 +363,21 @@ def _check_declared(c: _Collector) -> None:
                 "created by the plan"
             )
     c.tables.update(table for table, _ in c.declared)
+
+
+def ignores_table_case(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``Shop_Order`` names the table ``shop_order``: always on SQLite;
+    on MySQL/MariaDB only with ``lower_case_table_names`` 1 or 2 (0, the Linux
+    default, compares table names as written, so another case is another,
+    missing, table)."""
+    if connection.vendor == "sqlite":
+        return True
+    if connection.vendor != "mysql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@lower_case_table_names")
+        row = cursor.fetchone()
+    return bool(row and int(row[0]))
 
 
 def _post_migrate(c: _Collector) -> None:

@@ -91,10 +91,12 @@ def backup_jobs() -> int:
     return jobs
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
-    """What tells one file from another, or from itself rewritten."""
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    """What tells one file from another, or from itself rewritten: the inode
+    change time too, which a rewrite in place changes even when the
+    modification time is set back (``rsync --inplace --times``)."""
     stat = path.stat()
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 # -- the backend -------------------------------------------------------------
@@ -113,7 +115,7 @@ class PostgreSQLBackend(PostgreSQLClients):
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         super().__init__(connection)
         #: rows counted while a dump was checked, by file identity
-        self._counted: dict[Path, tuple[tuple[int, int, int], dict[str, int]]] = {}
+        self._counted: dict[Path, tuple[tuple[int, ...], dict[str, int]]] = {}
 
     def layout(self) -> tuple[str, str]:
         if backup_jobs() > 1:
@@ -195,6 +197,11 @@ class PostgreSQLBackend(PostgreSQLClients):
                     check_output=count,
                 )
             except process.ProcessError as exc:
+                if str(exc).startswith("Reading the output"):  # the count, ours
+                    raise BackupError(
+                        "Counting the rows of the dump of database "
+                        f"{self.database_name!r} failed: {exc}"
+                    ) from exc
                 if str(exc).startswith("pg_restore"):  # the check of the stream
                     raise BackupError(
                         f"The dump of database {self.database_name!r} is not a "

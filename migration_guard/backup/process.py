@@ -53,7 +53,10 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 #: the children running now, stopped by :func:`stop_children`
 _children: set[subprocess.Popen[bytes]] = set()
-_children_lock = threading.Lock()
+#: re-entrant: the signal handlers call :func:`stop_children` in the main
+#: thread, which may be inside :func:`popen` holding it (CPython runs pending
+#: handlers in ``Popen``, at fork); a plain lock would wait for itself
+_children_lock = threading.RLock()
 #: memory files holding secrets, inherited by every child while they exist
 _inherited: set[int] = set()
 PR_SET_PDEATHSIG = 1
@@ -269,14 +272,21 @@ def tee(
         producer, checker = _start_pair(
             argv, check, child_env, dump_err, check_err, piped=check_output is not None
         )
-        reader = _Reader(checker, check_output) if check_output else None
+        reader: _Reader | None = None
         try:
+            if check_output is not None:  # no thread to spare: both programs go
+                reader = _Reader(checker, check_output)
             digest = _pump(producer, checker, out, progress)
+        except BaseException:  # interrupted: neither goes on without us
+            _kill(producer, checker)
+            raise
         finally:
             assert producer.stdout is not None and checker.stdin is not None
             with contextlib.suppress(BrokenPipeError):
                 checker.stdin.close()
             producer.stdout.close()
+            if reader is None and checker.stdout is not None:
+                checker.stdout.close()
             produced, checked = producer.wait(), checker.wait()
             if reader is not None:
                 reader.join()
@@ -285,8 +295,9 @@ def tee(
         _succeeded(argv[0], produced, dump_err, secrets)
         _succeeded(check[0], checked, check_err, secrets)
         if reader is not None and reader.error is not None:
+            why = str(reader.error) or type(reader.error).__name__  # MemoryError()
             raise ProcessError(
-                f"Reading the output of {Path(check[0]).name} failed: {reader.error}"
+                f"Reading the output of {Path(check[0]).name} failed: {why}"
             ) from reader.error
     return digest
 
@@ -370,26 +381,27 @@ def _pump(
     out: IO[bytes],
     progress: Callable[[int], None] | None,
 ) -> str:
-    """Copy the producer's stdout to ``out`` and the checker; the sha256 of it."""
+    """Copy the producer's stdout to ``out`` and the checker; the sha256 of it.
+    On any exception :func:`tee` kills both."""
     assert producer.stdout is not None and checker.stdin is not None
     digest = hashlib.sha256()
     done = 0
     checker_alive = True
-    try:
-        while chunk := producer.stdout.read(CHUNK):
-            out.write(chunk)
-            digest.update(chunk)
-            if checker_alive:
-                try:
-                    checker.stdin.write(chunk)
-                except BrokenPipeError:  # it gave up: its status says why
-                    checker_alive = False
-            done += len(chunk)
-            if progress is not None:
-                progress(done)
-    except BaseException:  # interrupted: neither goes on without us
-        for child in (producer, checker):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)
-        raise
+    while chunk := producer.stdout.read(CHUNK):
+        out.write(chunk)
+        digest.update(chunk)
+        if checker_alive:
+            try:
+                checker.stdin.write(chunk)
+            except BrokenPipeError:  # it gave up: its status says why
+                checker_alive = False
+        done += len(chunk)
+        if progress is not None:
+            progress(done)
     return digest.hexdigest()
+
+
+def _kill(*children: subprocess.Popen[bytes]) -> None:
+    for child in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)

@@ -26,7 +26,10 @@ from typing import Any
 
 from django.db.models.signals import post_migrate
 
-from migration_guard.compat.management import signal_receivers
+from migration_guard.compat.management import (
+    import_management_packages,
+    signal_receivers,
+)
 from migration_guard.conf import migration_guard_settings as conf
 from migration_guard.exceptions import UsageError
 
@@ -155,7 +158,10 @@ def declared_by_setting() -> dict[str, tuple[str, ...]]:
 
 
 def connected() -> list[tuple[str, Any]]:
-    """The connected receivers, each with its name."""
+    """The receivers ``migrate`` will call, each with its name: those the
+    apps' management packages connect included (imported first, as
+    ``migrate`` does only once the pre-run backup is taken)."""
+    import_management_packages()
     return [(receiver_name(r), r) for r in signal_receivers(post_migrate)]
 
 

@@ -111,8 +111,11 @@ def catalog_spelling(
     connection: BaseDatabaseWrapper, tables: Iterable[str]
 ) -> frozenset[str]:
     """``tables`` as the catalog spells them where the database ignores case
-    in table names (SQLite): a table declared ``Shop_Order`` is shop_order."""
-    if connection.vendor != "sqlite":
+    in table names (SQLite; MySQL/MariaDB with ``lower_case_table_names`` 1
+    or 2): a table declared ``Shop_Order`` is shop_order."""
+    from migration_guard.backup.plan_scope import ignores_table_case
+
+    if not ignores_table_case(connection):
         return frozenset(tables)
     with connection.cursor() as cursor:
         names = {

@@ -41,6 +41,22 @@ def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     return list(parser._actions)
 
 
+def import_management_packages() -> None:
+    """Import every installed app's ``management`` package, as ``migrate``
+    does when it starts (``Command.handle``): apps connect ``post_migrate``
+    receivers there (django-guardian does), so before this they are not
+    connected, and what reads the receivers ahead of ``migrate`` (the scope
+    of the pre-run backup, ``manage.py check``) would not see them."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.utils.module_loading import module_has_submodule
+
+    for app_config in apps.get_app_configs():
+        if module_has_submodule(app_config.module, "management"):
+            import_module(".management", app_config.name)
+
+
 def signal_receivers(signal: Any) -> list[Any]:
     """The functions connected to ``signal`` (dead weak references left out).
 

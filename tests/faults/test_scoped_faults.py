@@ -249,3 +249,37 @@ def test_kill_9_during_a_full_restore_refuses_a_scoped_one(
     assert again.returncode == 0, again.stderr
     assert pre_state(database) == before, f"hit={hit} FAULT_SEED={SEED}\n{err}"
     assert scoped.leftovers() == []
+
+
+RECEIVER_SETTINGS = """\
+from fault_settings import *  # noqa: F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.faults.receiverapp"]  # noqa: F405
+"""
+
+
+def test_a_receiver_connected_by_a_management_package_is_seen_by_the_scope(
+    scoped: Project, database: Database, tmp_path: Path
+) -> None:
+    """``receiverapp`` connects its receiver in its ``management`` package,
+    which ``migrate`` imports after the pre-run backup was taken. In a fresh
+    process the receiver must be known all the same: unknown, it makes the
+    backup full, or the row it renames is not in the backup."""
+    (tmp_path / "receiver_settings.py").write_text(RECEIVER_SETTINGS)
+    before = pre_state(database)
+    done = scoped.run(
+        "guardedmigrate", "scenario", "0002", DJANGO_SETTINGS_MODULE="receiver_settings"
+    )
+    assert done.returncode == 0, done.stderr
+    assert database.query("SELECT name FROM scenario_widget WHERE id = 1") == [
+        ("renamed",)
+    ]
+    manifest = scoped_backup(scoped)
+    assert manifest["scope"] == [], manifest["scope"]
+    assert (
+        "A backup of the whole database: the post_migrate receiver "
+        "tests.faults.receiverapp.management.rename_first_widget may write any table"
+    ) in done.stdout + done.stderr
+    restored = scoped.run("migrationbackups", "restore", manifest["id"])
+    assert restored.returncode == 0, restored.stderr
+    assert pre_state(database) == before
