@@ -11,6 +11,7 @@ scope would stay half-loaded under a database that looks whole.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Any
 
@@ -326,3 +327,43 @@ def test_an_atomic_scoped_restore_clears_the_marker_it_covers(
     run("migrationbackups", "restore", scoped.id, interactive=False)
     assert markers.unfinished_restore("default") is None
     assert content(scope_pg) == whole
+
+
+# -- the marker is replaced, never removed then written --------------------------
+
+
+@pytest.mark.backends("postgresql", "mysql")
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_a_restore_cut_while_it_replaces_the_marker_leaves_one(
+    database: Database, monkeypatch: pytest.MonkeyPatch, cut: int
+) -> None:
+    """A restore sets its marker over the marker of an unfinished one (the
+    restore that covers it). Killed between two of the statements that do
+    it (the fault: the ``cut``-th statement that writes the marker table
+    fails, as a kill before it would), the database must still hold a
+    marker: the earlier restore's or its own, never none, since the tables
+    of the earlier restore are still half-loaded."""
+    from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+    markers.set_marker("default", UNKNOWN)
+    writes: list[str] = []
+
+    def cut_short(original: Any) -> Any:
+        def execute(self: Any, sql: str, params: Any = None) -> Any:
+            if MARKER in sql and not sql.lstrip().upper().startswith("SELECT"):
+                writes.append(sql)
+                if len(writes) == cut:
+                    raise KeyboardInterrupt("killed")
+            return original(self, sql, params)
+
+        return execute
+
+    for wrapper in (CursorWrapper, CursorDebugWrapper):
+        monkeypatch.setattr(wrapper, "execute", cut_short(wrapper.execute))
+    with contextlib.suppress(KeyboardInterrupt):
+        markers.set_marker("default", "default-20990101T000000000000")
+    monkeypatch.undo()
+    database.connection.close()
+    marker = markers.unfinished_restore("default")
+    assert marker is not None, writes
+    assert marker["backup_id"] in (UNKNOWN, "default-20990101T000000000000")

@@ -28,6 +28,7 @@ from migration_guard.exceptions import (
 from migration_guard.models import MigrationRun, Outcome
 from migration_guard.run import ledger
 from migration_guard.run.locking import migration_lock
+from migration_guard.run.markers import unfinished_restore, unfinished_text
 from migration_guard.run.multi import ordered
 from migration_guard.run.recovery import (
     Say,
@@ -88,13 +89,29 @@ class Member:
     done: int
 
     @property
+    def resolved(self) -> str:
+        """How its run was resolved before (a restore, ``--mark-resolved``), or ""."""
+        return str((self.run.runtime or {}).get("resolved") or "")
+
+    @property
     def half(self) -> bool:
-        """Its migration in progress was left half-done (no rollback)."""
-        return bool((self.run.runtime or {}).get("needs_restore"))
+        """Its migration in progress was left half-done (no rollback), and
+        neither a restore nor the operator resolved that since."""
+        return bool((self.run.runtime or {}).get("needs_restore")) and not self.resolved
+
+    @property
+    def left_by_hand(self) -> bool:
+        """Resolved, yet holding migrations of the run: ``--mark-resolved``
+        kept it so (a restore brings it back before the run); the group's
+        recovery neither judges nor restores it."""
+        return bool(self.resolved) and self.done > 0
 
     @property
     def changed(self) -> bool:
-        return self.done > 0 or self.half
+        """Whether the group's restore must bring it back: the run changed
+        it, and no one resolved it since (``--mark-resolved`` says it was
+        dealt with by hand, without a restore: it is left so)."""
+        return (self.done > 0 or self.half) and not self.resolved
 
     @property
     def complete(self) -> bool:
@@ -102,6 +119,11 @@ class Member:
 
     def line(self) -> str:
         run, total = self.run, len(self.run.plan or [])
+        if self.left_by_hand:
+            return (
+                f"Database '{self.alias}' (run {run.pk}): {self.resolved}; "
+                "left as it is."
+            )
         if self.complete:
             what = f"completed its {total} migration(s)"
         elif self.half:
@@ -128,12 +150,29 @@ def _steps_done(alias: str, run: MigrationRun) -> int:
     )
 
 
+def _refuse_half_restored(head: str, alias: str) -> None:
+    """Refuse a member holding a restore that did not finish: its ledger and
+    tables are part of a backup, what the run left there cannot be read."""
+    marker = unfinished_restore(alias)
+    if marker is not None:
+        backup = marker["backup_id"] or "BACKUP_ID"
+        raise RecoveryRequired(
+            f"{head} database '{alias}' is half-restored. "
+            f"{unfinished_text(alias, marker)} No database of the run was "
+            "restored. Nothing was done. Restore it again first: manage.py "
+            f"migrationbackups restore {backup} --database {alias}; then run again."
+        )
+
+
 def group_members(alias: str, run: MigrationRun, say: Say) -> list[Member]:
     """Every database of ``run``'s group, with what the run left in it.
 
     Raises RecoveryRequired when one of them is not configured here, cannot
-    be reached, or its ledger lost the run: what it holds is unknown, so no
-    database of the group may be restored without it.
+    be reached, holds a restore that did not finish (a ``rollback --run``
+    of the group killed while loading it: its ledger and tables are part of
+    a backup, so what the run left there cannot be read), or its ledger lost
+    the run: what it holds is unknown, so no database of the group may be
+    restored without it.
     """
     runtime = run.runtime or {}
     databases: list[str] = list(runtime.get("databases") or [alias])
@@ -141,10 +180,17 @@ def group_members(alias: str, run: MigrationRun, say: Say) -> list[Member]:
         f"Run {run.pk} on database '{alias}' was one run on databases "
         f"{', '.join(databases)}, but"
     )
+    unknown = "its state is unknown, so no database of the run was restored."
     tail = (
-        "its state is unknown, so no database of the run was restored. "
-        "Nothing was done. Configure every database of the run in "
+        f"{unknown} Nothing was done. Configure every database of the run in "
         "settings.DATABASES, then run again."
+    )
+    # a ledger that lost the run cannot get it back: only the operator can
+    # say what the database holds (a restore would guess)
+    by_hand = (
+        f"{unknown} Nothing was done. Check every database of the run by hand "
+        "and bring them to one state, then record it: manage.py rollback "
+        f"--run {run.pk} --mark-resolved --database {alias}"
     )
     missing = [each for each in databases if each not in connections.settings]
     if missing:
@@ -155,6 +201,7 @@ def group_members(alias: str, run: MigrationRun, say: Say) -> list[Member]:
     members = []
     for each in databases:
         try:
+            _refuse_half_restored(head, each)
             found = (
                 run
                 if each == alias
@@ -167,12 +214,13 @@ def group_members(alias: str, run: MigrationRun, say: Say) -> list[Member]:
             done = _steps_done(each, found) if found is not None else 0
         except DatabaseError as exc:
             raise RecoveryRequired(
-                f"{head} database '{each}' cannot be read ({exc}): {tail}"
+                f"{head} database '{each}' cannot be read ({exc}): {unknown} "
+                "Nothing was done. Run again once it can be read."
             ) from exc
         if found is None or found.outcome == Outcome.RUNNING:
             why = "has no run of it" if found is None else "still records it running"
             raise RecoveryRequired(
-                f"{head} the ledger of database '{each}' {why}: {tail}"
+                f"{head} the ledger of database '{each}' {why}: {by_hand}"
             )
         members.append(Member(each, found, done))
     return members
@@ -192,7 +240,8 @@ def recover_group(
     run stops (exit 7) naming ``rollback --run``, which does it.
     """
     members = group_members(alias, run, say)
-    if not any(m.changed for m in members) or all(m.complete for m in members):
+    open_ = [m for m in members if not m.left_by_hand]
+    if not any(m.changed for m in open_) or all(m.complete for m in open_):
         for member in members:
             if in_group(member.run):
                 resolve(
@@ -217,11 +266,15 @@ def recover_group(
         if conf.AUTO_RESTORE == "always"
         else ""
     )
+    other_way = (
+        "run guardedmigrate on all of them"
+        if conf.AUTO_RESTORE == "always"
+        else "set MIGRATION_GUARD['AUTO_RESTORE'] = 'always' and run guardedmigrate "
+        "on all of them"
+    )
     raise RecoveryRequired(
         f"{report}\nNothing was done.{why} Bring every database of the run back "
-        f"to its state before it with: {command} (or set "
-        "MIGRATION_GUARD['AUTO_RESTORE'] = 'always' and run guardedmigrate on all "
-        "of them)."
+        f"to its state before it with: {command} (or {other_way})."
     )
 
 

@@ -43,7 +43,8 @@ def unfinished_restore(
     return {"backup_id": row[0] if row else "", "started_at": row[1] if row else ""}
 
 
-def _unfinished(alias: str, marker: dict[str, Any]) -> str:
+def unfinished_text(alias: str, marker: dict[str, Any]) -> str:
+    """What the marker of an unfinished restore says (the start of a refusal)."""
     return (
         f"A restore of backup {marker['backup_id'] or '(unknown)'} into database "
         f"'{alias}', started {marker['started_at']}, did not finish: the database "
@@ -59,8 +60,8 @@ def refuse_unfinished_restore(
         return
     backup = marker["backup_id"]
     raise RecoveryRequired(
-        f"{_unfinished(alias, marker)} Nothing was done. Restore it again: manage.py "
-        f"migrationbackups restore {backup or 'BACKUP_ID'} --database {alias}"
+        f"{unfinished_text(alias, marker)} Nothing was done. Restore it again: "
+        f"manage.py migrationbackups restore {backup or 'BACKUP_ID'} --database {alias}"
     )
 
 
@@ -113,7 +114,7 @@ def check_covers_unfinished(
             + " full backup of this database)"
         )
     raise RecoveryRequired(
-        f"{_unfinished(alias, marker)} Backup {manifest.id} holds only the plan's "
+        f"{unfinished_text(alias, marker)} Backup {manifest.id} holds only the plan's "
         f"{describe_scope(manifest.scope)}, and {what}: restoring it would leave "
         "the rest as that restore left it, and clear the marker of a database "
         f"that is still half-loaded. Nothing was done. {fix}; then {manifest.id}, "
@@ -166,20 +167,38 @@ def restore_marked(alias: str, manifest: Manifest, **options: Any) -> None:
 
 
 def set_marker(alias: str, backup_id: str) -> None:
-    """Create the marker of a restore in progress (committed at once).
+    """Create the marker of a restore in progress (committed at once), or
+    make the marker of an unfinished restore name this one.
 
-    One statement, so that a marker never exists without the backup it names
-    (MySQL commits a ``CREATE TABLE`` by itself: a kill between a create and
-    an insert left an empty marker).
+    One statement writes it, so that a marker never exists without the
+    backup it names (MySQL commits a ``CREATE TABLE`` by itself: a kill
+    between a create and an insert left an empty marker), and an earlier
+    marker is updated, never dropped and created again: a kill between the
+    two left no marker over tables the earlier restore had half-loaded.
     """
     connection = connections[alias]
     table = connection.ops.quote_name(MARKER_TABLE)
-    clear_marker(alias)
+    values = [backup_id, f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC"]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TABLE {table} AS SELECT %s AS backup_id, %s AS started_at",
-            [backup_id, f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC"],
-        )
+        if unfinished_restore(alias) is None:
+            cursor.execute(
+                f"CREATE TABLE {table} AS SELECT %s AS backup_id, %s AS started_at",
+                values,
+            )
+        else:
+            if connection.vendor == "mysql":  # columns as wide as their first value
+                cursor.execute(
+                    f"ALTER TABLE {table} MODIFY backup_id VARCHAR(255), "
+                    "MODIFY started_at VARCHAR(64)"
+                )
+            cursor.execute(
+                f"UPDATE {table} SET backup_id = %s, started_at = %s", values
+            )
+            if not cursor.rowcount:  # an empty marker (older versions): unknown
+                cursor.execute(
+                    f"INSERT INTO {table} (backup_id, started_at) VALUES (%s, %s)",
+                    values,
+                )
     if not connection.get_autocommit():  # pragma: no cover - commands autocommit
         connection.commit()
 
