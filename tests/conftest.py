@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
+from migration_guard.backup import process
 from tests import backends
 from tests.schema import snapshot
 
@@ -179,3 +180,17 @@ def make_database(
 def database(make_database: Callable[..., Database]) -> Database:
     """A fresh empty database on the backend under test, as the default alias."""
     return make_database()
+
+
+@pytest.fixture
+def argvs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
+    """Every client command line migration_guard starts (it still runs)."""
+    seen: list[list[str]] = []
+    real = process.popen
+
+    def recording(argv: Sequence[str], **kwargs: Any) -> Any:
+        seen.append([str(arg) for arg in argv])
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(process, "popen", recording)
+    yield seen

@@ -12,14 +12,13 @@ import io
 import json
 import shutil
 import tarfile
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 
-from migration_guard.backup import catalog, pg_directory, process
+from migration_guard.backup import catalog, pg_directory
 from migration_guard.backup.base import BackupError
 from migration_guard.backup.partials import scratch_directory
 from migration_guard.backup.storage import LocalStore, get_store
@@ -48,20 +47,6 @@ def parallel(database: Database, settings: Any) -> Database:
     run("guardedmigrate", "scenario", "0002", verbosity=0, no_backup=True)
     insert_samples(database)
     return database
-
-
-@pytest.fixture
-def argvs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
-    """Every client command line migration_guard starts (it still runs)."""
-    seen: list[list[str]] = []
-    real = process.popen
-
-    def recording(argv: Sequence[str], **kwargs: Any) -> Any:
-        seen.append([str(arg) for arg in argv])
-        return real(argv, **kwargs)
-
-    monkeypatch.setattr(process, "popen", recording)
-    yield seen
 
 
 def tool_calls(argvs: list[list[str]], tool: str) -> list[list[str]]:

@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from django.db import connections, transaction
 
-from migration_guard.backup import catalog, pg_archive, pg_cleanup, process
+from migration_guard.backup import catalog, pg_archive, pg_cleanup
 from migration_guard.backup import pg_client as clients
 from migration_guard.backup.base import BackupError, backend_for
 from migration_guard.backup.postgresql import PostgreSQLBackend
@@ -400,20 +400,6 @@ def test_a_truncated_dump_passes_pg_restore_list(
     assert listed.returncode == 0, listed.stderr
     assert "TABLE DATA public b" in listed.stdout
     backend().verify(big_dump)  # the complete file passes
-
-
-@pytest.fixture
-def argvs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[str]]]:
-    """Every client command line migration_guard starts (it still runs)."""
-    seen: list[list[str]] = []
-    real = process.popen
-
-    def recording(argv: Sequence[str], **kwargs: Any) -> Any:
-        seen.append([str(arg) for arg in argv])
-        return real(argv, **kwargs)
-
-    monkeypatch.setattr(process, "popen", recording)
-    yield seen
 
 
 def decodes(argvs: list[list[str]]) -> list[list[str]]:

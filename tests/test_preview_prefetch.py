@@ -54,12 +54,22 @@ def answered(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counts
 
 
-def sessions_settle(database: Database, sql: str, expected: Any) -> Any:
-    """The count of ``sql``, once it is ``expected`` (a closed session's
-    server process leaves PostgreSQL's ``pg_stat_activity`` a moment after the
+def sessions(database: Database) -> int:
+    """How many sessions the server has open on ``database``."""
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+        if database.vendor == "postgresql"
+        else "SELECT count(*) FROM information_schema.processlist WHERE db = %s"
+    )
+    return int(database.query(sql, [database.name])[0][0])
+
+
+def sessions_settle(database: Database, expected: int) -> int:
+    """:func:`sessions`, once it is ``expected`` (a closed session's server
+    process leaves PostgreSQL's ``pg_stat_activity`` a moment after the
     client closed it), or after 5 s."""
     for _ in range(50):
-        found = database.query(sql, [database.name])
+        found = sessions(database)
         if found == expected:
             break
         time.sleep(0.1)
@@ -170,19 +180,14 @@ def test_the_thread_closes_its_session_and_gives_the_interval_back(
     settings.MIGRATION_MODULES = TOGETHER
     call_command("migrate", "scenario", verbosity=0)
     interval = sys.getswitchinterval()
-    sessions = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
-        if database.vendor == "postgresql"
-        else "SELECT count(*) FROM information_schema.processlist WHERE db = %s"
-    )
-    before = database.query(sessions, [database.name])
+    before = sessions(database)
     plan = build_plan("default", TargetSpec("scenario", "zero"))
     with BackwardSQL(plan) as collector:
         assert collector.prefetch is not None
         assert sys.getswitchinterval() == pytest.approx(prefetch.SWITCH_INTERVAL)
     assert collector.prefetch is None
     assert sys.getswitchinterval() == interval
-    assert sessions_settle(database, sessions, before) == before
+    assert sessions_settle(database, before) == before
 
 
 @pytest.mark.backends("postgresql", "mysql", "sqlite")

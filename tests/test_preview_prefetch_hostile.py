@@ -19,7 +19,13 @@ from migration_guard.rollback.backward_sql import BackwardSQL
 from migration_guard.rollback.prefetch import ConstraintPrefetch
 from migration_guard.run.planning import TargetSpec, build_plan
 from tests.conftest import Database
-from tests.test_preview_prefetch import TOGETHER, answered, inline, sessions_settle
+from tests.test_preview_prefetch import (
+    TOGETHER,
+    answered,
+    inline,
+    sessions,
+    sessions_settle,
+)
 from tests.test_preview_sql import rollbackplan
 
 __all__ = ["answered"]  # the fixture, shared
@@ -88,12 +94,7 @@ def test_ctrl_c_during_the_walk_leaves_nothing_behind(
     settings.MIGRATION_MODULES = TOGETHER
     call_command("migrate", "scenario", verbosity=0)
     interval = sys.getswitchinterval()
-    sessions = (
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
-        if database.vendor == "postgresql"
-        else "SELECT count(*) FROM information_schema.processlist WHERE db = %s"
-    )
-    before = database.query(sessions, [database.name])
+    before = sessions(database)
 
     def interrupted(self: BackwardSQL, visit: Any) -> None:
         raise KeyboardInterrupt
@@ -104,7 +105,7 @@ def test_ctrl_c_during_the_walk_leaves_nothing_behind(
             rollbackplan("scenario", "zero", sql=True)
     assert threads() == []
     assert sys.getswitchinterval() == interval
-    assert sessions_settle(database, sessions, before) == before
+    assert sessions_settle(database, before) == before
 
 
 @pytest.mark.backends("postgresql", "mysql")
